@@ -1,0 +1,1 @@
+"""Coursegraph's shared kernel: settings, data, service auth, identity, federation helpers."""

@@ -1,0 +1,144 @@
+"""The `coursegraph` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from coursegraph import migrations, subgraph_registry
+from coursegraph.database import ensure_database
+from coursegraph.settings import SUBGRAPHS, get_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@click.group()
+def main() -> None:
+    """Coursegraph: federated GraphQL backend for course platforms."""
+
+
+@main.command()
+def dev() -> None:
+    """Run the whole stack locally (embedded PostgreSQL unless DATABASE_URL is set)."""
+    from coursegraph.devstack import DevStack
+
+    sys.exit(DevStack(get_settings()).run())
+
+
+@main.command()
+@click.argument("subgraph", type=click.Choice(SUBGRAPHS))
+@click.option("--host", default=None, help="Bind address (default: HOST setting).")
+@click.option("--port", type=int, default=None, help="Port (default: <SUBGRAPH>_PORT).")
+def serve(subgraph: str, host: str | None, port: int | None) -> None:
+    """Serve one subgraph with uvicorn (needs DATABASE_URL)."""
+    import uvicorn
+
+    settings = get_settings()
+    app = subgraph_registry.create_app(subgraph, settings)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port(subgraph),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@main.command()
+@click.argument("subgraphs", nargs=-1, type=click.Choice(SUBGRAPHS))
+def migrate(subgraphs: tuple[str, ...]) -> None:
+    """Apply migrations (all existing subgraphs unless named)."""
+    settings, embedded = ensure_database(get_settings())
+    try:
+        for name in subgraphs or subgraph_registry.available():
+            migrations.upgrade(name, settings.database_url_for(name))
+            click.echo(f"{name}: migrated")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@main.group()
+def schema() -> None:
+    """Subgraph schema files."""
+
+
+@schema.command("export")
+def schema_export() -> None:
+    """Write each subgraph's SDL to subgraphs/<name>/schema.graphql."""
+    for name in subgraph_registry.available():
+        path = REPO_ROOT / "subgraphs" / name / "schema.graphql"
+        path.write_text(subgraph_registry.schema_sdl(name))
+        click.echo(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
+@main.group()
+def users() -> None:
+    """Account administration."""
+
+
+@users.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--password",
+    envvar="COURSEGRAPH_ADMIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for unless COURSEGRAPH_ADMIN_PASSWORD is set.",
+)
+def create_admin(email: str, name: str, password: str) -> None:
+    """Create an ADMIN account (admins cannot register themselves)."""
+    from subgraphs.users.bootstrap import bootstrap
+
+    settings, embedded = ensure_database(get_settings())
+
+    async def run() -> str:
+        migrations_done = asyncio.to_thread(
+            migrations.upgrade, "users", settings.database_url_for("users")
+        )
+        await migrations_done
+        async with bootstrap(settings) as container:
+            user = await container.users.create_admin(email, password, name)
+            return str(user.id)
+
+    try:
+        user_id = asyncio.run(run())
+    except Exception as error:  # a domain error's message is meant for people
+        raise click.ClickException(str(error)) from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    click.echo(f"admin created: {user_id}")
+
+
+@users.command("rotate-keys")
+def rotate_keys() -> None:
+    """Add a new JWT signing key; restart users to sign with it."""
+    from subgraphs.users.bootstrap import key_store
+
+    store = key_store(get_settings())
+    store.load(create=False)
+    key = store.rotate()
+    click.echo(f"new signing key {key.kid} in {store.folder}")
+
+
+def _register_router() -> None:
+    try:
+        from router.cli import router_command
+    except ImportError:
+        return
+    main.add_command(router_command, "router")
+
+
+_register_router()
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,47 @@
+"""What every resolver sees: the viewer, the verified calling service, loaders, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from starlette.requests import Request
+
+from coursegraph.errors import Unauthenticated
+from coursegraph.identity import Viewer
+
+C = TypeVar("C")
+L = TypeVar("L")
+
+FORWARDED_HEADERS = ("authorization", "x-request-id")
+
+
+@dataclass
+class RequestContext(Generic[C, L]):
+    request: Request
+    container: C
+    loaders: L
+    request_id: str
+    client_address: str | None = None
+    # The HMAC-verified caller, or why its signature was refused.
+    service: str | None = None
+    service_error: str | None = None
+    _viewer: Viewer | None = None
+    _auth_error: Unauthenticated | None = field(default=None, repr=False)
+
+    @property
+    def viewer(self) -> Viewer | None:
+        """The signed-in viewer; a bad token is an error, not an anonymous request."""
+        if self._auth_error is not None:
+            raise self._auth_error
+        return self._viewer
+
+    def require_viewer(self) -> Viewer:
+        viewer = self.viewer
+        if viewer is None:
+            raise Unauthenticated("You must be signed in.")
+        return viewer
+
+    def forward_headers(self) -> dict[str, str]:
+        """Headers passed on when this request calls another subgraph."""
+        return {h: v for h in FORWARDED_HEADERS if (v := self.request.headers.get(h))}

@@ -1,0 +1,142 @@
+"""Access-token verification against users' JWKS, with the algorithm pinned.
+
+The key set is cached and fetched again only when a token names an unknown `kid`
+(at most once per `min_refresh_seconds`, so a flood of bad tokens cannot hammer users).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from jwt import PyJWK
+
+from coursegraph.errors import Unauthenticated
+
+ROLES = ("STUDENT", "TEACHER", "ADMIN")
+JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user a request acts for."""
+
+    id: str
+    role: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "ADMIN"
+
+    def is_self_or_admin(self, user_id: object) -> bool:
+        return self.is_admin or str(user_id) == self.id
+
+
+class JWKSCache:
+    def __init__(
+        self,
+        source: JWKSSource,
+        *,
+        min_refresh_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._min_refresh = min_refresh_seconds
+        self._clock = clock
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> PyJWK | None:
+        found = self._keys.get(kid)
+        if found is not None:
+            return found
+        async with self._lock:
+            found = self._keys.get(kid)
+            recently = (
+                self._fetched_at is not None
+                and self._clock() - self._fetched_at < self._min_refresh
+            )
+            if found is None and not recently:
+                await self._refresh()
+                found = self._keys.get(kid)
+        return found
+
+    async def _refresh(self) -> None:
+        document = await self._source()
+        keys: dict[str, PyJWK] = {}
+        for entry in document.get("keys", []):
+            kid = entry.get("kid")
+            if not kid:
+                continue
+            try:
+                keys[kid] = PyJWK(entry)
+            except jwt.PyJWTError:
+                continue
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        keys: JWKSCache,
+        *,
+        algorithm: str,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
+    ) -> None:
+        self._keys = keys
+        self._algorithm = algorithm
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+
+    async def verify(self, token: str) -> Viewer:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("The access token is malformed.") from None
+        # Pin the algorithm before touching keys: no `none`, no HS/RS confusion.
+        if header.get("alg") != self._algorithm:
+            raise Unauthenticated("The access token is not signed as expected.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("The access token has no key id.")
+        key = await self._keys.key(kid)
+        if key is None:
+            raise Unauthenticated("The access token was signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[self._algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": ["sub", "exp", "iat", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The access token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("The access token is invalid.") from None
+        role = claims.get("role")
+        if role not in ROLES:
+            raise Unauthenticated("The access token carries no valid role.")
+        scope = claims.get("scope") or ""
+        return Viewer(id=str(claims["sub"]), role=role, scopes=frozenset(str(scope).split()))
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()

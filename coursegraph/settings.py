@@ -1,0 +1,153 @@
+"""The one settings object of Coursegraph, read from the environment and `.env`.
+
+Every process (router, subgraphs, CLI) reads the same variables; the README lists them.
+Production refuses the development defaults of secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
+
+SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
+# Services that may sign internal calls: the subgraphs and the router.
+SERVICES: tuple[str, ...] = (*SUBGRAPHS, "router")
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    environment: Environment = Field(Environment.DEVELOPMENT, alias="COURSEGRAPH_ENV")
+    data_dir: Path = Field(Path(".coursegraph"), alias="COURSEGRAPH_DATA_DIR")
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    # --- network
+    host: str = "127.0.0.1"
+    router_port: int = 3000
+    users_port: int = 3001
+    courses_port: int = 3002
+    payments_port: int = 3003
+    files_port: int = 3008
+    # Where subgraphs reach each other; default: 127.0.0.1 and the ports above.
+    users_url: str | None = None
+    courses_url: str | None = None
+    payments_url: str | None = None
+    files_url: str | None = None
+
+    # --- data
+    database_url: str | None = None  # unset: embedded PostgreSQL under data_dir
+    users_database_url: str | None = None
+    courses_database_url: str | None = None
+    payments_database_url: str | None = None
+    files_database_url: str | None = None
+    database_pool_size: int = 10
+    redis_url: str | None = None
+    nats_url: str | None = None
+
+    # --- service-to-service HMAC
+    service_secret_key: SecretStr = SecretStr(DEV_SERVICE_SECRET)
+    service_key_users: SecretStr | None = None
+    service_key_courses: SecretStr | None = None
+    service_key_payments: SecretStr | None = None
+    service_key_files: SecretStr | None = None
+    service_key_router: SecretStr | None = None
+    service_auth_max_skew_seconds: int = 300
+    # Refuse any unsigned request, not only those to internal fields.
+    service_auth_strict: bool = False
+    service_timeout_seconds: float = 10.0
+
+    # --- identity
+    jwt_algorithm: Literal["RS256", "EdDSA"] = "RS256"
+    jwt_issuer: str = "coursegraph-users"
+    jwt_audience: str = "coursegraph"
+    jwt_keys_dir: Path | None = None  # default: data_dir / "jwt-keys"
+    jwt_keys_kept: int = 3  # signing keys kept published in the JWKS after rotation
+    jwks_url: str | None = None  # default: users_url + /.well-known/jwks.json
+    jwks_min_refresh_seconds: float = 10.0
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    jwt_leeway_seconds: int = 30
+
+    # --- login throttling
+    login_max_failures_per_email: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_seconds: int = 900
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.service_secret_key.get_secret_value() == DEV_SERVICE_SECRET
+            and any(self._explicit_key(name) is None for name in SERVICES)
+        ):
+            raise ValueError(
+                "SERVICE_SECRET_KEY is the development default: set it (or every "
+                "SERVICE_KEY_<NAME>) in production"
+            )
+        return self
+
+    # ---------------------------------------------------------------- derived values
+    def _explicit_key(self, service: str) -> SecretStr | None:
+        value: SecretStr | None = getattr(self, f"service_key_{service}", None)
+        return value
+
+    def service_key(self, service: str) -> bytes:
+        """The HMAC key of `service`: its own `SERVICE_KEY_<NAME>`, else derived."""
+        if service not in SERVICES:
+            raise KeyError(service)
+        explicit = self._explicit_key(service)
+        if explicit is not None:
+            return explicit.get_secret_value().encode()
+        secret = self.service_secret_key.get_secret_value().encode()
+        return hmac.new(secret, f"coursegraph-service:{service}".encode(), hashlib.sha256).digest()
+
+    def port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def service_url(self, service: str) -> str:
+        explicit: str | None = getattr(self, f"{service}_url", None)
+        return (explicit or f"http://127.0.0.1:{self.port(service)}").rstrip("/")
+
+    def database_url_for(self, subgraph: str) -> str:
+        url: str | None = getattr(self, f"{subgraph}_database_url", None) or self.database_url
+        if not url:
+            raise RuntimeError(
+                "DATABASE_URL is not set; `coursegraph dev` starts an embedded PostgreSQL"
+            )
+        return url
+
+    @property
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.service_url('users')}/.well-known/jwks.json"
+
+    @property
+    def resolved_jwt_keys_dir(self) -> Path:
+        return self.jwt_keys_dir or self.data_dir / "jwt-keys"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

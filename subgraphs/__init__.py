@@ -1,0 +1,1 @@
+"""The four subgraphs. None imports another: they talk only over HTTP."""

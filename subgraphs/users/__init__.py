@@ -1,0 +1,1 @@
+"""Users: identity, authentication, JWT issuing and the JWKS."""

@@ -1,0 +1,38 @@
+"""The users subgraph's composition root: wired once, in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from coursegraph.db import Database, create_engine
+from coursegraph.settings import Settings
+from subgraphs.users.keys import KeyStore
+from subgraphs.users.service import UserService
+
+
+@dataclass
+class UsersContainer:
+    database: Database
+    keys: KeyStore
+    users: UserService
+
+
+def key_store(settings: Settings) -> KeyStore:
+    return KeyStore(settings.resolved_jwt_keys_dir, settings.jwt_algorithm, settings.jwt_keys_kept)
+
+
+@asynccontextmanager
+async def bootstrap(settings: Settings) -> AsyncIterator[UsersContainer]:
+    database = Database(
+        create_engine(settings.database_url_for("users"), pool_size=settings.database_pool_size)
+    )
+    keys = key_store(settings)
+    keys.load(create=True)
+    try:
+        yield UsersContainer(
+            database=database, keys=keys, users=UserService(database, keys, settings)
+        )
+    finally:
+        await database.dispose()

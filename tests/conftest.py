@@ -1,0 +1,79 @@
+"""Shared fixtures: a fresh PostgreSQL database per run, migrated, emptied between tests.
+
+The server is `DATABASE_URL` when set (CI uses the machine's PostgreSQL), else the
+embedded one under `.coursegraph/test-postgres`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursegraph import migrations, subgraph_registry
+from coursegraph.database import create_database, drop_database
+from coursegraph.embedded_pg import EmbeddedPostgres, with_database
+from coursegraph.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def database_server_url() -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    embedded = EmbeddedPostgres(REPO_ROOT / ".coursegraph" / "test")
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server_url: str) -> Iterator[str]:
+    name = f"coursegraph_test_{secrets.token_hex(4)}"
+    asyncio.run(create_database(database_server_url, name))
+    url = with_database(database_server_url, name)
+    for subgraph in subgraph_registry.available():
+        migrations.upgrade(subgraph, url)
+    yield url
+    asyncio.run(drop_database(database_server_url, name))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("coursegraph")
+    return Settings(
+        _env_file=None,
+        COURSEGRAPH_ENV="test",
+        COURSEGRAPH_DATA_DIR=data_dir,
+        database_url=database_url,
+        database_pool_size=5,
+        service_secret_key="test-service-secret",
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+async def clean_database(settings: Settings) -> None:
+    """Empty every subgraph table before a test that needs it."""
+    import asyncpg
+
+    connection = await asyncpg.connect(
+        settings.database_url_for("users").replace("postgresql+asyncpg://", "postgresql://")
+    )
+    try:
+        tables = await connection.fetch(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1::text[])"
+            " AND tablename <> 'alembic_version'",
+            subgraph_registry.available(),
+        )
+        if tables:
+            names = ", ".join(f'"{t["schemaname"]}"."{t["tablename"]}"' for t in tables)
+            await connection.execute(f"TRUNCATE {names} CASCADE")
+    finally:
+        await connection.close()

@@ -1,0 +1,58 @@
+"""Small helpers for speaking GraphQL to a real server in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from coursegraph.http import signed_path
+from coursegraph.service_auth import ServiceSigner
+
+
+@dataclass
+class GraphQLResult:
+    status: int
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+
+    @property
+    def codes(self) -> list[str]:
+        return [str((e.get("extensions") or {}).get("code")) for e in self.errors]
+
+    @property
+    def code(self) -> str:
+        assert self.errors, f"expected an error, got data {self.data}"
+        return self.codes[0]
+
+    def ok(self) -> dict[str, Any]:
+        assert not self.errors, self.errors
+        assert self.data is not None
+        return self.data
+
+
+async def gql(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    signer: ServiceSigner | None = None,
+) -> GraphQLResult:
+    body = orjson.dumps({"query": query, "variables": variables or {}})
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    if token:
+        all_headers["authorization"] = f"Bearer {token}"
+    if signer:
+        all_headers.update(signer.headers("POST", signed_path(httpx.URL(url)), body))
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(url, content=body, headers=all_headers)
+    payload = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    return GraphQLResult(response.status_code, payload.get("data"), payload.get("errors") or [])

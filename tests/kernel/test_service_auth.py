@@ -1,0 +1,133 @@
+"""The HMAC contract of ARCHITECTURE.md, checked piece by piece."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+import pytest
+
+from coursegraph.service_auth import (
+    MemoryNonceStore,
+    RedisNonceStore,
+    ServiceAuthError,
+    ServiceSigner,
+    ServiceVerifier,
+)
+from coursegraph.settings import Settings
+
+REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS", "")
+KEYS = {"payments": b"payments-key", "courses": b"courses-key"}
+BODY = b'{"query":"{ x }"}'
+
+
+def verifier(now: float = 1_764_115_200) -> ServiceVerifier:
+    return ServiceVerifier(KEYS, MemoryNonceStore(), clock=lambda: now)
+
+
+def signed(service: str = "payments", timestamp: int = 1_764_115_200) -> dict[str, str]:
+    return ServiceSigner(service, KEYS.get(service, b"x")).headers(
+        "POST", "/graphql", BODY, timestamp=timestamp
+    )
+
+
+def test_signature_matches_the_documented_canonical_string() -> None:
+    headers = signed()
+    canonical = "\n".join(
+        [
+            "POST",
+            "/graphql",
+            headers["x-service-timestamp"],
+            headers["x-service-nonce"],
+            hashlib.sha256(BODY).hexdigest(),
+        ]
+    )
+    expected = hmac.new(b"payments-key", canonical.encode(), hashlib.sha256).hexdigest()
+    assert headers["x-service-signature"] == f"v1={expected}"
+    assert headers["x-service-name"] == "payments"
+
+
+async def test_valid_signature_names_the_caller() -> None:
+    assert await verifier().verify("POST", "/graphql", signed(), BODY) == "payments"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda h: {}, "missing"),
+        (lambda h: {**h, "x-service-name": "mallory"}, "unknown service"),
+        (lambda h: {**h, "x-service-name": "courses"}, "bad service signature"),
+        (lambda h: {**h, "x-service-signature": "v1=" + "0" * 64}, "bad service signature"),
+        (lambda h: {**h, "x-service-timestamp": "soon"}, "malformed"),
+    ],
+)
+async def test_bad_headers_are_refused(mutate: object, reason: str) -> None:
+    with pytest.raises(ServiceAuthError, match=reason):
+        await verifier().verify("POST", "/graphql", mutate(signed()), BODY)  # type: ignore[operator]
+
+
+async def test_stale_and_future_timestamps_are_refused() -> None:
+    for skew in (-301, 301):
+        headers = signed(timestamp=1_764_115_200 + skew)
+        with pytest.raises(ServiceAuthError, match="stale"):
+            await verifier().verify("POST", "/graphql", headers, BODY)
+    inside = signed(timestamp=1_764_115_200 - 299)
+    assert await verifier().verify("POST", "/graphql", inside, BODY) == "payments"
+
+
+async def test_replayed_nonce_is_refused() -> None:
+    v = verifier()
+    headers = signed()
+    await v.verify("POST", "/graphql", headers, BODY)
+    with pytest.raises(ServiceAuthError, match="replayed"):
+        await v.verify("POST", "/graphql", headers, BODY)
+
+
+async def test_tampering_is_detected() -> None:
+    v = verifier()
+    with pytest.raises(ServiceAuthError, match="bad service signature"):
+        await v.verify("POST", "/graphql", signed(), BODY + b" ")
+    with pytest.raises(ServiceAuthError, match="bad service signature"):
+        await v.verify("POST", "/graphql/other", signed(), BODY)
+    with pytest.raises(ServiceAuthError, match="bad service signature"):
+        await v.verify("GET", "/graphql", signed(), BODY)
+
+
+async def test_forged_signature_does_not_burn_the_nonce() -> None:
+    v = verifier()
+    headers = signed()
+    with pytest.raises(ServiceAuthError):
+        await v.verify("POST", "/graphql", {**headers, "x-service-signature": "v1=00"}, BODY)
+    assert await v.verify("POST", "/graphql", headers, BODY) == "payments"
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL_FOR_TESTS is not set")
+async def test_redis_nonce_store_is_shared() -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        first = ServiceVerifier(KEYS, RedisNonceStore(redis), clock=lambda: 1_764_115_200)
+        second = ServiceVerifier(KEYS, RedisNonceStore(redis), clock=lambda: 1_764_115_200)
+        headers = signed()
+        assert await first.verify("POST", "/graphql", headers, BODY) == "payments"
+        with pytest.raises(ServiceAuthError, match="replayed"):
+            await second.verify("POST", "/graphql", headers, BODY)
+    finally:
+        await redis.aclose()
+
+
+def test_keys_are_derived_per_service_unless_set() -> None:
+    settings = Settings(_env_file=None, service_secret_key="s", service_key_payments="explicit")
+    assert settings.service_key("payments") == b"explicit"
+    assert settings.service_key("courses") != settings.service_key("files")
+    assert len(settings.service_key("router")) == 32
+    with pytest.raises(KeyError):
+        settings.service_key("mallory")
+
+
+def test_production_refuses_the_development_secret() -> None:
+    with pytest.raises(ValueError, match="SERVICE_SECRET_KEY"):
+        Settings(_env_file=None, COURSEGRAPH_ENV="production")
+    Settings(_env_file=None, COURSEGRAPH_ENV="production", service_secret_key="real")

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
+from subgraphs.users.app import create_app
+
+
+@pytest.fixture(scope="session")
+def users_server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def users_url(users_server: ServerThread, clean_database: None) -> str:
+    return f"{users_server.url}/graphql"
