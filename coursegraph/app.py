@@ -18,10 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import Unauthenticated
+from coursegraph.federation import format_errors
 from coursegraph.identity import JWKSCache, JWKSSource, TokenVerifier, Viewer, bearer_token
 from coursegraph.log import configure_logging, get_logger
 from coursegraph.service_auth import (
@@ -89,6 +92,13 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        # Parse and validation errors never reach schema extensions; format all here.
+        result.errors = format_errors(result.errors)
+        return process_result(result)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

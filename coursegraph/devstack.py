@@ -22,6 +22,9 @@ class DevStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def run(self) -> int:
+        # Ctrl-C and SIGTERM both stop the stack, even where a parent ignored SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         settings, embedded = ensure_database(self.settings)
         names = subgraph_registry.available()
         try:
@@ -29,8 +32,12 @@ class DevStack:
                 migrations.upgrade(name, settings.database_url_for(name))
             env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
             for name in names:
+                # Own session: Ctrl-C reaches only this supervisor, which then stops
+                # the children in order instead of racing their exits.
                 self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "coursegraph.cli", "serve", name], env=env
+                    [sys.executable, "-m", "coursegraph.cli", "serve", name],
+                    env=env,
+                    start_new_session=True,
                 )
             self._wait_healthy(names)
             self._print_urls(names)
@@ -69,19 +76,12 @@ class DevStack:
         print("\n".join(lines) + "\n", flush=True)
 
     def _supervise(self) -> int:
-        stop = {"now": False}
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, on_signal)
-        while not stop["now"]:
+        while True:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     print(f"{name} exited with {process.returncode}; stopping.", flush=True)
                     return 1
             time.sleep(0.5)
-        return 0
 
     def _stop_all(self) -> None:
         for process in self.processes.values():
@@ -92,3 +92,7 @@ class DevStack:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

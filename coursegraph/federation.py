@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -31,7 +31,7 @@ log = get_logger("coursegraph.graphql")
 
 
 # ------------------------------------------------------------------ errors
-def _format_error(error: GraphQLError) -> GraphQLError:
+def format_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         return GraphQLError(
@@ -81,13 +81,9 @@ def _format_error(error: GraphQLError) -> GraphQLError:
     )
 
 
-class ErrorFormatter(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [_format_error(e) for e in errors]
+def format_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    """Every error a client sees, with a contract code and nothing internal."""
+    return [format_error(e) for e in errors] if errors else errors
 
 
 # ------------------------------------------------------------------ internal fields
@@ -149,6 +145,5 @@ def build_schema(
         extensions=[
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
-            ErrorFormatter,
         ],
     )

@@ -1,0 +1,102 @@
+"""The shared Strawberry set-up: error codes, no leaked internals, strict service auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import strawberry
+from strawberry.types import Info
+
+from coursegraph.app import SubgraphSpec, create_subgraph_app
+from coursegraph.db import Database, create_engine
+from coursegraph.errors import NotFound
+from coursegraph.federation import build_schema, internal_field
+from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
+from tests.helpers import gql
+
+
+async def _secret(info: Info) -> str:
+    return f"for {info.context.service}"
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def missing(self) -> str:
+        raise NotFound("No such thing.", id="42")
+
+    @strawberry.field
+    def broken(self) -> str:
+        raise RuntimeError("password=hunter2 at db.internal:5432")
+
+    @strawberry.field
+    def fine(self) -> str:
+        return "ok"
+
+    secret: str = internal_field(_secret, services=["payments"])
+
+
+@dataclass
+class Container:
+    database: Database
+
+
+def _spec() -> SubgraphSpec[Container, None]:
+    @asynccontextmanager
+    async def bootstrap(settings: Settings) -> AsyncIterator[Container]:
+        database = Database(create_engine(settings.database_url_for("users"), pool_size=1))
+        yield Container(database)
+        await database.dispose()
+
+    return SubgraphSpec(
+        name="kernel-test",
+        schema=build_schema(Query),
+        bootstrap=bootstrap,
+        loaders=lambda container: None,
+        jwks_source=lambda container: _no_keys,
+    )
+
+
+async def _no_keys() -> dict[str, object]:
+    return {"keys": []}
+
+
+async def test_errors_carry_codes_and_hide_internals(settings: Settings) -> None:
+    with ServerThread(create_subgraph_app(_spec(), settings)) as server:
+        url = f"{server.url}/graphql"
+        missing = await gql(url, "{ missing }")
+        assert missing.errors[0]["message"] == "No such thing."
+        assert missing.errors[0]["extensions"] == {"code": "NOT_FOUND", "id": "42"}
+
+        broken = await gql(url, "{ broken }")
+        assert broken.errors[0]["message"] == "Internal server error."
+        assert broken.code == "INTERNAL_SERVER_ERROR"
+        assert "hunter2" not in str(broken.errors)
+
+        assert (await gql(url, "{ fine ")).code == "GRAPHQL_PARSE_FAILED"
+        assert (await gql(url, "{ nope }")).code == "GRAPHQL_VALIDATION_FAILED"
+
+        async with httpx.AsyncClient() as client:
+            health = await client.get(f"{server.url}/health")
+        assert health.json() == {"status": "ok", "subgraph": "kernel-test"}
+
+
+async def test_strict_mode_refuses_unsigned_requests(settings: Settings) -> None:
+    strict = settings.model_copy(update={"service_auth_strict": True})
+    with ServerThread(create_subgraph_app(_spec(), strict)) as server:
+        url = f"{server.url}/graphql"
+        unsigned = await gql(url, "{ fine }")
+        assert unsigned.status == 401
+        forged = await gql(url, "{ fine }", signer=ServiceSigner("router", b"wrong"))
+        assert forged.status == 401
+        router = ServiceSigner("router", strict.service_key("router"))
+        assert (await gql(url, "{ fine }", signer=router)).ok() == {"fine": "ok"}
+        # Signed, but not by a service this internal field allows.
+        assert (await gql(url, "{ secret }", signer=router)).code == "FORBIDDEN"
+        payments = ServiceSigner("payments", strict.service_key("payments"))
+        assert (await gql(url, "{ secret }", signer=payments)).ok() == {"secret": "for payments"}
