@@ -1,0 +1,1 @@
+"""Coursegraph's Apollo Federation v2 router: load a supergraph, plan, execute, serve."""

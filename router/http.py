@@ -1,0 +1,216 @@
+"""HTTP to subgraphs: pooled keep-alive HTTP/1.1 connections, signed requests.
+
+A small client on asyncio protocols and httptools (the parser uvicorn uses) rather than a
+general-purpose library: a gateway request fans out into a dozen subgraph calls, and
+aiohttp's per-request bookkeeping alone cost more than the rest of the router's work.
+Every request is signed as service `router` (HMAC, ARCHITECTURE.md) over the exact body
+bytes sent, and carries the client's forwarded headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+import orjson
+
+from coursegraph.service_auth import ServiceSigner
+
+
+class SubgraphUnavailable(Exception):
+    """The subgraph did not answer with a GraphQL response (down, slow, or broken)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubgraphEndpoint:
+    name: str
+    url: str
+    timeout_seconds: float
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.parts: list[bytes] = []
+        self.closed = False
+        self.reusable = False
+        self.received = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, hence the cast.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"bad HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionError("connection closed by the subgraph"))
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.parts = []
+
+    def on_body(self, body: bytes) -> None:
+        self.parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.reusable = self.parser.should_keep_alive()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), b"".join(self.parts)))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self.received = False
+        self.reusable = False
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class SubgraphClient:
+    def __init__(
+        self, endpoint: SubgraphEndpoint, signer: ServiceSigner | None, max_connections: int
+    ) -> None:
+        self.endpoint = endpoint
+        url = urlsplit(endpoint.url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"subgraph {endpoint.name}: unsupported URL {endpoint.url!r}")
+        self._host = url.hostname
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._ssl = ssl.create_default_context() if url.scheme == "https" else None
+        self._path = url.path or "/"
+        target = self._path + (f"?{url.query}" if url.query else "")
+        host_header = url.netloc.rsplit("@", 1)[-1]
+        self._head = (
+            f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json\r\n"
+        ).encode()
+        self._signer = signer
+        self._timeout = endpoint.timeout_seconds
+        self._idle: deque[_Connection] = deque()
+        self._max_idle = max_connections
+        self._open: set[_Connection] = set()
+        # Bounds open connections; requests beyond it wait (inside their timeout).
+        self._slots = asyncio.Semaphore(max_connections)
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_connection(
+            _Connection, self._host, self._port, ssl=self._ssl
+        )
+        # uvloop may report connection_made after create_connection returns.
+        if protocol.transport is None:
+            protocol.transport = cast(asyncio.Transport, transport)
+        self._open.add(protocol)
+        return protocol
+
+    def _checkout(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._open.discard(conn)
+        return None
+
+    def _release(self, conn: _Connection) -> None:
+        if conn.closed or not conn.reusable or len(self._idle) >= self._max_idle:
+            conn.close()
+            self._open.discard(conn)
+        else:
+            self._idle.append(conn)
+
+    async def request(
+        self, payload: dict[str, Any], headers: Mapping[str, str], *, retry: bool = True
+    ) -> dict[str, Any]:
+        body = orjson.dumps(payload)
+        lines = [self._head]
+        extra = dict(headers)
+        if self._signer is not None:
+            extra.update(self._signer.headers("POST", self._path, body))
+        for name, value in extra.items():
+            lines.append(f"{name}: {value}\r\n".encode())
+        lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        lines.append(body)
+        data = b"".join(lines)
+        try:
+            async with asyncio.timeout(self._timeout), self._slots:
+                status, raw = await self._exchange(data, retry)
+        except TimeoutError:
+            raise SubgraphUnavailable(f"timed out after {self._timeout:g}s") from None
+        except OSError as exc:
+            raise SubgraphUnavailable(str(exc) or type(exc).__name__) from None
+        try:
+            result = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SubgraphUnavailable(f"HTTP {status}: response is not JSON") from None
+        if not isinstance(result, dict) or ("data" not in result and "errors" not in result):
+            raise SubgraphUnavailable(f"HTTP {status}: not a GraphQL response")
+        return result
+
+    async def _exchange(self, data: bytes, retry: bool) -> tuple[int, bytes]:
+        conn = self._checkout()
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect()
+        try:
+            result = await conn.send(data)
+        except ConnectionError:
+            conn.close()
+            self._open.discard(conn)
+            # A pooled connection the subgraph closed while idle: try once on a fresh one,
+            # unless the request may have been processed (then only if it is safe to repeat).
+            if reused and retry and not conn.received:
+                return await self._exchange(data, retry=False)
+            raise
+        except BaseException:
+            conn.close()
+            self._open.discard(conn)
+            raise
+        self._release(conn)
+        return result
+
+    async def close(self) -> None:
+        for conn in list(self._open):
+            conn.close()
+        self._open.clear()
+        self._idle.clear()
+
+
+class SubgraphClients:
+    """The clients of all subgraphs, keyed by the supergraph's graph id."""
+
+    def __init__(self, clients: Mapping[str, SubgraphClient]) -> None:
+        self._clients = dict(clients)
+
+    def __getitem__(self, graph: str) -> SubgraphClient:
+        return self._clients[graph]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._clients.values()))

@@ -1,0 +1,142 @@
+"""Field collection for one concrete type, with @skip/@include decided at plan time.
+
+Plans are cached per (operation, values of the variables that @skip/@include use), so the
+planner can drop skipped fields instead of sending directives to subgraphs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from graphql import (
+    BooleanValueNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
+    VariableNode,
+    is_abstract_type,
+)
+from graphql.language import DirectiveNode
+
+Collected = dict[str, list[FieldNode]]
+
+
+def condition_value(
+    directives: Iterable[DirectiveNode] | None, variables: Mapping[str, bool]
+) -> bool:
+    """False when @skip(if: true) or @include(if: false) applies."""
+    for directive in directives or ():
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        value = directive.arguments[0].value if directive.arguments else None
+        if isinstance(value, BooleanValueNode):
+            flag = value.value
+        elif isinstance(value, VariableNode):
+            flag = bool(variables.get(value.name.value, False))
+        else:
+            flag = False
+        if (name == "skip" and flag) or (name == "include" and not flag):
+            return False
+    return True
+
+
+def conditional_variables(
+    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> set[str]:
+    """Names of the variables used by @skip/@include anywhere in the operation."""
+    names: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(sel_set: SelectionSetNode) -> None:
+        for sel in sel_set.selections:
+            for directive in sel.directives or ():
+                if directive.name.value in ("skip", "include"):
+                    for arg in directive.arguments or ():
+                        if isinstance(arg.value, VariableNode):
+                            names.add(arg.value.name.value)
+            if isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    walk(fragments[name].selection_set)
+            elif isinstance(sel, FieldNode | InlineFragmentNode) and sel.selection_set:
+                walk(sel.selection_set)
+
+    walk(selection_set)
+    return names
+
+
+class FieldCollector:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, bool],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+
+    def applies(self, type_condition: str | None, type_name: str) -> bool:
+        if type_condition is None or type_condition == type_name:
+            return True
+        cond = self.schema.get_type(type_condition)
+        concrete = self.schema.get_type(type_name)
+        if cond is None or concrete is None:
+            return False
+        if is_abstract_type(cond):
+            if is_abstract_type(concrete):
+                return False
+            return self.schema.is_sub_type(cond, concrete)
+        return False
+
+    def collect(self, type_name: str, selection_sets: Iterable[SelectionSetNode]) -> Collected:
+        out: Collected = {}
+        for sel_set in selection_sets:
+            self._collect(type_name, sel_set, out, set())
+        return out
+
+    def _collect(
+        self, type_name: str, sel_set: SelectionSetNode, out: Collected, seen: set[str]
+    ) -> None:
+        for sel in sel_set.selections:
+            if not condition_value(sel.directives, self.variables):
+                continue
+            if isinstance(sel, FieldNode):
+                key = sel.alias.value if sel.alias else sel.name.value
+                out.setdefault(key, []).append(sel)
+            elif isinstance(sel, InlineFragmentNode):
+                cond = sel.type_condition.name.value if sel.type_condition else None
+                if self.applies(cond, type_name):
+                    self._collect(type_name, sel.selection_set, out, seen)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                frag = self.fragments.get(name)
+                if frag is None or name in seen:
+                    continue
+                if self.applies(frag.type_condition.name.value, type_name):
+                    self._collect(type_name, frag.selection_set, out, seen | {name})
+
+    def mentions(self, abstract: str, selection_sets: Iterable[SelectionSetNode]) -> set[str]:
+        """Type conditions used directly under an abstract type (for interfaceObject)."""
+        found: set[str] = set()
+
+        def walk(sel_set: SelectionSetNode, seen: frozenset[str]) -> None:
+            for sel in sel_set.selections:
+                if isinstance(sel, InlineFragmentNode) and sel.type_condition:
+                    found.add(sel.type_condition.name.value)
+                    walk(sel.selection_set, seen)
+                elif isinstance(sel, FragmentSpreadNode):
+                    frag = self.fragments.get(sel.name.value)
+                    if frag is not None and sel.name.value not in seen:
+                        found.add(frag.type_condition.name.value)
+                        walk(frag.selection_set, seen | {sel.name.value})
+
+        for sel_set in selection_sets:
+            walk(sel_set, frozenset())
+        found.discard(abstract)
+        return found

@@ -1,0 +1,259 @@
+"""Shape merged subgraph data into the client's response.
+
+Subgraph responses are merged into one tree keyed by the client's response keys plus the
+router's own key and `@requires` selections. This pass walks the client operation once
+(precompiled per plan) to keep only requested fields in request order, resolve abstract
+types by `__typename`, and apply GraphQL null propagation: a null in a non-null position
+nulls the nearest nullable parent and records an error unless one is already there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+)
+
+from router.planner.collect import FieldCollector
+from router.types import JSONObject
+
+LEAF, TYPENAME, OBJECT, ABSTRACT, RAW, ENUM = range(6)
+
+
+class _Invalid:
+    """Marker for a null that must propagate to the parent."""
+
+
+INVALID = _Invalid()
+
+
+@dataclass(slots=True)
+class Shape:
+    nonnull: bool
+    kind: int
+    item: Shape | None = None  # set for lists
+    obj: CompiledObject | None = None
+    by_type: dict[str, CompiledObject] | None = None
+    default: CompiledObject | None = None
+    # Enum values clients may see, when the enum has @inaccessible ones; else None.
+    enum_values: frozenset[str] | None = None
+    # Concrete types hidden from the API schema: such objects read as null.
+    hidden: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class CompiledField:
+    key: str
+    parent: str
+    name: str
+    shape: Shape
+
+
+@dataclass(slots=True)
+class CompiledObject:
+    type_name: str
+    fields: list[CompiledField] = field(default_factory=list)
+    # Per field: (key, step, nonnull, shape, field); step 0 typename, 1 copy, 2 descend.
+    steps: list[tuple[str, int, bool, Shape, CompiledField]] = field(default_factory=list)
+
+    def add(self, f: CompiledField) -> None:
+        self.fields.append(f)
+        shape = f.shape
+        if shape.kind == TYPENAME:
+            step = 0
+        elif (shape.kind == LEAF and shape.item is None) or shape.kind == RAW:
+            step = 1
+        else:
+            step = 2
+        self.steps.append((f.key, step, shape.nonnull, shape, f))
+
+
+class Compiler:
+    """Compile an operation's selections against the supergraph schema, per concrete type."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        api_schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, bool],
+    ) -> None:
+        self.schema = schema
+        self.api_schema = api_schema
+        self.collector = FieldCollector(schema, fragments, variables)
+
+    def compile(self, operation: OperationDefinitionNode) -> CompiledObject:
+        if operation.operation is OperationType.MUTATION:
+            root = self.schema.mutation_type
+        else:
+            root = self.schema.query_type
+        assert root is not None
+        return self.object(root.name, [operation.selection_set], root=True)
+
+    def object(
+        self, type_name: str, sets: list[SelectionSetNode], root: bool = False
+    ) -> CompiledObject:
+        gtype = self.schema.get_type(type_name)
+        compiled = CompiledObject(type_name)
+        for key, nodes in self.collector.collect(type_name, sets).items():
+            fname = nodes[0].name.value
+            if fname == "__typename":
+                shape = Shape(True, TYPENAME)
+            elif root and fname in ("__schema", "__type"):
+                shape = Shape(fname == "__schema", RAW)
+            else:
+                fdef = gtype.fields[fname]  # type: ignore[union-attr]
+                shape = self.shape(fdef.type, nodes)
+            compiled.add(CompiledField(key, type_name, fname, shape))
+        return compiled
+
+    def shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> Shape:
+        nonnull = isinstance(gql_type, GraphQLNonNull)
+        inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
+        if isinstance(inner, GraphQLList):
+            return Shape(nonnull, LEAF, item=self.shape(inner.of_type, nodes))
+        named = get_named_type(inner)
+        if is_leaf_type(named):
+            api_enum = self.api_schema.get_type(named.name)
+            if (
+                isinstance(named, GraphQLEnumType)
+                and isinstance(api_enum, GraphQLEnumType)
+                and len(api_enum.values) != len(named.values)
+            ):
+                return Shape(nonnull, ENUM, enum_values=frozenset(api_enum.values))
+            return Shape(nonnull, LEAF)
+        sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        if not is_abstract_type(named):
+            return Shape(nonnull, OBJECT, obj=self.object(named.name, sets))
+        possible = [t.name for t in self.schema.get_possible_types(named)]
+        visible = [t for t in possible if self.api_schema.get_type(t) is not None]
+        return Shape(
+            nonnull,
+            ABSTRACT,
+            by_type={t: self.object(t, sets) for t in visible},
+            default=self.object(named.name, sets),
+            hidden=frozenset(possible) - frozenset(visible),
+        )
+
+
+# A response path as a linked list of (parent, key), materialised only for errors.
+Path = tuple[Any, str | int] | None
+
+
+def _path_list(path: Path) -> list[str | int]:
+    out: list[str | int] = []
+    while path is not None:
+        path, key = path
+        out.append(key)
+    out.reverse()
+    return out
+
+
+class Projector:
+    """Apply one compiled operation to merged data; collects null-propagation errors."""
+
+    __slots__ = ("error_paths", "errors")
+
+    def __init__(self, errors: list[JSONObject]) -> None:
+        self.errors = errors
+        self.error_paths: list[tuple[str | int, ...]] | None = None
+
+    def run(self, compiled: CompiledObject, data: JSONObject | None) -> JSONObject | None:
+        result = self.object(compiled, data or {}, None)
+        return None if result is INVALID else result
+
+    def object(self, compiled: CompiledObject, src: JSONObject, path: Path) -> Any:
+        out: JSONObject = {}
+        get = src.get
+        for key, step, nonnull, shape, f in compiled.steps:
+            value = get(key)
+            if step == 1:
+                if value is None and nonnull:
+                    self.null_error(f, (path, key))
+                    return INVALID
+                out[key] = value
+            elif step == 0:
+                out[key] = value or compiled.type_name
+            elif value is None:
+                if nonnull:
+                    self.null_error(f, (path, key))
+                    return INVALID
+                out[key] = None
+            else:
+                value = self.value(shape, value, (path, key), f)
+                if value is INVALID:
+                    if nonnull:
+                        return INVALID
+                    value = None
+                out[key] = value
+        return out
+
+    def value(self, shape: Shape, value: Any, path: Path, f: CompiledField) -> Any:
+        item = shape.item
+        if item is not None:
+            if not isinstance(value, list):
+                return INVALID if shape.nonnull else None
+            out: list[Any] = []
+            for index, element in enumerate(value):
+                if element is None:
+                    if item.nonnull:
+                        self.null_error(f, (path, index))
+                        return INVALID
+                    out.append(None)
+                    continue
+                if item.kind == LEAF and item.item is None:
+                    out.append(element)
+                    continue
+                completed = self.value(item, element, (path, index), f)
+                if completed is INVALID:
+                    if item.nonnull:
+                        return INVALID
+                    completed = None
+                out.append(completed)
+            return out
+        if shape.kind == OBJECT:
+            if not isinstance(value, dict):
+                return INVALID if shape.nonnull else None
+            return self.object(shape.obj, value, path)  # type: ignore[arg-type]
+        if shape.kind == ABSTRACT:
+            if not isinstance(value, dict):
+                return INVALID if shape.nonnull else None
+            typename = value.get("__typename", "")
+            if typename in shape.hidden:
+                return INVALID if shape.nonnull else None
+            compiled = (shape.by_type or {}).get(typename, shape.default)
+            return self.object(compiled, value, path)  # type: ignore[arg-type]
+        if shape.kind == ENUM and value not in shape.enum_values:  # type: ignore[operator]
+            return INVALID if shape.nonnull else None
+        return value
+
+    def null_error(self, f: CompiledField, path: Path) -> None:
+        as_list = _path_list(path)
+        if self.error_paths is None:
+            self.error_paths = [tuple(e.get("path") or ()) for e in self.errors]
+        prefix = tuple(as_list)
+        for existing in self.error_paths:
+            related = existing[: len(prefix)] == prefix or prefix[: len(existing)] == existing
+            if existing and related:
+                return
+        self.errors.append(
+            {
+                "message": f"Cannot return null for non-nullable field {f.parent}.{f.name}.",
+                "path": as_list,
+            }
+        )
+        self.error_paths.append(prefix)

@@ -1,0 +1,195 @@
+"""Fixtures: test subgraphs and routers on 127.0.0.1, port 0, each server in a thread.
+
+One server hosts every test graph's subgraphs (at /<graph>/<subgraph>/graphql) and one
+hosts a router per graph variant (at /<variant>/graphql), started once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from coursegraph.identity import JWKSCache, TokenVerifier
+from router.config import RouterConfig
+from router.edge_auth import EdgeAuthenticator
+from router.server import create_app
+from router.service import Router
+from router.supergraph import Supergraph
+from tests.router.graphs.loader import load_graph
+from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
+
+GRAPHS = ("basic", "advanced", "interfaces", "mixed", "chains", "provides")
+SLOW_SECONDS = 1.0
+
+
+class ServerThread:
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", loop="asyncio"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass
+class Stack:
+    router_url: str
+    subgraphs: dict[str, dict[str, SubgraphApp]] = field(default_factory=dict)
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+
+    def post(self, variant: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+        return self.client.post(f"{self.router_url}/{variant}/graphql", json=body, headers=headers)
+
+    def query(
+        self, variant: str, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        response = self.post(variant, body, **headers)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def requests(self, graph: str, subgraph: str) -> list[dict[str, Any]]:
+        return self.subgraphs[graph][subgraph].requests
+
+    def reset(self) -> None:
+        for apps in self.subgraphs.values():
+            for app in apps.values():
+                app.requests.clear()
+                app.headers.clear()
+                app.bodies.clear()
+
+
+TOKEN_ISSUER = "coursegraph-users"
+TOKEN_AUDIENCE = "coursegraph"
+TOKEN_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def make_token(**claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "sub": "u1",
+        "role": "STUDENT",
+        "scope": "courses:read",
+        "iss": TOKEN_ISSUER,
+        "aud": TOKEN_AUDIENCE,
+        "iat": now,
+        "exp": now + 300,
+        "jti": "t-1",
+        **claims,
+    }
+    return jwt.encode(payload, TOKEN_KEY, algorithm="RS256", headers={"kid": "test-key"})
+
+
+async def _static_jwks() -> dict[str, Any]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(TOKEN_KEY.public_key()))
+    return {"keys": [{**jwk, "kid": "test-key", "alg": "RS256", "use": "sig"}]}
+
+
+def _router(graph: str, base: str, **overrides: Any) -> Router:
+    loaded = load_graph(graph)
+    urls = {name: {"url": f"{base}/{graph}/{name}/graphql"} for name in loaded.subgraphs}
+    for name, extra in overrides.pop("subgraphs", {}).items():
+        urls[name] = {**urls[name], **extra}
+    config = RouterConfig.model_validate({"subgraphs": urls, **overrides})
+    return Router(Supergraph(loaded.supergraph), config)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    apps: dict[str, dict[str, SubgraphApp]] = {}
+    routes: list[Route] = []
+    for graph in GRAPHS:
+        loaded = load_graph(graph)
+        apps[graph] = {}
+        for name, sdl in loaded.subgraphs.items():
+            app = SubgraphApp(build_subgraph_schema(sdl, loaded.resolvers.get(name, {})))
+            apps[graph][name] = app
+            routes.extend(app.routes(f"/{graph}/{name}"))
+    slow = SubgraphApp(
+        build_subgraph_schema(
+            load_graph("basic").subgraphs["inventory"], load_graph("basic").resolvers["inventory"]
+        ),
+        delay=SLOW_SECONDS,
+    )
+    routes.extend(slow.routes("/slow/inventory"))
+    subgraph_server = ServerThread(Starlette(routes=routes))
+    base = subgraph_server.url
+    routers = {graph: _router(graph, base) for graph in GRAPHS}
+    routers["basic-debug"] = _router("basic", base, debug={"expose_query_plan": True})
+    routers["basic-down"] = _router(
+        "basic", base, subgraphs={"inventory": {"url": f"http://127.0.0.1:{closed_port()}/graphql"}}
+    )
+    routers["basic-slow"] = _router(
+        "basic",
+        base,
+        subgraphs={"inventory": {"url": f"{base}/slow/inventory/graphql", "timeout_seconds": 0.2}},
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for router in routers.values():
+            await router.close()
+
+    authenticators: dict[str, EdgeAuthenticator | None] = {name: None for name in routers}
+    routers["basic-auth"] = _router("basic", base)
+    authenticators["basic-auth"] = EdgeAuthenticator(
+        TokenVerifier(
+            JWKSCache(_static_jwks),
+            algorithm="RS256",
+            issuer=TOKEN_ISSUER,
+            audience=TOKEN_AUDIENCE,
+        )
+    )
+    router_app = Starlette(
+        routes=[
+            Mount(f"/{name}", app=create_app(r, authenticators[name]))
+            for name, r in routers.items()
+        ],
+        lifespan=lifespan,
+    )
+    router_server = ServerThread(router_app)
+    result = Stack(router_server.url, apps)
+    yield result
+    result.client.close()
+    router_server.stop()
+    subgraph_server.stop()

@@ -1,0 +1,126 @@
+"""The subgraph HTTP client: keep-alive reuse, stale connections, bad answers, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from router.http import SubgraphClient, SubgraphEndpoint, SubgraphUnavailable
+from tests.router.conftest import closed_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+OK_BODY = b'{"data":{"ok":true}}'
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return await reader.readexactly(length)
+
+
+def _response(body: bytes, close: bool = False) -> bytes:
+    connection = b"close" if close else b"keep-alive"
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Connection: " + connection + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+
+@asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
+    connections: list[int] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(len(connections))
+        try:
+            await handler(reader, writer, len(connections))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/graphql", connections
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def client(url: str, timeout: float = 2.0) -> SubgraphClient:
+    return SubgraphClient(SubgraphEndpoint("test", url, timeout), None, 4)
+
+
+async def test_connections_are_kept_alive() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(_response(OK_BODY))
+            await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        subgraph = client(url)
+        for _ in range(3):
+            assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        assert len(connections) == 1
+        await subgraph.close()
+
+
+async def test_a_connection_closed_while_idle_is_replaced() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        await _read_request(reader)
+        writer.write(_response(OK_BODY))
+        await writer.drain()
+        # Keep-alive announced, but the server hangs up right after answering.
+
+    async with serve(handler) as (url, connections):
+        subgraph = client(url)
+        await subgraph.request({"query": "{ ok }"}, {})
+        await asyncio.sleep(0.05)
+        assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        assert len(connections) == 2
+        await subgraph.close()
+
+
+async def test_not_graphql_is_unavailable() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        await _read_request(reader)
+        writer.write(_response(b"<html>502</html>", close=True))
+        await writer.drain()
+
+    async with serve(handler) as (url, _):
+        subgraph = client(url)
+        with pytest.raises(SubgraphUnavailable, match="not JSON"):
+            await subgraph.request({"query": "{ ok }"}, {})
+        await subgraph.close()
+
+
+async def test_slow_answer_times_out() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        await _read_request(reader)
+        await asyncio.sleep(1)
+
+    async with serve(handler) as (url, _):
+        subgraph = client(url, timeout=0.1)
+        with pytest.raises(SubgraphUnavailable, match="timed out"):
+            await subgraph.request({"query": "{ ok }"}, {})
+        await subgraph.close()
+
+
+async def test_refused_connection_is_unavailable() -> None:
+    subgraph = client(f"http://127.0.0.1:{closed_port()}/graphql")
+    with pytest.raises(SubgraphUnavailable):
+        await subgraph.request({"query": "{ ok }"}, {})
+    await subgraph.close()
+
+
+def test_unsupported_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported URL"):
+        client("ftp://example.com/graphql")
