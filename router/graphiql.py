@@ -1,25 +1,35 @@
-"""The GraphiQL page served to browsers on GET /graphql (assets from a CDN)."""
+"""The GraphiQL page served to browsers on GET /graphql.
+
+Its scripts and styles are served by the router (`/graphiql-assets/…`), not a CDN, so the
+explorer also works on hosts without internet access.
+"""
 
 from __future__ import annotations
 
-GRAPHIQL_HTML = """<!doctype html>
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
+ASSETS_PATH = "/graphiql-assets"
+# Relative URLs, so the page also works when the router sits under a path prefix.
+_ASSETS_URL = ASSETS_PATH.lstrip("/")
+
+GRAPHIQL_HTML = f"""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>Coursegraph GraphiQL</title>
-  <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
-  <link rel="stylesheet" href="https://unpkg.com/graphiql@3.8.3/graphiql.min.css">
-  <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
-  <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js">
-  </script>
-  <script crossorigin src="https://unpkg.com/graphiql@3.8.3/graphiql.min.js"></script>
+  <style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
+  <link rel="stylesheet" href="{_ASSETS_URL}/graphiql.min.css">
+  <script src="{_ASSETS_URL}/react.production.min.js"></script>
+  <script src="{_ASSETS_URL}/react-dom.production.min.js"></script>
+  <script src="{_ASSETS_URL}/graphiql.min.js"></script>
 </head>
 <body>
   <div id="graphiql">Loading GraphiQL…</div>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+    const fetcher = GraphiQL.createFetcher({{ url: window.location.pathname }});
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
-      React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true })
+      React.createElement(GraphiQL, {{ fetcher, defaultEditorToolsVisibility: true }})
     );
   </script>
 </body>

@@ -18,10 +18,11 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from router.edge_auth import EdgeAuthenticator
-from router.graphiql import GRAPHIQL_HTML
+from router.graphiql import ASSETS_DIR, ASSETS_PATH, GRAPHIQL_HTML
 from router.service import MethodNotAllowed, Router
 
 GRAPHQL_JSON = "application/json"
@@ -125,6 +126,7 @@ def create_app(router: Router, authenticator: EdgeAuthenticator | None = None) -
             Route("/graphql", graphql_post, methods=["POST"]),
             Route("/graphql", graphql_get, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"),
         ],
         lifespan=lifespan,
     )

@@ -35,6 +35,11 @@ def test_graphiql_for_browsers(stack: Stack) -> None:
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
     assert response.headers["content-type"].startswith("text/html")
+    # Served by the router itself: no CDN needed.
+    assert "https://" not in response.text
+    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js"):
+        served = stack.client.get(f"{stack.router_url}/basic/graphiql-assets/{asset}")
+        assert served.status_code == 200, asset
 
 
 def test_health(stack: Stack) -> None:
