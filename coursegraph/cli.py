@@ -77,6 +77,79 @@ def schema_export() -> None:
         click.echo(f"wrote {path.relative_to(REPO_ROOT)}")
 
 
+@schema.command("check")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="supergraph.yaml (default: the repository's).",
+)
+@click.option(
+    "--base",
+    default=None,
+    help="Git ref whose supergraph.graphql is the baseline (default: merge base "
+    "with origin/main, else HEAD~1).",
+)
+@click.option(
+    "--ack",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reviewed breaking changes, one coordinate per line (default: schema-changes.ack).",
+)
+def schema_check(config: Path | None, base: str | None, ack: Path | None) -> None:
+    """Registry checks: exports, composition, supergraph, API changes, client operations."""
+    from router.composition import check
+
+    def export_sdl(name: str) -> str | None:
+        if name not in subgraph_registry.available():
+            return None
+        return subgraph_registry.schema_sdl(name)
+
+    report = check.run_check(
+        REPO_ROOT,
+        config or REPO_ROOT / "supergraph.yaml",
+        supergraph=REPO_ROOT / "supergraph.graphql",
+        base=base or check.default_base(REPO_ROOT),
+        ack=ack or REPO_ROOT / check.DEFAULT_ACK,
+        export_sdl=export_sdl,
+    )
+    click.echo(report.render())
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="supergraph.yaml (default: the repository's).",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the supergraph (default: supergraph.graphql; - for stdout).",
+)
+def compose(config: Path | None, output: Path | None) -> None:
+    """Compose the subgraphs of supergraph.yaml into a Federation v2 supergraph."""
+    from router.composition import SourceError, compose_config
+
+    try:
+        result = compose_config(config or REPO_ROOT / "supergraph.yaml")
+    except SourceError as error:
+        raise click.ClickException(str(error)) from None
+    if result.supergraph_sdl is None:
+        for problem in result.errors:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"composition failed with {len(result.errors)} error(s)")
+    if output is not None and str(output) == "-":
+        click.echo(result.supergraph_sdl, nl=False)
+        return
+    target = output or REPO_ROOT / "supergraph.graphql"
+    target.write_text(result.supergraph_sdl, encoding="utf-8")
+    click.echo(f"wrote {target}")
+
+
 @main.group()
 def users() -> None:
     """Account administration."""

@@ -1,0 +1,152 @@
+"""Directives in the supergraph: applications kept from subgraphs, and definitions.
+
+Applications of `@inaccessible`, `@tag`, the built-ins clients may see (`@deprecated`,
+`@specifiedBy`, `@oneOf`) and `@composeDirective`d custom directives are merged per element;
+every other subgraph directive stays in its subgraph. Composed directives bring their
+definition and `@link`; executable directives defined in every subgraph survive too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from graphql import DirectiveDefinitionNode, DirectiveNode, NameNode, print_ast
+
+from router.composition import errors
+from router.composition.model import MergedSchema
+from router.composition.subgraph import Applied, Subgraph
+
+EXECUTABLE_LOCATIONS = frozenset(
+    {
+        "QUERY",
+        "MUTATION",
+        "SUBSCRIPTION",
+        "FIELD",
+        "FRAGMENT_DEFINITION",
+        "FRAGMENT_SPREAD",
+        "INLINE_FRAGMENT",
+        "VARIABLE_DEFINITION",
+    }
+)
+
+Fail = Callable[[str, str, Iterable[int], str | None], None]
+
+
+def merge_applied(items: Iterable[Applied], repeatable: set[str]) -> Applied:
+    """Union of the applications. A non-repeatable directive applied differently across
+    subgraphs keeps its most common application (the first of equals), as Apollo does."""
+    result = Applied()
+    seen: dict[str, DirectiveNode] = {}
+    counts: dict[str, int] = {}
+    for applied in items:
+        result.inaccessible |= applied.inaccessible
+        result.tags.extend(t for t in applied.tags if t not in result.tags)
+        for directive in applied.kept:
+            printed = print_ast(directive)
+            seen.setdefault(printed, directive)
+            counts[printed] = counts.get(printed, 0) + 1
+    chosen: dict[str, str] = {}  # non-repeatable name -> printed application kept
+    for printed, directive in seen.items():
+        name = directive.name.value
+        if name in repeatable:
+            result.kept.append(directive)
+        elif name not in chosen or counts[printed] > counts[chosen[name]]:
+            chosen[name] = printed
+    result.kept.extend(seen[p] for p in chosen.values())
+    return result
+
+
+def repeatable_directives(subgraphs: Sequence[Subgraph]) -> set[str]:
+    return {
+        name
+        for subgraph in subgraphs
+        for name, definition in subgraph.directive_defs.items()
+        if definition.repeatable
+    }
+
+
+def uses(subgraph: Subgraph, directive: str) -> bool:
+    """Whether the subgraph applies @inaccessible (or @tag) anywhere: the supergraph links
+    those specs only when used, as Apollo's does."""
+
+    def hit(applied: Applied) -> bool:
+        return applied.inaccessible if directive == "inaccessible" else bool(applied.tags)
+
+    for tdef in subgraph.types.values():
+        if hit(tdef.applied) or any(hit(v.applied) for v in tdef.values.values()):
+            return True
+        for fdef in tdef.fields.values():
+            if hit(fdef.applied) or any(hit(a.applied) for a in fdef.args.values()):
+                return True
+    return False
+
+
+def merge_directive_definitions(
+    subgraphs: Sequence[Subgraph], schema: MergedSchema, fail: Fail
+) -> None:
+    composed = _composed(subgraphs, fail)
+    for name, idx in composed.items():
+        link = subgraphs[idx].link_for_directive(name)
+        assert link is not None
+        schema.composed.append((subgraphs[idx].directive_defs[name], link))
+    first = subgraphs[0].directive_defs if subgraphs else {}
+    for name, definition in first.items():
+        if name in composed:
+            continue
+        # Executable directives are intersected, as for inputs: every subgraph must accept
+        # what a client sends, so locations, arguments and repeatability all narrow.
+        versions = [s.directive_defs.get(name) for s in subgraphs]
+        if any(v is None for v in versions):
+            continue
+        defs = [v for v in versions if v is not None]
+        locations = set(EXECUTABLE_LOCATIONS)
+        for other in defs:
+            locations &= {loc.value for loc in other.locations}
+        if not locations:
+            continue
+        arg_names = set.intersection(*({a.name.value for a in d.arguments or ()} for d in defs))
+        schema.executable.append(
+            DirectiveDefinitionNode(
+                name=definition.name,
+                description=definition.description,
+                arguments=tuple(a for a in definition.arguments or () if a.name.value in arg_names),
+                repeatable=all(d.repeatable for d in defs),
+                locations=tuple(
+                    NameNode(value=loc.value)
+                    for loc in definition.locations
+                    if loc.value in locations
+                ),
+            )
+        )
+
+
+def _composed(subgraphs: Sequence[Subgraph], fail: Fail) -> dict[str, int]:
+    """Composed directive name -> index of the subgraph whose definition wins (the one
+    linking the newest version of the directive's spec)."""
+    chosen: dict[str, int] = {}
+    for idx, subgraph in enumerate(subgraphs):
+        for name in subgraph.composed:
+            link = subgraph.link_for_directive(name)
+            if name not in subgraph.directive_defs:
+                fail(
+                    errors.DIRECTIVE_COMPOSITION_ERROR,
+                    "Could not find matching directive definition for argument to "
+                    f'@composeDirective "@{name}" in subgraph "{subgraph.name}".',
+                    [idx],
+                    f"@{name}",
+                )
+            elif link is None:
+                fail(
+                    errors.DIRECTIVE_COMPOSITION_ERROR,
+                    f'Directive "@{name}" in subgraph "{subgraph.name}" cannot be composed '
+                    "because it is not a member of a core feature",
+                    [idx],
+                    f"@{name}",
+                )
+            elif name not in chosen:
+                chosen[name] = idx
+            else:
+                current = subgraphs[chosen[name]].link_for_directive(name)
+                if current is not None and link.version > current.version:
+                    chosen[name] = idx
+    return chosen

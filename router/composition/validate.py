@@ -1,0 +1,194 @@
+"""Rules one subgraph must satisfy on its own, before any merging.
+
+Field sets of `@key`, `@requires` and `@provides` must select existing fields of the
+right shape, `@external` must be used, and every referenced type must exist. Each
+problem names the subgraph and the coordinate, with Apollo's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from router.composition import errors
+from router.composition.errors import CompositionError
+from router.composition.fieldset import FieldSetSyntaxError, Selected, parse_field_set, walk
+from router.composition.subgraph import BUILT_IN_SCALARS, Subgraph, TypeDef, named_type
+
+COMPOSITE = ("object", "interface", "union")
+_Fail = Callable[[str, str, str], None]
+
+
+def validate_subgraph(subgraph: Subgraph) -> list[CompositionError]:
+    found: list[CompositionError] = []
+
+    def fail(code: str, coordinate: str, message: str) -> None:
+        found.append(CompositionError(code, message, (subgraph.name,), coordinate))
+
+    for directive, where in subgraph.unknown:
+        fail(
+            errors.INVALID_GRAPHQL,
+            where,
+            f'Directive "{directive}" is unknown or not allowed on {where}.',
+        )
+    for directive, where in subgraph.unsupported:
+        fail(
+            errors.UNSUPPORTED_FEATURE,
+            where,
+            f"{directive} on {where} is not supported by this composer; compose this graph "
+            "with @apollo/composition until it is.",
+        )
+    for tdef in subgraph.types.values():
+        reserved = [tdef.name] if tdef.name.startswith("__") else []
+        reserved += [f"{tdef.name}.{f}" for f in tdef.fields if f.startswith("__")]
+        for coordinate in reserved:
+            fail(
+                errors.INVALID_GRAPHQL,
+                coordinate,
+                f'Name "{coordinate}" must not begin with "__", which is reserved by GraphQL '
+                "introspection.",
+            )
+    known = set(subgraph.types) | BUILT_IN_SCALARS
+    for tdef in subgraph.types.values():
+        for fdef in tdef.fields.values():
+            coordinate = f"{tdef.name}.{fdef.name}"
+            referenced = [fdef.type_name] + [named_type(a.type) for a in fdef.args.values()]
+            for name in referenced:
+                if name not in known:
+                    fail(errors.INVALID_GRAPHQL, coordinate, f'Unknown type "{name}".')
+        _check_keys(subgraph, tdef, fail)
+        _check_fields(subgraph, tdef, fail)
+        if tdef.interface_object and not tdef.keys:
+            fail(
+                errors.INTERFACE_OBJECT_USAGE_ERROR,
+                tdef.name,
+                f'The @interfaceObject directive can only be applied to entity types but type "'
+                f'{tdef.name}" has no @key in this subgraph.',
+            )
+    return found
+
+
+def _selections(subgraph: Subgraph, parent: TypeDef, text: str) -> list[Selected] | str:
+    """The walked field set, or the reason it cannot be read."""
+    try:
+        selection = parse_field_set(text)
+    except FieldSetSyntaxError as error:
+        return f"syntax error: {error}"
+    items = list(walk(subgraph.types, parent, selection))
+    for item in items:
+        if item.field is None:
+            return f'Cannot query field "{item.node.name.value}" on type "{item.parent.name}"'
+        child = subgraph.types.get(item.field.type_name)
+        composite = child is not None and child.kind in COMPOSITE
+        if composite and item.node.selection_set is None:
+            return f'field "{item.parent.name}.{item.field.name}" needs a selection of subfields'
+        if not composite and item.node.selection_set is not None:
+            return f'leaf field "{item.parent.name}.{item.field.name}" cannot have a selection'
+    return items
+
+
+def _check_keys(subgraph: Subgraph, tdef: TypeDef, fail: _Fail) -> None:
+    for key in tdef.keys:
+        where = f'On type "{tdef.name}", for @key(fields: "{key.fields}"): '
+        items = _selections(subgraph, tdef, key.fields)
+        if isinstance(items, str):
+            fail(errors.KEY_INVALID_FIELDS, tdef.name, where + items)
+            continue
+        for item in items:
+            assert item.field is not None
+            coordinate = f"{item.parent.name}.{item.field.name}"
+            if item.field.args:
+                fail(
+                    errors.KEY_FIELDS_HAS_ARGS,
+                    coordinate,
+                    where + f"field {coordinate} cannot be included because it has arguments",
+                )
+            # Lists are fine in a key (Apollo accepts them); abstract types are not.
+            child = subgraph.types.get(item.field.type_name)
+            if child is not None and child.kind in ("interface", "union"):
+                fail(
+                    errors.KEY_FIELDS_SELECT_INVALID_TYPE,
+                    coordinate,
+                    where + f'field "{coordinate}" is a {child.kind} type which is not allowed '
+                    "in @key",
+                )
+
+
+def _must_be_external(item: Selected) -> bool:
+    """Apollo's rule for @requires/@provides: a selected leaf must be @external unless an
+    enclosing selected field already is."""
+    assert item.field is not None
+    leaf = item.node.selection_set is None
+    return leaf and not item.field.external and not item.external_above
+
+
+def _check_fields(subgraph: Subgraph, tdef: TypeDef, fail: _Fail) -> None:
+    for fdef in tdef.fields.values():
+        coordinate = f"{tdef.name}.{fdef.name}"
+        if fdef.external and tdef.kind == "interface" and not tdef.interface_object:
+            fail(
+                errors.EXTERNAL_ON_INTERFACE,
+                coordinate,
+                f'Interface type field "{coordinate}" is marked @external but @external is '
+                "not allowed on interface fields.",
+            )
+        elif fdef.external and not fdef.used:
+            fail(
+                errors.EXTERNAL_UNUSED,
+                coordinate,
+                f'Field "{coordinate}" is marked @external but is not used in any federation '
+                "directive (@key, @provides, @requires) or to satisfy an interface.",
+            )
+        if fdef.override is not None and tdef.kind == "interface" and not tdef.interface_object:
+            fail(
+                errors.OVERRIDE_ON_INTERFACE,
+                coordinate,
+                f'@override cannot be used on field "{coordinate}" on subgraph "{subgraph.name}": '
+                "@override is not supported on interface type fields.",
+            )
+        if fdef.override is not None and fdef.override == subgraph.name:
+            fail(
+                errors.OVERRIDE_FROM_SELF_ERROR,
+                coordinate,
+                f'Source and destination subgraphs "{subgraph.name}" are the same for '
+                f'overridden field "{coordinate}"',
+            )
+        if fdef.requires is not None:
+            where = f'On field "{coordinate}", for @requires(fields: "{fdef.requires}"): '
+            items = _selections(subgraph, tdef, fdef.requires)
+            if isinstance(items, str):
+                fail(errors.REQUIRES_INVALID_FIELDS, coordinate, where + items)
+            else:
+                for item in items:
+                    assert item.field is not None
+                    if _must_be_external(item):
+                        fail(
+                            errors.REQUIRES_FIELDS_MISSING_EXTERNAL,
+                            coordinate,
+                            where + f'field "{item.parent.name}.{item.field.name}" should not be '
+                            "part of a @requires since it is already provided by this subgraph "
+                            "(it is not marked @external)",
+                        )
+        if fdef.provides is not None:
+            where = f'On field "{coordinate}", for @provides(fields: "{fdef.provides}"): '
+            target = subgraph.types.get(fdef.type_name)
+            if target is None or target.kind not in COMPOSITE:
+                fail(
+                    errors.PROVIDES_ON_NON_OBJECT_FIELD,
+                    coordinate,
+                    where + f'field "{coordinate}" does not return a composite type',
+                )
+                continue
+            items = _selections(subgraph, target, fdef.provides)
+            if isinstance(items, str):
+                fail(errors.PROVIDES_INVALID_FIELDS, coordinate, where + items)
+                continue
+            for item in items:
+                assert item.field is not None
+                if _must_be_external(item):
+                    fail(
+                        errors.PROVIDES_FIELDS_MISSING_EXTERNAL,
+                        coordinate,
+                        where + f'field "{item.parent.name}.{item.field.name}" should not be '
+                        "part of a @provides since it is already provided by this subgraph "
+                        "(it is not marked @external)",
+                    )

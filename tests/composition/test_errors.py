@@ -1,0 +1,43 @@
+"""Broken subgraph sets fail with Apollo's code, naming the coordinate and subgraphs."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.composition import SubgraphSource, compose
+from tests.composition.cases import CASES, Case
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_error_code_matches_apollo(name: str) -> None:
+    case: Case = CASES[name]
+    result = compose(
+        [SubgraphSource(n, f"http://{n}.test/graphql", sdl) for n, sdl in case.subgraphs.items()]
+    )
+    assert result.supergraph_sdl is None
+    matching = [e for e in result.errors if e.code == case.code]
+    assert matching, [str(e) for e in result.errors]
+    assert case.coordinate in {e.coordinate for e in matching}
+    assert all(e.subgraphs for e in matching)
+    assert case.code in str(matching[0])
+
+
+def test_syntax_error_names_the_subgraph() -> None:
+    result = compose([SubgraphSource("broken", "http://x", "type Query {")])
+    assert [(e.code, e.subgraphs) for e in result.errors] == [("INVALID_GRAPHQL", ("broken",))]
+
+
+def test_duplicate_and_missing_subgraphs_are_refused() -> None:
+    sdl = "type Query { a: Int }"
+    assert compose([]).errors[0].code == "NO_SUBGRAPHS"
+    twice = compose([SubgraphSource("a", "u", sdl), SubgraphSource("a", "u", sdl)])
+    assert twice.errors[0].code == "DUPLICATE_SUBGRAPH"
+
+
+def test_unsupported_federation_features_are_refused_not_dropped() -> None:
+    sdl = (
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", '
+        'import: ["@authenticated"]) type Query { me: Int @authenticated }'
+    )
+    result = compose([SubgraphSource("a", "http://a", sdl)])
+    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query.me")]
