@@ -202,6 +202,24 @@ def rotate_keys() -> None:
     click.echo(f"new signing key {key.kid} in {store.folder}")
 
 
+@main.command()
+def seed() -> None:
+    """Load demo teachers, students and ~30 courses (idempotent; refused in production)."""
+    from coursegraph.seeding import seed_demo_data
+
+    base = get_settings()
+    if base.is_production:
+        raise click.ClickException("Demo data is for development, not production.")
+    settings, embedded = ensure_database(base)
+    try:
+        click.echo(asyncio.run(seed_demo_data(settings)).summary)
+    except Exception as error:  # a domain error's message is meant for people
+        raise click.ClickException(str(error)) from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
 def _register_router() -> None:
     try:
         from router.cli import router_command

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
+DEV_SANDBOX_WEBHOOK_SECRET = "coursegraph-sandbox-webhook-secret"
 
 SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
 # Services that may sign internal calls: the subgraphs and the router.
@@ -91,6 +92,80 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 20
     login_failure_window_seconds: int = 900
 
+    # --- payments
+    # Public address of payments, used in the sandbox checkout URL and as the target of
+    # sandbox webhooks; default: PAYMENTS_URL.
+    payments_public_url: str | None = None
+    # A provider is offered only when configured: Stripe needs its secret key, Razorpay
+    # its key id and secret; the built-in sandbox is on unless production (or set false).
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_api_base: str = "https://api.razorpay.com"
+    sandbox_enabled: bool | None = None
+    sandbox_webhook_secret: SecretStr = SecretStr(DEV_SANDBOX_WEBHOOK_SECRET)
+    sandbox_checkout_ttl_seconds: int = 3600
+    refund_window_days: int = 30
+    # Seconds a signed webhook stays acceptable (Stripe's and the sandbox's `t=`).
+    webhook_tolerance_seconds: int = 300
+
+    # --- courses
+    courses_max_page_size: int = 100  # largest `first` that `courses(...)` accepts
+    # Largest lecture video courses asks files to accept; files applies its own limit too.
+    courses_max_video_bytes: int = 5 * 1024**3
+    # The password `coursegraph seed` gives demo accounts (development data only).
+    seed_password: SecretStr = SecretStr("coursegraph-demo")
+
+    # --- files
+    files_storage: Literal["local", "s3"] = "local"
+    files_storage_dir: Path | None = None  # local storage; default: data_dir / "files"
+    # Base of the upload and media URLs that local storage signs (what clients can reach).
+    files_public_url: str | None = None  # default: files_url
+    files_url_secret: SecretStr | None = None  # signs local URLs; default: derived
+    files_max_upload_bytes: int = 5 * 1024**3
+    files_upload_url_ttl_seconds: int = 900
+    files_playback_url_ttl_seconds: int = 3600
+    files_s3_bucket: str = "coursegraph-files"
+    files_s3_endpoint_url: str | None = None  # unset: AWS; set for MinIO, moto, R2 …
+    files_s3_region: str = "us-east-1"
+    files_s3_access_key_id: SecretStr | None = None  # unset: boto3's credential chain
+    files_s3_secret_access_key: SecretStr | None = None
+    files_video_processor: Literal["local", "mux"] = "local"
+    files_processing_poll_seconds: float = 2.0
+    files_processing_max_attempts: int = 5
+    mux_api_url: str = "https://api.mux.com"
+    mux_token_id: SecretStr | None = None
+    mux_token_secret: SecretStr | None = None
+    mux_webhook_secret: SecretStr | None = None
+    mux_webhook_tolerance_seconds: int = 300
+    mux_signing_key_id: str | None = None
+    mux_signing_private_key: SecretStr | None = None  # PEM, or base64 of it as Mux shows it
+    mux_stream_url: str = "https://stream.mux.com"
+    mux_image_url: str = "https://image.mux.com"
+
+    @model_validator(mode="after")
+    def _refuse_default_files_secret(self) -> Settings:
+        # Derived from SERVICE_SECRET_KEY, which production may leave at the development
+        # value when every SERVICE_KEY_<NAME> is set; signed URLs need a real secret too.
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.files_url_secret is None
+            and self.service_secret_key.get_secret_value() == DEV_SERVICE_SECRET
+            and all(self._explicit_key(name) is not None for name in SERVICES)
+        ):
+            raise ValueError("FILES_URL_SECRET must be set in production")
+        return self
+
+    def files_url_key(self) -> bytes:
+        """The key that signs local upload and media URLs."""
+        if self.files_url_secret is not None:
+            return self.files_url_secret.get_secret_value().encode()
+        secret = self.service_secret_key.get_secret_value().encode()
+        return hmac.new(secret, b"coursegraph-files-urls", hashlib.sha256).digest()
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if (
@@ -142,6 +217,16 @@ class Settings(BaseSettings):
     @property
     def resolved_jwt_keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.data_dir / "jwt-keys"
+
+    @property
+    def resolved_payments_public_url(self) -> str:
+        return (self.payments_public_url or self.service_url("payments")).rstrip("/")
+
+    @property
+    def sandbox_is_enabled(self) -> bool:
+        if self.sandbox_enabled is None:
+            return not self.is_production
+        return self.sandbox_enabled
 
     @property
     def is_production(self) -> bool:

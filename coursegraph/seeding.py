@@ -1,0 +1,64 @@
+"""Demo data for development, shared by `coursegraph seed` and `coursegraph dev`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from coursegraph import migrations
+from coursegraph.settings import Settings
+
+
+class DemoDataRefused(RuntimeError):
+    """Demo accounts with a known password have no place in production."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoData:
+    summary: str  # one line for people: what exists now
+    student_email: str  # a demo student to sign in as
+    password: str  # every demo account's password
+
+
+async def seed_demo_data(settings: Settings) -> DemoData:
+    """Demo teachers, students and ~30 courses; idempotent.
+
+    `settings` must name a database (`ensure_database` gives one). This function is a
+    composition root: it may use both subgraphs' service layers, which never import each
+    other. Accounts are made through users' own code path.
+    """
+    if settings.is_production:
+        raise DemoDataRefused("Demo data is for development, not production.")
+    # Imported here: the kernel never imports a subgraph at module level.
+    from coursegraph.errors import Conflict
+    from subgraphs.courses.bootstrap import bootstrap as courses_bootstrap
+    from subgraphs.courses.seed import STUDENTS, seed_demo
+    from subgraphs.users.bootstrap import bootstrap as users_bootstrap
+
+    password = settings.seed_password.get_secret_value()
+    for name in ("users", "courses"):
+        await asyncio.to_thread(migrations.upgrade, name, settings.database_url_for(name))
+    async with (
+        users_bootstrap(settings) as users,
+        courses_bootstrap(settings, relay=False) as courses,
+    ):
+
+        class Accounts:
+            async def ensure(self, email: str, name: str, role: str) -> str:
+                try:
+                    result = await users.users.register(email, password, name, role)
+                except Conflict:
+                    result = await users.users.login(email, password, None)
+                await users.users.logout(result.refresh_token)  # no session is left open
+                return str(result.user.id)
+
+        summary = await seed_demo(courses, Accounts())
+    return DemoData(
+        summary=(
+            f"{summary.teachers} teachers, {summary.students} students "
+            f"(password {password!r}); {summary.courses_created} courses created, "
+            f"{summary.courses_existing} existed"
+        ),
+        student_email=STUDENTS[0][0],
+        password=password,
+    )

@@ -1,0 +1,1 @@
+"""Courses: catalog, curriculum, enrollments, progress and certificates."""

@@ -1,0 +1,24 @@
+"""The courses subgraph's ASGI app."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from coursegraph.app import SubgraphSpec, create_subgraph_app
+from coursegraph.settings import Settings, get_settings
+from subgraphs.courses.bootstrap import CoursesContainer, bootstrap
+from subgraphs.courses.loaders import CoursesLoaders, make_loaders
+from subgraphs.courses.schema import schema
+
+
+def spec() -> SubgraphSpec[CoursesContainer, CoursesLoaders]:
+    return SubgraphSpec(
+        name="courses",
+        schema=schema,
+        bootstrap=bootstrap,
+        loaders=lambda container: make_loaders(container.courses, container.enrollments),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    return create_subgraph_app(spec(), settings or get_settings())

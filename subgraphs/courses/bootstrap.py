@@ -1,0 +1,72 @@
+"""The courses subgraph's composition root: wired once, in the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from coursegraph.db import Database, create_engine
+from coursegraph.events import EventBus, connect_bus
+from coursegraph.http import GraphQLServiceClient, signed_client
+from coursegraph.outbox import OutboxRelay
+from coursegraph.settings import Settings
+from subgraphs.courses.clients import FilesClient, PaymentsClient, UsersClient
+from subgraphs.courses.enrollments import EnrollmentService
+from subgraphs.courses.models import outbox
+from subgraphs.courses.service import CourseService
+from subgraphs.courses.videos import VideoService
+
+
+@dataclass
+class CoursesContainer:
+    database: Database
+    courses: CourseService
+    enrollments: EnrollmentService
+    videos: VideoService
+    users: UsersClient
+    payments: PaymentsClient
+    files: FilesClient
+    bus: EventBus
+    relay: OutboxRelay
+
+
+def _client(settings: Settings, service: str) -> GraphQLServiceClient:
+    return GraphQLServiceClient(
+        signed_client(settings, "courses", settings.service_url(service)), service
+    )
+
+
+@asynccontextmanager
+async def bootstrap(settings: Settings, *, relay: bool = True) -> AsyncIterator[CoursesContainer]:
+    """`relay=False` for short-lived processes (seeding): they leave delivery to servers."""
+    database = Database(
+        create_engine(settings.database_url_for("courses"), pool_size=settings.database_pool_size)
+    )
+    users = UsersClient(_client(settings, "users"))
+    payments = PaymentsClient(_client(settings, "payments"))
+    files = FilesClient(_client(settings, "files"))
+    bus = await connect_bus(settings.nats_url)
+    outbox_relay = OutboxRelay(database, outbox, bus)
+    container = CoursesContainer(
+        database=database,
+        courses=CourseService(database, users, settings.courses_max_page_size),
+        enrollments=EnrollmentService(database, users, payments, on_event=outbox_relay.wake),
+        videos=VideoService(database, files, settings.courses_max_video_bytes),
+        users=users,
+        payments=payments,
+        files=files,
+        bus=bus,
+        relay=outbox_relay,
+    )
+    if relay:
+        outbox_relay.start()
+    try:
+        yield container
+    finally:
+        await outbox_relay.stop()
+        await bus.close()
+        await users.aclose()
+        await payments.aclose()
+        await files.aclose()
+        await database.dispose()

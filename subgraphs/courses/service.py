@@ -1,0 +1,514 @@
+"""Catalog and curriculum: courses, sections, lectures, browsing.
+
+No GraphQL and no HTTP here; every public method owns its transaction. Enrollments,
+progress and certificates live in `enrollments.py`, lecture videos in `videos.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursegraph.db import Database
+from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
+from coursegraph.identity import Viewer
+from coursegraph.money import Money, to_minor
+from subgraphs.courses.clients import UsersClient
+from subgraphs.courses.cursors import CourseCursor, listing_key
+from subgraphs.courses.models import COURSE_STATUSES, Course, Lecture, Section
+from subgraphs.courses.policy import (
+    can_view,
+    parse_id,
+    require_author,
+    require_editable,
+    require_manage,
+)
+
+MAX_TITLE_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_SEARCH_LENGTH = 200
+MAX_SLUG_BASE = 80
+SEARCH_CONFIG = "english"
+
+_Item = TypeVar("_Item", Section, Lecture)
+
+
+class Keep(Enum):
+    """Marks an update argument that was not given: the stored value stays."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInput:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogFilter:
+    statuses: tuple[str, ...]
+    search: str | None
+    teacher_id: uuid.UUID | None
+    free_only: bool
+
+    @property
+    def key(self) -> str:
+        return listing_key(self.statuses, self.search, self.teacher_id, self.free_only)
+
+
+@dataclass(frozen=True, slots=True)
+class CoursePage:
+    courses: list[Course]
+    cursors: list[str]
+    has_next_page: bool
+    # Kept so `totalCount` runs its COUNT only when a client asks for it.
+    filter: CatalogFilter
+
+
+def course_price(course: Course) -> Money | None:
+    if course.price_amount_minor is None or course.currency is None:
+        return None
+    return Money(course.price_amount_minor, course.currency)
+
+
+def clean_title(title: str) -> str:
+    value = " ".join(title.split())
+    if not value:
+        raise BadUserInput("The title must not be empty.", field="title")
+    if len(value) > MAX_TITLE_LENGTH:
+        raise BadUserInput(
+            f"The title may have at most {MAX_TITLE_LENGTH} characters.", field="title"
+        )
+    return value
+
+
+def clean_description(description: str | None) -> str | None:
+    value = (description or "").strip()
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise BadUserInput(
+            f"The description may have at most {MAX_DESCRIPTION_LENGTH} characters.",
+            field="description",
+        )
+    return value or None
+
+
+def slugify(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    return slug[:MAX_SLUG_BASE].rstrip("-") or "course"
+
+
+def _price_values(price: PriceInput | None) -> dict[str, Any]:
+    if price is None:
+        return {"price_amount_minor": None, "currency": None}
+    money = to_minor(price.amount, price.currency)
+    if money.minor == 0:
+        # A zero price is how a form says "free"; storing it as free keeps one meaning.
+        return {"price_amount_minor": None, "currency": None}
+    return {"price_amount_minor": money.minor, "currency": money.currency}
+
+
+class CourseService:
+    def __init__(self, database: Database, users: UsersClient, max_page_size: int) -> None:
+        self._db = database
+        self._users = users
+        self._max_page_size = max_page_size
+
+    # ------------------------------------------------------------------ catalog
+    async def create_course(
+        self,
+        viewer: Viewer | None,
+        title: str,
+        description: str | None,
+        price: PriceInput | None,
+        teacher_id: str | None = None,
+    ) -> Course:
+        author = require_author(viewer)
+        values = {
+            "title": clean_title(title),
+            "description": clean_description(description),
+            "status": "DRAFT",
+            **_price_values(price),
+        }
+        # Checked last: the input is refused before any call to users.
+        values["teacher_id"] = await self._teacher_for(author, teacher_id)
+        base = slugify(values["title"])
+        async with self._db.transaction() as session:
+            # The unique index decides; a taken slug gets a random suffix and tries again.
+            for attempt in range(5):
+                slug = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
+                course = await session.scalar(
+                    insert(Course)
+                    .values(id=uuid.uuid4(), slug=slug, **values)
+                    .on_conflict_do_nothing(index_elements=[Course.slug])
+                    .returning(Course)
+                )
+                if course is not None:
+                    return course
+        raise Conflict("Could not find a free slug for this title; change the title.")
+
+    async def _teacher_for(self, author: Viewer, teacher_id: str | None) -> uuid.UUID:
+        """Whose course it is: the author's own, or (ADMIN only) a checked TEACHER's."""
+        if teacher_id is None or str(teacher_id) == author.id:
+            return uuid.UUID(author.id)
+        if not author.is_admin:
+            raise Forbidden("Teachers create courses only for themselves.", field="teacherId")
+        parsed = parse_id(teacher_id)
+        account = await self._users.account(str(parsed)) if parsed else None
+        if account is None:
+            raise BadUserInput("No user has this id.", field="teacherId")
+        if account.role != "TEACHER":
+            raise BadUserInput("That user is not a teacher.", field="teacherId")
+        return uuid.UUID(account.id)
+
+    async def update_course(
+        self,
+        viewer: Viewer | None,
+        course_id: str,
+        *,
+        title: str | Keep = KEEP,
+        description: str | Keep | None = KEEP,
+        price: PriceInput | Keep | None = KEEP,
+    ) -> Course:
+        async with self._db.transaction() as session:
+            course = require_manage(await self._lock(session, course_id), viewer)
+            if course.status == "ARCHIVED":
+                raise Conflict("An archived course cannot be changed.")
+            if not isinstance(title, Keep):
+                course.title = clean_title(title)
+            if not isinstance(description, Keep):
+                course.description = clean_description(description)
+            if not isinstance(price, Keep):
+                for name, value in _price_values(price).items():
+                    setattr(course, name, value)
+        return course
+
+    async def publish_course(self, viewer: Viewer | None, course_id: str) -> Course:
+        async with self._db.transaction() as session:
+            course = require_manage(await self._lock(session, course_id), viewer)
+            if course.status == "PUBLISHED":
+                return course
+            if course.status == "ARCHIVED":
+                raise Conflict("An archived course cannot be published again.")
+            has_lecture = await session.scalar(
+                select(select(Lecture.id).where(Lecture.course_id == course.id).exists())
+            )
+            if not has_lecture:
+                raise Conflict("Add at least one lecture before publishing.")
+            course.status = "PUBLISHED"
+            course.published_at = datetime.now(UTC)
+        return course
+
+    async def archive_course(self, viewer: Viewer | None, course_id: str) -> Course:
+        async with self._db.transaction() as session:
+            course = require_manage(await self._lock(session, course_id), viewer)
+            if course.status == "DRAFT":
+                raise Conflict("Only a published course can be archived.")
+            course.status = "ARCHIVED"
+        return course
+
+    async def _lock(self, session: AsyncSession, course_id: object) -> Course | None:
+        """The course row, locked: curriculum edits of one course run one at a time."""
+        parsed = parse_id(course_id)
+        if parsed is None:
+            return None
+        return await session.get(Course, parsed, with_for_update=True)
+
+    # ------------------------------------------------------------------ curriculum
+    async def add_section(self, viewer: Viewer | None, course_id: str, title: str) -> Section:
+        async with self._db.transaction() as session:
+            course = require_editable(require_manage(await self._lock(session, course_id), viewer))
+            last = await session.scalar(
+                select(func.max(Section.position)).where(Section.course_id == course.id)
+            )
+            section = Section(
+                id=uuid.uuid4(),
+                course_id=course.id,
+                title=clean_title(title),
+                position=(last or 0) + 1,
+            )
+            session.add(section)
+        return section
+
+    async def add_lecture(
+        self, viewer: Viewer | None, section_id: str, title: str, is_preview: bool
+    ) -> Lecture:
+        require_author(viewer)
+        async with self._db.transaction() as session:
+            section = await self._section(session, section_id)
+            course = await self._lock(session, section.course_id)
+            require_editable(require_manage(course, viewer))
+            last = await session.scalar(
+                select(func.max(Lecture.position)).where(Lecture.section_id == section.id)
+            )
+            lecture = Lecture(
+                id=uuid.uuid4(),
+                section_id=section.id,
+                course_id=section.course_id,
+                title=clean_title(title),
+                position=(last or 0) + 1,
+                is_preview=is_preview,
+                video_status="NONE",
+            )
+            session.add(lecture)
+        return lecture
+
+    async def reorder_sections(
+        self, viewer: Viewer | None, course_id: str, section_ids: Sequence[str]
+    ) -> list[Section]:
+        async with self._db.transaction() as session:
+            course = require_editable(require_manage(await self._lock(session, course_id), viewer))
+            sections = list(
+                await session.scalars(select(Section).where(Section.course_id == course.id))
+            )
+            ordered = _permutation(sections, section_ids, "sectionIds")
+            _renumber(ordered)
+        return ordered
+
+    async def reorder_lectures(
+        self, viewer: Viewer | None, section_id: str, lecture_ids: Sequence[str]
+    ) -> list[Lecture]:
+        require_author(viewer)
+        async with self._db.transaction() as session:
+            section = await self._section(session, section_id)
+            course = await self._lock(session, section.course_id)
+            require_editable(require_manage(course, viewer))
+            lectures = list(
+                await session.scalars(select(Lecture).where(Lecture.section_id == section.id))
+            )
+            ordered = _permutation(lectures, lecture_ids, "lectureIds")
+            _renumber(ordered)
+        return ordered
+
+    async def _section(self, session: AsyncSession, section_id: object) -> Section:
+        parsed = parse_id(section_id)
+        section = await session.get(Section, parsed) if parsed else None
+        if section is None:
+            raise NotFound("No such section.")
+        return section
+
+    # ------------------------------------------------------------------ browsing
+    async def browse(
+        self,
+        viewer: Viewer | None,
+        *,
+        first: int,
+        after: str | None,
+        search: str | None,
+        teacher_id: str | None,
+        free_only: bool,
+    ) -> CoursePage:
+        if not 1 <= first <= self._max_page_size:
+            raise BadUserInput(
+                f"`first` must be between 1 and {self._max_page_size}.", field="first"
+            )
+        catalog = self._filter(viewer, search, teacher_id, free_only)
+        if catalog is None:
+            return CoursePage([], [], False, CatalogFilter(("PUBLISHED",), None, None, False))
+        cursor = CourseCursor.decode(after, catalog.key) if after else None
+
+        rank: ColumnElement[float] | None = None
+        statement: Select[Any]
+        if catalog.search is not None:
+            query = func.websearch_to_tsquery(SEARCH_CONFIG, catalog.search)
+            rank = func.ts_rank(Course.search, query)
+            statement = select(Course, rank)
+            keys: list[ColumnElement[Any]] = [
+                rank,
+                Course.created_at.expression,
+                Course.id.expression,
+            ]
+        else:
+            statement = select(Course)
+            keys = [Course.created_at.expression, Course.id.expression]
+        statement = self._where(statement, catalog)
+        if cursor is not None:
+            bound: list[Any] = [cursor.created_at, cursor.id]
+            if rank is not None:
+                bound.insert(0, cursor.rank)
+            # Every key sorts descending, so "after" is one row comparison.
+            statement = statement.where(tuple_(*keys) < tuple_(*bound))
+        statement = statement.order_by(*(k.desc() for k in keys)).limit(first + 1)
+
+        async with self._db.read() as session:
+            rows = (await session.execute(statement)).all()
+        page = rows[:first]
+        courses = [row[0] for row in page]
+        cursors = [
+            CourseCursor(
+                created_at=row[0].created_at,
+                id=row[0].id,
+                rank=float(row[1]) if rank is not None else None,
+            ).encode(catalog.key)
+            for row in page
+        ]
+        return CoursePage(courses, cursors, len(rows) > first, catalog)
+
+    async def count(self, catalog: CatalogFilter) -> int:
+        statement = self._where(select(func.count()).select_from(Course), catalog)
+        async with self._db.read() as session:
+            return int(await session.scalar(statement) or 0)
+
+    @staticmethod
+    def _filter(
+        viewer: Viewer | None, search: str | None, teacher_id: str | None, free_only: bool
+    ) -> CatalogFilter | None:
+        """The listing's filters; None when it is empty by construction (unknown teacher)."""
+        text = " ".join((search or "").split()) or None
+        if text is not None and len(text) > MAX_SEARCH_LENGTH:
+            raise BadUserInput(
+                f"Search for at most {MAX_SEARCH_LENGTH} characters.", field="search"
+            )
+        teacher: uuid.UUID | None = None
+        statuses: tuple[str, ...] = ("PUBLISHED",)
+        if teacher_id is not None:
+            teacher = parse_id(teacher_id)
+            if teacher is None:
+                return None
+            # A teacher listing their own courses (or an admin) also sees drafts.
+            if viewer is not None and (viewer.is_admin or viewer.id == str(teacher)):
+                statuses = COURSE_STATUSES
+        return CatalogFilter(statuses, text, teacher, free_only)
+
+    @staticmethod
+    def _where(statement: Select[Any], catalog: CatalogFilter) -> Select[Any]:
+        statement = statement.where(Course.status.in_(catalog.statuses))
+        if catalog.teacher_id is not None:
+            statement = statement.where(Course.teacher_id == catalog.teacher_id)
+        if catalog.free_only:
+            statement = statement.where(Course.price_amount_minor.is_(None))
+        if catalog.search is not None:
+            query = func.websearch_to_tsquery(SEARCH_CONFIG, catalog.search)
+            statement = statement.where(Course.search.bool_op("@@")(query))
+        return statement
+
+    # ------------------------------------------------------------------ batched reads
+    async def get(self, course_id: str) -> Course | None:
+        return (await self.get_many([course_id]))[0]
+
+    async def get_many(self, course_ids: Sequence[str]) -> list[Course | None]:
+        ids = {p for i in course_ids if (p := parse_id(i))}
+        found: dict[uuid.UUID, Course] = {}
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(select(Course).where(Course.id.in_(ids)))
+                found = {course.id: course for course in rows}
+        return [found.get(p) if (p := parse_id(i)) else None for i in course_ids]
+
+    async def get_by_slug(self, slug: str) -> Course | None:
+        async with self._db.read() as session:
+            course: Course | None = await session.scalar(select(Course).where(Course.slug == slug))
+            return course
+
+    async def visible(self, viewer: Viewer | None, course_id: str) -> Course | None:
+        course = await self.get(course_id)
+        return course if course is not None and can_view(course, viewer) else None
+
+    async def taught_by(self, teacher_ids: Sequence[str]) -> list[list[Course]]:
+        """Every course of each teacher, newest first (callers filter by viewer)."""
+        ids = {p for i in teacher_ids if (p := parse_id(i))}
+        grouped: dict[uuid.UUID, list[Course]] = defaultdict(list)
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Course)
+                    .where(Course.teacher_id.in_(ids))
+                    .order_by(Course.created_at.desc(), Course.id.desc())
+                )
+                for course in rows:
+                    grouped[course.teacher_id].append(course)
+        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in teacher_ids]
+
+    async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:
+        ids = {p for i in course_ids if (p := parse_id(i))}
+        grouped: dict[uuid.UUID, list[Section]] = defaultdict(list)
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Section)
+                    .where(Section.course_id.in_(ids))
+                    .order_by(Section.course_id, Section.position)
+                )
+                for section in rows:
+                    grouped[section.course_id].append(section)
+        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in course_ids]
+
+    async def lectures_of(self, section_ids: Sequence[str]) -> list[list[Lecture]]:
+        ids = {p for i in section_ids if (p := parse_id(i))}
+        grouped: dict[uuid.UUID, list[Lecture]] = defaultdict(list)
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Lecture)
+                    .where(Lecture.section_id.in_(ids))
+                    .order_by(Lecture.section_id, Lecture.position)
+                )
+                for lecture in rows:
+                    grouped[lecture.section_id].append(lecture)
+        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in section_ids]
+
+    async def lectures(self, lecture_ids: Sequence[str]) -> list[Lecture | None]:
+        ids = {p for i in lecture_ids if (p := parse_id(i))}
+        found: dict[uuid.UUID, Lecture] = {}
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(select(Lecture).where(Lecture.id.in_(ids)))
+                found = {lecture.id: lecture for lecture in rows}
+        return [found.get(p) if (p := parse_id(i)) else None for i in lecture_ids]
+
+    async def lectures_by_videos(self, file_ids: Sequence[str]) -> list[Lecture | None]:
+        """The lecture whose video each file is, if any."""
+        found: dict[str, Lecture] = {}
+        if file_ids:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Lecture).where(Lecture.video_file_id.in_(set(file_ids)))
+                )
+                found = {str(lecture.video_file_id): lecture for lecture in rows}
+        return [found.get(i) for i in file_ids]
+
+    async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
+        ids = {p for i in course_ids if (p := parse_id(i))}
+        counts: dict[uuid.UUID, int] = {}
+        if ids:
+            async with self._db.read() as session:
+                rows = await session.execute(
+                    select(Lecture.course_id, func.count())
+                    .where(Lecture.course_id.in_(ids))
+                    .group_by(Lecture.course_id)
+                )
+                counts = {course_id: int(n) for course_id, n in rows}
+        return [counts.get(p, 0) if (p := parse_id(i)) else 0 for i in course_ids]
+
+
+def _permutation(items: list[_Item], wanted_ids: Sequence[str], field: str) -> list[_Item]:
+    """`items` in the order of `wanted_ids`, which must name each of them exactly once."""
+    by_id = {str(item.id): item for item in items}
+    wanted = [str(parse_id(i) or i) for i in wanted_ids]
+    if len(wanted) != len(set(wanted)) or set(wanted) != set(by_id):
+        raise BadUserInput(f"`{field}` must list every item exactly once.", field=field)
+    return [by_id[i] for i in wanted]
+
+
+def _renumber(ordered: Sequence[Section | Lecture]) -> None:
+    # Flushed as one batch at commit; the unique (parent, position) constraint is
+    # deferred, so positions may collide until then.
+    for n, item in enumerate(ordered, 1):
+        item.position = n

@@ -1,0 +1,1 @@
+"""Files: uploads, storage backends, video processing, signed playback."""

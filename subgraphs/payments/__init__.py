@@ -1,0 +1,1 @@
+"""The payments subgraph: payments, provider adapters, webhooks, refunds."""

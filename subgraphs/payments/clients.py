@@ -1,0 +1,137 @@
+"""Payments' calls to courses: internal fields, HMAC-signed as `payments`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from coursegraph.http import GraphQLServiceClient, signed_client
+from coursegraph.settings import Settings
+
+COURSE_PRICING = """
+query CoursePricing($courseId: ID!) {
+  coursePricing(courseId: $courseId) {
+    courseId title status teacherId priceAmountMinor currency
+  }
+}"""
+
+VIEWER_PROGRESS = """
+query ViewerProgress($userId: ID!, $courseId: ID!) {
+  viewerProgress(userId: $userId, courseId: $courseId) {
+    enrolled status progressPercentage certificateIssued
+  }
+}"""
+
+ENROLLMENT_FOR_PAYMENT = """
+query EnrollmentForPayment($paymentId: ID!) {
+  enrollmentForPayment(paymentId: $paymentId) {
+    id userId courseId status progressPercentage certificateIssued
+  }
+}"""
+
+COMPLETE_PAID_ENROLLMENT = """
+mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {
+  completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {
+    id status
+  }
+}"""
+
+DROP_ENROLLMENT_FOR_PAYMENT = """
+mutation DropEnrollmentForPayment($paymentId: ID!) {
+  dropEnrollmentForPayment(paymentId: $paymentId) { id status }
+}"""
+
+
+@dataclass(frozen=True, slots=True)
+class CoursePricing:
+    course_id: str
+    title: str
+    status: str
+    teacher_id: str | None
+    price_minor: int | None
+    currency: str | None
+
+    @property
+    def is_free(self) -> bool:
+        return not self.price_minor or not self.currency
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    enrolled: bool
+    status: str | None
+    # Decimal from the JSON number's text, so refund arithmetic never touches a float.
+    progress_percentage: Decimal
+    certificate_issued: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PaidEnrollment:
+    id: str
+    status: str
+    progress_percentage: Decimal
+    certificate_issued: bool
+
+
+def _percentage(value: object) -> Decimal:
+    return Decimal(str(value if value is not None else 0))
+
+
+class CoursesClient:
+    def __init__(self, graphql: GraphQLServiceClient) -> None:
+        self._graphql = graphql
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoursesClient:
+        client = signed_client(settings, "payments", settings.service_url("courses"))
+        return cls(GraphQLServiceClient(client, "courses"))
+
+    async def course_pricing(self, course_id: str) -> CoursePricing | None:
+        data = await self._graphql.execute(COURSE_PRICING, {"courseId": course_id})
+        raw = data.get("coursePricing")
+        if raw is None:
+            return None
+        return CoursePricing(
+            course_id=str(raw["courseId"]),
+            title=str(raw["title"]),
+            status=str(raw["status"]),
+            teacher_id=raw.get("teacherId"),
+            price_minor=raw.get("priceAmountMinor"),
+            currency=raw.get("currency"),
+        )
+
+    async def viewer_progress(self, user_id: str, course_id: str) -> Progress:
+        data = await self._graphql.execute(
+            VIEWER_PROGRESS, {"userId": user_id, "courseId": course_id}
+        )
+        raw = data.get("viewerProgress") or {}
+        return Progress(
+            enrolled=bool(raw.get("enrolled")),
+            status=raw.get("status"),
+            progress_percentage=_percentage(raw.get("progressPercentage")),
+            certificate_issued=bool(raw.get("certificateIssued")),
+        )
+
+    async def enrollment_for_payment(self, payment_id: str) -> PaidEnrollment | None:
+        data = await self._graphql.execute(ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+        raw = data.get("enrollmentForPayment")
+        if raw is None:
+            return None
+        return PaidEnrollment(
+            id=str(raw["id"]),
+            status=str(raw["status"]),
+            progress_percentage=_percentage(raw.get("progressPercentage")),
+            certificate_issued=bool(raw.get("certificateIssued")),
+        )
+
+    async def complete_paid_enrollment(self, user_id: str, course_id: str, payment_id: str) -> None:
+        await self._graphql.execute(
+            COMPLETE_PAID_ENROLLMENT,
+            {"userId": user_id, "courseId": course_id, "paymentId": payment_id},
+        )
+
+    async def drop_enrollment_for_payment(self, payment_id: str) -> None:
+        await self._graphql.execute(DROP_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+
+    async def aclose(self) -> None:
+        await self._graphql.aclose()

@@ -1,0 +1,163 @@
+"""Payments' tables. Idempotency lives in unique constraints, not in reads before writes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from coursegraph.db import schema_metadata
+from coursegraph.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    metadata = schema_metadata("payments")
+
+
+outbox = outbox_table(Base.metadata)
+
+PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
+PAYMENT_STATUSES = ("PENDING", "SUCCEEDED", "FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED")
+REFUND_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(_one_of("provider", PROVIDERS), name="provider"),
+        CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_range"
+        ),
+        # Two concurrent createPayment calls for the same course and provider end up
+        # with one PENDING payment: the loser of the insert reuses the winner's row.
+        Index(
+            "uq_payments_one_pending",
+            "user_id",
+            "course_id",
+            "provider",
+            unique=True,
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        # Webhooks name the provider's object; it belongs to exactly one payment.
+        UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),
+        Index("ix_payments_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    course_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    # Copied from courses when the payment was created; never from the client.
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
+    # The provider's checkout object (PaymentIntent, order, sandbox session) and what
+    # the client needs to pay it; null until the provider accepted it.
+    provider_ref: Mapped[str | None] = mapped_column(String(100))
+    client_secret: Mapped[str | None] = mapped_column(String(300))
+    checkout_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The provider's id of the completed charge (Razorpay payment, Stripe charge, …).
+    gateway_payment_id: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", REFUND_STATUSES), name="status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # One refund per payment: a repeated request finds this row instead of refunding
+        # again (the enrollment is dropped by the first).
+        UniqueConstraint("payment_id", name="uq_refunds_payment_id"),
+        UniqueConstraint("provider_refund_id", name="uq_refunds_provider_refund_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    payment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("payments.payments.id", ondelete="CASCADE")
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class WebhookEvent(Base):
+    """Every provider event id seen; a replay hits the primary key and changes nothing."""
+
+    __tablename__ = "webhook_events"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class SandboxCheckout(Base):
+    """The built-in sandbox provider's own records (what Stripe keeps on its side)."""
+
+    __tablename__ = "sandbox_checkouts"
+    __table_args__ = (
+        CheckConstraint("status IN ('OPEN', 'SUCCEEDED', 'FAILED')", name="status"),
+        UniqueConstraint("gateway_payment_id", name="uq_sandbox_checkouts_gateway_payment_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The merchant's reference (our payment id), as providers keep a receipt id.
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    gateway_payment_id: Mapped[str | None] = mapped_column(String(100))
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SandboxRefund(Base):
+    """Sandbox refunds keyed by the merchant's idempotency key, so a retry refunds once."""
+
+    __tablename__ = "sandbox_refunds"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    checkout_id: Mapped[str] = mapped_column(
+        String(100), ForeignKey("payments.sandbox_checkouts.id", ondelete="CASCADE")
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

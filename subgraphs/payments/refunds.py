@@ -1,0 +1,256 @@
+"""Refunds: who may ask, how much (prorated by progress, rounded down), once per payment,
+through the payment's provider; the enrollment is dropped through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursegraph import outbox
+from coursegraph.db import Database, is_unique_violation
+from coursegraph.errors import (
+    BadUserInput,
+    Conflict,
+    Forbidden,
+    PaymentFailed,
+    ServiceUnavailable,
+)
+from coursegraph.identity import Viewer
+from coursegraph.log import get_logger
+from coursegraph.money import to_minor
+from coursegraph.outbox import OutboxRelay
+from coursegraph.settings import Settings
+from subgraphs.payments.clients import CoursesClient
+from subgraphs.payments.effects import PAYMENT_REFUNDED
+from subgraphs.payments.models import Payment, Refund
+from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.providers.base import (
+    PROVIDER_UNAVAILABLE,
+    ProviderDeclined,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundState,
+)
+from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
+
+if TYPE_CHECKING:
+    from subgraphs.payments.service import PaymentService
+
+log = get_logger("coursegraph.payments.refunds")
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundAmount:
+    """An explicit refund amount (ADMIN only), as the client wrote it."""
+
+    amount: Decimal
+    currency: str
+
+
+def prorated_refund(paid_minor: int, progress_percentage: Decimal) -> int:
+    """paid * (1 - progress/100), rounded down to whole minor units; exact Decimal math."""
+    progress = min(max(progress_percentage, Decimal(0)), HUNDRED)
+    share = Decimal(paid_minor) * (HUNDRED - progress) / HUNDRED
+    return int(share.to_integral_value(rounding=ROUND_FLOOR))
+
+
+async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
+    """The payment's row under `SELECT … FOR UPDATE`: every status change holds it."""
+    payment = await session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    assert payment is not None
+    return payment
+
+
+class RefundService:
+    def __init__(
+        self,
+        database: Database,
+        payments: PaymentService,
+        courses: CoursesClient,
+        relay: OutboxRelay,
+        settings: Settings,
+    ) -> None:
+        self._db = database
+        self._payments = payments
+        self._courses = courses
+        self._relay = relay
+        self._refund_window = timedelta(days=settings.refund_window_days)
+
+    async def request_refund(
+        self,
+        viewer: Viewer,
+        payment_id: str,
+        reason: str | None,
+        amount: RefundAmount | None = None,
+    ) -> Refund:
+        payment = await self._payments.get_for_viewer(viewer, payment_id)
+        if amount is not None and not viewer.is_admin:
+            raise Forbidden("Only an admin may choose the refund amount.", field="amount")
+        reason = " ".join(reason.split())[:500] if reason else None
+        existing = await self._refund_of(payment.id)
+        if existing is not None:
+            return await self._finish_refund(existing)
+        if payment.status != "SUCCEEDED":
+            raise Conflict("Only a succeeded payment can be refunded.")
+        assert payment.succeeded_at is not None
+        if datetime.now(UTC) - payment.succeeded_at > self._refund_window:
+            days = self._refund_window.days
+            raise Conflict(f"Refunds are possible for {days} days after payment.")
+        enrollment = await self._courses.enrollment_for_payment(str(payment.id))
+        if enrollment is not None and enrollment.certificate_issued:
+            raise Conflict("A certificate was issued for this course: no refund.")
+        if amount is not None:
+            money = to_minor(amount.amount, amount.currency)
+            if money.currency != payment.currency:
+                raise BadUserInput(f"Refunds are in {payment.currency}.", field="amount")
+            refund_minor = money.minor
+            if not 0 < refund_minor <= payment.amount_minor:
+                raise BadUserInput("The refund must be more than 0 and at most the amount paid.")
+        else:
+            progress = enrollment.progress_percentage if enrollment else Decimal(0)
+            refund_minor = prorated_refund(payment.amount_minor, progress)
+        if refund_minor <= 0:
+            raise Conflict("Nothing is left to refund: the course is complete.")
+        try:
+            async with self._db.transaction() as session:
+                locked = await lock_payment(session, payment.id)
+                # A concurrent request may have refunded while this one read courses.
+                refund = await session.scalar(select(Refund).where(Refund.payment_id == payment.id))
+                if refund is None:
+                    if locked.status != "SUCCEEDED":
+                        raise Conflict("Only a succeeded payment can be refunded.")
+                    refund = Refund(
+                        id=uuid.uuid4(),
+                        payment_id=payment.id,
+                        amount_minor=refund_minor,
+                        currency=payment.currency,
+                        status="PENDING",
+                        reason=reason,
+                        requested_by=uuid.UUID(viewer.id),
+                    )
+                    session.add(refund)
+                    await session.flush()
+        except IntegrityError as error:
+            if not is_unique_violation(error, "uq_refunds_payment_id"):
+                raise
+            # A concurrent request created the refund: this one is a repeat.
+            refund = await self._refund_of(payment.id)
+            assert refund is not None
+        # Outside the transaction: the provider call must not hold the payment's lock.
+        return await self._finish_refund(refund)
+
+    async def _refund_of(self, payment_id: uuid.UUID) -> Refund | None:
+        async with self._db.read() as session:
+            found: Refund | None = await session.scalar(
+                select(Refund).where(Refund.payment_id == payment_id)
+            )
+        return found
+
+    async def _finish_refund(self, refund: Refund) -> Refund:
+        """Ask the provider (again) until it has answered once; the idempotency key is
+        the payment's, so repeats and races refund once at the provider too."""
+        if refund.provider_refund_id is not None or refund.status == "SUCCEEDED":
+            return refund
+        async with self._db.read() as session:
+            payment = await session.get(Payment, refund.payment_id)
+        assert payment is not None
+        assert payment.provider_ref is not None
+        adapter = self._payments.provider(payment.provider)
+        request = RefundRequest(
+            provider_ref=payment.provider_ref,
+            gateway_payment_id=payment.gateway_payment_id,
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+            idempotency_key=f"payment-{payment.id}-refund",
+        )
+        try:
+            result = await adapter.refund(request)
+        except (ProviderUnavailable, ProviderDeclined) as error:
+            async with self._db.transaction() as session:
+                await session.execute(
+                    update(Refund)
+                    .where(Refund.id == refund.id, Refund.provider_refund_id.is_(None))
+                    .values(status="FAILED", failure_reason=str(error)[:2000])
+                )
+            log.warning("refund failed at the provider", refund_id=str(refund.id), error=str(error))
+            if isinstance(error, ProviderUnavailable):
+                raise ServiceUnavailable(PROVIDER_UNAVAILABLE) from None
+            raise PaymentFailed(f"The refund was refused: {error}") from None
+        async with self._db.transaction() as session:
+            locked = await lock_payment(session, payment.id)
+            fresh = await session.get(
+                Refund, refund.id, with_for_update=True, populate_existing=True
+            )
+            assert fresh is not None
+            await settle_refund(session, locked, fresh, result.provider_refund_id, result.state)
+        self._relay.wake()
+        return fresh
+
+
+async def settle_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refund: Refund,
+    provider_refund_id: str | None,
+    state: RefundState,
+) -> None:
+    """Record the provider's answer; the payment changes once. Caller holds its lock."""
+    if provider_refund_id and refund.provider_refund_id is None:
+        refund.provider_refund_id = provider_refund_id
+    if state is RefundState.FAILED:
+        if refund.status != "SUCCEEDED":
+            refund.status = "FAILED"
+        return
+    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
+        refund.status = state.value
+    refund.failure_reason = None
+    if payment.status != "SUCCEEDED":
+        return
+    payment.refunded_minor = refund.amount_minor
+    payment.status = (
+        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
+    )
+    await outbox.add(
+        session,
+        outbox_table,
+        PAYMENT_REFUNDED,
+        {
+            "paymentId": str(payment.id),
+            "refundId": str(refund.id),
+            "amountMinor": refund.amount_minor,
+            "currency": refund.currency,
+        },
+        dedupe_key=f"payment:{payment.id}:refunded",
+    )
+
+
+async def apply_provider_refund(
+    session: AsyncSession, payment: Payment, event: ProviderEvent
+) -> None:
+    """A provider's refund webhook; the caller holds the payment's lock."""
+    refund = await session.scalar(select(Refund).where(Refund.payment_id == payment.id))
+    if refund is None:
+        # Refunded at the provider (its dashboard): record it as ours would be.
+        amount = event.refund_amount_minor or 0
+        if payment.status != "SUCCEEDED" or not 0 < amount <= payment.amount_minor:
+            return
+        refund = Refund(
+            id=uuid.uuid4(),
+            payment_id=payment.id,
+            amount_minor=amount,
+            currency=payment.currency,
+            status="PENDING",
+            reason="Refunded at the provider.",
+        )
+        session.add(refund)
+        await session.flush()
+    await settle_refund(session, payment, refund, event.provider_refund_id, RefundState.SUCCEEDED)

@@ -1,0 +1,265 @@
+"""Payments' GraphQL types and resolvers: thin, they call `PaymentService`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+from strawberry.types import Info
+
+from coursegraph.context import RequestContext
+from coursegraph.federation import build_schema, internal_field
+from coursegraph.money import to_decimal
+from subgraphs.payments import models
+from subgraphs.payments.bootstrap import PaymentsContainer
+from subgraphs.payments.loaders import PaymentsLoaders
+from subgraphs.payments.refunds import RefundAmount
+
+Context = RequestContext[PaymentsContainer, PaymentsLoaders]
+
+
+@strawberry.enum
+class PaymentProvider(Enum):
+    STRIPE = "STRIPE"
+    RAZORPAY = "RAZORPAY"
+    SANDBOX = "SANDBOX"
+
+
+@strawberry.enum
+class PaymentStatus(Enum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+@strawberry.enum
+class RefundStatus(Enum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@strawberry.federation.type(shareable=True)
+class Money:
+    amount: Decimal
+    currency: str = strawberry.field(description="ISO-4217 code.")
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Money:
+        return cls(amount=to_decimal(minor, currency), currency=currency)
+
+
+@strawberry.input
+class MoneyInput:
+    amount: Decimal
+    currency: str
+
+
+@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
+class Course:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Checkout:
+    provider: PaymentProvider
+    client_secret: str | None = strawberry.field(
+        default=None, description="Stripe PaymentIntent client secret."
+    )
+    order_id: str | None = strawberry.field(default=None, description="Razorpay order id.")
+    key_id: str | None = strawberry.field(default=None, description="Razorpay public key id.")
+    sandbox_url: str | None = strawberry.field(
+        default=None, description="Built-in sandbox: GET shows a page, POST settles."
+    )
+    expires_at: datetime | None = None
+
+
+@strawberry.type
+class Refund:
+    id: strawberry.ID
+    amount: Money
+    status: RefundStatus
+    reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, refund: models.Refund) -> Refund:
+        return cls(
+            id=strawberry.ID(str(refund.id)),
+            amount=Money.of(refund.amount_minor, refund.currency),
+            status=RefundStatus(refund.status),
+            reason=refund.reason,
+            created_at=refund.created_at,
+        )
+
+
+@strawberry.federation.type(keys=["id"])
+class Payment:
+    id: strawberry.ID
+    status: PaymentStatus
+    provider: PaymentProvider
+    amount: Money
+    refunded_amount: Money
+    created_at: datetime
+    succeeded_at: datetime | None
+    _model: strawberry.Private[models.Payment]
+
+    @classmethod
+    def from_model(cls, payment: models.Payment) -> Payment:
+        return cls(
+            id=strawberry.ID(str(payment.id)),
+            status=PaymentStatus(payment.status),
+            provider=PaymentProvider(payment.provider),
+            amount=Money.of(payment.amount_minor, payment.currency),
+            refunded_amount=Money.of(payment.refunded_minor, payment.currency),
+            created_at=payment.created_at,
+            succeeded_at=payment.succeeded_at,
+            _model=payment,
+        )
+
+    @strawberry.field
+    def user(self) -> User:
+        return User(id=strawberry.ID(str(self._model.user_id)))
+
+    @strawberry.field
+    def course(self) -> Course:
+        return Course(id=strawberry.ID(self._model.course_id))
+
+    @strawberry.field(description="What the client needs to pay; null once settled.")
+    def checkout(self, info: Info[Context, None]) -> Checkout | None:
+        details = info.context.container.payments.checkout_details(self._model)
+        if details is None:
+            return None
+        return Checkout(
+            provider=self.provider,
+            client_secret=details.client_secret,
+            order_id=details.order_id,
+            key_id=details.key_id,
+            sandbox_url=details.sandbox_url,
+            expires_at=self._model.checkout_expires_at,
+        )
+
+    @strawberry.field
+    async def refunds(self, info: Info[Context, None]) -> list[Refund]:
+        refunds = await info.context.loaders.refunds_by_payment.load(str(self.id))
+        return [Refund.from_model(r) for r in refunds]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[Context, None], id: strawberry.ID
+    ) -> Payment | None:
+        # Payments are private: only their owner (or an ADMIN) resolves them.
+        viewer = info.context.viewer
+        payment = await info.context.loaders.payments.load(str(id))
+        if payment is None or viewer is None or not viewer.is_self_or_admin(payment.user_id):
+            return None
+        return cls.from_model(payment)
+
+
+@strawberry.federation.type(keys=["id"])
+class User:
+    id: strawberry.ID
+
+    @strawberry.field(description="FORBIDDEN unless the viewer is this user or an ADMIN.")
+    async def payments(self, info: Info[Context, None]) -> list[Payment]:
+        viewer = info.context.require_viewer()
+        info.context.container.payments.check_can_list(viewer, str(self.id))
+        payments = await info.context.loaders.payments_by_user.load(str(self.id))
+        return [Payment.from_model(p) for p in payments]
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+
+@strawberry.federation.type(inaccessible=True)
+class PaymentRef:
+    id: strawberry.ID
+
+
+@strawberry.input
+class CreatePaymentInput:
+    course_id: strawberry.ID
+    provider: PaymentProvider
+
+
+@strawberry.input
+class VerifyPaymentInput:
+    payment_id: strawberry.ID
+    gateway_payment_id: str
+    signature: str | None = None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Your own payment (ADMIN: any); NOT_FOUND otherwise.")
+    async def payment(self, info: Info[Context, None], id: strawberry.ID) -> Payment | None:
+        viewer = info.context.require_viewer()
+        payment = await info.context.container.payments.get_for_viewer(viewer, str(id))
+        return Payment.from_model(payment)
+
+
+async def _prepare_payment(
+    info: Info[Context, None],
+    user_id: strawberry.ID,
+    course_id: strawberry.ID,
+    provider: PaymentProvider,
+) -> PaymentRef:
+    payment = await info.context.container.payments.prepare_payment(
+        str(user_id), str(course_id), provider.value
+    )
+    return PaymentRef(id=strawberry.ID(str(payment.id)))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Reuses your PENDING payment for that course; the amount comes from courses."
+    )
+    async def create_payment(self, info: Info[Context, None], input: CreatePaymentInput) -> Payment:
+        viewer = info.context.require_viewer()
+        payment = await info.context.container.payments.create_payment(
+            viewer, str(input.course_id), input.provider.value
+        )
+        return Payment.from_model(payment)
+
+    @strawberry.mutation(description="On success the enrollment becomes ACTIVE.")
+    async def verify_payment(self, info: Info[Context, None], input: VerifyPaymentInput) -> Payment:
+        viewer = info.context.require_viewer()
+        payment = await info.context.container.payments.verify_payment(
+            viewer, str(input.payment_id), input.gateway_payment_id, input.signature
+        )
+        return Payment.from_model(payment)
+
+    @strawberry.mutation(
+        description="Prorated by progress (ADMIN may set the amount); the enrollment is dropped."
+    )
+    async def request_refund(
+        self,
+        info: Info[Context, None],
+        payment_id: strawberry.ID,
+        reason: str | None = None,
+        amount: MoneyInput | None = None,
+    ) -> Refund:
+        viewer = info.context.require_viewer()
+        explicit = RefundAmount(amount.amount, amount.currency) if amount is not None else None
+        refund = await info.context.container.refunds.request_refund(
+            viewer, str(payment_id), reason, explicit
+        )
+        return Refund.from_model(refund)
+
+    prepare_payment: PaymentRef = internal_field(
+        _prepare_payment,
+        services=["courses"],
+        description="Create or reuse the user's PENDING payment (for courses' enroll).",
+    )
+
+
+schema = build_schema(query=Query, mutation=Mutation, types=[Payment, User, Course])

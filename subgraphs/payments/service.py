@@ -1,0 +1,446 @@
+"""Payments' domain logic: checkout, verification and webhooks (refunds: `refunds.py`;
+effects on courses: `effects.py`). No GraphQL and no HTTP here; every method owns its
+transactions.
+
+Every change of a payment's status happens under `SELECT … FOR UPDATE` on its row, so a
+`verifyPayment` and a webhook racing each other make one transition, and the effect on
+courses is one outbox row (its `dedupe_key` is unique).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coursegraph import outbox
+from coursegraph.db import Database, is_unique_violation
+from coursegraph.errors import (
+    BadUserInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PaymentFailed,
+    ServiceUnavailable,
+)
+from coursegraph.identity import Viewer
+from coursegraph.log import get_logger
+from coursegraph.money import normalise_currency
+from coursegraph.outbox import OutboxRelay
+from coursegraph.settings import Settings
+from subgraphs.payments.clients import CoursesClient
+from subgraphs.payments.effects import PAYMENT_SUCCEEDED
+from subgraphs.payments.models import Payment, Refund, WebhookEvent
+from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.providers.base import (
+    PROVIDER_UNAVAILABLE,
+    ChargeState,
+    ChargeStatus,
+    CheckoutDetails,
+    CheckoutRequest,
+    InvalidVerification,
+    PaymentProvider,
+    ProviderDeclined,
+    ProviderName,
+    ProviderUnavailable,
+    WebhookKind,
+)
+from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
+from subgraphs.payments.refunds import apply_provider_refund, lock_payment
+
+log = get_logger("coursegraph.payments")
+
+# A payment that already moved money; a late "failed" event must not undo it.
+SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class PaymentService:
+    def __init__(
+        self,
+        database: Database,
+        providers: Mapping[ProviderName, PaymentProvider],
+        courses: CoursesClient,
+        relay: OutboxRelay,
+        settings: Settings,
+    ) -> None:
+        self._db = database
+        self._providers = dict(providers)
+        self._courses = courses
+        self._relay = relay
+        self._completion_wait = settings.service_timeout_seconds
+
+    # ------------------------------------------------------------------ providers
+    def provider(self, name: str) -> PaymentProvider:
+        adapter = self._providers.get(ProviderName(name))
+        if adapter is None:
+            raise BadUserInput(f"The {name} provider is not configured.", field="provider")
+        return adapter
+
+    def checkout_details(self, payment: Payment) -> CheckoutDetails | None:
+        """What the client needs to pay; none once the payment is settled."""
+        if payment.status != "PENDING" or payment.provider_ref is None:
+            return None
+        adapter = self._providers.get(ProviderName(payment.provider))
+        if adapter is None:
+            return None
+        return adapter.checkout_details(payment.provider_ref, payment.client_secret)
+
+    # ------------------------------------------------------------------ reads
+    async def get_many(self, ids: Sequence[str]) -> list[Payment | None]:
+        keys = {u for i in ids if (u := _uuid(i)) is not None}
+        found: dict[uuid.UUID, Payment] = {}
+        if keys:
+            async with self._db.read() as session:
+                rows = await session.scalars(select(Payment).where(Payment.id.in_(keys)))
+                found = {p.id: p for p in rows}
+        return [found.get(u) if (u := _uuid(i)) else None for i in ids]
+
+    async def for_users(self, user_ids: Sequence[str]) -> list[list[Payment]]:
+        keys = {u for i in user_ids if (u := _uuid(i)) is not None}
+        by_user: dict[uuid.UUID, list[Payment]] = defaultdict(list)
+        if keys:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Payment)
+                    .where(Payment.user_id.in_(keys))
+                    .order_by(Payment.created_at.desc(), Payment.id)
+                )
+                for payment in rows:
+                    by_user[payment.user_id].append(payment)
+        return [by_user.get(u, []) if (u := _uuid(i)) else [] for i in user_ids]
+
+    async def refunds_for(self, payment_ids: Sequence[str]) -> list[list[Refund]]:
+        keys = {u for i in payment_ids if (u := _uuid(i)) is not None}
+        by_payment: dict[uuid.UUID, list[Refund]] = defaultdict(list)
+        if keys:
+            async with self._db.read() as session:
+                rows = await session.scalars(
+                    select(Refund).where(Refund.payment_id.in_(keys)).order_by(Refund.created_at)
+                )
+                for refund in rows:
+                    by_payment[refund.payment_id].append(refund)
+        return [by_payment.get(u, []) if (u := _uuid(i)) else [] for i in payment_ids]
+
+    async def get_for_viewer(self, viewer: Viewer, payment_id: str) -> Payment:
+        """The viewer's own payment (ADMIN: any). Others' look exactly like missing ones."""
+        payment = (await self.get_many([payment_id]))[0]
+        if payment is None or not viewer.is_self_or_admin(payment.user_id):
+            raise NotFound("No payment with this id.")
+        return payment
+
+    def check_can_list(self, viewer: Viewer, user_id: str) -> None:
+        if not viewer.is_self_or_admin(user_id):
+            raise Forbidden("You may only see your own payments.")
+
+    # ------------------------------------------------------------------ checkout
+    async def create_payment(self, viewer: Viewer, course_id: str, provider: str) -> Payment:
+        return await self.prepare_payment(viewer.id, course_id, provider)
+
+    async def prepare_payment(self, user_id: str, course_id: str, provider: str) -> Payment:
+        """Create or reuse the user's PENDING payment for this course and provider."""
+        if _uuid(user_id) is None:
+            raise BadUserInput("Unknown user id.", field="userId")
+        adapter = self.provider(provider)
+        pricing = await self._courses.course_pricing(course_id)
+        if pricing is None:
+            raise NotFound("No course with this id.", field="courseId")
+        if pricing.status != "PUBLISHED":
+            raise Conflict("This course is not open for enrollment.")
+        if pricing.is_free or pricing.price_minor is None or pricing.currency is None:
+            raise Conflict("This course is free: enroll without paying.")
+        progress = await self._courses.viewer_progress(user_id, course_id)
+        if progress.status in ("ACTIVE", "COMPLETED"):
+            raise Conflict("You are already enrolled in this course.")
+        # The price is courses' word, in minor units; the client never names an amount.
+        currency = normalise_currency(pricing.currency)
+        payment = await self._pending_payment(
+            uuid.UUID(user_id), course_id, adapter.name, pricing.price_minor, currency
+        )
+        if payment.provider_ref is None:
+            payment = await self._open_checkout(payment, adapter, pricing.title)
+        return payment
+
+    async def _pending_payment(
+        self, user_id: uuid.UUID, course_id: str, provider: str, amount_minor: int, currency: str
+    ) -> Payment:
+        now = datetime.now(UTC)
+        for _ in range(3):
+            try:
+                async with self._db.transaction() as session:
+                    existing = await session.scalar(
+                        select(Payment)
+                        .where(
+                            Payment.user_id == user_id,
+                            Payment.course_id == course_id,
+                            Payment.provider == provider,
+                            Payment.status == "PENDING",
+                        )
+                        .with_for_update()
+                    )
+                    if existing is not None:
+                        expired = (
+                            existing.checkout_expires_at is not None
+                            and existing.checkout_expires_at <= now
+                        )
+                        same_price = (existing.amount_minor, existing.currency) == (
+                            amount_minor,
+                            currency,
+                        )
+                        if same_price and not expired:
+                            return existing
+                        # The price changed or the checkout lapsed: start afresh.
+                        existing.status = "CANCELED"
+                        await session.flush()
+                    payment = Payment(
+                        id=uuid.uuid4(),
+                        user_id=user_id,
+                        course_id=course_id,
+                        provider=provider,
+                        status="PENDING",
+                        amount_minor=amount_minor,
+                        currency=currency,
+                        refunded_minor=0,
+                    )
+                    session.add(payment)
+                    await session.flush()
+                    await session.refresh(payment)
+                    return payment
+            except IntegrityError as error:
+                # A concurrent request inserted the PENDING row first: reuse it.
+                if not is_unique_violation(error, "uq_payments_one_pending"):
+                    raise
+        raise Conflict("The payment is being created by another request; try again.")
+
+    async def _open_checkout(
+        self, payment: Payment, adapter: PaymentProvider, description: str
+    ) -> Payment:
+        request = CheckoutRequest(
+            payment_id=str(payment.id),
+            user_id=str(payment.user_id),
+            course_id=payment.course_id,
+            description=description[:200],
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            # Stable per payment: a retried create returns the provider's first object.
+            idempotency_key=f"payment-{payment.id}",
+        )
+        try:
+            created = await adapter.create_checkout(request)
+        except ProviderUnavailable as error:
+            log.warning("checkout not created", payment_id=str(payment.id), error=str(error))
+            raise ServiceUnavailable(PROVIDER_UNAVAILABLE) from None
+        except ProviderDeclined as error:
+            raise PaymentFailed(str(error)) from None
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.provider_ref.is_(None))
+                .values(
+                    provider_ref=created.provider_ref,
+                    client_secret=created.client_secret,
+                    checkout_expires_at=created.expires_at,
+                )
+            )
+            fresh = await session.get(Payment, payment.id, populate_existing=True)
+        assert fresh is not None
+        return fresh
+
+    # ------------------------------------------------------------------ verification
+    async def verify_payment(
+        self, viewer: Viewer, payment_id: str, gateway_payment_id: str, signature: str | None
+    ) -> Payment:
+        payment = await self.get_for_viewer(viewer, payment_id)
+        if payment.status in SETTLED:
+            if payment.status == "SUCCEEDED":
+                await self._await_completion(payment.id)
+            return payment
+        if payment.provider_ref is None:
+            raise Conflict("This payment has no checkout yet; call createPayment again.")
+        adapter = self.provider(payment.provider)
+        try:
+            charge = await adapter.fetch_charge(
+                payment.provider_ref, gateway_payment_id.strip(), signature
+            )
+        except InvalidVerification as error:
+            raise PaymentFailed(f"The payment could not be verified: {error}") from None
+        except ProviderUnavailable:
+            raise ServiceUnavailable(PROVIDER_UNAVAILABLE) from None
+        except ProviderDeclined as error:
+            raise PaymentFailed(str(error)) from None
+        async with self._db.transaction() as session:
+            locked = await lock_payment(session, payment.id)
+            changed = self._apply_charge(locked, charge)
+            if changed:
+                await self._announce_success(session, locked)
+        if locked.status == "SUCCEEDED":
+            await self._await_completion(locked.id)
+        if locked.status == "FAILED":
+            raise PaymentFailed(locked.failure_reason or "The payment was declined.")
+        return locked
+
+    def _apply_charge(self, payment: Payment, charge: ChargeStatus) -> bool:
+        """The state machine; True when the payment changed. Caller holds the row lock."""
+        if charge.state is ChargeState.SUCCEEDED:
+            if payment.status in SETTLED:
+                return False
+            if (charge.amount_minor, charge.currency) != (payment.amount_minor, payment.currency):
+                # Signed by the provider yet not what we asked for: never grant access.
+                log.error(
+                    "provider reports another amount; payment left unchanged",
+                    payment_id=str(payment.id),
+                    expected=[payment.amount_minor, payment.currency],
+                    reported=[charge.amount_minor, charge.currency],
+                )
+                raise PaymentFailed("The amount paid does not match the course price.")
+            # FAILED or CANCELED can still become SUCCEEDED: the money has moved.
+            payment.status = "SUCCEEDED"
+            payment.succeeded_at = datetime.now(UTC)
+            payment.gateway_payment_id = charge.gateway_payment_id
+            payment.failure_reason = None
+            return True
+        if charge.state is ChargeState.FAILED and payment.status == "PENDING":
+            payment.status = "FAILED"
+            payment.failure_reason = charge.failure_reason or "The payment was declined."
+            if charge.gateway_payment_id:
+                payment.gateway_payment_id = charge.gateway_payment_id
+            return True
+        if charge.state is ChargeState.CANCELED and payment.status == "PENDING":
+            payment.status = "CANCELED"
+            return True
+        return False
+
+    async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
+        if payment.status != "SUCCEEDED":
+            return
+        await outbox.add(
+            session,
+            outbox_table,
+            PAYMENT_SUCCEEDED,
+            {
+                "paymentId": str(payment.id),
+                "userId": str(payment.user_id),
+                "courseId": payment.course_id,
+                "amountMinor": payment.amount_minor,
+                "currency": payment.currency,
+            },
+            # One completion per payment, however many verifications and webhooks say so.
+            dedupe_key=f"payment:{payment.id}:succeeded",
+        )
+
+    async def _await_completion(self, payment_id: uuid.UUID) -> None:
+        """Deliver the enrollment completion now, or wait while another relay (a webhook's)
+        delivers it, so `verifyPayment`'s answer already shows the enrollment. If courses
+        fails, the relay retries later: that is not the caller's error, so stop waiting."""
+        t = outbox_table.c
+        deadline = time.monotonic() + self._completion_wait
+        while True:
+            try:
+                await self._relay.deliver_due()
+            except Exception:
+                log.warning("immediate outbox delivery failed; the relay retries", exc_info=True)
+                self._relay.wake()
+                return
+            async with self._db.read() as session:
+                row = (
+                    await session.execute(
+                        select(
+                            t.delivered_at, (t.next_attempt_at > func.now()).label("later")
+                        ).where(t.dedupe_key == f"payment:{payment_id}:succeeded")
+                    )
+                ).one_or_none()
+            if row is None or row.delivered_at is not None or row.later:
+                return
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ webhooks
+    async def handle_webhook(self, provider: ProviderName, event: ProviderEvent) -> str:
+        """Apply a verified provider event once; returns what happened (for the log)."""
+        async with self._db.transaction() as session:
+            recorded = await session.scalar(
+                insert(WebhookEvent)
+                .values(
+                    provider=provider.value, event_id=event.event_id, event_type=event.event_type
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[WebhookEvent.provider, WebhookEvent.event_id]
+                )
+                .returning(WebhookEvent.event_id)
+            )
+            if recorded is None:
+                return "duplicate"
+            if event.kind is WebhookKind.IGNORED:
+                return "ignored"
+            payment = await self._payment_for_event(session, provider, event)
+            if payment is None:
+                log.warning(
+                    "webhook for an unknown payment",
+                    provider=provider.value,
+                    event_id=event.event_id,
+                    provider_ref=event.provider_ref,
+                )
+                return "unknown payment"
+            await session.execute(
+                update(WebhookEvent)
+                .where(
+                    WebhookEvent.provider == provider.value,
+                    WebhookEvent.event_id == event.event_id,
+                )
+                .values(payment_id=payment.id)
+            )
+            if event.kind is WebhookKind.REFUND_SUCCEEDED:
+                await apply_provider_refund(session, payment, event)
+                outcome = "refund recorded"
+            else:
+                charge = ChargeStatus(
+                    state=ChargeState.SUCCEEDED
+                    if event.kind is WebhookKind.PAYMENT_SUCCEEDED
+                    else ChargeState.FAILED,
+                    gateway_payment_id=event.gateway_payment_id,
+                    amount_minor=event.amount_minor,
+                    currency=event.currency,
+                    failure_reason=event.failure_reason,
+                )
+                try:
+                    changed = self._apply_charge(payment, charge)
+                except PaymentFailed:
+                    return "amount mismatch"
+                if changed:
+                    await self._announce_success(session, payment)
+                outcome = f"payment {payment.status.lower()}" if changed else "no change"
+        self._relay.wake()
+        return outcome
+
+    async def _payment_for_event(
+        self, session: AsyncSession, provider: ProviderName, event: ProviderEvent
+    ) -> Payment | None:
+        conditions = []
+        if event.provider_ref:
+            conditions.append(Payment.provider_ref == event.provider_ref)
+        if event.gateway_payment_id:
+            conditions.append(Payment.gateway_payment_id == event.gateway_payment_id)
+        if not conditions:
+            return None
+        found: Payment | None = await session.scalar(
+            select(Payment)
+            .where(Payment.provider == provider.value, or_(*conditions))
+            .limit(1)
+            .with_for_update()
+        )
+        return found

@@ -1,0 +1,251 @@
+"""Entities through `_entities` (as a router calls them), visibility, and no N+1."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+
+from coursegraph.identity import Viewer
+from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import Settings
+from subgraphs.courses.bootstrap import CoursesContainer
+from subgraphs.courses.service import PriceInput
+from tests.courses.api import (
+    People,
+    Person,
+    add_lecture,
+    add_section,
+    create_course,
+    enroll,
+    published_course,
+)
+from tests.courses.conftest import CoursesServer
+from tests.helpers import gql
+
+ENTITIES = """
+query($r: [_Any!]!) {
+  _entities(representations: $r) {
+    __typename
+    ... on Course { id title status }
+    ... on Lecture { id title course { id } }
+    ... on Enrollment { id enrollmentStatus: status course { id } }
+  }
+}"""
+USER_ENROLLMENTS = """
+query($r: [_Any!]!) {
+  _entities(representations: $r) { ... on User { id enrollments { id status } } }
+}"""
+TAUGHT = """
+query($r: [_Any!]!) {
+  _entities(representations: $r) { ... on User { id taughtCourses { title status } } }
+}"""
+PAYMENT = """
+query($r: [_Any!]!) { _entities(representations: $r) { ... on Payment { id enrollment { id } } } }
+"""
+FILE = """
+query($r: [_Any!]!) { _entities(representations: $r) { ... on File { id viewerCanWatch } } }
+"""
+COMPLETE = """
+mutation($u: ID!, $c: ID!, $p: ID!) {
+  completePaidEnrollment(userId: $u, courseId: $c, paymentId: $p) { id }
+}"""
+CATALOG = """
+{ courses(first: 50) { edges { node {
+    teacher { id } sections { lectures { title } } enrollmentCount viewerEnrollment { status }
+} } } }"""
+
+
+def _refs(typename: str, *ids: str) -> dict[str, Any]:
+    return {"r": [{"__typename": typename, "id": i} for i in ids]}
+
+
+async def test_course_and_lecture_entities_respect_drafts(courses_url: str, people: People) -> None:
+    teacher = people.make("TEACHER")
+    published = await published_course(courses_url, teacher, "Open")
+    draft = await create_course(courses_url, teacher, "Secret")
+    section = await add_section(courses_url, teacher, draft["id"])
+    hidden_lecture = await add_lecture(courses_url, teacher, section["id"], "Hidden")
+    refs = {
+        "r": [
+            {"__typename": "Course", "id": published["id"]},
+            {"__typename": "Course", "id": draft["id"]},
+            {"__typename": "Course", "id": "00000000-0000-0000-0000-000000000000"},
+            {"__typename": "Lecture", "id": hidden_lecture["id"]},
+        ]
+    }
+    public = (await gql(courses_url, ENTITIES, refs)).ok()["_entities"]
+    assert public[0] == {
+        "__typename": "Course",
+        "id": published["id"],
+        "title": "Open",
+        "status": "PUBLISHED",
+    }
+    assert public[1:] == [None, None, None]
+    own = (await gql(courses_url, ENTITIES, refs, token=teacher.token)).ok()["_entities"]
+    assert own[1]["title"] == "Secret"
+    assert own[3] == {
+        "__typename": "Lecture",
+        "id": hidden_lecture["id"],
+        "title": "Hidden",
+        "course": {"id": draft["id"]},
+    }
+
+
+async def test_enrollments_are_private(
+    courses_url: str, people: People, courses_settings: Settings
+) -> None:
+    teacher = people.make("TEACHER")
+    course = await published_course(courses_url, teacher)
+    student = people.make()
+    enrollment = (await enroll(courses_url, student, course["id"])).ok()["enroll"]
+    refs = _refs("Enrollment", enrollment["id"])
+    for who in (student, teacher, people.admin()):
+        seen = (await gql(courses_url, ENTITIES, refs, token=who.token)).ok()["_entities"]
+        assert seen[0]["enrollmentStatus"] == "ACTIVE"
+    stranger = await gql(courses_url, ENTITIES, refs, token=people.make().token)
+    assert stranger.ok()["_entities"] == [None]
+
+    user_refs = _refs("User", student.id)
+    own = (await gql(courses_url, USER_ENROLLMENTS, user_refs, token=student.token)).ok()
+    assert own["_entities"][0]["enrollments"] == [{"id": enrollment["id"], "status": "ACTIVE"}]
+    admin = await gql(courses_url, USER_ENROLLMENTS, user_refs, token=people.admin().token)
+    assert len(admin.ok()["_entities"][0]["enrollments"]) == 1
+    for token in (people.make().token, teacher.token, None):
+        refused = await gql(courses_url, USER_ENROLLMENTS, user_refs, token=token)
+        assert refused.code == "FORBIDDEN"
+
+
+async def test_taught_courses_show_drafts_only_to_their_teacher(
+    courses_url: str, people: People
+) -> None:
+    teacher = people.make("TEACHER")
+    await published_course(courses_url, teacher, "Public course")
+    await create_course(courses_url, teacher, "Work in progress")
+    refs = _refs("User", teacher.id)
+
+    def titles(result: dict[str, Any]) -> list[str]:
+        return [c["title"] for c in result["_entities"][0]["taughtCourses"]]
+
+    assert titles((await gql(courses_url, TAUGHT, refs)).ok()) == ["Public course"]
+    own = (await gql(courses_url, TAUGHT, refs, token=teacher.token)).ok()
+    assert titles(own) == ["Work in progress", "Public course"]
+
+
+async def test_payment_enrollment_is_contributed(
+    courses_url: str, people: People, courses_settings: Settings
+) -> None:
+    course = await published_course(
+        courses_url, people.make("TEACHER"), price={"amount": "5.00", "currency": "EUR"}
+    )
+    student = people.make()
+    payments = ServiceSigner("payments", courses_settings.service_key("payments"))
+    variables = {"u": student.id, "c": course["id"], "p": "pay_77"}
+    completed = (await gql(courses_url, COMPLETE, variables, signer=payments)).ok()
+    enrollment_id = completed["completePaidEnrollment"]["id"]
+    refs = _refs("Payment", "pay_77", "pay_unknown")
+    own = (await gql(courses_url, PAYMENT, refs, token=student.token)).ok()["_entities"]
+    assert own == [
+        {"id": "pay_77", "enrollment": {"id": enrollment_id}},
+        {"id": "pay_unknown", "enrollment": None},
+    ]
+    other = (await gql(courses_url, PAYMENT, refs, token=people.make().token)).ok()
+    assert other["_entities"][0]["enrollment"] is None
+
+
+async def test_file_entitlement_for_playback(
+    courses_url: str, people: People, container: CoursesContainer
+) -> None:
+    teacher = people.make("TEACHER")
+    course = await create_course(courses_url, teacher)
+    section = await add_section(courses_url, teacher, course["id"])
+    preview = await add_lecture(courses_url, teacher, section["id"], "Trailer", preview=True)
+    paid_part = await add_lecture(courses_url, teacher, section["id"], "Lesson")
+    as_teacher = Viewer(teacher.id, "TEACHER")
+    await container.videos.attach(as_teacher, preview["id"], "file-preview")
+    await container.videos.attach(as_teacher, paid_part["id"], "file-lesson")
+    refs = _refs("File", "file-preview", "file-lesson", "file-unknown")
+
+    async def watch(person: Person | None) -> list[bool]:
+        token = person.token if person else None
+        result = (await gql(courses_url, FILE, refs, token=token)).ok()["_entities"]
+        return [entry["viewerCanWatch"] for entry in result]
+
+    # A draft's videos play only for its teacher and admins, even previews.
+    assert await watch(None) == [False, False, False]
+    assert await watch(teacher) == [True, True, False]
+    await container.courses.publish_course(as_teacher, course["id"])
+    student = people.make()
+    assert await watch(None) == [True, False, False]
+    assert await watch(student) == [True, False, False]
+    (await enroll(courses_url, student, course["id"])).ok()
+    assert await watch(student) == [True, True, False]
+    assert await watch(people.admin()) == [True, True, False]
+
+
+async def _catalog(container: CoursesContainer, people: People, size: int) -> Person:
+    """`size` published courses (2 sections x 2 lectures) in which the returned student
+    holds a seat in every other one."""
+    student = people.make()
+    as_student = Viewer(student.id, "STUDENT")
+    for n in range(size):
+        teacher = Viewer(people.make("TEACHER").id, "TEACHER")
+        price = PriceInput(Decimal("9.99"), "USD") if n % 3 == 0 else None
+        course = await container.courses.create_course(teacher, f"Course {n}", None, price)
+        for s in range(2):
+            section = await container.courses.add_section(teacher, str(course.id), f"S{s}")
+            for lecture in range(2):
+                await container.courses.add_lecture(
+                    teacher, str(section.id), f"L{lecture}", is_preview=False
+                )
+        await container.courses.publish_course(teacher, str(course.id))
+        if price is None and n % 2 == 0:
+            await container.enrollments.enroll(as_student, str(course.id), None)
+    return student
+
+
+async def _count_catalog_statements(
+    server: CoursesServer, container: CoursesContainer, people: People, size: int
+) -> int:
+    student = await _catalog(container, people, size)
+    await gql(server.url, CATALOG, token=student.token)  # warm up: keys, connections
+    server.statements.reset()
+    result = (await gql(server.url, CATALOG, token=student.token)).ok()
+    edges = result["courses"]["edges"]
+    assert len(edges) == size
+    assert all(len(e["node"]["sections"]) == 2 for e in edges)
+    assert any(e["node"]["viewerEnrollment"] for e in edges)
+    return server.statements.count
+
+
+async def test_catalog_query_has_no_n_plus_1(
+    courses_server: CoursesServer,
+    people: People,
+    container: CoursesContainer,
+    clean_database: None,
+) -> None:
+    small = await _count_catalog_statements(courses_server, container, people, 5)
+    # Another clean slate for the second measurement.
+    async with container.database.transaction() as session:
+        await session.execute(text("TRUNCATE courses.courses CASCADE"))
+    large = await _count_catalog_statements(courses_server, container, people, 50)
+    print(f"\nSQL statements for the catalog query: 5 courses -> {small}, 50 -> {large}")
+    assert small == large
+    # One page query, then one batch each: sections, lectures, counts, viewer seats.
+    assert large == 5
+
+
+async def test_entities_are_batched(
+    courses_server: CoursesServer,
+    people: People,
+    container: CoursesContainer,
+    clean_database: None,
+) -> None:
+    await _catalog(container, people, 30)
+    page = await gql(courses_server.url, "{ courses(first: 30) { edges { node { id } } } }")
+    ids = [e["node"]["id"] for e in page.ok()["courses"]["edges"]]
+    courses_server.statements.reset()
+    result = await gql(courses_server.url, ENTITIES, _refs("Course", *ids))
+    assert len(result.ok()["_entities"]) == 30
+    assert courses_server.statements.count == 1

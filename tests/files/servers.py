@@ -1,0 +1,104 @@
+"""Servers for files tests: a fake courses subgraph and a files server handle.
+
+Courses is another team's service; the stand-in verifies the HMAC signature the real one
+would verify and records what files told it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from coursegraph.service_auth import (
+    MemoryNonceStore,
+    ServiceAuthError,
+    ServiceSigner,
+    ServiceVerifier,
+)
+from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
+from tests.helpers import GraphQLResult, gql
+
+
+@dataclass
+class FakeCourses:
+    """Records `recordVideoStatus` calls; `down` makes it answer 503, and `claimed=False`
+    answers false (no lecture has that video)."""
+
+    settings: Settings
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    down: bool = False
+    claimed: bool = True
+
+    def app(self) -> Starlette:
+        verifier = ServiceVerifier(
+            {"files": self.settings.service_key("files")}, MemoryNonceStore()
+        )
+
+        async def graphql(request: Request) -> Response:
+            if self.down:
+                return Response(status_code=503)
+            body = await request.body()
+            try:
+                await verifier.verify("POST", request.url.path, request.headers, body)
+            except ServiceAuthError as error:
+                self.refused.append(str(error))
+                return JSONResponse(
+                    {"errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]}
+                )
+            variables = orjson.loads(body)["variables"]
+            self.calls.append(variables)
+            return JSONResponse({"data": {"recordVideoStatus": self.claimed}})
+
+        return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+
+    async def wait_for_calls(self, count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 15
+        while len(self.calls) < count:
+            assert time.monotonic() < deadline, f"courses got {self.calls}"
+            await asyncio.sleep(0.05)
+        return self.calls
+
+
+class DeferredApp:
+    """Lets a server bind its port before the app (whose settings name that port) exists."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class FilesServer:
+    server: ServerThread
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def graphql(self) -> str:
+        return f"{self.server.url}/graphql"
+
+    async def call(
+        self, query: str, variables: dict[str, Any] | None = None, *, service: str = "courses"
+    ) -> GraphQLResult:
+        signer = ServiceSigner(service, self.settings.service_key(service))
+        return await gql(self.graphql, query, variables, signer=signer)
+
+
+# Starts a files server; keyword arguments override its settings.
+StartFiles = Callable[..., FilesServer]

@@ -1,0 +1,220 @@
+"""Payments under test: the real subgraph over HTTP, users for the JWKS, and stand-ins
+for courses, Stripe and Razorpay, each a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
+from subgraphs.payments.app import create_app as create_payments_app
+from subgraphs.users.app import create_app as create_users_app
+from subgraphs.users.bootstrap import key_store
+from subgraphs.users.keys import KeyStore
+from tests.helpers import GraphQLResult, gql
+from tests.payments.stubs import (
+    FakeCourse,
+    FakeCourses,
+    LateApp,
+    RazorpayStub,
+    StripeStub,
+    courses_verifier,
+)
+
+STRIPE_KEY = "sk_test_coursegraph"
+STRIPE_WHSEC = "whsec_coursegraph_test"
+RAZORPAY_KEY_ID = "rzp_test_coursegraph"
+RAZORPAY_SECRET = "rzp_secret_coursegraph"
+RAZORPAY_WHSEC = "rzp_webhook_coursegraph"
+SANDBOX_SECRET = "sandbox-webhook-test-secret"
+
+CREATE = """
+mutation($input: CreatePaymentInput!) {
+  createPayment(input: $input) {
+    id status provider amount { amount currency } refundedAmount { amount currency }
+    user { id } course { id }
+    checkout { provider clientSecret orderId keyId sandboxUrl expiresAt }
+  }
+}"""
+VERIFY = """
+mutation($input: VerifyPaymentInput!) {
+  verifyPayment(input: $input) { id status succeededAt checkout { provider } }
+}"""
+REFUND = """
+mutation($paymentId: ID!, $reason: String, $amount: MoneyInput) {
+  requestRefund(paymentId: $paymentId, reason: $reason, amount: $amount) {
+    id status reason amount { amount currency }
+  }
+}"""
+PAYMENT = """
+query($id: ID!) {
+  payment(id: $id) {
+    id status amount { amount currency } refundedAmount { amount currency }
+    refunds { id status amount { amount currency } }
+  }
+}"""
+
+
+@dataclass
+class Stack:
+    url: str  # payments' base URL
+    settings: Settings
+    courses: FakeCourses
+    stripe: StripeStub
+    razorpay: RazorpayStub
+    keys: KeyStore
+
+    @property
+    def graphql(self) -> str:
+        return f"{self.url}/graphql"
+
+    def token(self, user_id: str | None = None, role: str = "STUDENT") -> tuple[str, str]:
+        """A signed access token (as users issues) for a new or given user id."""
+        uid = user_id or str(uuid.uuid4())
+        token = self.keys.sign(
+            {"sub": uid, "role": role, "scope": "profile learn"},
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            ttl_seconds=300,
+        )
+        return uid, token
+
+    def course(self, **values: Any) -> FakeCourse:
+        return self.courses.add_course(**values)
+
+    async def create(self, token: str, course_id: str, provider: str) -> GraphQLResult:
+        return await gql(
+            self.graphql,
+            CREATE,
+            {"input": {"courseId": course_id, "provider": provider}},
+            token=token,
+        )
+
+    async def verify(
+        self, token: str, payment_id: str, gateway_id: str, signature: str | None = None
+    ) -> GraphQLResult:
+        data = {"paymentId": payment_id, "gatewayPaymentId": gateway_id, "signature": signature}
+        return await gql(self.graphql, VERIFY, {"input": data}, token=token)
+
+    async def refund(self, token: str, payment_id: str, **extra: Any) -> GraphQLResult:
+        return await gql(self.graphql, REFUND, {"paymentId": payment_id, **extra}, token=token)
+
+    async def payment(self, token: str, payment_id: str) -> GraphQLResult:
+        return await gql(self.graphql, PAYMENT, {"id": payment_id}, token=token)
+
+    async def webhook(self, provider: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(
+                f"{self.url}/webhooks/{provider}",
+                content=body,
+                headers={"content-type": "application/json", **headers},
+            )
+
+    def signer(self, service: str) -> ServiceSigner:
+        return ServiceSigner(service, self.settings.service_key(service))
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 15.0) -> None:
+    """Wait until `check` holds (the outbox delivers in the background)."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = check()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def _users_server(settings: Settings) -> Iterator[ServerThread]:
+    with ServerThread(create_users_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _fake_courses(settings: Settings) -> Iterator[tuple[FakeCourses, ServerThread]]:
+    fake = FakeCourses(courses_verifier(settings.service_key("payments")))
+    with ServerThread(fake.app()) as server:
+        yield fake, server
+
+
+@pytest.fixture(scope="session")
+def _stripe_stub() -> Iterator[tuple[StripeStub, ServerThread]]:
+    stub = StripeStub(STRIPE_KEY, STRIPE_WHSEC)
+    with ServerThread(stub.app()) as server:
+        yield stub, server
+
+
+@pytest.fixture(scope="session")
+def _razorpay_stub() -> Iterator[tuple[RazorpayStub, ServerThread]]:
+    stub = RazorpayStub(RAZORPAY_KEY_ID, RAZORPAY_SECRET, RAZORPAY_WHSEC)
+    with ServerThread(stub.app()) as server:
+        yield stub, server
+
+
+@pytest.fixture(scope="session")
+def _payments_server(
+    settings: Settings,
+    _users_server: ServerThread,
+    _fake_courses: tuple[FakeCourses, ServerThread],
+    _stripe_stub: tuple[StripeStub, ServerThread],
+    _razorpay_stub: tuple[RazorpayStub, ServerThread],
+) -> Iterator[tuple[ServerThread, Settings]]:
+    late = LateApp()
+    server = ServerThread(late)
+    payments_settings = settings.model_copy(
+        update={
+            "users_url": _users_server.url,
+            "courses_url": _fake_courses[1].url,
+            "payments_url": server.url,
+            "stripe_secret_key": SecretStr(STRIPE_KEY),
+            "stripe_webhook_secret": SecretStr(STRIPE_WHSEC),
+            "stripe_api_base": _stripe_stub[1].url,
+            "razorpay_key_id": RAZORPAY_KEY_ID,
+            "razorpay_key_secret": SecretStr(RAZORPAY_SECRET),
+            "razorpay_webhook_secret": SecretStr(RAZORPAY_WHSEC),
+            "razorpay_api_base": _razorpay_stub[1].url,
+            "sandbox_webhook_secret": SecretStr(SANDBOX_SECRET),
+            "service_timeout_seconds": 5.0,
+        }
+    )
+    late.app = create_payments_app(payments_settings)
+    with server:
+        yield server, payments_settings
+
+
+@pytest.fixture
+def stack(
+    clean_database: None,
+    _payments_server: tuple[ServerThread, Settings],
+    _fake_courses: tuple[FakeCourses, ServerThread],
+    _stripe_stub: tuple[StripeStub, ServerThread],
+    _razorpay_stub: tuple[RazorpayStub, ServerThread],
+) -> Stack:
+    server, payments_settings = _payments_server
+    courses, stripe_stub, razorpay_stub = _fake_courses[0], _stripe_stub[0], _razorpay_stub[0]
+    for stub in (courses, stripe_stub, razorpay_stub):
+        stub.reset()
+    keys = key_store(payments_settings)
+    keys.load(create=False)
+    return Stack(
+        url=server.url,
+        settings=payments_settings,
+        courses=courses,
+        stripe=stripe_stub,
+        razorpay=razorpay_stub,
+        keys=keys,
+    )

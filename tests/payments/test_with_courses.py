@@ -1,0 +1,135 @@
+"""The paid enrollment flow across the real courses subgraph and payments, over HTTP,
+with each provider: courses' enroll asks payments for the payment, payments completes
+and drops the enrollment through courses' internal fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
+from subgraphs.courses.app import create_app as create_courses_app
+from tests.helpers import gql
+from tests.payments.conftest import Stack, eventually
+
+ENROLL = """
+mutation($courseId: ID!, $provider: PaymentProvider) {
+  enroll(courseId: $courseId, provider: $provider) {
+    __typename
+    ... on PaymentRequired { price { amount currency } payment { id } }
+  }
+}"""
+PAYMENT_CHECKOUT = """
+query($id: ID!) {
+  payment(id: $id) {
+    id status amount { amount currency }
+    checkout { provider clientSecret orderId keyId sandboxUrl }
+  }
+}"""
+ENROLLMENT_OF_PAYMENT = """
+query($reps: [_Any!]!) {
+  _entities(representations: $reps) { ... on Payment { enrollment { status } } }
+}"""
+
+
+@pytest.fixture(scope="module")
+def courses_server(
+    settings: Settings, _payments_server: tuple[ServerThread, Settings]
+) -> Iterator[ServerThread]:
+    _, payments_settings = _payments_server
+    courses_settings = settings.model_copy(
+        update={
+            "users_url": payments_settings.users_url,
+            "payments_url": payments_settings.payments_url,
+        }
+    )
+    with ServerThread(create_courses_app(courses_settings)) as server:
+        yield server
+
+
+async def _published_course(stack: Stack, courses_url: str, price: dict[str, str]) -> str:
+    _, teacher = stack.token(role="TEACHER")
+
+    async def run(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return (await gql(courses_url, query, variables, token=teacher)).ok()
+
+    course = await run(
+        "mutation($i: CreateCourseInput!) { createCourse(input: $i) { id } }",
+        {"i": {"title": "Type Systems", "price": price}},
+    )
+    course_id: str = course["createCourse"]["id"]
+    section = await run(
+        'mutation($c: ID!) { addSection(courseId: $c, title: "Basics") { id } }', {"c": course_id}
+    )
+    await run(
+        'mutation($s: ID!) { addLecture(sectionId: $s, input: {title: "Lambda"}) { id } }',
+        {"s": section["addSection"]["id"]},
+    )
+    await run("mutation($c: ID!) { publishCourse(id: $c) { status } }", {"c": course_id})
+    return course_id
+
+
+async def _pay(stack: Stack, provider: str, checkout: dict[str, Any]) -> tuple[str, str | None]:
+    """What the customer's browser or app does at the provider; the proof for verify."""
+    if provider == "SANDBOX":
+        async with httpx.AsyncClient() as client:
+            proof = (
+                await client.post(checkout["sandboxUrl"], json={"outcome": "succeeded"})
+            ).json()
+        return proof["gatewayPaymentId"], proof["signature"]
+    if provider == "STRIPE":
+        intent_id = checkout["clientSecret"].split("_secret_")[0]
+        stack.stripe.succeed(intent_id)
+        return intent_id, None
+    return stack.razorpay.pay(checkout["orderId"])
+
+
+@pytest.mark.parametrize(
+    ("provider", "price", "shown"),
+    [
+        ("SANDBOX", {"amount": "49.99", "currency": "USD"}, "49.99"),
+        ("STRIPE", {"amount": "1500", "currency": "JPY"}, "1500"),
+        ("RAZORPAY", {"amount": "499", "currency": "INR"}, "499.00"),
+    ],
+)
+async def test_paid_enrollment_across_courses_and_payments(
+    stack: Stack, courses_server: ServerThread, provider: str, price: dict[str, str], shown: str
+) -> None:
+    stack.courses.forward_to = courses_server.url
+    courses_url = f"{courses_server.url}/graphql"
+    course_id = await _published_course(stack, courses_url, price)
+    _, student = stack.token()
+
+    enrolled = await gql(
+        courses_url, ENROLL, {"courseId": course_id, "provider": provider}, token=student
+    )
+    required = enrolled.ok()["enroll"]
+    assert required["__typename"] == "PaymentRequired"
+    payment_id = required["payment"]["id"]
+
+    payment = (await gql(stack.graphql, PAYMENT_CHECKOUT, {"id": payment_id}, token=student)).ok()[
+        "payment"
+    ]
+    assert payment["amount"] == {"amount": shown, "currency": price["currency"]}
+    assert payment["checkout"]["provider"] == provider
+
+    gateway_id, signature = await _pay(stack, provider, payment["checkout"])
+    verified = await stack.verify(student, payment_id, gateway_id, signature)
+    assert verified.ok()["verifyPayment"]["status"] == "SUCCEEDED"
+
+    reps = {"reps": [{"__typename": "Payment", "id": payment_id}]}
+    entity = await gql(courses_url, ENROLLMENT_OF_PAYMENT, reps, token=student)
+    assert entity.ok()["_entities"] == [{"enrollment": {"status": "ACTIVE"}}]
+
+    refund = (await stack.refund(student, payment_id)).ok()["requestRefund"]
+    assert refund["amount"] == {"amount": shown, "currency": price["currency"]}
+
+    async def dropped() -> bool:
+        result = await gql(courses_url, ENROLLMENT_OF_PAYMENT, reps, token=student)
+        return bool(result.ok()["_entities"] == [{"enrollment": {"status": "DROPPED"}}])
+
+    await eventually(dropped)
