@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test install lint format typecheck pytest schema clean
+.PHONY: dev test install lint format typecheck schema-check pytest schema clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ install: $(STAMP)
 dev: install
 	$(BIN)/coursegraph dev
 
-## The whole test suite: lint, types, then pytest against real PostgreSQL.
-test: install lint typecheck pytest
+## The whole test suite: lint, types, schema-registry checks, then pytest (real PostgreSQL).
+test: install lint typecheck schema-check pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -32,12 +32,17 @@ format: install
 typecheck:
 	$(BIN)/mypy
 
+## Exported SDL, composition, supergraph.graphql, API breaking changes, client operations.
+schema-check:
+	$(BIN)/coursegraph schema check
+
 pytest:
 	$(BIN)/pytest
 
-## Regenerate subgraphs/<name>/schema.graphql from the code.
+## Regenerate subgraphs/<name>/schema.graphql and supergraph.graphql from the code.
 schema: install
 	$(BIN)/coursegraph schema export
+	$(BIN)/coursegraph compose
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from graphql import (
 from router.composition import api_graphql_schema, compose
 from router.composition.sources import SourceError, read_config, read_sources
 
+SUPERGRAPH_FILE = "supergraph.graphql"
 DEFAULT_ACK = "schema-changes.ack"
 
 ExportSdl = Callable[[str], str | None]
@@ -61,11 +62,20 @@ class CheckReport:
 
 
 def default_base(repo: Path) -> str | None:
-    """The merge base with origin/main when that exists (a CI branch), else HEAD~1."""
+    """What the API is compared with.
+
+    On a branch: the merge base with origin/main. On main itself (CI checks a clone of
+    main, where that merge base is HEAD): the commit before the latest change to
+    supergraph.graphql, so the newest API change is always the one reviewed.
+    """
+    head = _git(repo, "rev-parse", "HEAD")
     if _git(repo, "rev-parse", "--verify", "-q", "origin/main") is not None:
-        return _git(repo, "merge-base", "HEAD", "origin/main")
-    if _git(repo, "rev-parse", "--verify", "-q", "HEAD~1") is not None:
-        return "HEAD~1"
+        merge_base = _git(repo, "merge-base", "HEAD", "origin/main")
+        if merge_base is not None and merge_base != head:
+            return merge_base
+    changed = _git(repo, "log", "-n", "1", "--format=%H", "--", SUPERGRAPH_FILE)
+    if changed and _git(repo, "rev-parse", "--verify", "-q", f"{changed}~1") is not None:
+        return f"{changed}~1"
     return None
 
 

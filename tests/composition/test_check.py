@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from router.composition import compose
-from router.composition.check import CheckReport, read_ack, run_check
+from router.composition.check import CheckReport, default_base, read_ack, run_check
 from router.composition.sources import read_sources
 
 SDL = """extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
@@ -141,3 +141,19 @@ def test_subgraph_code_that_fails_to_export_fails_the_step(repo: Path) -> None:
     )
     assert not report.ok
     assert "users (cannot export: ImportError" in report.render()
+
+
+def test_on_main_the_latest_committed_api_change_is_reviewed(repo: Path) -> None:
+    # CI checks a clone of main: the breaking change is already committed, and a later
+    # commit that leaves the supergraph alone must not hide it.
+    (repo / "users.graphql").write_text(SDL.replace(" email: String", ""))
+    _recompose(repo)
+    _git(repo, "commit", "-q", "-am", "drop User.email")
+    (repo / "README").write_text("unrelated")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-q", "-m", "docs")
+    base = default_base(repo)
+    assert base is not None
+    report = _check(repo, exported=SDL.replace(" email: String", ""), base=base)
+    assert not report.ok
+    assert "User.email" in report.render()
