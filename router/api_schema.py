@@ -1,8 +1,11 @@
 """Derive the public API schema from a supergraph: what clients validate against.
 
-Drops every `@inaccessible` element and the link/join machinery, and every directive
-application except the built-in ones clients may introspect (`@deprecated`,
-`@specifiedBy`, `@oneOf`).
+Drops every `@inaccessible` element (under whatever name the supergraph imports it) and
+the link/join machinery, and every directive application except the built-in ones clients
+may introspect (`@deprecated`, `@specifiedBy`, `@oneOf`). Directive definitions with
+executable locations (`directive @trace on FIELD`, brought in by `@composeDirective`) stay,
+restricted to those locations, as in Apollo's API schema: operations that use them must
+validate.
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ from graphql import (
 from router.supergraph import Supergraph, named_type_name
 
 KEPT_DIRECTIVES = frozenset({"deprecated", "specifiedBy", "oneOf"})
+EXECUTABLE_LOCATIONS = frozenset(
+    {
+        "QUERY",
+        "MUTATION",
+        "SUBSCRIPTION",
+        "FIELD",
+        "FRAGMENT_DEFINITION",
+        "FRAGMENT_SPREAD",
+        "INLINE_FRAGMENT",
+        "VARIABLE_DEFINITION",
+    }
+)
 
 
 def build_api_schema(supergraph: Supergraph) -> GraphQLSchema:
@@ -58,6 +73,15 @@ def api_document(supergraph: Supergraph) -> DocumentNode:
     definitions: list[Any] = []
     for definition in supergraph.document.definitions:
         if isinstance(definition, DirectiveDefinitionNode):
+            locations = tuple(
+                loc for loc in definition.locations if loc.value in EXECUTABLE_LOCATIONS
+            )
+            if locations:
+                definitions.append(
+                    replace(
+                        definition, locations=locations, arguments=clean_args(definition.arguments)
+                    )
+                )
             continue
         if isinstance(definition, SchemaDefinitionNode | SchemaExtensionNode):
             ops = tuple(

@@ -1,4 +1,10 @@
-"""`router.yaml`: the router's settings, one section per concern, unknown keys refused."""
+"""`router.yaml`: the router's settings, one section per concern, unknown keys refused.
+
+The format is a superset of rover's `supergraph.yaml`: a subgraph entry may say where the
+subgraph is served (`routing_url`) and where its SDL comes from (`schema`). When entries do,
+the router composes them itself instead of reading a supergraph file, so the repository's
+`supergraph.yaml` is a valid router config as it is.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
@@ -14,15 +20,41 @@ class Section(BaseModel):
 
 
 class SupergraphConfig(Section):
-    # Supergraph SDL file; the CLI's --supergraph wins over it.
+    # Supergraph SDL file; the CLI's --supergraph wins over it. Not with composed subgraphs.
     path: Path | None = None
 
 
+class SchemaSourceConfig(Section):
+    """Where a subgraph's SDL comes from (rover's `schema` block): exactly one of these."""
+
+    # SDL file, relative to the config file.
+    file: Path | None = None
+    # SDL written inline.
+    sdl: str | None = None
+    # A running subgraph, asked for `{ _service { sdl } }`.
+    subgraph_url: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SchemaSourceConfig:
+        given = [name for name in ("file", "sdl", "subgraph_url") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("schema needs exactly one of file, sdl, subgraph_url")
+        return self
+
+
 class SubgraphConfig(Section):
+    # Composition (rover's fields): the URL written into the composed supergraph. Without
+    # a `schema`, the router asks this URL for the SDL.
+    routing_url: str | None = None
+    schema_source: SchemaSourceConfig | None = Field(default=None, alias="schema")
     # Replaces the routing URL written in the supergraph.
     url: str | None = None
     # Per-request timeout for this subgraph; default: traffic.timeout_seconds.
     timeout_seconds: float | None = Field(default=None, gt=0)
+
+    @property
+    def composed(self) -> bool:
+        return self.routing_url is not None or self.schema_source is not None
 
 
 class TrafficConfig(Section):
@@ -65,6 +97,9 @@ class GraphiQLConfig(Section):
 
 
 class RouterConfig(Section):
+    # rover's supergraph.yaml field, accepted so that file is a config as it is; the
+    # composer writes Federation 2 supergraphs whatever it says.
+    federation_version: str | None = None
     supergraph: SupergraphConfig = SupergraphConfig()
     # Keyed by subgraph name as written in join__graph(name: ...).
     subgraphs: dict[str, SubgraphConfig] = {}
@@ -74,6 +109,27 @@ class RouterConfig(Section):
     headers: HeadersConfig = HeadersConfig()
     auth: AuthConfig = AuthConfig()
     graphiql: GraphiQLConfig = GraphiQLConfig()
+
+    @property
+    def composes(self) -> bool:
+        """The subgraphs carry their schemas: the router composes the supergraph itself."""
+        return any(subgraph.composed for subgraph in self.subgraphs.values())
+
+    @model_validator(mode="after")
+    def _one_supergraph_source(self) -> RouterConfig:
+        if not self.composes:
+            return self
+        partial = sorted(name for name, sub in self.subgraphs.items() if not sub.composed)
+        if partial:
+            raise ValueError(
+                f"subgraphs {partial} have no routing_url or schema: when the config lists "
+                "subgraphs to compose, every entry is one"
+            )
+        if self.supergraph.path is not None:
+            raise ValueError(
+                "supergraph.path and subgraphs to compose are two supergraph sources; keep one"
+            )
+        return self
 
 
 def load_config(path: str | Path | None) -> RouterConfig:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -114,6 +114,7 @@ class SubgraphClient:
         ).encode()
         self._signer = signer
         self._timeout = endpoint.timeout_seconds
+        self.max_connections = max_connections
         self._idle: deque[_Connection] = deque()
         self._max_idle = max_connections
         self._open: set[_Connection] = set()
@@ -202,6 +203,15 @@ class SubgraphClient:
         self._open.clear()
         self._idle.clear()
 
+    def retire(self) -> None:
+        """Stop pooling after a reload dropped this client: idle connections close now, and
+        each busy one when its request (still served by the old schema) ends."""
+        self._max_idle = 0
+        while self._idle:
+            conn = self._idle.pop()
+            conn.close()
+            self._open.discard(conn)
+
 
 class SubgraphClients:
     """The clients of all subgraphs, keyed by the supergraph's graph id."""
@@ -211,6 +221,9 @@ class SubgraphClients:
 
     def __getitem__(self, graph: str) -> SubgraphClient:
         return self._clients[graph]
+
+    def __iter__(self) -> Iterator[SubgraphClient]:
+        return iter(self._clients.values())
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._clients.values()))

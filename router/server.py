@@ -3,11 +3,13 @@
 Edge order, fixed here: token verification (refuse bad credentials before any work) →
 request id and forwarded headers (so every subgraph call can carry them) → the router
 pipeline. Parse and validation errors come back as GraphQL
-errors with Apollo's codes.
+errors with Apollo's codes. A hot reloader, when given, polls for the app's lifetime.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from router.edge_auth import EdgeAuthenticator
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, GRAPHIQL_HTML
+from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 
 GRAPHQL_JSON = "application/json"
@@ -37,7 +40,11 @@ def _error(message: str, status: int, code: str = "BAD_REQUEST") -> Response:
     return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
 
 
-def create_app(router: Router, authenticator: EdgeAuthenticator | None = None) -> Starlette:
+def create_app(
+    router: Router,
+    authenticator: EdgeAuthenticator | None = None,
+    reloader: Reloader | None = None,
+) -> Starlette:
     config = router.config
     forwarded = tuple(h.lower() for h in config.headers.forward)
     request_id_header = config.headers.request_id.lower()
@@ -118,8 +125,15 @@ def create_app(router: Router, authenticator: EdgeAuthenticator | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await router.close()
+        watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await router.close()
 
     return Starlette(
         routes=[

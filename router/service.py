@@ -11,17 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLSchema, OperationType, execute_sync
+from graphql import OperationType, execute_sync
 
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import get_settings
-from router.api_schema import build_api_schema
 from router.config import RouterConfig
-from router.executor import Executor
-from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
-from router.operation import OperationError, Operations
+from router.operation import OperationError
 from router.planner.builder import PlanError
 from router.projection import Projector
+from router.state import SchemaState
 from router.supergraph import Supergraph
 from router.types import JSONObject
 
@@ -37,39 +35,37 @@ class MethodNotAllowed(Exception):
 
 
 class Router:
+    """Serves requests against the current `SchemaState`; `swap` replaces it.
+
+    `config` is the start-up configuration: the edge settings the HTTP app reads once
+    (headers, auth, GraphiQL). The state carries the configuration it was built with.
+    """
+
     def __init__(self, supergraph: Supergraph, config: RouterConfig) -> None:
-        self.supergraph = supergraph
         self.config = config
-        self.api_schema: GraphQLSchema = build_api_schema(supergraph)
-        self.operations = Operations(supergraph, self.api_schema, config.plan_cache.size)
-        signer = (
+        self.signer = (
             ServiceSigner("router", get_settings().service_key("router"))
             if config.auth.sign_subgraph_requests
             else None
         )
-        clients = {}
-        for graph, subgraph in supergraph.subgraphs.items():
-            override = config.subgraphs.get(subgraph.name)
-            endpoint = SubgraphEndpoint(
-                name=subgraph.name,
-                url=(override.url if override and override.url else subgraph.url),
-                timeout_seconds=(
-                    override.timeout_seconds
-                    if override and override.timeout_seconds
-                    else config.traffic.timeout_seconds
-                ),
-            )
-            clients[graph] = SubgraphClient(
-                endpoint, signer, config.traffic.max_connections_per_subgraph
-            )
-        self.clients = SubgraphClients(clients)
-        self.executor = Executor(supergraph, self.clients)
-        unknown = set(config.subgraphs) - {s.name for s in supergraph.subgraphs.values()}
-        if unknown:
-            raise ValueError(f"router.yaml names unknown subgraphs: {sorted(unknown)}")
+        self.state = SchemaState.build(supergraph, config, self.signer)
+
+    def build_state(self, supergraph: Supergraph, config: RouterConfig) -> SchemaState:
+        """A state for a new supergraph, reusing the clients of unchanged subgraphs. Pure
+        CPU work on immutable inputs, so a reload runs it off the event loop."""
+        return SchemaState.build(supergraph, config, self.signer, reuse=self.state.clients)
+
+    def swap(self, state: SchemaState) -> None:
+        """Serve `state` from now on. Requests in flight keep the state they read; clients
+        the new state does not use stop pooling and close as those requests finish."""
+        old, self.state = self.state, state
+        kept = {id(client) for client in state.clients}
+        for client in old.clients:
+            if id(client) not in kept:
+                client.retire()
 
     async def close(self) -> None:
-        await self.clients.close()
+        await self.state.clients.close()
 
     async def handle(
         self,
@@ -86,12 +82,16 @@ class Router:
             return _bad_request("`operationName` must be a string.")
         if variables is not None and not isinstance(variables, dict):
             return _bad_request("`variables` must be an object.")
+        # The one read of the current state: a reload swapping it mid-request changes nothing
+        # for this request.
+        state = self.state
+        operations = state.operations
         try:
-            prepared = self.operations.prepare(query, operation_name)
+            prepared = operations.prepare(query, operation_name)
             if not allow_mutation and prepared.kind is not OperationType.QUERY:
                 raise MethodNotAllowed
-            coerced = self.operations.coerce_variables(prepared, variables)
-            planned = self.operations.planned(prepared, coerced)
+            coerced = operations.coerce_variables(prepared, variables)
+            planned = operations.planned(prepared, coerced)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
@@ -103,10 +103,10 @@ class Router:
                     ]
                 },
             )
-        execution = await self.executor.execute(planned.plan, variables or {}, headers)
+        execution = await state.executor.execute(planned.plan, variables or {}, headers)
         if prepared.introspection is not None:
             result = execute_sync(
-                self.api_schema, prepared.introspection, variable_values=variables
+                state.api_schema, prepared.introspection, variable_values=variables
             )
             if result.data:
                 execution.data.update(result.data)
@@ -117,7 +117,7 @@ class Router:
         body: JSONObject = {"data": data}
         if errors:
             body = {"errors": errors, "data": data}
-        if self.config.debug.expose_query_plan:
+        if state.config.debug.expose_query_plan:
             body["extensions"] = {"queryPlan": planned.plan.to_json()}
         return Response(200, body)
 

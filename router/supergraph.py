@@ -21,10 +21,12 @@ from graphql import (
     InterfaceTypeDefinitionNode,
     InterfaceTypeExtensionNode,
     ListTypeNode,
+    ListValueNode,
     NamedTypeNode,
     NonNullTypeNode,
     ObjectTypeDefinitionNode,
     ObjectTypeExtensionNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SchemaDefinitionNode,
     SchemaExtensionNode,
@@ -117,12 +119,15 @@ class Supergraph:
     def __init__(self, sdl: str) -> None:
         self.sdl = sdl
         self.document: DocumentNode = parse(sdl, no_location=True)
-        self.links = _read_links(self.document)
+        self.links, directive_names = _read_links(self.document)
         join = self.links.get("join")
         if join is None:
             raise SupergraphError("not a supergraph: no @link to the join spec")
         self.join_prefix = join
-        self.inaccessible_name = self.links.get("inaccessible", "inaccessible")
+        # What @inaccessible and @tag are called here: composition keeps a subgraph's rename
+        # (`import: [{name: "@inaccessible", as: "@hidden"}]`).
+        self.inaccessible_name = directive_names.get("inaccessible", "inaccessible")
+        self.tag_name = directive_names.get("tag", "tag")
         self.schema: GraphQLSchema = build_ast_schema(self.document, assume_valid_sdl=True)
         self.subgraphs: dict[str, Subgraph] = {}
         self.types: dict[str, TypeMeta] = {}
@@ -257,9 +262,15 @@ class Supergraph:
         return None
 
 
-def _read_links(document: DocumentNode) -> dict[str, str]:
-    """Map spec name (join, link, inaccessible, …) to the prefix the schema uses for it."""
+def _read_links(document: DocumentNode) -> tuple[dict[str, str], dict[str, str]]:
+    """Read the schema's `@link`s.
+
+    Returns the prefix each spec's elements carry (join, link, inaccessible, … → `join__`
+    etc.) and the local name of each spec's own directive (`@inaccessible` imported
+    `as: "@hidden"` is `hidden`; a link `as: "x"` names both).
+    """
     links: dict[str, str] = {}
+    directives: dict[str, str] = {}
     for definition in document.definitions:
         if not isinstance(definition, SchemaDefinitionNode | SchemaExtensionNode):
             continue
@@ -272,8 +283,25 @@ def _read_links(document: DocumentNode) -> dict[str, str]:
                 continue
             parts = url.rstrip("/").split("/")
             spec = parts[-2] if len(parts) >= 2 else parts[-1]
-            links[spec] = _str(args.get("as")) or spec
-    return links
+            prefix = _str(args.get("as")) or spec
+            links[spec] = prefix
+            directives[spec] = _imported_as(args.get("import"), spec) or prefix
+    return links, directives
+
+
+def _imported_as(imports: ValueNode | None, spec: str) -> str | None:
+    """The local name under which `import: [...]` brings in the spec's `@<spec>` directive."""
+    if not isinstance(imports, ListValueNode):
+        return None
+    wanted = f"@{spec}"
+    for item in imports.values:
+        if isinstance(item, StringValueNode) and item.value == wanted:
+            return spec
+        if isinstance(item, ObjectValueNode):
+            fields = {f.name.value: _str(f.value) for f in item.fields}
+            if fields.get("name") == wanted:
+                return (fields.get("as") or wanted).lstrip("@")
+    return None
 
 
 def named_type_name(node: TypeNode) -> str:

@@ -1,34 +1,29 @@
 """Views of a supergraph for comparison: its API schema and its join metadata.
 
 The API schema is derived by the router (`router.api_schema`), so the router, the composer
-and the schema check agree about what clients see. One addition here: executable directives
-(`directive @trace on FIELD`) that every subgraph declares are part of Apollo's API schema,
-so clients may use them; the router's derivation drops all directive definitions, so they
-are put back (restricted to their executable locations) before printing and validating.
+and the schema check agree about what clients see (executable directives such as
+`directive @trace on FIELD` included, as in Apollo's API schema).
 """
 
 from __future__ import annotations
 
 from graphql import (
-    DirectiveDefinitionNode,
     DirectiveNode,
-    DocumentNode,
     EnumTypeDefinitionNode,
     GraphQLSchema,
-    build_ast_schema,
     lexicographic_sort_schema,
     parse,
     print_ast,
     print_schema,
 )
 
-from router.api_schema import api_document
-from router.composition.directives import EXECUTABLE_LOCATIONS
+from router.api_schema import build_api_schema
 from router.supergraph import Supergraph
 
 
 def api_graphql_schema(supergraph_sdl: str) -> GraphQLSchema:
-    return build_ast_schema(api_document_for_sdl(supergraph_sdl), assume_valid_sdl=True)
+    """The API schema of a supergraph SDL (for schemas of older commits too)."""
+    return build_api_schema(Supergraph(supergraph_sdl))
 
 
 def api_schema(supergraph_sdl: str) -> str:
@@ -81,25 +76,3 @@ def join_metadata(supergraph_sdl: str) -> dict[str, list[str]]:
         ):
             found[f"{type_name}.{member.name.value}"] = normalise(member.directives)
     return found
-
-
-def api_document_for_sdl(supergraph_sdl: str) -> DocumentNode:
-    """The API schema document of a supergraph SDL (for schemas of older commits too)."""
-    supergraph = Supergraph(supergraph_sdl)
-    document = api_document(supergraph)
-    executable = []
-    for definition in supergraph.document.definitions:
-        if not isinstance(definition, DirectiveDefinitionNode):
-            continue
-        locations = tuple(loc for loc in definition.locations if loc.value in EXECUTABLE_LOCATIONS)
-        if locations:
-            executable.append(
-                DirectiveDefinitionNode(
-                    name=definition.name,
-                    description=definition.description,
-                    arguments=definition.arguments,
-                    repeatable=definition.repeatable,
-                    locations=locations,
-                )
-            )
-    return DocumentNode(definitions=(*executable, *document.definitions))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, print_schema
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    parse,
+    print_schema,
+    validate,
+)
 
 from router.api_schema import build_api_schema
 from router.supergraph import Supergraph
@@ -62,3 +70,51 @@ def test_supergraph_reads_join_metadata() -> None:
     assert [k.resolvable for k in teacher.keys["CATALOG"]] == [False]
     media = Supergraph.from_file(GRAPHS / "interfaces" / "supergraph.graphql").types["Media"]
     assert media.interface_object_graphs == {"STATS", "RATINGS"}
+
+
+HIDDEN = (GRAPHS / "hidden" / "supergraph.graphql").read_text(encoding="utf-8")
+INACCESSIBLE_LINK = '@link(url: "https://specs.apollo.dev/inaccessible/v0.2", for: SECURITY)'
+TAG_LINK = '@link(url: "https://specs.apollo.dev/tag/v0.3")'
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        '@link(url: "https://specs.apollo.dev/inaccessible/v0.2", for: SECURITY, '
+        'import: [{name: "@inaccessible", as: "@hidden"}])',
+        '@link(url: "https://specs.apollo.dev/inaccessible/v0.2", as: "hidden", for: SECURITY)',
+    ],
+)
+def test_renamed_inaccessible_and_tag_are_honoured(link: str) -> None:
+    assert INACCESSIBLE_LINK in HIDDEN
+    assert TAG_LINK in HIDDEN
+    renamed = (
+        HIDDEN.replace("@inaccessible", "@hidden")
+        .replace(INACCESSIBLE_LINK, link)
+        .replace(TAG_LINK, TAG_LINK[:-1] + ', import: [{name: "@tag", as: "@label"}])')
+        .replace("@tag(", "@label(")
+    )
+    supergraph = Supergraph(renamed)
+    assert (supergraph.inaccessible_name, supergraph.tag_name) == ("hidden", "label")
+    assert print_schema(build_api_schema(supergraph)) == _api("hidden")
+
+
+def test_imported_without_rename_keeps_the_spec_name() -> None:
+    link = INACCESSIBLE_LINK[:-1] + ', import: ["@inaccessible"])'
+    supergraph = Supergraph(HIDDEN.replace(INACCESSIBLE_LINK, link))
+    assert supergraph.inaccessible_name == "inaccessible"
+    assert print_schema(build_api_schema(supergraph)) == _api("hidden")
+
+
+def test_executable_directive_definitions_stay() -> None:
+    sdl = HIDDEN + (
+        "\ndirective @trace(level: Int = 1) on FIELD | QUERY | FIELD_DEFINITION\n"
+        "directive @audit(reason: String!) on OBJECT\n"
+    )
+    schema = build_api_schema(Supergraph(sdl))
+    trace = schema.get_directive("trace")
+    assert trace is not None
+    assert [loc.name for loc in trace.locations] == ["FIELD", "QUERY"]
+    assert schema.get_directive("audit") is None
+    document = parse("query Q @trace { items @trace(level: 2) { id } }")
+    assert validate(schema, document) == []

@@ -124,3 +124,27 @@ async def test_refused_connection_is_unavailable() -> None:
 def test_unsupported_url_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported URL"):
         client("ftp://example.com/graphql")
+
+
+async def test_a_retired_client_finishes_requests_in_flight_then_stops_pooling() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while True:
+            body = await _read_request(reader)
+            if b"slow" in body:
+                await asyncio.sleep(0.2)
+            writer.write(_response(OK_BODY))
+            await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        subgraph = client(url)
+        await subgraph.request({"query": "{ ok }"}, {})
+        in_flight = asyncio.create_task(subgraph.request({"query": "{ slow }"}, {}))
+        await asyncio.sleep(0.05)
+        # A reload replaced this client: the request on its pooled connection still ends.
+        subgraph.retire()
+        assert await in_flight == {"data": {"ok": True}}
+        assert len(connections) == 1
+        # The connection closed when that request ended, so the next one opens another.
+        assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        assert len(connections) == 2
+        await subgraph.close()

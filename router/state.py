@@ -1,0 +1,78 @@
+"""Everything that depends on the supergraph, built together and swapped as one.
+
+A `SchemaState` is never changed after it is built: a request reads the router's current
+state once and uses only that object, so a hot reload is one reference assignment and a
+request in flight finishes on the schema it started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from graphql import GraphQLSchema
+
+from coursegraph.service_auth import ServiceSigner
+from router.api_schema import build_api_schema
+from router.config import RouterConfig
+from router.executor import Executor
+from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
+from router.operation import Operations
+from router.supergraph import Supergraph
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    supergraph: Supergraph
+    config: RouterConfig
+    api_schema: GraphQLSchema
+    # Prepared operations and their plans; they belong to this supergraph only.
+    operations: Operations
+    clients: SubgraphClients
+    executor: Executor
+
+    @classmethod
+    def build(
+        cls,
+        supergraph: Supergraph,
+        config: RouterConfig,
+        signer: ServiceSigner | None,
+        reuse: Iterable[SubgraphClient] = (),
+    ) -> SchemaState:
+        """Build a state; clients in `reuse` whose endpoint is unchanged are kept, so a
+        reload does not drop their warm connections."""
+        unknown = set(config.subgraphs) - {s.name for s in supergraph.subgraphs.values()}
+        if unknown:
+            raise ValueError(f"the router config names unknown subgraphs: {sorted(unknown)}")
+        reusable = {client.endpoint: client for client in reuse}
+        clients = {}
+        for graph, subgraph in supergraph.subgraphs.items():
+            override = config.subgraphs.get(subgraph.name)
+            endpoint = SubgraphEndpoint(
+                name=subgraph.name,
+                url=(override.url if override and override.url else subgraph.url),
+                timeout_seconds=(
+                    override.timeout_seconds
+                    if override and override.timeout_seconds
+                    else config.traffic.timeout_seconds
+                ),
+            )
+            client = reusable.get(endpoint)
+            if (
+                client is None
+                or client.max_connections != config.traffic.max_connections_per_subgraph
+            ):
+                client = SubgraphClient(
+                    endpoint, signer, config.traffic.max_connections_per_subgraph
+                )
+            clients[graph] = client
+        api_schema = build_api_schema(supergraph)
+        subgraph_clients = SubgraphClients(clients)
+        return cls(
+            supergraph=supergraph,
+            config=config,
+            api_schema=api_schema,
+            operations=Operations(supergraph, api_schema, config.plan_cache.size),
+            clients=subgraph_clients,
+            executor=Executor(supergraph, subgraph_clients),
+        )
