@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
+from coursegraph.testing import ServerThread
 from subgraphs.users.keys import KeyStore
 from tests.helpers import GraphQLResult, gql
 
@@ -233,3 +237,62 @@ async def can_watch(url: str, person: Person | None, *file_ids: str) -> list[boo
     refs = {"r": [{"__typename": "File", "id": i} for i in file_ids]}
     result = await gql(url, FILE_ENTITLEMENT, refs, token=person.token if person else None)
     return [entry["viewerCanWatch"] for entry in result.ok()["_entities"]]
+
+
+@dataclass
+class UploadStack:
+    """Courses and files, each reaching the other (and users) over HTTP."""
+
+    courses: ServerThread
+    files: ServerThread
+    settings: Settings
+
+    @property
+    def courses_url(self) -> str:
+        return f"{self.courses.url}/graphql"
+
+    @property
+    def files_url(self) -> str:
+        return f"{self.files.url}/graphql"
+
+
+FILE_PLAYBACK = """
+query($r: [_Any!]!) {
+  _entities(representations: $r) {
+    ... on File {
+      id fileName contentType sizeBytes status durationSeconds playbackUrl thumbnailUrl
+    }
+  }
+}"""
+SETTLED_WITHIN_SECONDS = 20
+
+
+async def wait_until_settled(url: str, teacher: Person, lecture_id: str) -> dict[str, Any]:
+    """The lecture's video fields once files has told courses READY or FAILED."""
+    deadline = time.monotonic() + SETTLED_WITHIN_SECONDS
+    while True:
+        lecture = await lecture_video(url, teacher, lecture_id)
+        if lecture["videoStatus"] in ("READY", "FAILED"):
+            return lecture
+        assert time.monotonic() < deadline, f"lecture still {lecture}"
+        await asyncio.sleep(0.1)
+
+
+async def file_as_router(
+    stack: UploadStack, file_id: str, viewer_can_watch: bool
+) -> dict[str, Any]:
+    """Files' `File`, given the entitlement courses answered (what `@requires` passes on)."""
+    signer = ServiceSigner("router", stack.settings.service_key("router"))
+    reps = [{"__typename": "File", "id": file_id, "viewerCanWatch": viewer_can_watch}]
+    result = await gql(stack.files_url, FILE_PLAYBACK, {"r": reps}, signer=signer)
+    found: dict[str, Any] = result.ok()["_entities"][0]
+    return found
+
+
+async def watch_as_router(
+    stack: UploadStack, person: Person | None, file_id: str
+) -> dict[str, Any]:
+    """`video { playbackUrl thumbnailUrl … }` for `person`, as a router's plan fetches it:
+    `viewerCanWatch` from courses, then files' fields that require it."""
+    [allowed] = await can_watch(stack.courses_url, person, file_id)
+    return await file_as_router(stack, file_id, allowed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from subgraphs.files.app import create_app as create_files_app
 from subgraphs.users.app import create_app as create_users_app
 from subgraphs.users.bootstrap import key_store
 from subgraphs.users.keys import KeyStore
-from tests.courses.api import People
+from tests.courses.api import People, UploadStack
 from tests.files.servers import DeferredApp
 
 
@@ -173,21 +174,26 @@ async def container(courses_settings: Settings) -> AsyncIterator[CoursesContaine
 
 
 # ------------------------------------------------------------------ courses with files
-@dataclass
-class UploadStack:
-    """Courses and files, each reaching the other (and users) over HTTP."""
-
-    courses: ServerThread
-    files: ServerThread
-    settings: Settings
-
-    @property
-    def courses_url(self) -> str:
-        return f"{self.courses.url}/graphql"
-
-    @property
-    def files_url(self) -> str:
-        return f"{self.files.url}/graphql"
+@contextmanager
+def running_upload_stack(settings: Settings, **files_settings: Any) -> Iterator[UploadStack]:
+    """Courses and files servers, each told the other's address; keyword arguments
+    choose files' backends (storage, video processor)."""
+    # Both ports are bound first: each app's settings name the other's address.
+    courses_app, files_app = DeferredApp(), DeferredApp()
+    courses, files = ServerThread(courses_app), ServerThread(files_app)
+    stack_settings = settings.model_copy(
+        update={
+            "courses_url": courses.url,
+            "files_url": files.url,
+            "files_public_url": files.url,
+            "files_processing_poll_seconds": 0.2,
+            **files_settings,
+        }
+    )
+    courses_app.app = create_app(stack_settings)
+    files_app.app = create_files_app(stack_settings)
+    with files, courses:
+        yield UploadStack(courses, files, stack_settings)
 
 
 @pytest.fixture(scope="module")
@@ -197,22 +203,9 @@ def upload_servers(
     # Per module, not per session: a files server's worker claims any due PROCESSING row
     # in the shared database, so it must be gone before other files servers (with other
     # storage folders) start in tests/files.
-    # Both ports are bound first: each app's settings name the other's address.
-    courses_app, files_app = DeferredApp(), DeferredApp()
-    courses, files = ServerThread(courses_app), ServerThread(files_app)
-    stack_settings = courses_settings.model_copy(
-        update={
-            "courses_url": courses.url,
-            "files_url": files.url,
-            "files_public_url": files.url,
-            "files_storage_dir": tmp_path_factory.mktemp("files-storage"),
-            "files_processing_poll_seconds": 0.2,
-        }
-    )
-    courses_app.app = create_app(stack_settings)
-    files_app.app = create_files_app(stack_settings)
-    with files, courses:
-        yield UploadStack(courses, files, stack_settings)
+    storage_dir = tmp_path_factory.mktemp("files-storage")
+    with running_upload_stack(courses_settings, files_storage_dir=storage_dir) as stack:
+        yield stack
 
 
 @pytest.fixture

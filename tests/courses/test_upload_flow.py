@@ -5,55 +5,25 @@ playbackUrl } }` (courses' `viewerCanWatch`, then files' `playbackUrl` that requ
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
-
 import httpx
 
-from coursegraph.service_auth import ServiceSigner
 from tests.courses.api import (
     PUBLISH,
     People,
-    Person,
+    UploadStack,
     add_lecture,
     add_section,
     can_watch,
     confirm_upload,
     create_course,
     enroll,
+    file_as_router,
     initiate_upload,
     lecture_video,
+    wait_until_settled,
 )
-from tests.courses.conftest import UploadStack
 from tests.files.media import make_mp4
 from tests.helpers import gql
-
-FILE_PLAYBACK = """
-query($r: [_Any!]!) {
-  _entities(representations: $r) {
-    ... on File { id fileName contentType sizeBytes status durationSeconds playbackUrl }
-  }
-}"""
-READY_WITHIN_SECONDS = 20
-
-
-async def _wait_until_settled(url: str, teacher: Person, lecture_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_WITHIN_SECONDS
-    while True:
-        lecture = await lecture_video(url, teacher, lecture_id)
-        if lecture["videoStatus"] in ("READY", "FAILED"):
-            return lecture
-        assert time.monotonic() < deadline, f"lecture still {lecture}"
-        await asyncio.sleep(0.1)
-
-
-async def _file_as_router(stack: UploadStack, file_id: str, viewer_can_watch: bool) -> Any:
-    """Files' `File`, given the entitlement courses answered (what `@requires` passes on)."""
-    signer = ServiceSigner("router", stack.settings.service_key("router"))
-    reps = [{"__typename": "File", "id": file_id, "viewerCanWatch": viewer_can_watch}]
-    result = await gql(stack.files_url, FILE_PLAYBACK, {"r": reps}, signer=signer)
-    return result.ok()["_entities"][0]
 
 
 async def test_upload_process_and_stream_a_lecture_video(
@@ -93,7 +63,7 @@ async def test_upload_process_and_stream_a_lecture_video(
     assert confirmed["confirmLectureUpload"]["video"] == {"id": file_id}
 
     # 4. Files probes the video and its outbox tells courses (`recordVideoStatus`).
-    settled = await _wait_until_settled(url, teacher, lecture_id)
+    settled = await wait_until_settled(url, teacher, lecture_id)
     assert settled == {
         "id": lecture_id,
         "videoStatus": "READY",
@@ -110,9 +80,9 @@ async def test_upload_process_and_stream_a_lecture_video(
     assert await can_watch(url, student, file_id) == [True]
     assert await can_watch(url, outsider, file_id) == [False]
 
-    stranger_view = await _file_as_router(upload_stack, file_id, viewer_can_watch=False)
+    stranger_view = await file_as_router(upload_stack, file_id, viewer_can_watch=False)
     assert stranger_view["playbackUrl"] is None
-    student_view = await _file_as_router(upload_stack, file_id, viewer_can_watch=True)
+    student_view = await file_as_router(upload_stack, file_id, viewer_can_watch=True)
     assert student_view["fileName"] == "Lesson 1.mp4"
     assert (student_view["status"], student_view["durationSeconds"]) == ("READY", 42.0)
     assert student_view["sizeBytes"] == len(video)
@@ -138,5 +108,5 @@ async def test_a_video_that_is_not_one_fails(upload_stack: UploadStack, people: 
         uploaded = await client.put(ticket["uploadUrl"], content=junk, headers=headers)
     assert uploaded.status_code == 200
     (await confirm_upload(url, teacher, lecture_id, ticket["fileId"])).ok()
-    settled = await _wait_until_settled(url, teacher, lecture_id)
+    settled = await wait_until_settled(url, teacher, lecture_id)
     assert (settled["videoStatus"], settled["durationSeconds"]) == ("FAILED", None)

@@ -1,4 +1,5 @@
-"""Servers for files tests: a fake courses subgraph and a files server handle.
+"""Servers for files tests: a fake courses subgraph, a files server handle, and an
+S3-compatible server (moto) with the settings that point files at it.
 
 Courses is another team's service; the stand-in verifies the HMAC signature the real one
 would verify and records what files told it.
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import orjson
+from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -102,3 +107,44 @@ class FilesServer:
 
 # Starts a files server; keyword arguments override its settings.
 StartFiles = Callable[..., FilesServer]
+
+
+# ------------------------------------------------------------------ S3 (moto, server mode)
+S3_BUCKET = "coursegraph-test-files"
+
+
+def s3_client(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@contextmanager
+def moto_s3(bucket: str = S3_BUCKET) -> Iterator[str]:
+    """An S3-compatible HTTP server on 127.0.0.1 holding an empty `bucket`; yields its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        client = s3_client(url)
+        client.create_bucket(Bucket=bucket)
+        client.close()
+        yield url
+    finally:
+        server.stop()
+
+
+def s3_settings(url: str, bucket: str = S3_BUCKET) -> dict[str, Any]:
+    """Files settings that store objects in `bucket` at the S3 endpoint `url`."""
+    return {
+        "files_storage": "s3",
+        "files_s3_bucket": bucket,
+        "files_s3_endpoint_url": url,
+        "files_s3_access_key_id": SecretStr("test"),
+        "files_s3_secret_access_key": SecretStr("test"),
+    }

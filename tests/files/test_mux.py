@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
-import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,68 +16,26 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from coursegraph.testing import ServerThread
 from subgraphs.files.processing.mux import WebhookRejected, verify_webhook
+from tests.files.fake_mux import (
+    WEBHOOK_SECRET,
+    FakeMux,
+    mux_settings,
+    mux_signature,
+    ready_event,
+)
 from tests.files.flow import DELETE, GET, confirm, create_upload, entity, put, wait_for_status
 from tests.files.media import make_mp4
 from tests.files.servers import FakeCourses, FilesServer, StartFiles
 
-WEBHOOK_SECRET = "mux-webhook-secret"
 PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = PRIVATE_KEY.private_bytes(
     serialization.Encoding.PEM,
     serialization.PrivateFormat.TraditionalOpenSSL,
     serialization.NoEncryption(),
 )
-
-
-@dataclass
-class FakeMux:
-    """Mux's asset API as far as files uses it; records what it was asked."""
-
-    created: list[dict[str, Any]] = field(default_factory=list)
-    authorizations: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    refuse_with: int | None = None
-
-    def app(self) -> Starlette:
-        async def create(request: Request) -> Response:
-            self.authorizations.append(request.headers.get("authorization", ""))
-            if self.refuse_with is not None:
-                error = {"error": {"type": "invalid_parameters", "messages": ["bad input"]}}
-                return JSONResponse(error, status_code=self.refuse_with)
-            body = await request.json()
-            self.created.append(body)
-            asset_id = f"asset{len(self.created)}"
-            return JSONResponse(
-                {
-                    "data": {
-                        "id": asset_id,
-                        "status": "preparing",
-                        "playback_ids": [{"id": f"play{len(self.created)}", "policy": "signed"}],
-                        "passthrough": body.get("passthrough"),
-                        "created_at": str(int(time.time())),
-                    }
-                },
-                status_code=201,
-            )
-
-        async def delete(request: Request) -> Response:
-            self.deleted.append(request.path_params["asset_id"])
-            return Response(status_code=204)
-
-        return Starlette(
-            routes=[
-                Route("/video/v1/assets", create, methods=["POST"]),
-                Route("/video/v1/assets/{asset_id}", delete, methods=["DELETE"]),
-            ]
-        )
 
 
 @pytest.fixture(scope="module")
@@ -94,33 +48,15 @@ def mux() -> Iterator[tuple[FakeMux, str]]:
 @pytest.fixture
 def mux_files(start_files: StartFiles, mux: tuple[FakeMux, str]) -> FilesServer:
     fake, url = mux
-    fake.created.clear()
-    fake.deleted.clear()
-    fake.refuse_with = None
-    return start_files(
-        files_video_processor="mux",
-        mux_api_url=url,
-        mux_token_id=SecretStr("token-id"),
-        mux_token_secret=SecretStr("token-secret"),
-        mux_webhook_secret=SecretStr(WEBHOOK_SECRET),
-        mux_signing_key_id="signing-key-1",
-        # Mux hands signing keys out base64-encoded.
-        mux_signing_private_key=SecretStr(base64.b64encode(PEM).decode()),
-        files_playback_url_ttl_seconds=600,
-    )
-
-
-def _signature(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    timestamp = str(int(time.time()) if at is None else at)
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+    fake.reset()
+    return start_files(**mux_settings(url, PEM), files_playback_url_ttl_seconds=600)
 
 
 async def _webhook(files: FilesServer, event: dict[str, Any], **sign: Any) -> httpx.Response:
     body = json.dumps(event).encode()
     headers = {"content-type": "application/json"}
     if sign.pop("signed", True):
-        headers["mux-signature"] = _signature(body, **sign)
+        headers["mux-signature"] = mux_signature(body, **sign)
     async with httpx.AsyncClient() as client:
         return await client.post(f"{files.url}/webhooks/mux", content=body, headers=headers)
 
@@ -134,19 +70,6 @@ async def _submitted(files: FilesServer, fake: FakeMux, video: bytes) -> str:
         assert time.monotonic() < deadline, "Mux was never asked to create an asset"
         await asyncio.sleep(0.05)
     return str(ticket["fileId"])
-
-
-def _ready_event(asset_id: str, playback_id: str, duration: float) -> dict[str, Any]:
-    return {
-        "type": "video.asset.ready",
-        "id": secrets.token_hex(8),
-        "data": {
-            "id": asset_id,
-            "status": "ready",
-            "duration": duration,
-            "playback_ids": [{"id": playback_id, "policy": "signed"}],
-        },
-    }
 
 
 async def test_asset_is_created_from_the_stored_object(
@@ -176,7 +99,7 @@ async def test_ready_webhook_makes_the_video_playable_for_entitled_viewers(
 ) -> None:
     fake, _ = mux
     file_id = await _submitted(mux_files, fake, make_mp4(3.0))
-    event = _ready_event(f"asset{len(fake.created)}", "playback-xyz", 125.4)
+    event = ready_event(f"asset{len(fake.created)}", "playback-xyz", 125.4)
     assert (await _webhook(mux_files, event)).status_code == 200
     ready = await wait_for_status(mux_files, file_id)
     assert (ready["status"], ready["durationSeconds"]) == ("READY", 125.4)
@@ -236,7 +159,7 @@ async def test_forged_or_stale_webhooks_are_refused(
 ) -> None:
     fake, _ = mux
     file_id = await _submitted(mux_files, fake, make_mp4(3.0))
-    event = _ready_event(f"asset{len(fake.created)}", "p", 3.0)
+    event = ready_event(f"asset{len(fake.created)}", "p", 3.0)
     forged = await _webhook(mux_files, event, secret="guessed")
     assert (forged.status_code, forged.text) == (400, "bad Mux webhook signature")
     stale = await _webhook(mux_files, event, at=int(time.time()) - 301)
@@ -251,13 +174,14 @@ def test_webhook_signature_is_checked_on_the_raw_body() -> None:
     body = b'{"type": "video.asset.ready"}'
     secret = WEBHOOK_SECRET.encode()
     now = 1_800_000_000
-    verify_webhook(_signature(body, at=now), body, secret, now=now + 299)
+    verify_webhook(mux_signature(body, at=now), body, secret, now=now + 299)
     # Rotation: any one matching v1 signature is enough.
-    rotated = _signature(body, at=now, secret="old") + "," + _signature(body, at=now).split(",")[1]
+    current = mux_signature(body, at=now).split(",")[1]
+    rotated = mux_signature(body, at=now, secret="old") + "," + current
     verify_webhook(rotated, body, secret, now=now)
     for header, message in (
-        (_signature(body + b" ", at=now), "bad"),
-        (_signature(body, at=now - 400), "stale"),
+        (mux_signature(body + b" ", at=now), "bad"),
+        (mux_signature(body, at=now - 400), "stale"),
         ("v1=abc", "malformed"),
         ("t=abc,v1=abc", "malformed"),
     ):

@@ -7,53 +7,35 @@ conditions are asserted here: SigV4, expiry, and Content-Type + Content-Length s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
-from pydantic import SecretStr
 
 from subgraphs.files.processing.probe import probe
 from subgraphs.files.storage.s3 import S3Storage
 from tests.files.flow import confirm, create_upload, entity, put, wait_for_status
 from tests.files.media import make_mp4
-from tests.files.servers import FakeCourses, FilesServer, StartFiles
-
-BUCKET = "coursegraph-test-files"
+from tests.files.servers import S3_BUCKET as BUCKET
+from tests.files.servers import (
+    FakeCourses,
+    FilesServer,
+    StartFiles,
+    moto_s3,
+    s3_client,
+    s3_settings,
+)
 
 
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client: Any = boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    client.close()
-    yield url
-    server.stop()
+    with moto_s3(BUCKET) as url:
+        yield url
 
 
 @pytest.fixture
 def s3_files(start_files: StartFiles, s3_url: str) -> FilesServer:
-    return start_files(
-        files_storage="s3",
-        files_s3_bucket=BUCKET,
-        files_s3_endpoint_url=s3_url,
-        files_s3_access_key_id=SecretStr("test"),
-        files_s3_secret_access_key=SecretStr("test"),
-        files_upload_url_ttl_seconds=600,
-    )
+    return start_files(**s3_settings(s3_url, BUCKET), files_upload_url_ttl_seconds=600)
 
 
 async def test_presigned_put_binds_type_size_and_expiry(s3_files: FilesServer, s3_url: str) -> None:
@@ -125,13 +107,7 @@ async def test_delete_removes_the_object(s3_files: FilesServer, s3_url: str) -> 
     video = make_mp4(1.0)
     ticket = await create_upload(s3_files, len(video))
     await put(ticket, video)
-    client: Any = boto3.client(
-        "s3",
-        endpoint_url=s3_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = s3_client(s3_url)
     assert client.head_object(Bucket=BUCKET, Key=ticket["fileId"])["ContentLength"] == len(video)
     result = await s3_files.call(
         "mutation($id: ID!) { deleteFile(id: $id) }", {"id": ticket["fileId"]}
@@ -151,13 +127,7 @@ def test_probing_reads_only_the_headers_of_a_large_object(s3_url: str) -> None:
         secret_access_key="test",
     )
     video = make_mp4(30.0, media_bytes=4 * 1024 * 1024)
-    client: Any = boto3.client(
-        "s3",
-        endpoint_url=s3_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = s3_client(s3_url)
     client.put_object(Bucket=BUCKET, Key="large-object", Body=video)
     client.close()
     with storage.open_blocking("large-object") as reader:
