@@ -1,0 +1,107 @@
+"""`coursegraph dev` as a newcomer runs it: demo data, the subgraphs and the router on
+the configured ports, GraphiQL, Ctrl-C stops everything, and a second start is quick
+and duplicates nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coursegraph.settings import SUBGRAPHS
+from tests.e2e.stack import Service, clean_environment, free_ports, fresh_database
+
+# Two starts of the whole stack on 2 cores, each well under this.
+START_TIMEOUT_SECONDS = 60.0
+
+
+@pytest.fixture
+def dev_database_url(database_server_url: str) -> Iterator[str]:
+    # Empty: `coursegraph dev` migrates it itself.
+    with fresh_database(database_server_url, "coursegraph_dev", migrate=False) as url:
+        yield url
+
+
+def _welcome(service: Service, log_offset: int) -> str:
+    """The part of the log written by this start, once the welcome text is complete."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        text = service.log_path.read_text(errors="replace")[log_offset:]
+        if "mutation { login(" in text:
+            return text
+        assert service.process is not None
+        assert service.process.poll() is None, f"coursegraph dev exited:\n{service.tail()}"
+        assert time.monotonic() < deadline, f"no welcome text:\n{service.tail()}"
+        time.sleep(0.1)
+
+
+def _interrupt(service: Service) -> int:
+    """Ctrl-C, sent by PID as the terminal would."""
+    assert service.process is not None
+    os.kill(service.process.pid, signal.SIGINT)
+    return service.process.wait(timeout=30)
+
+
+def test_dev_runs_the_stack_with_demo_data_and_stops_on_ctrl_c(
+    dev_database_url: str, tmp_path: Path
+) -> None:
+    names = ["router", *SUBGRAPHS]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    env = {
+        **clean_environment(),
+        "PYTHONUNBUFFERED": "1",
+        "COURSEGRAPH_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": dev_database_url,
+        "DATABASE_POOL_SIZE": "4",
+        "LOG_LEVEL": "WARNING",
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+    dev = Service(
+        "dev",
+        [sys.executable, "-m", "coursegraph.cli", "dev"],
+        ports["router"],
+        env,
+        tmp_path,
+    )
+    graphql = f"{dev.url}/graphql"
+    try:
+        dev.start()
+        welcome = _welcome(dev, 0)
+        assert f"Open GraphiQL:  {graphql}" in welcome
+        assert "30 courses created" in welcome
+        for name in SUBGRAPHS:
+            assert f"127.0.0.1:{ports[name]}/graphql" in welcome
+
+        catalog = httpx.post(
+            graphql,
+            json={
+                "query": "{ courses(first: 3) { totalCount edges { node { teacher { name } } } } }"
+            },
+            timeout=30,
+        ).json()
+        assert "errors" not in catalog, catalog
+        assert catalog["data"]["courses"]["totalCount"] > 20
+        explorer = httpx.get(graphql, headers={"accept": "text/html"}, timeout=30)
+        assert explorer.status_code == 200
+        assert "graphiql" in explorer.text.lower()
+
+        assert _interrupt(dev) == 0
+        for port in ports.values():
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+        offset = dev.log_path.stat().st_size
+        started = time.monotonic()
+        dev.start()
+        again = _welcome(dev, offset)
+        assert "0 courses created, 30 existed" in again
+        assert time.monotonic() - started < 30
+        assert _interrupt(dev) == 0
+    finally:
+        dev.stop()
