@@ -11,8 +11,6 @@ or id).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursegraph.background import PollingLoop
 from coursegraph.db import Database
 from coursegraph.events import Event, EventBus
 from coursegraph.log import get_logger
@@ -108,40 +107,21 @@ class OutboxRelay:
         self._table = table
         self._bus = bus
         self._handlers = dict(handlers or {})
-        self._poll = poll_seconds
         self._batch = batch_size
         self._max_backoff = max_backoff_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(
+            "outbox-relay", self.deliver_due, batch=batch_size, poll_seconds=poll_seconds
+        )
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (call after a commit that added rows)."""
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay pass failed")
-                busy = 0
-            if busy >= self._batch:
-                continue  # more may be waiting
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            self._wake.clear()
+        await self._loop.stop()
 
     async def deliver_due(self) -> int:
         """One pass: deliver what is due; returns how many rows were tried."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.outbox import OutboxRelay
@@ -20,7 +21,8 @@ from subgraphs.files.processing.mux import MuxProcessor, load_signing_key
 from subgraphs.files.service import TOPIC_FAILED, TOPIC_READY, FileService
 from subgraphs.files.storage import Storage
 from subgraphs.files.storage.local import LocalStorage
-from subgraphs.files.worker import ProcessingWorker
+
+PROCESSING_BATCH = 4  # videos probed per pass; each pass is one short transaction per video
 
 
 @dataclass
@@ -97,7 +99,14 @@ async def bootstrap(settings: Settings) -> AsyncIterator[FilesContainer]:
         bus,
         {TOPIC_READY: courses.deliver_video_event, TOPIC_FAILED: courses.deliver_video_event},
     )
-    worker = ProcessingWorker(files, poll_seconds=settings.files_processing_poll_seconds)
+    # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
+    # so confirming an upload returns at once and work left by a restart resumes.
+    worker = PollingLoop(
+        "files-processing",
+        lambda: files.process_due(PROCESSING_BATCH),
+        batch=PROCESSING_BATCH,
+        poll_seconds=settings.files_processing_poll_seconds,
+    )
     files.events_recorded = relay.wake
     files.work_queued = worker.wake
     webhook_secret = settings.mux_webhook_secret
