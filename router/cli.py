@@ -57,7 +57,10 @@ def build_app(
         if watch
         else None
     )
-    return create_app(router, authenticator, reloader)
+    try:
+        return create_app(router, authenticator, reloader)
+    except ValueError as error:  # an edge section that cannot work, e.g. Redis without a URL
+        raise LoadError(str(error)) from None
 
 
 @click.command("router")

@@ -9,7 +9,7 @@ the router composes them itself instead of reading a supergraph file, so the rep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -57,11 +57,33 @@ class SubgraphConfig(Section):
         return self.routing_url is not None or self.schema_source is not None
 
 
+class RetryConfig(Section):
+    # Extra attempts for a failed subgraph query (never mutations); 0 switches off.
+    attempts: int = Field(default=2, ge=0)
+    # First back-off; doubled per attempt, with jitter.
+    backoff_seconds: float = Field(default=0.05, ge=0)
+
+
+class CircuitBreakerConfig(Section):
+    enabled: bool = True
+    # Consecutive failures that open the circuit.
+    failure_threshold: int = Field(default=5, ge=1)
+    # Seconds it stays open before one probe request is let through (half-open).
+    cool_down_seconds: float = Field(default=10.0, gt=0)
+
+
 class TrafficConfig(Section):
     # Default per-subgraph request timeout.
     timeout_seconds: float = Field(default=10.0, gt=0)
     # Open keep-alive connections per subgraph; more concurrent requests wait their turn.
     max_connections_per_subgraph: int = Field(default=128, ge=1)
+    # Retries of failed subgraph queries (mutations are never retried).
+    retry: RetryConfig = RetryConfig()
+    # Per subgraph: stop calling it for a while after consecutive failures.
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    # Identical in-flight subgraph queries (same subgraph, body and forwarded auth) share
+    # one request.
+    deduplicate_queries: bool = False
 
 
 class PlanCacheConfig(Section):
@@ -96,6 +118,130 @@ class GraphiQLConfig(Section):
     enabled: bool = True
 
 
+class LimitsConfig(Section):
+    """Operation limits, checked once per cached operation after validation, before planning
+    (a repeated operation pays nothing). `null` switches one limit off."""
+
+    # Longest chain of nested selections (fragments expanded).
+    max_depth: int | None = Field(default=15, ge=1)
+    # Aliased fields in the operation.
+    max_aliases: int | None = Field(default=30, ge=0)
+    # Fields selected on the root type.
+    max_root_fields: int | None = Field(default=20, ge=1)
+    # Lexical tokens in the query text (the parser stops at the limit).
+    max_tokens: int | None = Field(default=2000, ge=1)
+    # Static cost estimate: 1 per object, times list sizes, 10 per mutation root field.
+    max_cost: int | None = Field(default=50_000, ge=1)
+    # Size of a list whose field has no `first`/`last`/`limit` argument and no @listSize.
+    default_list_size: int = Field(default=10, ge=1)
+    # Request bodies larger than this are refused with 413.
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    # Answer `__schema`/`__type`; default (null): only when COURSEGRAPH_ENV=development.
+    introspection: bool | None = None
+
+
+class CorsConfig(Section):
+    # Off by default: same-origin browsers and non-browser clients need no CORS headers.
+    enabled: bool = False
+    # Exact origins allowed ("https://app.example.com"); "*" only without credentials.
+    origins: tuple[str, ...] = ()
+    # A regular expression of further allowed origins, e.g. preview deployments.
+    origin_regex: str | None = None
+    allow_credentials: bool = True
+    allow_headers: tuple[str, ...] = (
+        "authorization",
+        "content-type",
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+        "x-request-id",
+    )
+    allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
+    expose_headers: tuple[str, ...] = ("x-request-id", "retry-after")
+    # How long a browser may cache a preflight answer.
+    max_age_seconds: int = Field(default=600, ge=0)
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsConfig:
+        if self.allow_credentials and "*" in self.origins:
+            raise ValueError("cors: origins '*' cannot be combined with allow_credentials")
+        return self
+
+
+class CsrfConfig(Section):
+    # Apollo's CSRF prevention: a GET or a POST with a "simple" content type must carry a
+    # header a browser cannot send cross-origin without a preflight.
+    enabled: bool = True
+    # Any of these headers (or a non-simple Content-Type) lets such a request through.
+    required_headers: tuple[str, ...] = ("apollo-require-preflight", "x-apollo-operation-name")
+
+
+class BucketConfig(Section):
+    # Tokens a client may spend at once.
+    capacity: int = Field(ge=1)
+    # Tokens refilled per second.
+    refill_per_second: float = Field(gt=0)
+
+
+class CostClassConfig(BucketConfig):
+    min_cost: int = Field(ge=0)
+
+
+class RateLimitConfig(Section):
+    enabled: bool = False
+    # `memory` keeps buckets in this process; `redis` shares them between router instances.
+    store: Literal["memory", "redis"] = "memory"
+    # Redis URL for store=redis; default: the REDIS_URL setting.
+    redis_url: str | None = None
+    key_prefix: str = "coursegraph:ratelimit:"
+    # Every request spends one token of the client's bucket.
+    per_client: BucketConfig = BucketConfig(capacity=100, refill_per_second=20)
+    # And one token of its cost class's bucket (per client): the highest class whose
+    # `min_cost` the operation's static cost estimate reaches. Operations below every
+    # class only spend from per_client.
+    cost_classes: dict[str, CostClassConfig] = {
+        "heavy": CostClassConfig(min_cost=1000, capacity=20, refill_per_second=1)
+    }
+    # Stricter buckets for operations that select one of these root fields (per client).
+    sensitive_fields: tuple[str, ...] = ("login", "register")
+    sensitive: BucketConfig = BucketConfig(capacity=5, refill_per_second=0.1)
+    # Addresses known to be proxies in front of the router: x-forwarded-for is trusted
+    # from them. Empty: the socket peer is the client address.
+    trusted_proxies: tuple[str, ...] = ()
+
+
+class PersistedQueriesConfig(Section):
+    # Automatic persisted queries (Apollo's `extensions.persistedQuery` protocol).
+    apq: bool = True
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    key_prefix: str = "coursegraph:apq:"
+    # Queries kept by the memory store (least recently used dropped first).
+    memory_size: int = Field(default=4096, ge=1)
+    # Seconds a registered query lives in Redis.
+    redis_ttl_seconds: int = Field(default=86_400, ge=1)
+    # Safelist mode: only operations found in these files run (relative to the config
+    # file, or absolute), e.g. clients/operations/*.graphql.
+    safelist: tuple[str, ...] = ()
+
+
+class TelemetryConfig(Section):
+    # Prometheus metrics on GET /metrics.
+    metrics: bool = False
+    metrics_path: str = "/metrics"
+    # OpenTelemetry traces: OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces);
+    # null: no tracing (no cost).
+    otlp_endpoint: str | None = None
+    service_name: str = "coursegraph-router"
+
+
+class AuthorizationConfig(Section):
+    # Enforce @authenticated / @requiresScopes / @policy from the supergraph.
+    enabled: bool = True
+    # Policies granted to a viewer: policy name -> roles that hold it. A policy not listed
+    # is held by nobody.
+    policies: dict[str, tuple[str, ...]] = {}
+
+
 class RouterConfig(Section):
     # rover's supergraph.yaml field, accepted so that file is a config as it is; the
     # composer writes Federation 2 supergraphs whatever it says.
@@ -109,6 +255,13 @@ class RouterConfig(Section):
     headers: HeadersConfig = HeadersConfig()
     auth: AuthConfig = AuthConfig()
     graphiql: GraphiQLConfig = GraphiQLConfig()
+    limits: LimitsConfig = LimitsConfig()
+    cors: CorsConfig = CorsConfig()
+    csrf: CsrfConfig = CsrfConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    persisted_queries: PersistedQueriesConfig = PersistedQueriesConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    authorization: AuthorizationConfig = AuthorizationConfig()
 
     @property
     def composes(self) -> bool:

@@ -3,7 +3,8 @@ forwards `Authorization`; subgraphs verify again).
 
 Uses the shared kernel's `TokenVerifier` against users' JWKS with the algorithm, issuer
 and audience from settings. A request without a token passes (public fields); a request
-with a bad one is refused before any planning or subgraph call.
+with a bad one is refused before any planning or subgraph call. The verified claims
+(`Viewer`: user id, role, scopes) go on the exchange for rate limiting and authorization.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import httpx
 
 from coursegraph.errors import Unauthenticated
-from coursegraph.identity import JWKSCache, JWKSSource, TokenVerifier, bearer_token
+from coursegraph.identity import JWKSCache, JWKSSource, TokenVerifier, Viewer, bearer_token
 from coursegraph.settings import Settings
+from router.edge.stage import EdgeRefusal, Exchange, Stage
 
 
 def jwks_over_http(url: str) -> JWKSSource:
@@ -48,14 +50,26 @@ class EdgeAuthenticator:
             )
         )
 
-    async def refusal(self, authorization: str | None) -> str | None:
-        """None when the request may go on; else why it is refused."""
+    async def authenticate(self, authorization: str | None) -> Viewer | None:
+        """The verified claims, None without a token; raises EdgeRefusal (401) for a bad one."""
         try:
             token = bearer_token(authorization)
-            if token is not None:
-                await self._verifier.verify(token)
+            if token is None:
+                return None
+            return await self._verifier.verify(token)
         except Unauthenticated as exc:
-            return exc.message
+            message = exc.message
         except (httpx.HTTPError, ValueError):
-            return "The access token cannot be verified right now."
-        return None
+            message = "The access token cannot be verified right now."
+        raise EdgeRefusal(401, message, "UNAUTHENTICATED")
+
+
+class Authentication(Stage):
+    """The pipeline stage: puts the viewer (claims) on the exchange for later stages."""
+
+    def __init__(self, authenticator: EdgeAuthenticator) -> None:
+        self.authenticator = authenticator
+
+    async def on_request(self, exchange: Exchange) -> None:
+        authorization = exchange.request.headers.get("authorization")
+        exchange.viewer = await self.authenticator.authenticate(authorization)

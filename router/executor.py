@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -27,6 +27,7 @@ from router.planner.plan import (
 )
 from router.planner.selection import RepField
 from router.supergraph import Supergraph
+from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -139,15 +140,17 @@ def representation(
 class Execution:
     """State of one request's plan execution."""
 
-    __slots__ = ("data", "errors", "executor", "headers", "variables")
+    __slots__ = ("data", "errors", "executor", "headers", "observer", "variables")
 
     def __init__(
         self,
         executor: Executor,
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
+        observer: FetchObserver | None = None,
     ) -> None:
         self.executor = executor
+        self.observer = observer
         self.variables = variables
         self.headers = headers
         self.data: JSONObject = {}
@@ -174,13 +177,16 @@ class Execution:
         payload: JSONObject = {"query": fetch.document}
         if variables:
             payload["variables"] = variables
-        client = self.executor.clients[fetch.graph]
+        traffic = self.executor.traffic[fetch.graph]
+        # A mutation is never sent twice, even on a connection that looked dead.
+        idempotent = fetch.operation_kind != "mutation"
         try:
-            # A mutation is never sent twice, even on a connection that looked dead.
-            retry = fetch.operation_kind != "mutation"
-            return await client.request(payload, self.headers, retry=retry)
+            observer = self.observer
+            if observer is None:
+                return await traffic.request(payload, self.headers, idempotent=idempotent)
+            return await observer.fetch(traffic, payload, self.headers, idempotent)
         except SubgraphUnavailable as exc:
-            name = client.endpoint.name
+            name = traffic.endpoint.name
             log.warning(
                 "subgraph %s unavailable (request %s): %s",
                 name,
@@ -297,9 +303,28 @@ class Execution:
         return out
 
 
+class FetchObserver(Protocol):
+    """Telemetry around each subgraph fetch (metrics, a span, trace propagation)."""
+
+    async def fetch(
+        self,
+        traffic: SubgraphTraffic,
+        payload: JSONObject,
+        headers: Mapping[str, str],
+        idempotent: bool,
+    ) -> JSONObject: ...
+
+
 class Executor:
-    def __init__(self, supergraph: Supergraph, clients: SubgraphClients) -> None:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        clients: SubgraphClients,
+        traffic: Mapping[str, SubgraphTraffic],
+    ) -> None:
         self.clients = clients
+        # What fetches go through: retries, circuit breaker, de-duplication (traffic.py).
+        self.traffic = traffic
         # Interfaces of each object type, for typename matching of @interfaceObject fetches.
         self.implements: dict[str, frozenset[str]] = {
             name: frozenset(i.name for i in getattr(t, "interfaces", ()))
@@ -307,9 +332,13 @@ class Executor:
         }
 
     async def execute(
-        self, plan: Plan, variables: Mapping[str, Any], headers: Mapping[str, str]
+        self,
+        plan: Plan,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+        observer: FetchObserver | None = None,
     ) -> Execution:
-        execution = Execution(self, variables, headers)
+        execution = Execution(self, variables, headers, observer)
         if plan.root is not None:
             await execution.run(plan.root)
         return execution

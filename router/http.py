@@ -26,6 +26,13 @@ from coursegraph.service_auth import ServiceSigner
 class SubgraphUnavailable(Exception):
     """The subgraph did not answer with a GraphQL response (down, slow, or broken)."""
 
+    # Whether sending the request again may help (not after a timeout: its budget is spent).
+    retryable = True
+
+
+class SubgraphTimeout(SubgraphUnavailable):
+    retryable = False
+
 
 @dataclass(frozen=True, slots=True)
 class SubgraphEndpoint:
@@ -164,7 +171,7 @@ class SubgraphClient:
             async with asyncio.timeout(self._timeout), self._slots:
                 status, raw = await self._exchange(data, retry)
         except TimeoutError:
-            raise SubgraphUnavailable(f"timed out after {self._timeout:g}s") from None
+            raise SubgraphTimeout(f"timed out after {self._timeout:g}s") from None
         except OSError as exc:
             raise SubgraphUnavailable(str(exc) or type(exc).__name__) from None
         try:

@@ -23,6 +23,10 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from coursegraph.identity import Viewer
+from router.edge.apq import Safelist
+from router.edge.authorization import Authorization, Denial, Requirement, Verdict
+from router.edge.limits import CostEstimate, LimitExceeded, OperationLimits
 from router.plan_cache import LRUCache
 from router.planner.builder import PlanBuilder
 from router.planner.collect import conditional_variables
@@ -54,6 +58,8 @@ def error_dict(error: GraphQLError, code: str) -> dict[str, Any]:
 class PlannedOperation:
     plan: Plan
     projection: CompiledObject
+    # Fields authorization removed from the plan (answered null, with an error each).
+    denials: tuple[Denial, ...] = ()
 
 
 @dataclass(slots=True)
@@ -65,13 +71,43 @@ class PreparedOperation:
     condition_variables: tuple[str, ...]
     has_variables: bool
     introspection: DocumentNode | None
-    plans: dict[tuple[bool, ...], PlannedOperation] = field(default_factory=dict)
+    # Root field names (rate limiting's sensitive fields, e.g. login).
+    root_fields: frozenset[str] = frozenset()
+    # Static cost estimate (limits.py): checked against limits.max_cost, read by rate
+    # limiting's cost classes.
+    cost: CostEstimate | None = None
+    # The distinct authorization requirements its fields carry (usually none).
+    secured: tuple[Requirement, ...] = ()
+    # Keyed by the @skip/@include flags, plus the authorization verdict when one denies.
+    plans: dict[tuple[Any, ...], PlannedOperation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationChecks:
+    """What is checked once per prepared operation, after validation, in this order (the
+    order is fixed with the rest of the edge in `router/edge/pipeline.py`)."""
+
+    # Answer `__schema`/`__type`; refused with INTROSPECTION_DISABLED when False.
+    introspection: bool = True
+    # Safelist mode: only listed operations run.
+    safelist: Safelist | None = None
+    # Depth, aliases, root fields, tokens and cost (also the estimate rate limiting uses).
+    limits: OperationLimits | None = None
 
 
 class Operations:
-    def __init__(self, supergraph: Supergraph, api_schema: GraphQLSchema, capacity: int) -> None:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        api_schema: GraphQLSchema,
+        capacity: int,
+        checks: OperationChecks | None = None,
+        authorization: Authorization | None = None,
+    ) -> None:
         self.supergraph = supergraph
         self.api_schema = api_schema
+        self.checks = checks or OperationChecks()
+        self.authorization = authorization
         self.cache: LRUCache[tuple[str, str | None], PreparedOperation | OperationError] = LRUCache(
             capacity
         )
@@ -90,10 +126,17 @@ class Operations:
         return cached
 
     def _prepare(self, query: str, operation_name: str | None) -> PreparedOperation:
+        checks = self.checks
+        limits = checks.limits
         try:
-            document = parse(query, no_location=False)
+            document = parse(
+                query, no_location=False, max_tokens=limits.max_tokens if limits else None
+            )
         except GraphQLError as exc:
-            raise OperationError([error_dict(exc, PARSE_FAILED)]) from None
+            code = PARSE_FAILED
+            if limits is not None and "tokens" in exc.message and "Parsing aborted" in exc.message:
+                code = "MAX_TOKENS_LIMIT"
+            raise OperationError([error_dict(exc, code)]) from None
         errors = validate(self.api_schema, document)
         if errors:
             raise OperationError([error_dict(e, VALIDATION_FAILED) for e in errors])
@@ -112,6 +155,25 @@ class Operations:
         else:
             chosen = operations
         operation = chosen[0]
+        introspection = _introspection_document(operation, fragments)
+        if introspection is not None and not checks.introspection:
+            message = (
+                "Introspection is disabled on this router (`__schema` and `__type` are not "
+                "answered); set limits.introspection: true in router.yaml to enable it."
+            )
+            raise OperationError([_plain_error(message, "INTROSPECTION_DISABLED")])
+        if checks.safelist is not None and not checks.safelist.allows(operation, fragments):
+            message = (
+                "This operation is not in the router's safelist of persisted operations; "
+                "only the operations in the client's operation files are accepted."
+            )
+            raise OperationError([_plain_error(message, "OPERATION_NOT_IN_SAFELIST")], 403)
+        cost: CostEstimate | None = None
+        if limits is not None:
+            try:
+                cost = limits.check(self.api_schema, operation, fragments)
+            except LimitExceeded as exc:
+                raise OperationError([_plain_error(exc.message, exc.code)]) from None
         return PreparedOperation(
             document=document,
             operation=operation,
@@ -121,8 +183,43 @@ class Operations:
                 sorted(conditional_variables(operation.selection_set, fragments))
             ),
             has_variables=bool(operation.variable_definitions),
-            introspection=_introspection_document(operation, fragments),
+            introspection=introspection,
+            root_fields=frozenset(
+                sel.name.value
+                for sel in operation.selection_set.selections
+                if isinstance(sel, FieldNode)
+            ),
+            cost=cost,
+            secured=(
+                self.authorization.requirements_of(
+                    self._root_type(operation.operation), operation, fragments
+                )
+                if self.authorization is not None
+                else ()
+            ),
         )
+
+    def _root_type(self, kind: OperationType) -> str:
+        schema = self.supergraph.schema
+        root = schema.mutation_type if kind is OperationType.MUTATION else schema.query_type
+        assert root is not None
+        return root.name
+
+    def cost(self, prepared: PreparedOperation, coerced: dict[str, Any]) -> int:
+        """The operation's estimated cost for this request's variables (0 when no estimate
+        is kept); raises OperationError beyond limits.max_cost."""
+        estimate = prepared.cost
+        if estimate is None:
+            return 0
+        limits = self.checks.limits
+        if not estimate.size_variables or limits is None:
+            return estimate.cost
+        try:
+            return limits.variable_cost(
+                estimate, self.api_schema, prepared.operation, prepared.fragments, coerced
+            )
+        except LimitExceeded as exc:
+            raise OperationError([_plain_error(exc.message, exc.code)]) from None
 
     def coerce_variables(
         self, prepared: PreparedOperation, raw: dict[str, Any] | None
@@ -136,18 +233,36 @@ class Operations:
             raise OperationError([error_dict(e, BAD_USER_INPUT) for e in result])
         return dict(result.coerced)
 
-    def planned(self, prepared: PreparedOperation, coerced: dict[str, Any]) -> PlannedOperation:
-        key = tuple(bool(coerced.get(name)) for name in prepared.condition_variables)
+    def planned(
+        self, prepared: PreparedOperation, coerced: dict[str, Any], viewer: Viewer | None = None
+    ) -> PlannedOperation:
+        conditions = tuple(bool(coerced.get(name)) for name in prepared.condition_variables)
+        key: tuple[Any, ...] = conditions
+        verdict: Verdict | None = None
+        authorization = self.authorization
+        if prepared.secured and authorization is not None:
+            verdict = authorization.verdict(prepared.secured, viewer)
+            if any(verdict):
+                key = (*conditions, verdict)
+            else:
+                verdict = None
         planned = prepared.plans.get(key)
         if planned is None:
-            flags = dict(zip(prepared.condition_variables, key, strict=True))
-            plan = PlanBuilder(
-                self.supergraph, prepared.operation, prepared.fragments, flags
-            ).build()
+            flags = dict(zip(prepared.condition_variables, conditions, strict=True))
+            operation, fragments = prepared.operation, prepared.fragments
+            denials: tuple[Denial, ...] = ()
+            if verdict is not None and authorization is not None:
+                denied = {r: c for r, c in zip(prepared.secured, verdict, strict=True) if c}
+                operation, fragments, denials = authorization.restrict(
+                    self._root_type(prepared.kind), operation, fragments, denied
+                )
+            plan = PlanBuilder(self.supergraph, operation, fragments, flags).build()
+            # The client's full selection: denied fields are missing from the data and
+            # read as null.
             projection = Compiler(
                 self.supergraph.schema, self.api_schema, prepared.fragments, flags
             ).compile(prepared.operation)
-            planned = prepared.plans[key] = PlannedOperation(plan, projection)
+            planned = prepared.plans[key] = PlannedOperation(plan, projection, denials)
         return planned
 
 

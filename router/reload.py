@@ -21,7 +21,16 @@ from router.source import LoadError, Signature, SupergraphSource
 from router.state import SchemaState
 
 # Sections the HTTP app reads once at start-up; a reload cannot apply changes to them.
-EDGE_SECTIONS = ("headers", "auth", "graphiql")
+EDGE_SECTIONS = (
+    "headers",
+    "auth",
+    "graphiql",
+    "cors",
+    "csrf",
+    "rate_limit",
+    "persisted_queries",
+    "telemetry",
+)
 
 
 class Reloader:

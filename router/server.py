@@ -1,8 +1,8 @@
 """Starlette app: POST/GET /graphql, GraphiQL for browsers, GET /health.
 
-Edge order, fixed here: token verification (refuse bad credentials before any work) →
-request id and forwarded headers (so every subgraph call can carry them) → the router
-pipeline. Parse and validation errors come back as GraphQL
+The edge stages (CORS, CSRF, authentication, persisted queries, rate limiting, telemetry)
+and their order are fixed in `router/edge/pipeline.py`; this module reads the request
+(body size limit first), runs them around `Router.handle`, and turns refusals into GraphQL
 errors with Apollo's codes. A hot reloader, when given, polls for the app's lifetime.
 """
 
@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,6 +24,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from router.edge.limits import BodyTooLarge, read_body
+from router.edge.pipeline import Edge, build_edge
+from router.edge.stage import EdgeRefusal, Exchange
 from router.edge_auth import EdgeAuthenticator
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, GRAPHIQL_HTML
 from router.reload import Reloader
@@ -44,10 +48,29 @@ def create_app(
     router: Router,
     authenticator: EdgeAuthenticator | None = None,
     reloader: Reloader | None = None,
+    *,
+    edge: Edge | None = None,
 ) -> Starlette:
+    """The HTTP app. The edge stages come from `build_edge` (pipeline.py), which fixes
+    their order; without `edge` they are built from the router's config."""
     config = router.config
+    if edge is None:
+        edge = build_edge(
+            config,
+            authenticator,
+            cache_counts=lambda: (
+                router.state.operations.cache.hits,
+                router.state.operations.cache.misses,
+            ),
+            safelist=lambda: router.state.operations.checks.safelist,
+        )
     forwarded = tuple(h.lower() for h in config.headers.forward)
     request_id_header = config.headers.request_id.lower()
+    max_body = config.limits.max_body_bytes
+    request_hooks = edge.request_hooks
+    response_hooks = edge.response_hooks
+    observer = edge.observer
+    admits = bool(edge.operation_hooks)
 
     def subgraph_headers(request: Request) -> dict[str, str]:
         headers = request.headers
@@ -61,32 +84,65 @@ def create_app(
         return out
 
     async def answer(
-        request: Request, query: Any, name: Any, variables: Any, allow_mutation: bool
+        request: Request,
+        query: Any,
+        name: Any,
+        variables: Any,
+        extensions: Any,
+        allow_mutation: bool,
     ) -> Response:
-        if authenticator is not None:
-            refusal = await authenticator.refusal(request.headers.get("authorization"))
-            if refusal is not None:
-                return _error(refusal, 401, "UNAUTHENTICATED")
+        exchange = Exchange(request, query, name, extensions)
         headers = subgraph_headers(request)
+        status = 200
+        errors: list[Any] | None = None
         try:
+            for hook in request_hooks:
+                await hook(exchange)
             result = await router.handle(
-                query, name, variables, headers, allow_mutation=allow_mutation
+                exchange.query,
+                exchange.operation_name,
+                variables,
+                headers,
+                allow_mutation=allow_mutation,
+                admit=partial(edge.admit, exchange) if admits else None,
+                observer=observer,
+                viewer=exchange.viewer,
             )
+            status = result.status
+            errors = result.body.get("errors")
+            if exchange.operation_name is None:
+                exchange.operation_name = result.operation_name
+            response = _json(result.body, status)
+        except EdgeRefusal as refusal:
+            status = refusal.status
+            body = refusal.body()
+            errors = body["errors"]
+            response = _json(body, status)
+            response.headers.update(refusal.headers)
         except MethodNotAllowed:
+            status = 405
             response = _error("Mutations cannot be sent over GET; use POST.", 405)
             response.headers["allow"] = "POST"
-            return response
         except Exception:
             # A router bug must not leak internals: log it, answer a GraphQL error.
             log.exception("request %s failed", headers[request_id_header])
-            return _error("Internal server error.", 500, "INTERNAL_SERVER_ERROR")
-        response = _json(result.body, result.status)
+            status = 500
+            response = _error("Internal server error.", 500, "INTERNAL_SERVER_ERROR")
+        finally:
+            for response_hook in response_hooks:
+                response_hook(exchange, status, errors)
         response.headers[request_id_header] = headers[request_id_header]
         return response
 
     async def graphql_post(request: Request) -> Response:
         try:
-            payload = orjson.loads(await request.body())
+            raw = await read_body(request, max_body)
+        except BodyTooLarge:
+            return _error(
+                f"The request body is larger than {max_body} bytes.", 413, "PAYLOAD_TOO_LARGE"
+            )
+        try:
+            payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return _error("The request body is not valid JSON.", 400)
         if not isinstance(payload, dict):
@@ -96,6 +152,7 @@ def create_app(
             payload.get("query"),
             payload.get("operationName"),
             payload.get("variables"),
+            payload.get("extensions"),
             allow_mutation=True,
         )
 
@@ -106,17 +163,19 @@ def create_app(
             if config.graphiql.enabled:
                 return HTMLResponse(GRAPHIQL_HTML)
             return _error("GraphiQL is disabled.", 404)
-        variables: Any = None
-        if params.get("variables"):
-            try:
-                variables = orjson.loads(params["variables"])
-            except orjson.JSONDecodeError:
-                return _error("`variables` is not valid JSON.", 400)
+        decoded: dict[str, Any] = {}
+        for field in ("variables", "extensions"):
+            if params.get(field):
+                try:
+                    decoded[field] = orjson.loads(params[field])
+                except orjson.JSONDecodeError:
+                    return _error(f"`{field}` is not valid JSON.", 400)
         return await answer(
             request,
             params.get("query"),
             params.get("operationName") or None,
-            variables,
+            decoded.get("variables"),
+            decoded.get("extensions"),
             allow_mutation=False,
         )
 
@@ -134,13 +193,18 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await router.close()
+            await edge.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql_post, methods=["POST"]),
             Route("/graphql", graphql_get, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            *edge.routes(),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"),
         ],
+        # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
+        middleware=edge.middleware(),
         lifespan=lifespan,
     )
+    return app

@@ -1,22 +1,25 @@
 """The router's request pipeline, independent of HTTP serving.
 
-Order: prepare (cached parse + validate) → coerce variables → plan (cached per @skip/
+Order: prepare (cached parse + validate + operation checks) → coerce variables → cost →
+admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per @skip/
 @include variant) → execute fetches → answer introspection locally → project into the
 client's shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import OperationType, execute_sync
 
+from coursegraph.identity import Viewer
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import get_settings
 from router.config import RouterConfig
-from router.operation import OperationError
+from router.executor import FetchObserver
+from router.operation import OperationError, PreparedOperation
 from router.planner.builder import PlanError
 from router.projection import Projector
 from router.state import SchemaState
@@ -28,6 +31,12 @@ from router.types import JSONObject
 class Response:
     status: int
     body: JSONObject
+    # The executed operation's name, when it got as far as being prepared (telemetry).
+    operation_name: str | None = None
+
+
+# The edge's per-operation stages, given the prepared operation and its estimated cost.
+Admit = Callable[[PreparedOperation, int], Awaitable[None]]
 
 
 class MethodNotAllowed(Exception):
@@ -75,7 +84,13 @@ class Router:
         headers: Mapping[str, str],
         *,
         allow_mutation: bool = True,
+        admit: Admit | None = None,
+        observer: FetchObserver | None = None,
+        viewer: Viewer | None = None,
     ) -> Response:
+        """`admit` runs the edge's per-operation stages (rate limiting) once the operation
+        is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
+        (the verified claims) decides which fields the authorization directives allow."""
         if not isinstance(query, str) or not query.strip():
             return _bad_request("GraphQL operations must contain a non-empty `query`.")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -91,7 +106,10 @@ class Router:
             if not allow_mutation and prepared.kind is not OperationType.QUERY:
                 raise MethodNotAllowed
             coerced = operations.coerce_variables(prepared, variables)
-            planned = operations.planned(prepared, coerced)
+            cost = operations.cost(prepared, coerced)
+            if admit is not None:
+                await admit(prepared, cost)
+            planned = operations.planned(prepared, coerced, viewer)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
@@ -103,7 +121,7 @@ class Router:
                     ]
                 },
             )
-        execution = await state.executor.execute(planned.plan, variables or {}, headers)
+        execution = await state.executor.execute(planned.plan, variables or {}, headers, observer)
         if prepared.introspection is not None:
             result = execute_sync(
                 state.api_schema, prepared.introspection, variable_values=variables
@@ -112,6 +130,10 @@ class Router:
                 execution.data.update(result.data)
             for error in result.errors or ():
                 execution.errors.append(dict(error.formatted))
+        if planned.denials and operations.authorization is not None:
+            execution.errors.extend(
+                operations.authorization.errors(execution.data, planned.denials)
+            )
         errors = execution.errors
         data = Projector(errors).run(planned.projection, execution.data)
         body: JSONObject = {"data": data}
@@ -119,7 +141,8 @@ class Router:
             body = {"errors": errors, "data": data}
         if state.config.debug.expose_query_plan:
             body["extensions"] = {"queryPlan": planned.plan.to_json()}
-        return Response(200, body)
+        name = prepared.operation.name
+        return Response(200, body, name.value if name is not None else None)
 
 
 def _bad_request(message: str) -> Response:

@@ -15,10 +15,13 @@ from graphql import GraphQLSchema
 from coursegraph.service_auth import ServiceSigner
 from router.api_schema import build_api_schema
 from router.config import RouterConfig
+from router.edge.authorization import Authorization
+from router.edge.pipeline import operation_checks
 from router.executor import Executor
 from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
 from router.operation import Operations
 from router.supergraph import Supergraph
+from router.traffic import SubgraphTraffic
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,20 @@ class SchemaState:
             supergraph=supergraph,
             config=config,
             api_schema=api_schema,
-            operations=Operations(supergraph, api_schema, config.plan_cache.size),
+            operations=Operations(
+                supergraph,
+                api_schema,
+                config.plan_cache.size,
+                operation_checks(config, supergraph.schema),
+                Authorization.build(supergraph, config.authorization),
+            ),
             clients=subgraph_clients,
-            executor=Executor(supergraph, subgraph_clients),
+            executor=Executor(
+                supergraph,
+                subgraph_clients,
+                {
+                    graph: SubgraphTraffic(client, config.traffic)
+                    for graph, client in clients.items()
+                },
+            ),
         )

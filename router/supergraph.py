@@ -127,6 +127,8 @@ class Supergraph:
         # What @inaccessible and @tag are called here: composition keeps a subgraph's rename
         # (`import: [{name: "@inaccessible", as: "@hidden"}]`).
         self.inaccessible_name = directive_names.get("inaccessible", "inaccessible")
+        # Local names of the linked specs' directives (authenticated, requiresScopes, …).
+        self.spec_directives: dict[str, str] = directive_names
         self.tag_name = directive_names.get("tag", "tag")
         self.schema: GraphQLSchema = build_ast_schema(self.document, assume_valid_sdl=True)
         self.subgraphs: dict[str, Subgraph] = {}

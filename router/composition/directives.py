@@ -8,6 +8,7 @@ definition and `@link`; executable directives defined in every subgraph survive 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 
 from graphql import DirectiveDefinitionNode, DirectiveNode, NameNode, print_ast
@@ -38,9 +39,21 @@ def merge_applied(items: Iterable[Applied], repeatable: set[str]) -> Applied:
     result = Applied()
     seen: dict[str, DirectiveNode] = {}
     counts: dict[str, int] = {}
+    scopes: list[list[list[str]]] = []
+    policies: list[list[list[str]]] = []
     for applied in items:
         result.inaccessible |= applied.inaccessible
         result.tags.extend(t for t in applied.tags if t not in result.tags)
+        result.authenticated |= applied.authenticated
+        for name, present in (
+            ("authenticated", applied.authenticated),
+            ("requiresScopes", applied.scopes),
+            ("policy", applied.policies),
+        ):
+            if present and name not in result.security_order:
+                result.security_order.append(name)
+        scopes.extend(v for v in applied.scopes if v not in scopes)
+        policies.extend(v for v in applied.policies if v not in policies)
         for directive in applied.kept:
             printed = print_ast(directive)
             seen.setdefault(printed, directive)
@@ -53,7 +66,51 @@ def merge_applied(items: Iterable[Applied], repeatable: set[str]) -> Applied:
         elif name not in chosen or counts[printed] > counts[chosen[name]]:
             chosen[name] = printed
     result.kept.extend(seen[p] for p in chosen.values())
+    # Equal applications stay as written; different ones must all hold (Apollo's
+    # DNF_CONJUNCTION strategy).
+    if scopes:
+        result.scopes = [scopes[0] if len(scopes) == 1 else dnf_conjunction(scopes)]
+    if policies:
+        result.policies = [policies[0] if len(policies) == 1 else dnf_conjunction(policies)]
     return result
+
+
+def dnf_conjunction(values: list[list[list[str]]]) -> list[list[str]]:
+    """The AND of several ORs-of-ANDs, as one OR of ANDs, the way Apollo's composition
+    merges @requiresScopes and @policy (`dnfConjunction` in federation-internals): every
+    combination of one alternative from each value, minus those another one implies."""
+    copies = [[sorted(inner) for inner in value] or [[]] for value in values]
+    distinct: list[list[list[str]]] = []
+    seen: set[str] = set()
+    for value in copies:
+        value.sort(key=_json)
+        key = _json(value)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(value)
+    result = distinct[0]
+    for current in distinct[1:]:
+        combined: list[list[str]] = []
+        keys: set[str] = set()
+        for left in result:
+            for right in current:
+                candidate = sorted([*left, *(e for e in right if e not in left)])
+                key = _json(candidate)
+                if key not in keys:
+                    keys.add(key)
+                    combined.append(candidate)
+        combined.sort(key=len)
+        result = []
+        for candidate in combined:
+            members = set(candidate)
+            if not any(all(e in members for e in kept) for kept in result):
+                result.append(candidate)
+    return result
+
+
+def _json(value: object) -> str:
+    # JSON.stringify's text, which Apollo sorts and de-duplicates by.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def repeatable_directives(subgraphs: Sequence[Subgraph]) -> set[str]:
@@ -70,7 +127,15 @@ def uses(subgraph: Subgraph, directive: str) -> bool:
     those specs only when used, as Apollo's does."""
 
     def hit(applied: Applied) -> bool:
-        return applied.inaccessible if directive == "inaccessible" else bool(applied.tags)
+        if directive == "inaccessible":
+            return applied.inaccessible
+        if directive == "tag":
+            return bool(applied.tags)
+        if directive == "authenticated":
+            return applied.authenticated
+        if directive == "requiresScopes":
+            return bool(applied.scopes)
+        return bool(applied.policies)
 
     for tdef in subgraph.types.values():
         if hit(tdef.applied) or any(hit(v.applied) for v in tdef.values.values()):

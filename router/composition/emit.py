@@ -85,6 +85,17 @@ CONTEXT_ARGUMENT = """input join__ContextArgument {
 }"""
 
 
+# The authorization specs (Apollo's SECURITY features), as @apollo/composition writes them.
+SECURITY_LOCATIONS = "FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM"
+SECURITY_DEFS = {
+    "authenticated": f"directive @authenticated on {SECURITY_LOCATIONS}",
+    "requiresScopes": "directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on "
+    + SECURITY_LOCATIONS,
+    "policy": f"directive @policy(policies: [[policy__Policy!]!]!) on {SECURITY_LOCATIONS}",
+}
+SECURITY_SCALARS = {"requiresScopes": "requiresScopes__Scope", "policy": "policy__Policy"}
+
+
 @dataclass(frozen=True, slots=True)
 class SpecNames:
     """What @tag and @inaccessible are called in the supergraph (subgraphs may rename them
@@ -119,6 +130,10 @@ def _schema_block(schema: MergedSchema) -> str:
             + _import("inaccessible", schema.inaccessible_name)
             + ")"
         )
+    links.extend(
+        f'@link(url: "https://specs.apollo.dev/{name}/v0.1", for: SECURITY)'
+        for name in schema.security
+    )
     custom: dict[str, list[str]] = {}
     for definition, link in schema.composed:
         local = f"@{definition.name.value}"
@@ -160,6 +175,7 @@ def _directive_defs(schema: MergedSchema) -> list[tuple[str, str]]:
         defs.append((name, INACCESSIBLE_DEF.replace("@inaccessible ", f"@{name} ", 1)))
     if schema.uses_tag:
         defs.append((schema.tag_name, TAG_DEF.replace("@tag(", f"@{schema.tag_name}(", 1)))
+    defs.extend((name, SECURITY_DEFS[name]) for name in schema.security)
     extra: list[DirectiveDefinitionNode] = [d for d, _ in schema.composed] + schema.executable
     defs.extend((d.name.value, _directive_definition(d)) for d in extra)
     return defs
@@ -178,6 +194,11 @@ def _machinery_types(schema: MergedSchema) -> list[tuple[str, str]]:
     ]
     if schema.join_version != "0.3":
         found.append(("join__DirectiveArguments", "scalar join__DirectiveArguments"))
+    found.extend(
+        (SECURITY_SCALARS[name], f"scalar {SECURITY_SCALARS[name]}")
+        for name in schema.security
+        if name in SECURITY_SCALARS
+    )
     if schema.join_version == "0.5":
         found.append(("join__FieldValue", "scalar join__FieldValue"))
         found.append(("join__ContextArgument", CONTEXT_ARGUMENT))
@@ -316,9 +337,26 @@ def _with_joins(joins: list[str], applied: Applied, names: SpecNames) -> list[st
 
 def _applied(applied: Applied, names: SpecNames) -> list[str]:
     out = [f"@{names.inaccessible}"] if applied.inaccessible else []
+    # Apollo's order: the authorization directives before @tag, in the order the
+    # subgraphs first apply them.
+    security = {
+        "authenticated": ["@authenticated"] if applied.authenticated else [],
+        "requiresScopes": [f"@requiresScopes(scopes: {_dnf(v)})" for v in applied.scopes],
+        "policy": [f"@policy(policies: {_dnf(v)})" for v in applied.policies],
+    }
+    for name in applied.security_order or security:
+        out.extend(security[name])
     out.extend(f"@{names.tag}(name: {print_string(t)})" for t in applied.tags)
     out.extend(_directive(d) for d in applied.kept)
     return out
+
+
+def _dnf(value: list[list[str]]) -> str:
+    return (
+        "["
+        + ", ".join("[" + ", ".join(print_string(e) for e in inner) + "]" for inner in value)
+        + "]"
+    )
 
 
 def _description(text: str | None, indent: str) -> str:

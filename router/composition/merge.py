@@ -34,7 +34,14 @@ from router.composition.model import (
     MergedType,
 )
 from router.composition.override import Override, validate_override
-from router.composition.subgraph import ArgDef, FieldDef, Subgraph, TypeDef, named_type
+from router.composition.subgraph import (
+    SECURITY_DIRECTIVES,
+    ArgDef,
+    FieldDef,
+    Subgraph,
+    TypeDef,
+    named_type,
+)
 
 
 def graph_enum_names(names: Sequence[str]) -> list[str]:
@@ -113,6 +120,9 @@ class Merger:
         self._add_interface_object_fields(schema)
         schema.uses_inaccessible = any(uses(s, "inaccessible") for s in self.subgraphs)
         schema.uses_tag = any(uses(s, "tag") for s in self.subgraphs)
+        schema.security = tuple(
+            name for name in SECURITY_DIRECTIVES if any(uses(s, name) for s in self.subgraphs)
+        )
         schema.tag_name = self._imported_name("tag")
         schema.inaccessible_name = self._imported_name("inaccessible")
         merge_directive_definitions(self.subgraphs, schema, self.fail)

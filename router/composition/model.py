@@ -108,6 +108,8 @@ class MergedSchema:
     description: str | None = None
     uses_inaccessible: bool = False
     uses_tag: bool = False
+    # Authorization directives used anywhere (each brings its @link and definition).
+    security: tuple[str, ...] = ()
     tag_name: str = "tag"  # as subgraphs import it
     inaccessible_name: str = "inaccessible"
     composed: list[tuple[DirectiveDefinitionNode, Link]] = field(default_factory=list)

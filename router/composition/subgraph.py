@@ -89,9 +89,9 @@ TYPE_ONLY = ("key", "extends", "interfaceObject")
 BUILT_IN_KEPT = frozenset({"deprecated", "specifiedBy", "oneOf"})
 # Federation features this composer does not carry into the supergraph. Dropping them
 # silently would lose access control or change query planning, so they are refused.
-UNSUPPORTED = frozenset(
-    {"authenticated", "requiresScopes", "policy", "context", "fromContext", "cost", "listSize"}
-)
+UNSUPPORTED = frozenset({"context", "fromContext", "cost", "listSize"})
+# The authorization directives (Apollo's SECURITY features), kept in the supergraph.
+SECURITY_DIRECTIVES = ("authenticated", "requiresScopes", "policy")
 BUILT_IN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
 MACHINERY_TYPES = frozenset(
     {"_Service", "_Entity", "_Any", "_FieldSet", "FieldSet", "link__Import", "link__Purpose"}
@@ -113,6 +113,13 @@ class Applied:
     inaccessible: bool = False
     tags: list[str] = field(default_factory=list)
     kept: list[DirectiveNode] = field(default_factory=list)  # built-ins and composed ones
+    # Authorization directives: @authenticated, and the values of @requiresScopes(scopes:)
+    # and @policy(policies:) (each an OR of ANDs), one per application before merging.
+    authenticated: bool = False
+    scopes: list[list[list[str]]] = field(default_factory=list)
+    policies: list[list[list[str]]] = field(default_factory=list)
+    # Set by merging: the order Apollo prints them in, by the first subgraph applying each.
+    security_order: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -248,6 +255,22 @@ def _string(value: ValueNode | None) -> str | None:
     return value.value if isinstance(value, StringValueNode) else None
 
 
+def _dnf(value: ValueNode | None) -> list[list[str]]:
+    """A `[[String!]!]!` argument (scopes, policies) as lists; a single string or a flat list
+    is coerced the way GraphQL input coercion does."""
+    if isinstance(value, StringValueNode):
+        return [[value.value]]
+    if not isinstance(value, ListValueNode):
+        return []
+    out: list[list[str]] = []
+    for item in value.values:
+        if isinstance(item, ListValueNode):
+            out.append([v.value for v in item.values if isinstance(v, StringValueNode)])
+        elif isinstance(item, StringValueNode):
+            out.append([item.value])
+    return out
+
+
 def _description(node: object) -> str | None:
     description = getattr(node, "description", None)
     return description.value if description is not None else None
@@ -361,6 +384,12 @@ class _Reader:
                 self.unsupported.append((f"@{canonical}", where))
             elif canonical == "inaccessible":
                 applied.inaccessible = True
+            elif canonical == "authenticated":
+                applied.authenticated = True
+            elif canonical == "requiresScopes":
+                applied.scopes.append(_dnf(_args(directive).get("scopes")))
+            elif canonical == "policy":
+                applied.policies.append(_dnf(_args(directive).get("policies")))
             elif canonical == "tag":
                 tag = _string(_args(directive).get("name"))
                 if tag is not None and tag not in applied.tags:
@@ -455,6 +484,9 @@ class _Reader:
         tdef.applied.inaccessible |= own.inaccessible
         tdef.applied.tags.extend(t for t in own.tags if t not in tdef.applied.tags)
         tdef.applied.kept.extend(own.kept)
+        tdef.applied.authenticated |= own.authenticated
+        tdef.applied.scopes.extend(own.scopes)
+        tdef.applied.policies.extend(own.policies)
         for misplaced in FIELD_ONLY:
             if self.fed(directives, misplaced):
                 self.unknown.append((f"@{misplaced}", name))

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from router.composition import errors
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, Selected, parse_field_set, walk
-from router.composition.subgraph import BUILT_IN_SCALARS, Subgraph, TypeDef, named_type
+from router.composition.subgraph import (
+    BUILT_IN_SCALARS,
+    SECURITY_DIRECTIVES,
+    Subgraph,
+    TypeDef,
+    named_type,
+)
 
 COMPOSITE = ("object", "interface", "union")
 _Fail = Callable[[str, str, str], None]
@@ -38,6 +44,7 @@ def validate_subgraph(subgraph: Subgraph) -> list[CompositionError]:
             "with @apollo/composition until it is.",
         )
     for tdef in subgraph.types.values():
+        _auth_on_interfaces(tdef, fail)
         reserved = [tdef.name] if tdef.name.startswith("__") else []
         reserved += [f"{tdef.name}.{f}" for f in tdef.fields if f.startswith("__")]
         for coordinate in reserved:
@@ -192,3 +199,27 @@ def _check_fields(subgraph: Subgraph, tdef: TypeDef, fail: _Fail) -> None:
                         "part of a @provides since it is already provided by this subgraph "
                         "(it is not marked @external)",
                     )
+
+
+def _auth_on_interfaces(tdef: TypeDef, fail: Callable[[str, str, str], None]) -> None:
+    """Apollo refuses authorization directives on interfaces, their fields and interface
+    objects: requirements must sit on the concrete types a query resolves."""
+    if tdef.kind != "interface":
+        return
+    kind = "interface object" if tdef.interface_object else "interface"
+    elements = [(kind, tdef.name, tdef.applied)]
+    elements.extend(("field", f"{tdef.name}.{n}", f.applied) for n, f in tdef.fields.items())
+    for name in SECURITY_DIRECTIVES:
+        for element_kind, coordinate, applied in elements:
+            present = {
+                "authenticated": applied.authenticated,
+                "requiresScopes": bool(applied.scopes),
+                "policy": bool(applied.policies),
+            }[name]
+            if present:
+                fail(
+                    errors.AUTH_REQUIREMENTS_APPLIED_ON_INTERFACE,
+                    coordinate,
+                    f'Invalid use of @{name} on {element_kind} "{coordinate}": @{name} cannot '
+                    "be applied on interfaces, interface fields and interface objects",
+                )

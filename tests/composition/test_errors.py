@@ -37,7 +37,7 @@ def test_duplicate_and_missing_subgraphs_are_refused() -> None:
 def test_unsupported_federation_features_are_refused_not_dropped() -> None:
     sdl = (
         'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", '
-        'import: ["@authenticated"]) type Query { me: Int @authenticated }'
+        'import: ["@cost"]) type Query { me: Int @cost(weight: 5) }'
     )
     result = compose([SubgraphSource("a", "http://a", sdl)])
     assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query.me")]

@@ -6,11 +6,12 @@ hosts a router per graph variant (at /<variant>/graphql), started once per sessi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from starlette.routing import Mount, Route
 
 from coursegraph.identity import JWKSCache, TokenVerifier
 from router.config import RouterConfig
+from router.edge.pipeline import Edge, build_edge
 from router.edge_auth import EdgeAuthenticator
 from router.server import create_app
 from router.service import Router
@@ -33,7 +35,7 @@ from router.supergraph import Supergraph
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 
-GRAPHS = ("basic", "advanced", "interfaces", "mixed", "chains", "provides")
+GRAPHS = ("basic", "advanced", "interfaces", "mixed", "chains", "provides", "secure")
 SLOW_SECONDS = 1.0
 
 
@@ -71,6 +73,7 @@ def closed_port() -> int:
 @dataclass
 class Stack:
     router_url: str
+    subgraph_url: str = ""
     subgraphs: dict[str, dict[str, SubgraphApp]] = field(default_factory=dict)
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
 
@@ -188,8 +191,104 @@ def stack() -> Iterator[Stack]:
         lifespan=lifespan,
     )
     router_server = ServerThread(router_app)
-    result = Stack(router_server.url, apps)
+    result = Stack(router_server.url, base, apps)
     yield result
     result.client.close()
     router_server.stop()
     subgraph_server.stop()
+
+
+RouterFactory = Callable[..., str]
+
+
+class AppHost:
+    """One server for the apps tests start (routers with their own config, stand-in
+    subgraphs): each is mounted at its own prefix and removed when the test ends, so a test
+    pays no server start or stop."""
+
+    def __init__(self) -> None:
+        self.app = Starlette(routes=[], lifespan=self._lifespan)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server = ServerThread(self.app)
+        self._next = 0
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.loop = asyncio.get_running_loop()
+        yield
+
+    def mount(self, app: Any) -> tuple[str, Mount]:
+        self._next += 1
+        mount = Mount(f"/app{self._next}", app=app)
+        self.app.router.routes.append(mount)
+        return f"{self.server.url}/app{self._next}", mount
+
+    def unmount(self, mount: Mount, *closers: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.app.router.routes.remove(mount)
+        assert self.loop is not None
+        for close in closers:
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_host() -> Iterator[AppHost]:
+    host = AppHost()
+    yield host
+    host.server.stop()
+
+
+@pytest.fixture
+def serve_router(stack: Stack, app_host: AppHost) -> Iterator[RouterFactory]:
+    """Start a router for one test: `serve_router(graph, authenticated=False,
+    span_exporter=None, **config)` returns its base URL (GraphQL at /graphql); closed when
+    the test ends."""
+    started: list[tuple[Mount, Router, Edge]] = []
+
+    def start(
+        graph: str = "basic",
+        *,
+        authenticated: bool = False,
+        span_exporter: Any = None,
+        **config: Any,
+    ) -> str:
+        router = _router(graph, stack.subgraph_url, **config)
+        return serve(app_host, started, router, authenticated, span_exporter)
+
+    yield start
+    for mount, router, edge in started:
+        app_host.unmount(mount, router.close, edge.close)
+
+
+def serve(
+    host: AppHost,
+    started: list[tuple[Mount, Router, Edge]],
+    router: Router,
+    authenticated: bool = False,
+    span_exporter: Any = None,
+) -> str:
+    """Mount `router` with its edge on `host`; its base URL."""
+    authenticator = make_authenticator() if authenticated else None
+    edge = build_edge(
+        router.config,
+        authenticator,
+        cache_counts=lambda: (
+            router.state.operations.cache.hits,
+            router.state.operations.cache.misses,
+        ),
+        safelist=lambda: router.state.operations.checks.safelist,
+        span_exporter=span_exporter,
+    )
+    url, mount = host.mount(create_app(router, authenticator, edge=edge))
+    started.append((mount, router, edge))
+    return url
+
+
+def make_authenticator() -> EdgeAuthenticator:
+    return EdgeAuthenticator(
+        TokenVerifier(
+            JWKSCache(_static_jwks),
+            algorithm="RS256",
+            issuer=TOKEN_ISSUER,
+            audience=TOKEN_AUDIENCE,
+        )
+    )

@@ -51,6 +51,13 @@ directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ENUM 
 directive @interfaceObject on OBJECT
 directive @tag(name: String!) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | UNION
   | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION
+scalar federation__Scope
+scalar federation__Policy
+directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+directive @requiresScopes(scopes: [[federation__Scope!]!]!)
+  on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+directive @policy(policies: [[federation__Policy!]!]!)
+  on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 type _Service { sdl: String }
 """
 

@@ -1,0 +1,1 @@
+"""The router's edge concerns, one module each; `pipeline.py` fixes their order."""

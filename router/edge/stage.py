@@ -1,0 +1,103 @@
+"""What every edge stage is: an object with the hooks it needs, and the request they see.
+
+- `middleware()`: ASGI layers around the whole app (CORS answers preflights there);
+- `routes()`: extra HTTP routes (telemetry's /metrics);
+- `on_request(exchange)`: once per GraphQL request, before the operation is parsed;
+- `on_operation(exchange, prepared, cost)`: after the operation is prepared (parsed,
+  validated, limits checked, all cached) and its variables coerced, before planning;
+- `on_response(exchange, status, errors)`: after the answer is built, refusals included;
+- `close()`: at shutdown (Redis connections, the trace exporter).
+
+A hook refuses the request by raising `EdgeRefusal`. The pipeline calls only the hooks a
+stage overrides, so a stage costs nothing in the phases it does not take part in.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from coursegraph.identity import Viewer
+
+if TYPE_CHECKING:
+    from router.operation import PreparedOperation
+
+
+class EdgeRefusal(Exception):
+    """The request is answered with this GraphQL error and status, and is not executed."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        extensions: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extensions = extensions or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "errors": [
+                {"message": self.message, "extensions": {"code": self.code, **self.extensions}}
+            ]
+        }
+
+
+class Exchange:
+    """One GraphQL request as it goes through the edge."""
+
+    __slots__ = (
+        "extensions",
+        "operation_name",
+        "query",
+        "request",
+        "span",
+        "started",
+        "viewer",
+    )
+
+    def __init__(self, request: Request, query: Any, operation_name: Any, extensions: Any) -> None:
+        self.request = request
+        self.query = query
+        self.operation_name = operation_name
+        self.extensions = extensions
+        self.started = time.perf_counter()
+        # Verified claims of the bearer token, when one was sent (authentication).
+        self.viewer: Viewer | None = None
+        # The router span, when tracing is on.
+        self.span: Any = None
+
+
+class Stage:
+    """Base of edge stages; override the hooks the concern needs."""
+
+    def middleware(self) -> list[Middleware]:
+        return []
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    async def on_request(self, exchange: Exchange) -> None:
+        return None
+
+    async def on_operation(
+        self, exchange: Exchange, prepared: PreparedOperation, cost: int
+    ) -> None:
+        return None
+
+    def on_response(self, exchange: Exchange, status: int, errors: list[Any] | None) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
