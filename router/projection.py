@@ -245,15 +245,36 @@ class Projector:
         as_list = _path_list(path)
         if self.error_paths is None:
             self.error_paths = [tuple(e.get("path") or ()) for e in self.errors]
+            # An unreachable subgraph is reported once, without a path; the nulls it
+            # causes are explained by that error, not by one more per field.
+            if any(_is_unavailable(e) for e in self.errors):
+                self.error_paths.append(_EVERYWHERE)
         prefix = tuple(as_list)
         for existing in self.error_paths:
+            if existing is _EVERYWHERE:
+                return
             related = existing[: len(prefix)] == prefix or prefix[: len(existing)] == existing
             if existing and related:
                 return
+        # A subgraph answered null where its schema promises a value: its fault, not the
+        # client's, and every error carries a contract code.
         self.errors.append(
             {
                 "message": f"Cannot return null for non-nullable field {f.parent}.{f.name}.",
                 "path": as_list,
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
             }
         )
         self.error_paths.append(prefix)
+
+
+_EVERYWHERE: tuple[str | int, ...] = ("<every path>",)
+
+
+def _is_unavailable(error: JSONObject) -> bool:
+    extensions = error.get("extensions")
+    return (
+        not error.get("path")
+        and isinstance(extensions, dict)
+        and extensions.get("code") == "SERVICE_UNAVAILABLE"
+    )
