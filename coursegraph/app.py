@@ -8,7 +8,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-import httpx
 import orjson
 import strawberry
 from sqlalchemy import text
@@ -25,7 +24,13 @@ from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import Unauthenticated
 from coursegraph.federation import format_errors
-from coursegraph.identity import JWKSCache, JWKSSource, TokenVerifier, Viewer, bearer_token
+from coursegraph.identity import (
+    JWKSSource,
+    TokenVerifier,
+    Viewer,
+    bearer_token,
+    verifier_from_settings,
+)
 from coursegraph.log import configure_logging, get_logger
 from coursegraph.service_auth import (
     MemoryNonceStore,
@@ -61,17 +66,6 @@ class SubgraphSpec(Generic[C, L]):
     # Where verification keys come from; default: users' JWKS over HTTP.
     jwks_source: Callable[[C], JWKSSource] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def http_jwks_source(url: str) -> JWKSSource:
-    async def fetch() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            response = await client.get(url)
-            response.raise_for_status()
-            document: dict[str, Any] = response.json()
-            return document
-
-    return fetch
 
 
 @dataclass
@@ -177,21 +171,17 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
 
             redis = Redis.from_url(settings.redis_url)
         async with spec.bootstrap(settings) as container:
-            if spec.jwks_source is not None:
-                # A local key source is cheap to consult again at once.
-                source, min_refresh = spec.jwks_source(container), 0.0
-            else:
-                source = http_jwks_source(settings.resolved_jwks_url)
-                min_refresh = settings.jwks_min_refresh_seconds
+            # A local key source (users' own keys) is cheap to consult again at once.
+            tokens = (
+                verifier_from_settings(
+                    settings, spec.jwks_source(container), min_refresh_seconds=0.0
+                )
+                if spec.jwks_source is not None
+                else verifier_from_settings(settings)
+            )
             app.state.container = container
             app.state.auth = EdgeAuth(
-                tokens=TokenVerifier(
-                    JWKSCache(source, min_refresh_seconds=min_refresh),
-                    algorithm=settings.jwt_algorithm,
-                    issuer=settings.jwt_issuer,
-                    audience=settings.jwt_audience,
-                    leeway_seconds=settings.jwt_leeway_seconds,
-                ),
+                tokens=tokens,
                 services=ServiceVerifier(
                     {name: settings.service_key(name) for name in SERVICES},
                     nonce_store(redis),

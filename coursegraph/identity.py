@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jwt
 from jwt import PyJWK
 
 from coursegraph.errors import Unauthenticated
+from coursegraph.settings import Settings
 
 ROLES = ("STUDENT", "TEACHER", "ADMIN")
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
@@ -131,6 +133,43 @@ class TokenVerifier:
             raise Unauthenticated("The access token carries no valid role.")
         scope = claims.get("scope") or ""
         return Viewer(id=str(claims["sub"]), role=role, scopes=frozenset(str(scope).split()))
+
+
+def jwks_over_http(url: str) -> JWKSSource:
+    """Users' JWKS fetched over HTTP (every process but users itself)."""
+
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            document: dict[str, Any] = response.json()
+            return document
+
+    return fetch
+
+
+def verifier_from_settings(
+    settings: Settings,
+    source: JWKSSource | None = None,
+    *,
+    min_refresh_seconds: float | None = None,
+) -> TokenVerifier:
+    """The token verifier every process uses: algorithm, issuer, audience from settings."""
+    keys = JWKSCache(
+        source or jwks_over_http(settings.resolved_jwks_url),
+        min_refresh_seconds=(
+            settings.jwks_min_refresh_seconds
+            if min_refresh_seconds is None
+            else min_refresh_seconds
+        ),
+    )
+    return TokenVerifier(
+        keys,
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -9,25 +9,18 @@ with a bad one is refused before any planning or subgraph call. The verified cla
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from coursegraph.errors import Unauthenticated
-from coursegraph.identity import JWKSCache, JWKSSource, TokenVerifier, Viewer, bearer_token
+from coursegraph.identity import (
+    TokenVerifier,
+    Viewer,
+    bearer_token,
+    jwks_over_http,
+    verifier_from_settings,
+)
 from coursegraph.settings import Settings
 from router.edge.stage import EdgeRefusal, Exchange, Stage
-
-
-def jwks_over_http(url: str) -> JWKSSource:
-    async def fetch() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            response = await client.get(url)
-            response.raise_for_status()
-            document: dict[str, Any] = response.json()
-            return document
-
-    return fetch
 
 
 class EdgeAuthenticator:
@@ -36,19 +29,8 @@ class EdgeAuthenticator:
 
     @classmethod
     def from_settings(cls, settings: Settings, jwks_url: str | None) -> EdgeAuthenticator:
-        keys = JWKSCache(
-            jwks_over_http(jwks_url or settings.resolved_jwks_url),
-            min_refresh_seconds=settings.jwks_min_refresh_seconds,
-        )
-        return cls(
-            TokenVerifier(
-                keys,
-                algorithm=settings.jwt_algorithm,
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                leeway_seconds=settings.jwt_leeway_seconds,
-            )
-        )
+        source = jwks_over_http(jwks_url) if jwks_url else None
+        return cls(verifier_from_settings(settings, source))
 
     async def authenticate(self, authorization: str | None) -> Viewer | None:
         """The verified claims, None without a token; raises EdgeRefusal (401) for a bad one."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -19,13 +18,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from coursegraph.identity import JWKSCache, TokenVerifier
+from coursegraph.testing import ServerThread
 from router.config import RouterConfig
 from router.edge.pipeline import Edge, build_edge
 from router.edge_auth import EdgeAuthenticator
@@ -37,30 +36,6 @@ from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 
 GRAPHS = ("basic", "advanced", "interfaces", "mixed", "chains", "provides", "secure")
 SLOW_SECONDS = 1.0
-
-
-class ServerThread:
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", loop="asyncio"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-        self.port: int = self.server.servers[0].sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def closed_port() -> int:
@@ -154,7 +129,7 @@ def stack() -> Iterator[Stack]:
         delay=SLOW_SECONDS,
     )
     routes.extend(slow.routes("/slow/inventory"))
-    subgraph_server = ServerThread(Starlette(routes=routes))
+    subgraph_server = ServerThread(Starlette(routes=routes)).start()
     base = subgraph_server.url
     routers = {graph: _router(graph, base) for graph in GRAPHS}
     routers["basic-debug"] = _router("basic", base, debug={"expose_query_plan": True})
@@ -190,7 +165,7 @@ def stack() -> Iterator[Stack]:
         ],
         lifespan=lifespan,
     )
-    router_server = ServerThread(router_app)
+    router_server = ServerThread(router_app).start()
     result = Stack(router_server.url, base, apps)
     yield result
     result.client.close()
@@ -209,7 +184,7 @@ class AppHost:
     def __init__(self) -> None:
         self.app = Starlette(routes=[], lifespan=self._lifespan)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.server = ServerThread(self.app)
+        self.server = ServerThread(self.app).start()
         self._next = 0
 
     @asynccontextmanager

@@ -22,10 +22,10 @@ from structlog.testing import capture_logs
 from structlog.typing import EventDict
 
 from coursegraph.settings import get_settings
+from coursegraph.testing import ServerThread
 from router.cli import build_app
 from router.composition import SubgraphSource, compose
 from router.source import LoadError, SupergraphSource
-from tests.router.conftest import ServerThread
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema, subgraph_app
 
@@ -102,7 +102,7 @@ def subgraph_server() -> Iterator[tuple[str, dict[str, SubgraphApp]]]:
         name: SubgraphApp(build_subgraph_schema(BASIC.subgraphs[name], BASIC.resolvers[name]))
         for name in ("accounts", "products")
     }
-    server = ServerThread(subgraph_app({f"/{name}": app for name, app in apps.items()}))
+    server = ServerThread(subgraph_app({f"/{name}": app for name, app in apps.items()})).start()
     yield server.url, apps
     server.stop()
 
@@ -123,7 +123,7 @@ def subgraphs(
 def _start(stack: ReloadStack) -> ServerThread:
     source = SupergraphSource(config_path=stack.folder / "supergraph.yaml")
     app = build_app(source, get_settings(), watch=True, poll_seconds=0.05, sdl_poll_seconds=0.2)
-    server = ServerThread(app)
+    server = ServerThread(app).start()
     stack.router_url = server.url
     return server
 
@@ -270,7 +270,7 @@ def test_supergraph_file_change_is_served(
     (tmp_path / "router.yaml").write_text(SETTINGS, encoding="utf-8")
     source = SupergraphSource(config_path=tmp_path / "router.yaml", supergraph_path=supergraph)
     app = build_app(source, get_settings(), watch=True, poll_seconds=0.05)
-    server = ServerThread(app)
+    server = ServerThread(app).start()
     stack = ReloadStack(tmp_path, {}, base, [], server.url)
     try:
         assert "errors" in stack.query(USERS_NAMES)
