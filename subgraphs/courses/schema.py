@@ -623,7 +623,9 @@ class Query:
     async def lecture(self, info: CourseInfo, id: strawberry.ID) -> Lecture | None:
         return await _visible_lecture(info, str(id))
 
-    @strawberry.field(description="The viewer's enrollments, newest first.")
+    @strawberry.federation.field(
+        authenticated=True, description="The viewer's enrollments, newest first."
+    )
     async def my_enrollments(self, info: CourseInfo) -> list[Enrollment]:
         viewer = info.context.require_viewer()
         rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
@@ -653,7 +655,9 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="TEACHER or ADMIN; the course starts as a DRAFT.")
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]], description="TEACHER or ADMIN; the course starts as a DRAFT."
+    )
     async def create_course(self, info: CourseInfo, input: CreateCourseInput) -> Course:
         course = await info.context.container.courses.create_course(
             info.context.viewer,
@@ -664,7 +668,10 @@ class Mutation:
         )
         return Course.from_model(course)
 
-    @strawberry.mutation(description="The course's teacher or ADMIN; omitted fields stay.")
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]],
+        description="The course's teacher or ADMIN; omitted fields stay.",
+    )
     async def update_course(
         self, info: CourseInfo, id: strawberry.ID, input: UpdateCourseInput
     ) -> Course:
@@ -680,24 +687,26 @@ class Mutation:
         )
         return Course.from_model(course)
 
-    @strawberry.mutation(description="Needs at least one lecture.")
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]], description="Needs at least one lecture."
+    )
     async def publish_course(self, info: CourseInfo, id: strawberry.ID) -> Course:
         course = await info.context.container.courses.publish_course(info.context.viewer, str(id))
         return Course.from_model(course)
 
-    @strawberry.mutation
+    @strawberry.federation.mutation(requires_scopes=[["teach"]])
     async def archive_course(self, info: CourseInfo, id: strawberry.ID) -> Course:
         course = await info.context.container.courses.archive_course(info.context.viewer, str(id))
         return Course.from_model(course)
 
-    @strawberry.mutation
+    @strawberry.federation.mutation(requires_scopes=[["teach"]])
     async def add_section(self, info: CourseInfo, course_id: strawberry.ID, title: str) -> Section:
         section = await info.context.container.courses.add_section(
             info.context.viewer, str(course_id), title
         )
         return Section.from_model(section)
 
-    @strawberry.mutation
+    @strawberry.federation.mutation(requires_scopes=[["teach"]])
     async def add_lecture(
         self, info: CourseInfo, section_id: strawberry.ID, input: AddLectureInput
     ) -> Lecture:
@@ -706,7 +715,9 @@ class Mutation:
         )
         return Lecture.from_model(lecture)
 
-    @strawberry.mutation(description="New order of all the course's sections.")
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]], description="New order of all the course's sections."
+    )
     async def reorder_sections(
         self, info: CourseInfo, course_id: strawberry.ID, section_ids: list[strawberry.ID]
     ) -> list[Section]:
@@ -715,7 +726,9 @@ class Mutation:
         )
         return [Section.from_model(s) for s in sections]
 
-    @strawberry.mutation(description="New order of all the section's lectures.")
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]], description="New order of all the section's lectures."
+    )
     async def reorder_lectures(
         self, info: CourseInfo, section_id: strawberry.ID, lecture_ids: list[strawberry.ID]
     ) -> list[Lecture]:
@@ -724,9 +737,10 @@ class Mutation:
         )
         return [Lecture.from_model(lecture) for lecture in lectures]
 
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
+        authenticated=True,
         description="Free course: ACTIVE enrollment at once; paid: PaymentRequired (with a "
-        "payment when a provider is given). Already ACTIVE/COMPLETED: CONFLICT."
+        "payment when a provider is given). Already ACTIVE/COMPLETED: CONFLICT.",
     )
     async def enroll(
         self,
@@ -748,7 +762,9 @@ class Mutation:
             )
         return Enrollment.from_model(result)
 
-    @strawberry.mutation(description="Keeps the highest progress seen; 100 marks COMPLETED.")
+    @strawberry.federation.mutation(
+        authenticated=True, description="Keeps the highest progress seen; 100 marks COMPLETED."
+    )
     async def update_progress(
         self,
         info: CourseInfo,
@@ -761,7 +777,9 @@ class Mutation:
         )
         return Enrollment.from_model(enrollment)
 
-    @strawberry.mutation(description="COMPLETED enrollments only; idempotent.")
+    @strawberry.federation.mutation(
+        authenticated=True, description="COMPLETED enrollments only; idempotent."
+    )
     async def issue_certificate(
         self, info: CourseInfo, enrollment_id: strawberry.ID
     ) -> Certificate:
@@ -770,9 +788,10 @@ class Mutation:
         )
         return Certificate.from_model(certificate)
 
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]],
         description="The course's teacher or ADMIN: where to upload the lecture's video "
-        "(mp4, webm or quicktime). The lecture is UPLOADING; a previous video is deleted."
+        "(mp4, webm or quicktime). The lecture is UPLOADING; a previous video is deleted.",
     )
     async def initiate_lecture_upload(
         self, info: CourseInfo, lecture_id: strawberry.ID, input: UploadInput
@@ -784,9 +803,10 @@ class Mutation:
         )
         return UploadTicket.from_ticket(ticket)
 
-    @strawberry.mutation(
+    @strawberry.federation.mutation(
+        requires_scopes=[["teach"]],
         description="After the upload: PROCESSING, or FAILED when the upload does not match "
-        "what was announced; READY follows once the video is processed. Idempotent."
+        "what was announced; READY follows once the video is processed. Idempotent.",
     )
     async def confirm_lecture_upload(
         self, info: CourseInfo, lecture_id: strawberry.ID, file_id: strawberry.ID

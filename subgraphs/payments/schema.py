@@ -199,7 +199,9 @@ class VerifyPaymentInput:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Your own payment (ADMIN: any); NOT_FOUND otherwise.")
+    @strawberry.federation.field(
+        authenticated=True, description="Your own payment (ADMIN: any); NOT_FOUND otherwise."
+    )
     async def payment(self, info: Info[Context, None], id: strawberry.ID) -> Payment | None:
         viewer = info.context.require_viewer()
         payment = await info.context.container.payments.get_for_viewer(viewer, str(id))
@@ -220,8 +222,9 @@ async def _prepare_payment(
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
-        description="Reuses your PENDING payment for that course; the amount comes from courses."
+    @strawberry.federation.mutation(
+        authenticated=True,
+        description="Reuses your PENDING payment for that course; the amount comes from courses.",
     )
     async def create_payment(self, info: Info[Context, None], input: CreatePaymentInput) -> Payment:
         viewer = info.context.require_viewer()
@@ -230,7 +233,9 @@ class Mutation:
         )
         return Payment.from_model(payment)
 
-    @strawberry.mutation(description="On success the enrollment becomes ACTIVE.")
+    @strawberry.federation.mutation(
+        authenticated=True, description="On success the enrollment becomes ACTIVE."
+    )
     async def verify_payment(self, info: Info[Context, None], input: VerifyPaymentInput) -> Payment:
         viewer = info.context.require_viewer()
         payment = await info.context.container.payments.verify_payment(
@@ -238,8 +243,9 @@ class Mutation:
         )
         return Payment.from_model(payment)
 
-    @strawberry.mutation(
-        description="Prorated by progress (ADMIN may set the amount); the enrollment is dropped."
+    @strawberry.federation.mutation(
+        authenticated=True,
+        description="Prorated by progress (ADMIN may set the amount); the enrollment is dropped.",
     )
     async def request_refund(
         self,

@@ -157,7 +157,7 @@ class Mutation:
     async def logout(self, info: Info[Context, None], refresh_token: str) -> bool:
         return await info.context.container.users.logout(refresh_token)
 
-    @strawberry.mutation
+    @strawberry.federation.mutation(authenticated=True)
     async def update_profile(self, info: Info[Context, None], input: UpdateProfileInput) -> User:
         viewer = info.context.require_viewer()
         name = input.name if input.name is not strawberry.UNSET else None
