@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
 from typing import Annotated, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
-from coursegraph import money
 from coursegraph.context import RequestContext
 from coursegraph.errors import BadUserInput, NotFound
 from coursegraph.federation import build_schema, internal_field
+from coursegraph.graphql_types import Money, MoneyInput
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.enrollments import EnrollmentService
@@ -57,23 +56,6 @@ class PaymentProvider(Enum):
     STRIPE = "STRIPE"
     RAZORPAY = "RAZORPAY"
     SANDBOX = "SANDBOX"
-
-
-# Value types other subgraphs (payments) define too: shareable, identical everywhere.
-@strawberry.federation.type(shareable=True)
-class Money:
-    amount: Decimal
-    currency: str = strawberry.field(description="ISO-4217 code.")
-
-    @classmethod
-    def from_money(cls, value: money.Money) -> Money:
-        return cls(amount=value.amount, currency=value.currency)
-
-
-@strawberry.input
-class MoneyInput:
-    amount: Decimal
-    currency: str
 
 
 @strawberry.federation.type(shareable=True)

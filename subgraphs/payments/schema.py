@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
 
 import strawberry
@@ -13,7 +12,7 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.federation import build_schema, internal_field
-from coursegraph.money import to_decimal
+from coursegraph.graphql_types import Money, MoneyInput
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
@@ -44,22 +43,6 @@ class RefundStatus(Enum):
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
-
-
-@strawberry.federation.type(shareable=True)
-class Money:
-    amount: Decimal
-    currency: str = strawberry.field(description="ISO-4217 code.")
-
-    @classmethod
-    def of(cls, minor: int, currency: str) -> Money:
-        return cls(amount=to_decimal(minor, currency), currency=currency)
-
-
-@strawberry.input
-class MoneyInput:
-    amount: Decimal
-    currency: str
 
 
 @strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])

@@ -1,0 +1,30 @@
+"""GraphQL value types that several subgraphs return: declared once, `@shareable`, so
+every subgraph prints them identically (composition requires it)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from coursegraph import money
+
+
+@strawberry.federation.type(shareable=True)
+class Money:
+    amount: Decimal
+    currency: str = strawberry.field(description="ISO-4217 code.")
+
+    @classmethod
+    def from_money(cls, value: money.Money) -> Money:
+        return cls(amount=value.amount, currency=value.currency)
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Money:
+        return cls(amount=money.to_decimal(minor, currency), currency=currency)
+
+
+@strawberry.input
+class MoneyInput:
+    amount: Decimal
+    currency: str
