@@ -1,0 +1,109 @@
+"""Internal fields other services call (HMAC-signed, `@inaccessible`): payments and files."""
+
+from __future__ import annotations
+
+import strawberry
+
+from subgraphs.courses import models
+from subgraphs.courses.types import CourseInfo, CourseStatus, EnrollmentStatus, VideoStatus
+
+
+# ------------------------------------------------------------------ internal (services)
+@strawberry.federation.type(inaccessible=True)
+class CoursePricing:
+    course_id: strawberry.ID
+    title: str
+    status: CourseStatus
+    teacher_id: strawberry.ID
+    price_amount_minor: int | None = strawberry.field(description="Null: free.")
+    currency: str | None
+
+
+@strawberry.federation.type(inaccessible=True)
+class InternalEnrollment:
+    id: strawberry.ID
+    user_id: strawberry.ID
+    course_id: strawberry.ID
+    status: EnrollmentStatus
+    progress_percentage: float
+
+    @strawberry.field
+    async def certificate_issued(self, info: CourseInfo) -> bool:
+        row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
+        return row is not None
+
+    @classmethod
+    def from_model(cls, enrollment: models.Enrollment) -> InternalEnrollment:
+        return cls(
+            id=strawberry.ID(str(enrollment.id)),
+            user_id=strawberry.ID(str(enrollment.user_id)),
+            course_id=strawberry.ID(str(enrollment.course_id)),
+            status=EnrollmentStatus(enrollment.status),
+            progress_percentage=enrollment.progress_percentage,
+        )
+
+
+@strawberry.federation.type(inaccessible=True)
+class InternalProgress:
+    enrolled: bool
+    status: EnrollmentStatus | None
+    progress_percentage: float
+    certificate_issued: bool
+
+
+async def course_pricing(info: CourseInfo, course_id: strawberry.ID) -> CoursePricing | None:
+    course = await info.context.loaders.courses.load(str(course_id))
+    if course is None:
+        return None
+    return CoursePricing(
+        course_id=strawberry.ID(str(course.id)),
+        title=course.title,
+        status=CourseStatus(course.status),
+        teacher_id=strawberry.ID(str(course.teacher_id)),
+        price_amount_minor=course.price_amount_minor,
+        currency=course.currency,
+    )
+
+
+async def enrollment_for_payment(
+    info: CourseInfo, payment_id: strawberry.ID
+) -> InternalEnrollment | None:
+    row = await info.context.loaders.enrollments_by_payment.load(str(payment_id))
+    return InternalEnrollment.from_model(row) if row else None
+
+
+async def viewer_progress(
+    info: CourseInfo, user_id: strawberry.ID, course_id: strawberry.ID
+) -> InternalProgress | None:
+    progress = await info.context.container.enrollments.progress(str(user_id), str(course_id))
+    row = progress.enrollment
+    return InternalProgress(
+        enrolled=row is not None,
+        status=EnrollmentStatus(row.status) if row else None,
+        progress_percentage=row.progress_percentage if row else 0.0,
+        certificate_issued=progress.certificate_issued,
+    )
+
+
+async def complete_paid_enrollment(
+    info: CourseInfo, user_id: strawberry.ID, course_id: strawberry.ID, payment_id: strawberry.ID
+) -> InternalEnrollment:
+    row = await info.context.container.enrollments.complete_paid(
+        str(user_id), str(course_id), str(payment_id)
+    )
+    return InternalEnrollment.from_model(row)
+
+
+async def drop_enrollment_for_payment(
+    info: CourseInfo, payment_id: strawberry.ID
+) -> InternalEnrollment | None:
+    row = await info.context.container.enrollments.drop_for_payment(str(payment_id))
+    return InternalEnrollment.from_model(row) if row else None
+
+
+async def record_video_status(
+    info: CourseInfo, file_id: strawberry.ID, status: VideoStatus, duration_seconds: int | None
+) -> bool:
+    return await info.context.container.videos.record_video_status(
+        str(file_id), status.value, duration_seconds
+    )

@@ -1,0 +1,449 @@
+"""Courses' GraphQL object types, enums and inputs (resolvers stay thin: loaders and services)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from coursegraph.context import RequestContext
+from coursegraph.errors import NotFound
+from coursegraph.graphql_types import Money, MoneyInput
+from subgraphs.courses import clients, models
+from subgraphs.courses.bootstrap import CoursesContainer
+from subgraphs.courses.enrollments import EnrollmentService
+from subgraphs.courses.loaders import CoursesLoaders
+from subgraphs.courses.policy import can_view, can_watch, is_owner_or_admin
+from subgraphs.courses.service import KEEP, CatalogFilter, Keep, PriceInput, course_price
+
+Context = RequestContext[CoursesContainer, CoursesLoaders]
+CourseInfo = Info[Context, None]
+_T = TypeVar("_T")
+
+
+# ------------------------------------------------------------------ enums and values
+@strawberry.enum
+class CourseStatus(Enum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    ARCHIVED = "ARCHIVED"
+
+
+@strawberry.enum
+class VideoStatus(Enum):
+    NONE = "NONE"
+    UPLOADING = "UPLOADING"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class EnrollmentStatus(Enum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    DROPPED = "DROPPED"
+
+
+@strawberry.enum
+class PaymentProvider(Enum):
+    STRIPE = "STRIPE"
+    RAZORPAY = "RAZORPAY"
+    SANDBOX = "SANDBOX"
+
+
+@strawberry.federation.type(shareable=True)
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+# Files issues upload tickets; courses hands them to clients unchanged.
+@strawberry.federation.type(shareable=True)
+class UploadHeader:
+    name: str
+    value: str
+
+
+@strawberry.federation.type(shareable=True)
+class UploadTicket:
+    file_id: strawberry.ID
+    upload_url: str
+    method: str
+    headers: list[UploadHeader]
+    expires_at: datetime
+
+    @classmethod
+    def from_ticket(cls, ticket: clients.UploadTicket) -> UploadTicket:
+        return cls(
+            file_id=strawberry.ID(ticket.file_id),
+            upload_url=ticket.upload_url,
+            method=ticket.method,
+            headers=[UploadHeader(name=name, value=value) for name, value in ticket.headers],
+            expires_at=ticket.expires_at,
+        )
+
+
+# ------------------------------------------------------------------ other subgraphs' entities
+@strawberry.federation.type(keys=["id"])
+class File:
+    """Owned by files; courses contributes who may play a lecture video."""
+
+    id: strawberry.ID
+
+    @strawberry.field(
+        description="May the viewer play this video? True for a preview lecture, the "
+        "course's teacher, an ADMIN and students with an ACTIVE or COMPLETED enrollment."
+    )
+    async def viewer_can_watch(self, info: CourseInfo) -> bool:
+        loaders = info.context.loaders
+        viewer = info.context.viewer
+        lecture = await loaders.lectures_by_video.load(str(self.id))
+        if lecture is None:
+            return False
+        course = await loaders.courses.load(str(lecture.course_id))
+        seat = (
+            await loaders.current_enrollments.load((viewer.id, str(lecture.course_id)))
+            if viewer is not None
+            else None
+        )
+        return can_watch(lecture, course, seat, viewer)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> File:
+        return cls(id=id)
+
+
+@strawberry.federation.type(keys=["id"])
+class User:
+    id: strawberry.ID
+
+    @strawberry.field(description="FORBIDDEN unless the viewer is this user or an ADMIN.")
+    async def enrollments(self, info: CourseInfo) -> list[Enrollment]:
+        EnrollmentService.require_self_or_admin(info.context.viewer, str(self.id))
+        rows = await info.context.loaders.enrollments_by_user.load(str(self.id))
+        return [Enrollment.from_model(e) for e in rows]
+
+    @strawberry.field(description="Published courses, plus drafts for their teacher.")
+    async def taught_courses(self, info: CourseInfo) -> list[Course]:
+        viewer = info.context.viewer
+        rows = await info.context.loaders.courses_by_teacher.load(str(self.id))
+        return [
+            Course.from_model(c)
+            for c in rows
+            if c.status == "PUBLISHED" or is_owner_or_admin(c, viewer)
+        ]
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+
+@strawberry.federation.type(keys=["id"])
+class Payment:
+    id: strawberry.ID
+
+    @strawberry.field(description="The enrollment this payment paid for, once it succeeded.")
+    async def enrollment(self, info: CourseInfo) -> Enrollment | None:
+        loaders = info.context.loaders
+        row = await loaders.enrollments_by_payment.load(str(self.id))
+        if row is None:
+            return None
+        course = await loaders.courses.load(str(row.course_id))
+        if not EnrollmentService.can_see(row, course, info.context.viewer):
+            return None
+        return Enrollment.from_model(row)
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Payment:
+        return cls(id=id)
+
+
+# ------------------------------------------------------------------ catalog
+@strawberry.federation.type(keys=["id"])
+class Course:
+    id: strawberry.ID
+    slug: str
+    title: str
+    description: str | None
+    status: CourseStatus
+    created_at: datetime
+    published_at: datetime | None
+    _model: strawberry.Private[models.Course]
+
+    @classmethod
+    def from_model(cls, course: models.Course) -> Course:
+        return cls(
+            id=strawberry.ID(str(course.id)),
+            slug=course.slug,
+            title=course.title,
+            description=course.description,
+            status=CourseStatus(course.status),
+            created_at=course.created_at,
+            published_at=course.published_at,
+            _model=course,
+        )
+
+    @strawberry.field(description="Null: free.")
+    def price(self) -> Money | None:
+        value = course_price(self._model)
+        return Money.from_money(value) if value else None
+
+    @strawberry.field
+    def is_free(self) -> bool:
+        return course_price(self._model) is None
+
+    @strawberry.field
+    def teacher(self) -> User:
+        return User(id=strawberry.ID(str(self._model.teacher_id)))
+
+    @strawberry.field
+    async def sections(self, info: CourseInfo) -> list[Section]:
+        rows = await info.context.loaders.sections_by_course.load(str(self.id))
+        return [Section.from_model(s) for s in rows]
+
+    @strawberry.field
+    async def lecture_count(self, info: CourseInfo) -> int:
+        return await info.context.loaders.lecture_counts.load(str(self.id))
+
+    @strawberry.field(description="ACTIVE + COMPLETED enrollments.")
+    async def enrollment_count(self, info: CourseInfo) -> int:
+        return await info.context.loaders.enrollment_counts.load(str(self.id))
+
+    @strawberry.field(description="The signed-in viewer's ACTIVE or COMPLETED enrollment.")
+    async def viewer_enrollment(self, info: CourseInfo) -> Enrollment | None:
+        viewer = info.context.viewer
+        if viewer is None:
+            return None
+        row = await info.context.loaders.current_enrollments.load((viewer.id, str(self.id)))
+        return Enrollment.from_model(row) if row else None
+
+    @classmethod
+    async def resolve_reference(cls, info: CourseInfo, id: strawberry.ID) -> Course | None:
+        return await visible_course(info, str(id))
+
+
+async def visible_course(info: CourseInfo, course_id: str) -> Course | None:
+    course = await info.context.loaders.courses.load(course_id)
+    if course is None or not can_view(course, info.context.viewer):
+        return None
+    return Course.from_model(course)
+
+
+@strawberry.type
+class Section:
+    id: strawberry.ID
+    title: str
+    position: int
+
+    @classmethod
+    def from_model(cls, section: models.Section) -> Section:
+        return cls(
+            id=strawberry.ID(str(section.id)), title=section.title, position=section.position
+        )
+
+    @strawberry.field
+    async def lectures(self, info: CourseInfo) -> list[Lecture]:
+        rows = await info.context.loaders.lectures_by_section.load(str(self.id))
+        return [Lecture.from_model(lecture) for lecture in rows]
+
+
+@strawberry.federation.type(keys=["id"])
+class Lecture:
+    id: strawberry.ID
+    title: str
+    position: int
+    is_preview: bool = strawberry.field(description="Preview lectures play for anyone.")
+    duration_seconds: int | None
+    video_status: VideoStatus
+    _model: strawberry.Private[models.Lecture]
+
+    @classmethod
+    def from_model(cls, lecture: models.Lecture) -> Lecture:
+        return cls(
+            id=strawberry.ID(str(lecture.id)),
+            title=lecture.title,
+            position=lecture.position,
+            is_preview=lecture.is_preview,
+            duration_seconds=lecture.duration_seconds,
+            video_status=VideoStatus(lecture.video_status),
+            _model=lecture,
+        )
+
+    @strawberry.field(description="The video file; the files subgraph resolves its details.")
+    def video(self) -> File | None:
+        file_id = self._model.video_file_id
+        return File(id=strawberry.ID(file_id)) if file_id else None
+
+    @strawberry.field
+    async def course(self, info: CourseInfo) -> Course:
+        course = await info.context.loaders.courses.load(str(self._model.course_id))
+        if course is None:
+            raise NotFound("The lecture's course no longer exists.")
+        return Course.from_model(course)
+
+    @classmethod
+    async def resolve_reference(cls, info: CourseInfo, id: strawberry.ID) -> Lecture | None:
+        return await visible_lecture(info, str(id))
+
+
+async def visible_lecture(info: CourseInfo, lecture_id: str) -> Lecture | None:
+    loaders = info.context.loaders
+    lecture = await loaders.lectures.load(lecture_id)
+    if lecture is None:
+        return None
+    course = await loaders.courses.load(str(lecture.course_id))
+    if course is None or not can_view(course, info.context.viewer):
+        return None
+    return Lecture.from_model(lecture)
+
+
+@strawberry.type
+class CourseEdge:
+    cursor: str
+    node: Course
+
+
+@strawberry.type
+class CourseConnection:
+    edges: list[CourseEdge]
+    page_info: PageInfo
+    _filter: strawberry.Private[CatalogFilter]
+
+    @strawberry.field(description="Courses matching the filters, on every page.")
+    async def total_count(self, info: CourseInfo) -> int:
+        return await info.context.container.courses.count(self._filter)
+
+
+# ------------------------------------------------------------------ enrollments
+@strawberry.type
+class Certificate:
+    id: strawberry.ID
+    code: str = strawberry.field(description="Unguessable, public verification code.")
+    issued_at: datetime
+    student_name: str
+    course_title: str
+
+    @classmethod
+    def from_model(cls, certificate: models.Certificate) -> Certificate:
+        return cls(
+            id=strawberry.ID(str(certificate.id)),
+            code=certificate.code,
+            issued_at=certificate.issued_at,
+            student_name=certificate.student_name,
+            course_title=certificate.course_title,
+        )
+
+
+@strawberry.federation.type(keys=["id"])
+class Enrollment:
+    id: strawberry.ID
+    status: EnrollmentStatus
+    progress_percentage: float = strawberry.field(description="0..100")
+    total_watch_time: int = strawberry.field(description="Seconds.")
+    enrolled_at: datetime
+    completed_at: datetime | None
+    dropped_at: datetime | None
+    _model: strawberry.Private[models.Enrollment]
+
+    @classmethod
+    def from_model(cls, enrollment: models.Enrollment) -> Enrollment:
+        return cls(
+            id=strawberry.ID(str(enrollment.id)),
+            status=EnrollmentStatus(enrollment.status),
+            progress_percentage=enrollment.progress_percentage,
+            total_watch_time=enrollment.total_watch_time,
+            enrolled_at=enrollment.enrolled_at,
+            completed_at=enrollment.completed_at,
+            dropped_at=enrollment.dropped_at,
+            _model=enrollment,
+        )
+
+    @strawberry.field
+    def user(self) -> User:
+        return User(id=strawberry.ID(str(self._model.user_id)))
+
+    @strawberry.field
+    async def course(self, info: CourseInfo) -> Course:
+        course = await info.context.loaders.courses.load(str(self._model.course_id))
+        if course is None:
+            raise NotFound("The enrollment's course no longer exists.")
+        return Course.from_model(course)
+
+    @strawberry.field
+    async def certificate(self, info: CourseInfo) -> Certificate | None:
+        row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
+        return Certificate.from_model(row) if row else None
+
+    @strawberry.field(description="Null for free courses.")
+    def payment(self) -> Payment | None:
+        payment_id = self._model.payment_id
+        return Payment(id=strawberry.ID(payment_id)) if payment_id else None
+
+    @classmethod
+    async def resolve_reference(cls, info: CourseInfo, id: strawberry.ID) -> Enrollment | None:
+        loaders = info.context.loaders
+        row = await loaders.enrollments.load(str(id))
+        if row is None:
+            return None
+        course = await loaders.courses.load(str(row.course_id))
+        if not EnrollmentService.can_see(row, course, info.context.viewer):
+            return None
+        return cls.from_model(row)
+
+
+@strawberry.type
+class PaymentRequired:
+    course: Course
+    price: Money
+    payment: Payment | None = strawberry.field(
+        description="Created when enroll() was given a provider."
+    )
+
+
+EnrollResult = Annotated[Enrollment | PaymentRequired, strawberry.union("EnrollResult")]
+
+
+# ------------------------------------------------------------------ inputs
+@strawberry.input
+class CreateCourseInput:
+    title: str
+    description: str | None = strawberry.UNSET
+    price: MoneyInput | None = strawberry.UNSET
+    teacher_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="ADMIN only: the TEACHER who owns the course (default: the viewer).",
+    )
+
+
+@strawberry.input
+class UpdateCourseInput:
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    price: MoneyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="null makes the course free."
+    )
+
+
+@strawberry.input
+class AddLectureInput:
+    title: str
+    is_preview: bool | None = False
+
+
+@strawberry.input
+class UploadInput:
+    file_name: str
+    file_size: float = strawberry.field(description="In bytes; may exceed 2^31.")
+    content_type: str
+
+
+def price_input(value: MoneyInput | None) -> PriceInput | None:
+    return PriceInput(value.amount, value.currency) if value else None
+
+
+def given(value: _T) -> _T | Keep:
+    return KEEP if value is strawberry.UNSET else value
