@@ -2,8 +2,10 @@
 
 Root fetches merge into the response tree; entity fetches gather the objects at their
 path, send one de-duplicated `_entities` call and merge each result into every object
-that shares its representation. A failing subgraph yields a SERVICE_UNAVAILABLE error and
-leaves its fields missing, which the projection turns into nulls.
+that shares its representation; a batch sends several entity fetches to one subgraph in
+one request, an aliased `_entities` field each. A failing subgraph yields a
+SERVICE_UNAVAILABLE error and leaves its fields missing, which the projection turns into
+nulls.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import orjson
 
 from router.http import SubgraphClients, SubgraphUnavailable
 from router.planner.plan import (
+    BatchNode,
     Fetch,
     FetchNode,
     ParallelNode,
@@ -24,6 +27,7 @@ from router.planner.plan import (
     PlanNode,
     RepSpec,
     SequenceNode,
+    Step,
 )
 from router.planner.selection import RepField
 from router.supergraph import Supergraph
@@ -168,18 +172,38 @@ class Execution:
                 await self.run(child)
         elif isinstance(node, ParallelNode):
             await asyncio.gather(*(self.run(child) for child in node.nodes))
+        elif isinstance(node, BatchNode):
+            await self.batch_fetch(node)
+
+    async def run_steps(self, steps: tuple[Step, ...]) -> None:
+        """Start each step as soon as the steps it waits for are done."""
+        if len(steps) == 1:
+            await self.run(steps[0].node)
+            return
+        done = [asyncio.Event() for _ in steps]
+
+        async def run(position: int, step: Step) -> None:
+            try:
+                for wait in step.waits:
+                    await done[wait].wait()
+                await self.run(step.node)
+            finally:
+                # Also after a failure, so no step waits forever (the error still surfaces).
+                done[position].set()
+
+        await asyncio.gather(*(run(i, step) for i, step in enumerate(steps)))
 
     def _variables(self, fetch: Fetch) -> dict[str, Any]:
         variables = self.variables
         return {name: variables[name] for name in fetch.variable_names if name in variables}
 
-    async def _send(self, fetch: Fetch, variables: dict[str, Any]) -> JSONObject | None:
-        payload: JSONObject = {"query": fetch.document}
+    async def _send(
+        self, graph: str, document: str, variables: dict[str, Any], idempotent: bool, fetches: int
+    ) -> JSONObject | None:
+        payload: JSONObject = {"query": document}
         if variables:
             payload["variables"] = variables
-        traffic = self.executor.traffic[fetch.graph]
-        # A mutation is never sent twice, even on a connection that looked dead.
-        idempotent = fetch.operation_kind != "mutation"
+        traffic = self.executor.traffic[graph]
         try:
             observer = self.observer
             if observer is None:
@@ -193,16 +217,22 @@ class Execution:
                 self.headers.get("x-request-id", "-"),
                 exc,
             )
-            self.errors.append(
+            # One error per fetch, as when each fetch had its own request.
+            self.errors.extend(
                 {
                     "message": f"Subgraph '{name}' is unavailable: {exc}",
                     "extensions": {"code": SERVICE_UNAVAILABLE, "serviceName": name},
                 }
+                for _ in range(fetches)
             )
             return None
 
     async def root_fetch(self, fetch: Fetch) -> None:
-        result = await self._send(fetch, self._variables(fetch))
+        # A mutation is never sent twice, even on a connection that looked dead.
+        idempotent = fetch.operation_kind != "mutation"
+        result = await self._send(
+            fetch.graph, fetch.document, self._variables(fetch), idempotent, 1
+        )
         if result is None:
             return
         data = result.get("data")
@@ -213,7 +243,11 @@ class Execution:
         for error in result.get("errors") or ():
             self.errors.append(self._subgraph_error(fetch, error, error.get("path")))
 
-    async def entity_fetch(self, fetch: Fetch) -> None:
+    def _representations(
+        self, fetch: Fetch
+    ) -> tuple[list[JSONObject], list[list[JSONObject]]] | None:
+        """The de-duplicated representations of the objects at the fetch's path, and for
+        each one the objects that share it; None when there is nothing to fetch."""
         implements = self.executor.implements
         representations: list[JSONObject] = []
         targets: list[list[JSONObject]] = []
@@ -261,14 +295,29 @@ class Execution:
             else:
                 targets[position].append(obj)
         if not representations:
-            return
+            return None
+        return representations, targets
+
+    async def entity_fetch(self, fetch: Fetch) -> None:
+        collected = self._representations(fetch)
+        if collected is not None:
+            await self._entity_request(fetch, *collected)
+
+    async def _entity_request(
+        self, fetch: Fetch, representations: list[JSONObject], targets: list[list[JSONObject]]
+    ) -> None:
         variables = self._variables(fetch)
         variables["representations"] = representations
-        result = await self._send(fetch, variables)
+        result = await self._send(fetch.graph, fetch.document, variables, True, 1)
         if result is None:
             return
         data = result.get("data")
         entities = data.get("_entities") if isinstance(data, dict) else None
+        self._merge_entities(fetch, targets, entities, result.get("errors") or ())
+
+    def _merge_entities(
+        self, fetch: Fetch, targets: list[list[JSONObject]], entities: Any, errors: Any
+    ) -> None:
         if isinstance(entities, list):
             if fetch.renames is not None:
                 fetch.renames.apply(entities)
@@ -276,7 +325,7 @@ class Execution:
                 if isinstance(entity, dict):
                     for obj in targets[position]:
                         deep_merge(obj, entity)
-        for error in result.get("errors") or ():
+        for error in errors:
             path = error.get("path")
             mapped: ResponsePath | None = None
             if (
@@ -290,6 +339,48 @@ class Execution:
                 if where is not None:
                     mapped = [*where, *path[2:]]
             self.errors.append(self._subgraph_error(fetch, error, mapped))
+
+    async def batch_fetch(self, batch: BatchNode) -> None:
+        """Entity fetches to one subgraph in one request, each under its own alias; each
+        alias's entities and errors then go through its fetch's own merge."""
+        ready: list[tuple[Fetch, list[JSONObject], list[list[JSONObject]]]] = []
+        for fetch in batch.fetches:
+            collected = self._representations(fetch)
+            if collected is not None:
+                ready.append((fetch, *collected))
+        if len(ready) <= 1:
+            if ready:
+                await self._entity_request(*ready[0])
+            return
+        request = batch.request(tuple(fetch for fetch, _, _ in ready))
+        variables: dict[str, Any] = {}
+        for (fetch, representations, _), name in zip(ready, request.rep_variables, strict=True):
+            variables.update(self._variables(fetch))
+            variables[name] = representations
+        result = await self._send(ready[0][0].graph, request.document, variables, True, len(ready))
+        if result is None:
+            return
+        data = result.get("data")
+        parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(ready))]
+        if not all(isinstance(part, list) for part in parts):
+            # `_entities` is non-null: an error on one alias's field nulls the whole `data`,
+            # which separate requests would not have done to the other fetches. Send them
+            # separately then (queries only, so sending again is harmless).
+            await asyncio.gather(*(self._entity_request(*entry) for entry in ready))
+            return
+        errors: list[list[JSONObject]] = [[] for _ in ready]
+        for error in result.get("errors") or ():
+            path = error.get("path") if isinstance(error, dict) else None
+            position = None
+            if isinstance(path, list) and path:
+                position = request.aliases.get(path[0])
+            if position is None or not isinstance(path, list):
+                # No alias to tell whose it is: reported once, as its own request would.
+                errors[0].append(error)
+            else:
+                errors[position].append({**error, "path": ["_entities", *path[1:]]})
+        for (fetch, _, targets), part, own in zip(ready, parts, errors, strict=True):
+            self._merge_entities(fetch, targets, part, own)
 
     def _subgraph_error(self, fetch: Fetch, error: Any, path: Any) -> JSONObject:
         if not isinstance(error, dict):
@@ -339,6 +430,8 @@ class Executor:
         observer: FetchObserver | None = None,
     ) -> Execution:
         execution = Execution(self, variables, headers, observer)
-        if plan.root is not None:
+        if plan.steps:
+            await execution.run_steps(plan.steps)
+        elif plan.root is not None:
             await execution.run(plan.root)
         return execution

@@ -38,7 +38,7 @@ from graphql import (
 from router.planner.collect import Collected, FieldCollector
 from router.planner.conflicts import resolve_conflicts
 from router.planner.merge import merge_siblings
-from router.planner.plan import Fetch, Plan, RepSpec, build_tree
+from router.planner.plan import Fetch, Plan, RepSpec, build_tree, schedule
 from router.planner.requirements import (
     field_def,
     internalize,
@@ -133,7 +133,8 @@ class PlanBuilder:
             fetch = self._root_fetch(graph, op.value, reuse=False)
             self.plan_object(fetch, graph, root.name, collected, fetch.selection, (), None, None)
         self._finalize()
-        return Plan(build_tree(self.roots, self.fetches, sequential), len(self.fetches))
+        tree = build_tree(self.roots, self.fetches, sequential)
+        return Plan(tree, len(self.fetches), schedule(tree))
 
     def _root_graph(
         self,
@@ -714,18 +715,20 @@ class PlanBuilder:
             fetch.service = self.sg.subgraphs[fetch.graph].name
             names = tuple(sorted(fetch.variables))
             fetch.variable_names = names
-            defs = []
+            defs: list[str] = []
             for name in names:
                 vdef = definitions[name]
                 text = f"${name}:{print_ast(vdef.type)}"
                 if vdef.default_value is not None:
                     text += f"={print_ast(vdef.default_value)}"
                 defs.append(text)
+            fetch.variable_defs = tuple(defs)
             if fetch.entity:
                 head = ",".join(["$representations:[_Any!]!", *defs])
+                fetch.entities_selection = fetch.selection.print()
                 fetch.document = (
                     f"query({head}){{_entities(representations:$representations)"
-                    f"{fetch.selection.print()}}}"
+                    f"{fetch.entities_selection}}}"
                 )
             else:
                 head = f"({','.join(defs)})" if defs else ""

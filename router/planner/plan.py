@@ -1,4 +1,5 @@
-"""Query plans: fetches arranged in Sequence and Parallel nodes, Flatten for entity paths.
+"""Query plans: fetches arranged in Sequence and Parallel nodes, Flatten for entity paths,
+and the steps the executor runs (the same waits, entity fetches batched per subgraph).
 
 A plan is immutable once built; the executor runs it for every request that shares the
 operation, so everything per-plan (subgraph query text, variable lists, representation
@@ -47,6 +48,10 @@ class Fetch:
     # Filled by finalize():
     document: str = ""
     variable_names: tuple[str, ...] = ()
+    # The parts of `document` a batched request is built from (entity fetches only):
+    # the `{...}` selection under `_entities` and the operation's variable definitions.
+    entities_selection: str = ""
+    variable_defs: tuple[str, ...] = ()
     service: str = ""  # the subgraph's name, as query plans show it
     # Aliases added to keep the subgraph query valid, undone on the response (conflicts.py).
     renames: Any = None
@@ -72,6 +77,60 @@ class FetchNode:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One subgraph request for several entity fetches: one aliased `_entities` field each."""
+
+    document: str
+    # The variable that carries each fetch's representations, in the fetches' order.
+    rep_variables: tuple[str, ...]
+    # Response key (`_0`, `_1`, ...) -> position of its fetch.
+    aliases: dict[str, int]
+
+
+def batch_request(fetches: tuple[Fetch, ...]) -> BatchRequest:
+    """The request for `fetches`, one aliased field each: `query($representations0:[_Any!]!,
+    ...){_0:_entities(representations:$representations0){...} _1:_entities(...){...}}`.
+
+    Each fetch keeps its own selection under its own alias, so the subgraph resolves it
+    exactly as the fetch's own request; only the transport is shared.
+    """
+    used = {name for fetch in fetches for name in fetch.variable_names}
+    heads: list[str] = []
+    fields: list[str] = []
+    rep_variables: list[str] = []
+    for position, fetch in enumerate(fetches):
+        name = f"representations{position}"
+        while name in used:  # never shadow a client variable the selections use
+            name = f"_{name}"
+        rep_variables.append(name)
+        heads.append(f"${name}:[_Any!]!")
+        fields.append(f"_{position}:_entities(representations:${name}){fetch.entities_selection}")
+    # Fetches of one operation define a shared variable identically.
+    defs = dict(sorted((d.split(":", 1)[0], d) for f in fetches for d in f.variable_defs))
+    document = f"query({','.join([*heads, *defs.values()])}){{{' '.join(fields)}}}"
+    return BatchRequest(document, tuple(rep_variables), {f"_{i}": i for i in range(len(fetches))})
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNode:
+    """Entity fetches of one stage that go to the same subgraph, sent as one request.
+
+    Which of them have representations is known only per request, so the request for each
+    such subset is built on first use and kept (a plan serves many requests).
+    """
+
+    fetches: tuple[Fetch, ...]
+    requests: dict[tuple[int, ...], BatchRequest] = field(default_factory=dict, compare=False)
+
+    def request(self, fetches: tuple[Fetch, ...]) -> BatchRequest:
+        key = tuple(f.id for f in fetches)
+        built = self.requests.get(key)
+        if built is None:
+            built = self.requests[key] = batch_request(fetches)
+        return built
+
+
+@dataclass(frozen=True, slots=True)
 class SequenceNode:
     nodes: tuple[PlanNode, ...]
 
@@ -81,13 +140,16 @@ class ParallelNode:
     nodes: tuple[PlanNode, ...]
 
 
-PlanNode = FetchNode | SequenceNode | ParallelNode
+PlanNode = FetchNode | SequenceNode | ParallelNode | BatchNode
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     root: PlanNode | None
     fetch_count: int
+    # What the executor runs: `root` as steps with fetches batched (schedule()). `root`
+    # stays the plan as query-plan JSON shows it, one node per fetch.
+    steps: tuple[Step, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The plan as Apollo's query-plan JSON shape (for the debug extension)."""
@@ -95,6 +157,8 @@ class Plan:
 
 
 def _node_json(node: PlanNode) -> dict[str, Any]:
+    if isinstance(node, BatchNode):
+        return {"kind": "Parallel", "nodes": [_node_json(FetchNode(f)) for f in node.fetches]}
     if isinstance(node, SequenceNode):
         return {"kind": "Sequence", "nodes": [_node_json(n) for n in node.nodes]}
     if isinstance(node, ParallelNode):
@@ -165,3 +229,69 @@ def build_tree(roots: list[Fetch], all_fetches: list[Fetch], sequential: bool) -
     if len(nodes) == 1:
         return nodes[0]
     return SequenceNode(tuple(nodes)) if sequential else ParallelNode(tuple(nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One subgraph request of a plan's schedule and the steps it waits for."""
+
+    node: FetchNode | BatchNode
+    waits: tuple[int, ...]  # positions of earlier steps in the schedule
+
+
+def schedule(root: PlanNode | None) -> tuple[Step, ...]:
+    """The plan tree as steps that each start when the steps they wait for are done, with
+    the entity fetches of each stage batched per subgraph (one request each).
+
+    A fetch waits for exactly what it waits for in the tree: in a Sequence, every fetch of
+    the previous element. Its stage is the length of the longest such chain before it, so
+    two fetches of one stage never wait for each other and may share a request; the
+    shared request waits for what either member waits for (a fetch may start later than in
+    the tree, never earlier, and any two fetches that ran concurrently could already
+    complete in either order). Root fetches stay alone: mutations run in order, and root
+    fields of one subgraph are already one fetch.
+    """
+    waits: dict[int, frozenset[Fetch]] = {}
+    stage: dict[int, int] = {}
+    order: list[Fetch] = []
+
+    def walk(node: PlanNode, before: frozenset[Fetch]) -> set[Fetch]:
+        if isinstance(node, FetchNode):
+            fetch = node.fetch
+            waits[fetch.id] = before
+            stage[fetch.id] = 1 + max((stage[f.id] for f in before), default=-1)
+            order.append(fetch)
+            return {fetch}
+        if isinstance(node, BatchNode):
+            raise TypeError("schedule() takes the plan tree, before batching")
+        if isinstance(node, SequenceNode):
+            inside: set[Fetch] = set()
+            current = before
+            for child in node.nodes:
+                done = walk(child, current)
+                inside |= done
+                current = frozenset(done)
+            return inside
+        inside = set()
+        for child in node.nodes:
+            inside |= walk(child, before)
+        return inside
+
+    if root is None:
+        return ()
+    walk(root, frozenset())
+    groups: dict[tuple[int, str] | int, list[Fetch]] = {}
+    for fetch in sorted(order, key=lambda f: stage[f.id]):
+        key: tuple[int, str] | int = (
+            (stage[fetch.id], fetch.graph) if fetch.entity else -1 - fetch.id
+        )
+        groups.setdefault(key, []).append(fetch)
+    position = {f.id: i for i, group in enumerate(groups.values()) for f in group}
+    steps: list[Step] = []
+    for i, group in enumerate(groups.values()):
+        node: FetchNode | BatchNode = (
+            FetchNode(group[0]) if len(group) == 1 else BatchNode(tuple(group))
+        )
+        after = sorted({position[d.id] for f in group for d in waits[f.id]} - {i})
+        steps.append(Step(node, tuple(after)))
+    return tuple(steps)

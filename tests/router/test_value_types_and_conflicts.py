@@ -60,4 +60,8 @@ def test_requires_of_one_field_with_two_arguments(stack: Stack) -> None:
             ]
         }
     }
-    assert len(stack.requests("mixed", "gamma")) == 2
+    # Two fetches (one per `currency` the @requires needs), sent as one request with an
+    # aliased `_entities` field each.
+    (request,) = stack.requests("mixed", "gamma")
+    assert "_0:_entities" in request["query"]
+    assert "_1:_entities" in request["query"]
