@@ -3,6 +3,7 @@ every subgraph prints them identically (composition requires it)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -28,3 +29,20 @@ class Money:
 class MoneyInput:
     amount: Decimal
     currency: str
+
+
+@strawberry.federation.type(shareable=True)
+class UploadHeader:
+    name: str
+    value: str
+
+
+@strawberry.federation.type(shareable=True)
+class UploadTicket:
+    """Where and how a client uploads a file: files issues it, courses passes it on."""
+
+    file_id: strawberry.ID
+    upload_url: str
+    method: str
+    headers: list[UploadHeader]
+    expires_at: datetime

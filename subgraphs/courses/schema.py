@@ -6,7 +6,7 @@ import strawberry
 
 from coursegraph.errors import BadUserInput
 from coursegraph.federation import build_schema, internal_field
-from coursegraph.graphql_types import Money
+from coursegraph.graphql_types import Money, UploadTicket
 from subgraphs.courses.enrollments import PaymentRequired as PaymentDue
 from subgraphs.courses.internal import (
     CoursePricing,
@@ -39,10 +39,10 @@ from subgraphs.courses.types import (
     Section,
     UpdateCourseInput,
     UploadInput,
-    UploadTicket,
     User,
     given,
     price_input,
+    ticket_from_files,
     visible_course,
     visible_lecture,
 )
@@ -279,7 +279,7 @@ class Mutation:
             str(lecture_id),
             VideoUpload(input.file_name, input.file_size, input.content_type),
         )
-        return UploadTicket.from_ticket(ticket)
+        return ticket_from_files(ticket)
 
     @strawberry.federation.mutation(
         requires_scopes=[["teach"]],

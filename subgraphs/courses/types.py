@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.errors import NotFound
-from coursegraph.graphql_types import Money, MoneyInput
+from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.enrollments import EnrollmentService
@@ -62,29 +62,14 @@ class PageInfo:
 
 
 # Files issues upload tickets; courses hands them to clients unchanged.
-@strawberry.federation.type(shareable=True)
-class UploadHeader:
-    name: str
-    value: str
-
-
-@strawberry.federation.type(shareable=True)
-class UploadTicket:
-    file_id: strawberry.ID
-    upload_url: str
-    method: str
-    headers: list[UploadHeader]
-    expires_at: datetime
-
-    @classmethod
-    def from_ticket(cls, ticket: clients.UploadTicket) -> UploadTicket:
-        return cls(
-            file_id=strawberry.ID(ticket.file_id),
-            upload_url=ticket.upload_url,
-            method=ticket.method,
-            headers=[UploadHeader(name=name, value=value) for name, value in ticket.headers],
-            expires_at=ticket.expires_at,
-        )
+def ticket_from_files(ticket: clients.UploadTicket) -> UploadTicket:
+    return UploadTicket(
+        file_id=strawberry.ID(ticket.file_id),
+        upload_url=ticket.upload_url,
+        method=ticket.method,
+        headers=[UploadHeader(name=name, value=value) for name, value in ticket.headers],
+        expires_at=ticket.expires_at,
+    )
 
 
 # ------------------------------------------------------------------ other subgraphs' entities

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.federation import build_schema, internal_field
+from coursegraph.graphql_types import UploadHeader, UploadTicket
 from subgraphs.files.bootstrap import FilesContainer
 from subgraphs.files.loaders import FilesLoaders
 from subgraphs.files.models import StoredFile
@@ -88,30 +89,15 @@ class File:
         return cls.from_model(row, viewer_can_watch=viewerCanWatch is True) if row else None
 
 
-@strawberry.federation.type(shareable=True)
-class UploadHeader:
-    name: str
-    value: str
-
-
-@strawberry.federation.type(shareable=True)
-class UploadTicket:
-    file_id: strawberry.ID
-    upload_url: str
-    method: str
-    headers: list[UploadHeader]
-    expires_at: datetime
-
-    @classmethod
-    def from_upload(cls, upload: Upload) -> UploadTicket:
-        target = upload.target
-        return cls(
-            file_id=strawberry.ID(str(upload.file.id)),
-            upload_url=target.url,
-            method=target.method,
-            headers=[UploadHeader(name=k, value=v) for k, v in target.headers.items()],
-            expires_at=target.expires_at,
-        )
+def ticket_from_upload(upload: Upload) -> UploadTicket:
+    target = upload.target
+    return UploadTicket(
+        file_id=strawberry.ID(str(upload.file.id)),
+        upload_url=target.url,
+        method=target.method,
+        headers=[UploadHeader(name=k, value=v) for k, v in target.headers.items()],
+        expires_at=target.expires_at,
+    )
 
 
 @strawberry.federation.type(inaccessible=True)
@@ -153,7 +139,7 @@ async def _create_upload(
     upload = await info.context.container.files.create_upload(
         str(owner_id), purpose, file_name, size_bytes, content_type
     )
-    return UploadTicket.from_upload(upload)
+    return ticket_from_upload(upload)
 
 
 async def _confirm_upload(info: Info[Context, None], file_id: strawberry.ID) -> InternalFile:
