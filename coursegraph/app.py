@@ -15,11 +15,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import Unauthenticated
@@ -36,7 +38,6 @@ from coursegraph.service_auth import (
     MemoryNonceStore,
     NonceStore,
     RedisNonceStore,
-    ServiceAuthError,
     ServiceVerifier,
 )
 from coursegraph.settings import SERVICES, Settings
@@ -71,18 +72,26 @@ class SubgraphSpec(Generic[C, L]):
 @dataclass
 class EdgeAuth:
     tokens: TokenVerifier
-    services: ServiceVerifier
-    strict: bool
+    gate: CallerGate
 
 
 class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
-    def __init__(self, spec: SubgraphSpec[Any, Any], settings: Settings) -> None:
-        super().__init__(
-            spec.schema,
-            graphql_ide="graphiql" if not settings.is_production else None,
-            allow_queries_via_get=True,
-        )
+    def __init__(self, spec: SubgraphSpec[Any, Any]) -> None:
+        # No GraphiQL: browsers are not callers of a private subgraph.
+        super().__init__(spec.schema, graphql_ide=None, allow_queries_via_get=True)
         self._spec = spec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The gate runs before Strawberry reads anything: unsigned calls are never parsed.
+        request = Request(scope, receive)
+        gate: CallerGate = request.app.state.auth.gate
+        try:
+            caller, body = await gate.admit(request)
+        except CallerRefused as refused:
+            await refused.response()(scope, receive, send)
+            return
+        scope[CALLER_SCOPE_KEY] = caller
+        await super().__call__(scope, _replay(body, receive), send)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -113,24 +122,26 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
         return context
 
 
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body the gate already read, then the connection's own messages (disconnect)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 async def _verify_service(
     context: RequestContext[Any, Any], request: Request, auth: EdgeAuth
 ) -> None:
     headers = request.headers
-    if not ServiceVerifier.is_signed(headers):
-        if auth.strict:
-            raise _http_error(401, "This subgraph accepts signed service requests only.")
-        return
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    try:
-        context.service = await auth.services.verify(
-            request.method, path, headers, await request.body()
-        )
-    except ServiceAuthError as error:
-        if auth.strict:
-            raise _http_error(401, str(error)) from None
-        context.service_error = f"Service signature refused: {error}."
-        return
+    # Set by the gate: every call that reaches GraphQL has a verified caller.
+    context.service = request.scope[CALLER_SCOPE_KEY]
     # Only a verified router may tell us the end client's address.
     forwarded = headers.get("x-forwarded-for")
     if context.service == "router" and forwarded:
@@ -147,12 +158,6 @@ async def _verify_viewer(
         context._auth_error = error
         return
     context._viewer = viewer
-
-
-def _http_error(status: int, reason: str) -> Exception:
-    from cross_web import HTTPException
-
-    return HTTPException(status, reason)
 
 
 def nonce_store(redis: Any | None) -> NonceStore:
@@ -182,12 +187,19 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
             app.state.container = container
             app.state.auth = EdgeAuth(
                 tokens=tokens,
-                services=ServiceVerifier(
-                    {name: settings.service_key(name) for name in SERVICES},
-                    nonce_store(redis),
-                    max_skew_seconds=settings.service_auth_max_skew_seconds,
+                gate=CallerGate(
+                    services=ServiceVerifier(
+                        {name: settings.service_key(name) for name in SERVICES},
+                        nonce_store(redis),
+                        max_skew_seconds=settings.service_auth_max_skew_seconds,
+                    ),
+                    router_credential=(
+                        settings.router_shared_secret.get_secret_value().encode()
+                        if settings.router_shared_secret is not None
+                        else None
+                    ),
+                    max_body_bytes=settings.subgraph_max_body_bytes,
                 ),
-                strict=settings.service_auth_strict,
             )
             log.info("subgraph started", subgraph=spec.name)
             try:
@@ -206,7 +218,7 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "subgraph": spec.name})
 
-    graphql = SubgraphGraphQL(spec, settings)
+    graphql = SubgraphGraphQL(spec)
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),

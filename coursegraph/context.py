@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 
 from starlette.requests import Request
 
+from coursegraph.caller_gate import ROUTER
 from coursegraph.errors import Unauthenticated
 from coursegraph.identity import Viewer
 
@@ -23,9 +24,8 @@ class RequestContext(Generic[C, L]):
     loaders: L
     request_id: str
     client_address: str | None = None
-    # The HMAC-verified caller, or why its signature was refused.
+    # The verified caller: a service (HMAC) or `router` (signed, or the router credential).
     service: str | None = None
-    service_error: str | None = None
     _viewer: Viewer | None = None
     _auth_error: Unauthenticated | None = field(default=None, repr=False)
 
@@ -41,6 +41,11 @@ class RequestContext(Generic[C, L]):
         if viewer is None:
             raise Unauthenticated("You must be signed in.")
         return viewer
+
+    @property
+    def from_router(self) -> bool:
+        """Facts the router passes on (`@requires` inputs) are trusted only from it."""
+        return self.service == ROUTER
 
     def forward_headers(self) -> dict[str, str]:
         """Headers passed on when this request calls another subgraph."""

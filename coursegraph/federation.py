@@ -108,7 +108,7 @@ def _internal_permission(services: Sequence[str]) -> type[BasePermission]:
         def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
             context = info.context
             if context.service is None:
-                raise Unauthenticated(context.service_error or "A service signature is required.")
+                raise Unauthenticated("A service signature is required.")
             if context.service not in allowed:
                 raise Forbidden(f"Service {context.service!r} may not call this field.")
             return True

@@ -121,22 +121,17 @@ class ServiceVerifier:
             h in headers for h in (HEADER_NAME, HEADER_SIGNATURE, HEADER_NONCE, HEADER_TIMESTAMP)
         )
 
-    async def verify(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
-    ) -> str:
-        """Return the verified caller's name or raise ServiceAuthError."""
+    def precheck(self, headers: Mapping[str, str]) -> str:
+        """The claimed caller, checked as far as the headers alone allow.
+
+        Cheap and body-free, so a gate can refuse before it reads a request body."""
         service = headers.get(HEADER_NAME)
         timestamp = headers.get(HEADER_TIMESTAMP)
         nonce = headers.get(HEADER_NONCE)
         signature = headers.get(HEADER_SIGNATURE)
         if not (service and timestamp and nonce and signature):
             raise ServiceAuthError("missing service signature headers")
-        key = self._keys.get(service)
-        if key is None:
+        if service not in self._keys:
             raise ServiceAuthError(f"unknown service {service!r}")
         try:
             ts = int(timestamp)
@@ -146,6 +141,21 @@ class ServiceVerifier:
             raise ServiceAuthError("stale service signature")
         if not 16 <= len(nonce) <= 128:
             raise ServiceAuthError("malformed service nonce")
+        return service
+
+    async def verify(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> str:
+        """Return the verified caller's name or raise ServiceAuthError."""
+        service = self.precheck(headers)
+        timestamp = headers[HEADER_TIMESTAMP]
+        nonce = headers[HEADER_NONCE]
+        signature = headers[HEADER_SIGNATURE]
+        key = self._keys[service]
         expected = compute_signature(key, canonical_string(method, path, timestamp, nonce, body))
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise ServiceAuthError("bad service signature")

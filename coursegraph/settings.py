@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
 DEV_SANDBOX_WEBHOOK_SECRET = "coursegraph-sandbox-webhook-secret"
+MIN_ROUTER_SECRET_LENGTH = 32
 
 SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
 # Services that may sign internal calls: the subgraphs and the router.
@@ -71,8 +72,11 @@ class Settings(BaseSettings):
     service_key_files: SecretStr | None = None
     service_key_router: SecretStr | None = None
     service_auth_max_skew_seconds: int = 300
-    # Refuse any unsigned request, not only those to internal fields.
-    service_auth_strict: bool = False
+    # What a third-party router (Hive Gateway, Apollo Router) sends in X-Router-Credential
+    # to call the subgraphs as `router`; unset: only HMAC-signed calls reach GraphQL.
+    router_shared_secret: SecretStr | None = None
+    # Largest GraphQL request body a subgraph reads from the router or a service.
+    subgraph_max_body_bytes: int = 4 * 1024**2
     service_timeout_seconds: float = 10.0
 
     # --- identity
@@ -176,6 +180,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SERVICE_SECRET_KEY is the development default: set it (or every "
                 "SERVICE_KEY_<NAME>) in production"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_router_secret(self) -> Settings:
+        # A bearer credential that lets its holder act as the router: never guessable.
+        secret = self.router_shared_secret
+        if secret is not None and len(secret.get_secret_value()) < MIN_ROUTER_SECRET_LENGTH:
+            raise ValueError(
+                f"ROUTER_SHARED_SECRET needs at least {MIN_ROUTER_SECRET_LENGTH} characters "
+                "(e.g. `openssl rand -hex 32`)"
             )
         return self
 

@@ -18,6 +18,7 @@ from coursegraph import migrations, subgraph_registry
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
 from coursegraph.settings import Settings
+from tests.helpers import TEST_SERVICE_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         COURSEGRAPH_DATA_DIR=data_dir,
         database_url=database_url,
         database_pool_size=5,
-        service_secret_key="test-service-secret",
+        service_secret_key=TEST_SERVICE_SECRET,
         log_level="WARNING",
     )
 

@@ -10,6 +10,20 @@ import orjson
 
 from coursegraph.http import signed_path
 from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import Settings
+
+# The suite's SERVICE_SECRET_KEY (tests/conftest.py): every service key derives from it.
+TEST_SERVICE_SECRET = "test-service-secret"
+
+
+def signer_for(service: str, settings: Settings | None = None) -> ServiceSigner:
+    """How `service` signs its calls under `settings` (default: the suite's secret)."""
+    settings = settings or Settings(_env_file=None, service_secret_key=TEST_SERVICE_SECRET)
+    return ServiceSigner(service, settings.service_key(service))
+
+
+# Subgraphs answer only signed callers; tests speak to them as the router does.
+AS_ROUTER = signer_for("router")
 
 
 @dataclass
@@ -40,8 +54,10 @@ async def gql(
     *,
     token: str | None = None,
     headers: dict[str, str] | None = None,
-    signer: ServiceSigner | None = None,
+    signer: ServiceSigner | None = AS_ROUTER,
 ) -> GraphQLResult:
+    """POST a GraphQL operation, signed as the router unless another `signer` (or None,
+    unsigned) is given."""
     body = orjson.dumps({"query": query, "variables": variables or {}})
     all_headers = {"content-type": "application/json", **(headers or {})}
     if token:

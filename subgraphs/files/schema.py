@@ -83,10 +83,12 @@ class File:
     async def resolve_reference(
         cls, info: Info[Context, None], id: strawberry.ID, viewerCanWatch: bool = False
     ) -> File | None:
-        # `viewerCanWatch` arrives only when a requiring field was asked for; absent, the
-        # viewer is treated as not entitled.
+        # `viewerCanWatch` arrives only when a requiring field was asked for; absent, or
+        # claimed by any caller but the router (which fetched it from courses), the viewer
+        # is treated as not entitled.
         row = await info.context.loaders.files.load(str(id))
-        return cls.from_model(row, viewer_can_watch=viewerCanWatch is True) if row else None
+        entitled = viewerCanWatch is True and info.context.from_router
+        return cls.from_model(row, viewer_can_watch=entitled) if row else None
 
 
 def ticket_from_upload(upload: Upload) -> UploadTicket:

@@ -9,11 +9,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.users.keys import KeyStore
-from tests.helpers import GraphQLResult, gql
+from tests.helpers import GraphQLResult, gql, signer_for
 
 
 @dataclass(frozen=True)
@@ -282,7 +281,7 @@ async def file_as_router(
     stack: UploadStack, file_id: str, viewer_can_watch: bool
 ) -> dict[str, Any]:
     """Files' `File`, given the entitlement courses answered (what `@requires` passes on)."""
-    signer = ServiceSigner("router", stack.settings.service_key("router"))
+    signer = signer_for("router", stack.settings)
     reps = [{"__typename": "File", "id": file_id, "viewerCanWatch": viewer_can_watch}]
     result = await gql(stack.files_url, FILE_PLAYBACK, {"r": reps}, signer=signer)
     found: dict[str, Any] = result.ok()["_entities"][0]

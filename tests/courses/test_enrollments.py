@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 
-from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.courses.app import create_app
@@ -20,7 +19,7 @@ from tests.courses.api import (
     published_course,
 )
 from tests.courses.conftest import FakePayments
-from tests.helpers import gql
+from tests.helpers import gql, signer_for
 
 PAID = {"amount": "19.99", "currency": "USD"}
 MY_ENROLLMENTS = "{ myEnrollments { id status course { id title } } }"
@@ -42,10 +41,6 @@ async def _enrollment_rows(settings: Settings, course_id: str) -> list[asyncpg.R
         )
     finally:
         await connection.close()
-
-
-def _payments(settings: Settings) -> ServiceSigner:
-    return ServiceSigner("payments", settings.service_key("payments"))
 
 
 async def test_free_course_enrolls_at_once(courses_url: str, people: People) -> None:
@@ -189,7 +184,9 @@ async def test_already_enrolled_in_a_paid_course_is_a_conflict_before_payment(
     course = await published_course(courses_url, people.make("TEACHER"), price=PAID)
     student = people.make()
     variables = {"u": student.id, "c": course["id"], "p": "pay_x"}
-    (await gql(courses_url, COMPLETE, variables, signer=_payments(courses_settings))).ok()
+    (
+        await gql(courses_url, COMPLETE, variables, signer=signer_for("payments", courses_settings))
+    ).ok()
     again = await enroll(courses_url, student, course["id"], "STRIPE")
     assert again.code == "CONFLICT"
     assert fake_payments.calls == []
@@ -201,7 +198,7 @@ async def test_re_enrolling_after_a_drop(
     teacher = people.make("TEACHER")
     course = await published_course(courses_url, teacher, price=PAID)
     student = people.make()
-    signer = _payments(courses_settings)
+    signer = signer_for("payments", courses_settings)
     first = await gql(
         courses_url, COMPLETE, {"u": student.id, "c": course["id"], "p": "pay_1"}, signer=signer
     )

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import text
 
 from coursegraph.identity import Viewer
-from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.service import PriceInput
@@ -22,7 +21,7 @@ from tests.courses.api import (
     published_course,
 )
 from tests.courses.conftest import CoursesServer
-from tests.helpers import gql
+from tests.helpers import gql, signer_for
 
 ENTITIES = """
 query($r: [_Any!]!) {
@@ -140,7 +139,7 @@ async def test_payment_enrollment_is_contributed(
         courses_url, people.make("TEACHER"), price={"amount": "5.00", "currency": "EUR"}
     )
     student = people.make()
-    payments = ServiceSigner("payments", courses_settings.service_key("payments"))
+    payments = signer_for("payments", courses_settings)
     variables = {"u": student.id, "c": course["id"], "p": "pay_77"}
     completed = (await gql(courses_url, COMPLETE, variables, signer=payments)).ok()
     enrollment_id = completed["completePaidEnrollment"]["id"]

@@ -23,7 +23,7 @@ from tests.courses.api import (
     progress,
     published_course,
 )
-from tests.helpers import gql
+from tests.helpers import gql, signer_for
 
 PRICING = """
 query($id: ID!) {
@@ -53,13 +53,9 @@ MY_ENROLLMENTS = "{ myEnrollments { id status droppedAt payment { id } } }"
 PAID = {"amount": "1250", "currency": "JPY"}
 
 
-def signer(settings: Settings, service: str) -> ServiceSigner:
-    return ServiceSigner(service, settings.service_key(service))
-
-
 @pytest.fixture
 def payments(courses_settings: Settings) -> ServiceSigner:
-    return signer(courses_settings, "payments")
+    return signer_for("payments", courses_settings)
 
 
 async def test_course_pricing(courses_url: str, people: People, payments: ServiceSigner) -> None:
@@ -198,7 +194,7 @@ async def test_record_video_status_from_files(
     lecture_id = lecture.ok()["addLecture"]["id"]
     # What initiateLectureUpload does once files has issued the ticket.
     await container.videos.attach(Viewer(teacher.id, "TEACHER"), lecture_id, "file-1")
-    files = signer(courses_settings, "files")
+    files = signer_for("files", courses_settings)
 
     ready = {"f": "file-1", "s": "READY", "d": 95}
     for _ in range(2):  # idempotent
@@ -218,7 +214,7 @@ async def test_record_video_status_from_files(
     negative = {"f": "file-1", "s": "READY", "d": -5}
     assert (await gql(courses_url, RECORD_VIDEO, negative, signer=files)).code == "BAD_USER_INPUT"
     by_payments = await gql(
-        courses_url, RECORD_VIDEO, ready, signer=signer(courses_settings, "payments")
+        courses_url, RECORD_VIDEO, ready, signer=signer_for("payments", courses_settings)
     )
     assert by_payments.code == "FORBIDDEN"
 
@@ -237,11 +233,13 @@ async def test_record_video_status_from_files(
 async def test_unsigned_and_wrong_callers_are_refused(
     courses_url: str, courses_settings: Settings, query: str, variables: dict[str, str]
 ) -> None:
-    unsigned = await gql(courses_url, query, variables)
+    unsigned = await gql(courses_url, query, variables, signer=None)
     assert unsigned.code == "UNAUTHENTICATED"
     assert not any((unsigned.data or {}).values())  # nothing resolved, nothing done
     for service in ("router", "users"):
-        refused = await gql(courses_url, query, variables, signer=signer(courses_settings, service))
+        refused = await gql(
+            courses_url, query, variables, signer=signer_for(service, courses_settings)
+        )
         assert refused.code == "FORBIDDEN"
     forged = await gql(courses_url, query, variables, signer=ServiceSigner("payments", b"guess"))
     assert forged.code == "UNAUTHENTICATED"

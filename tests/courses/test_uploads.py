@@ -12,7 +12,6 @@ import pytest
 
 from coursegraph.errors import Conflict, ServiceUnavailable
 from coursegraph.identity import Viewer
-from coursegraph.service_auth import ServiceSigner
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.clients import FilesClient, UploadTicket
 from subgraphs.courses.videos import VideoService, VideoUpload, clean_file_name
@@ -31,7 +30,7 @@ from tests.courses.api import (
 )
 from tests.courses.conftest import UploadStack
 from tests.files.flow import GET as INTERNAL_FILE
-from tests.helpers import gql
+from tests.helpers import gql, signer_for
 
 GIB = 1024**3
 NO_VIDEO = {"videoStatus": "NONE", "durationSeconds": None, "video": None}
@@ -55,7 +54,7 @@ async def _course_of(url: str, teacher: Person, lecture_id: str) -> str:
 
 
 async def _internal_file(stack: UploadStack, file_id: str) -> dict[str, object] | None:
-    signer = ServiceSigner("courses", stack.settings.service_key("courses"))
+    signer = signer_for("courses", stack.settings)
     result = await gql(stack.files_url, INTERNAL_FILE, {"id": file_id}, signer=signer)
     found: dict[str, object] | None = result.ok()["internalFile"]
     return found

@@ -27,12 +27,11 @@ from starlette.types import Receive, Scope, Send
 from coursegraph.service_auth import (
     MemoryNonceStore,
     ServiceAuthError,
-    ServiceSigner,
     ServiceVerifier,
 )
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
-from tests.helpers import GraphQLResult, gql
+from tests.helpers import GraphQLResult, gql, signer_for
 
 
 @dataclass
@@ -101,7 +100,7 @@ class FilesServer:
     async def call(
         self, query: str, variables: dict[str, Any] | None = None, *, service: str = "courses"
     ) -> GraphQLResult:
-        signer = ServiceSigner(service, self.settings.service_key(service))
+        signer = signer_for(service, self.settings)
         return await gql(self.graphql, query, variables, signer=signer)
 
 

@@ -1,4 +1,4 @@
-"""The shared Strawberry set-up: error codes, no leaked internals, strict service auth."""
+"""The shared Strawberry set-up: error codes, no leaked internals, signed callers only."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from coursegraph.federation import build_schema, internal_field
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
-from tests.helpers import gql
+from tests.helpers import gql, signer_for
 
 
 async def _secret(info: Info) -> str:
@@ -86,17 +86,18 @@ async def test_errors_carry_codes_and_hide_internals(settings: Settings) -> None
         assert health.json() == {"status": "ok", "subgraph": "kernel-test"}
 
 
-async def test_strict_mode_refuses_unsigned_requests(settings: Settings) -> None:
-    strict = settings.model_copy(update={"service_auth_strict": True})
-    with ServerThread(create_subgraph_app(_spec(), strict)) as server:
+async def test_graphql_answers_only_signed_callers(settings: Settings) -> None:
+    with ServerThread(create_subgraph_app(_spec(), settings)) as server:
         url = f"{server.url}/graphql"
-        unsigned = await gql(url, "{ fine }")
-        assert unsigned.status == 401
+        unsigned = await gql(url, "{ fine }", signer=None)
+        assert (unsigned.status, unsigned.code) == (401, "UNAUTHENTICATED")
+        assert unsigned.data is None
         forged = await gql(url, "{ fine }", signer=ServiceSigner("router", b"wrong"))
-        assert forged.status == 401
-        router = ServiceSigner("router", strict.service_key("router"))
+        assert (forged.status, forged.code) == (401, "UNAUTHENTICATED")
+        assert "bad service signature" in forged.errors[0]["message"]
+        router = signer_for("router", settings)
         assert (await gql(url, "{ fine }", signer=router)).ok() == {"fine": "ok"}
         # Signed, but not by a service this internal field allows.
         assert (await gql(url, "{ secret }", signer=router)).code == "FORBIDDEN"
-        payments = ServiceSigner("payments", strict.service_key("payments"))
+        payments = signer_for("payments", settings)
         assert (await gql(url, "{ secret }", signer=payments)).ok() == {"secret": "for payments"}

@@ -21,7 +21,7 @@ from subgraphs.payments.app import create_app as create_payments_app
 from subgraphs.users.app import create_app as create_users_app
 from subgraphs.users.bootstrap import key_store
 from subgraphs.users.keys import KeyStore
-from tests.helpers import GraphQLResult, gql
+from tests.helpers import GraphQLResult, gql, signer_for
 from tests.payments.stubs import (
     FakeCourse,
     FakeCourses,
@@ -121,7 +121,7 @@ class Stack:
             )
 
     def signer(self, service: str) -> ServiceSigner:
-        return ServiceSigner(service, self.settings.service_key(service))
+        return signer_for(service, self.settings)
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float = 15.0) -> None:

@@ -117,7 +117,7 @@ async def test_prepare_payment_is_for_courses_only(stack: Stack) -> None:
     created = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
     assert created["id"] == payment_id
 
-    assert (await gql(stack.graphql, PREPARE, variables)).code == "UNAUTHENTICATED"
+    assert (await gql(stack.graphql, PREPARE, variables, signer=None)).code == "UNAUTHENTICATED"
     forbidden = await gql(stack.graphql, PREPARE, variables, signer=stack.signer("files"))
     assert forbidden.code == "FORBIDDEN"
     stack.courses.enroll(user_id, course.id, "ACTIVE")

@@ -1,0 +1,100 @@
+"""The gate in front of every subgraph's GraphQL: only the router and known services pass.
+
+A subgraph's GraphQL endpoint is private (ARCHITECTURE.md), in every environment. A call
+passes when it is HMAC-signed by a known service, or when it carries the router credential
+(`ROUTER_SHARED_SECRET` in `X-Router-Credential`) that a third-party router such as Hive
+Gateway or Apollo Router sends because it cannot sign; that caller counts as `router`.
+Anything else is answered 401 UNAUTHENTICATED before its body is read, so an anonymous
+call costs no parsing. Public HTTP routes (uploads, media, webhooks, JWKS, health) never
+pass through here.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from coursegraph.errors import ErrorCode
+from coursegraph.service_auth import ServiceAuthError, ServiceVerifier
+
+ROUTER = "router"
+CREDENTIAL_HEADER = "x-router-credential"
+# Where the verified caller's name waits for the request context.
+CALLER_SCOPE_KEY = "coursegraph.caller"
+
+UNSIGNED_MESSAGE = (
+    "This subgraph answers only the router and known services: send GraphQL to the "
+    "router, or sign the call (X-Service-* headers) or send the router credential."
+)
+
+
+class CallerRefused(Exception):
+    """A call the gate turns away; `response()` is what the caller gets."""
+
+    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> Response:
+        error = {"message": self.message, "extensions": {"code": str(self.code)}}
+        return JSONResponse({"errors": [error]}, status_code=self.status)
+
+
+def _refused(message: str) -> CallerRefused:
+    return CallerRefused(401, ErrorCode.UNAUTHENTICATED, message)
+
+
+@dataclass(frozen=True)
+class CallerGate:
+    services: ServiceVerifier
+    # The third-party router's shared credential; None: only signed calls pass.
+    router_credential: bytes | None
+    max_body_bytes: int
+
+    async def admit(self, request: Request) -> tuple[str, bytes]:
+        """The verified caller and the request body, or CallerRefused."""
+        headers = request.headers
+        if ServiceVerifier.is_signed(headers):
+            try:
+                # Header checks first: a forged or stale call is refused unread.
+                self.services.precheck(headers)
+                body = await self._body(request)
+                url = request.url
+                path = f"{url.path}?{url.query}" if url.query else url.path
+                caller = await self.services.verify(request.method, path, headers, body)
+            except ServiceAuthError as error:
+                raise _refused(f"Service signature refused: {error}.") from None
+            return caller, body
+        presented = headers.get(CREDENTIAL_HEADER)
+        if presented is not None:
+            expected = self.router_credential
+            if expected is None or not hmac.compare_digest(presented.encode(), expected):
+                raise _refused("Router credential refused.")
+            return ROUTER, await self._body(request)
+        raise _refused(UNSIGNED_MESSAGE)
+
+    async def _body(self, request: Request) -> bytes:
+        """The body, refused with 413 as soon as it is known to exceed the cap."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> CallerRefused:
+        return CallerRefused(
+            413,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"Request body over {self.max_body_bytes} bytes.",
+        )
