@@ -182,6 +182,13 @@ class Stack:
             if name in self.services:
                 self.services[name].stop()
 
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def compose_supergraph(workdir: Path, urls: Mapping[str, str]) -> Path:
     """A supergraph for this stack: the committed subgraph SDL files, composed by the

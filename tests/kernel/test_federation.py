@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
+from coursegraph.caller_gate import CREDENTIAL_HEADER
 from coursegraph.db import Database, create_engine
 from coursegraph.errors import NotFound
 from coursegraph.federation import build_schema, internal_field
@@ -95,6 +96,9 @@ async def test_graphql_answers_only_signed_callers(settings: Settings) -> None:
         forged = await gql(url, "{ fine }", signer=ServiceSigner("router", b"wrong"))
         assert (forged.status, forged.code) == (401, "UNAUTHENTICATED")
         assert "bad service signature" in forged.errors[0]["message"]
+        # No ROUTER_SHARED_SECRET here: no credential opens the gate.
+        guessed = await gql(url, "{ fine }", signer=None, headers={CREDENTIAL_HEADER: "x" * 32})
+        assert (guessed.status, guessed.code) == (401, "UNAUTHENTICATED")
         router = signer_for("router", settings)
         assert (await gql(url, "{ fine }", signer=router)).ok() == {"fine": "ok"}
         # Signed, but not by a service this internal field allows.
