@@ -21,6 +21,12 @@ import httptools
 import orjson
 
 from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import get_settings
+
+
+def router_signer(sign: bool) -> ServiceSigner | None:
+    """How the router signs its subgraph calls, when `auth.sign_subgraph_requests`."""
+    return ServiceSigner("router", get_settings().service_key("router")) if sign else None
 
 
 class SubgraphUnavailable(Exception):

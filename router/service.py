@@ -15,10 +15,9 @@ from typing import Any
 from graphql import OperationType, execute_sync
 
 from coursegraph.identity import Viewer
-from coursegraph.service_auth import ServiceSigner
-from coursegraph.settings import get_settings
 from router.config import RouterConfig
 from router.executor import FetchObserver
+from router.http import router_signer
 from router.operation import OperationError, PreparedOperation
 from router.planner.builder import PlanError
 from router.projection import Projector
@@ -52,11 +51,7 @@ class Router:
 
     def __init__(self, supergraph: Supergraph, config: RouterConfig) -> None:
         self.config = config
-        self.signer = (
-            ServiceSigner("router", get_settings().service_key("router"))
-            if config.auth.sign_subgraph_requests
-            else None
-        )
+        self.signer = router_signer(config.auth.sign_subgraph_requests)
         self.state = SchemaState.build(supergraph, config, self.signer)
 
     def build_state(self, supergraph: Supergraph, config: RouterConfig) -> SchemaState:

@@ -12,14 +12,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 from graphql import GraphQLError
 from pydantic import ValidationError
 
+from coursegraph.http import ServiceAuth
 from router.composition import SourceError, compose, watched_paths
 from router.composition.sources import SubgraphConfig as SubgraphSourceConfig
 from router.composition.sources import fetch_sdl, load_source, read_config
 from router.config import RouterConfig, load_config
+from router.http import router_signer
 from router.supergraph import Supergraph
 
 # (path, (inode, mtime, size) or None when missing) per watched file, in order.
@@ -67,7 +70,7 @@ class SupergraphSource:
                     f"--supergraph and {self.config_path}'s subgraph schemas are two "
                     "supergraph sources; give one"
                 )
-            sdl, remote = self._compose(self.config_path)
+            sdl, remote = self._compose(self.config_path, _sdl_auth(config))
         else:
             path = self.supergraph_path or config.supergraph.path
             if path is None:
@@ -101,10 +104,10 @@ class SupergraphSource:
         except (yaml.YAMLError, ValueError) as error:
             raise LoadError(f"{self.config_path}: {error}") from None
 
-    def _compose(self, path: Path) -> tuple[str, tuple[str, ...]]:
+    def _compose(self, path: Path, auth: httpx.Auth | None) -> tuple[str, tuple[str, ...]]:
         try:
             configs = read_config(path)
-            sources = [load_source(c, timeout=self.timeout_seconds) for c in configs]
+            sources = [load_source(c, timeout=self.timeout_seconds, auth=auth) for c in configs]
         except SourceError as error:
             raise LoadError(str(error), transient=True) from None
         result = compose(sources)
@@ -154,16 +157,24 @@ class SupergraphSource:
         if self.config_path is None:
             return ()
         try:
-            if not load_config(self.config_path).composes:
+            config = load_config(self.config_path)
+            if not config.composes:
                 return ()
             configs = read_config(self.config_path)
         except (OSError, ValueError, yaml.YAMLError):
             return ()  # a broken config is reported by the load its change triggers
+        auth = _sdl_auth(config)
         return tuple(
-            fetch_sdl(c.introspect_url, timeout=self.timeout_seconds)
+            fetch_sdl(c.introspect_url, timeout=self.timeout_seconds, auth=auth)
             for c in configs
             if _is_remote(c) and c.introspect_url is not None
         )
+
+
+def _sdl_auth(config: RouterConfig) -> httpx.Auth | None:
+    """Signs SDL requests as the router does its queries: subgraphs answer no one else."""
+    signer = router_signer(config.auth.sign_subgraph_requests)
+    return ServiceAuth(signer) if signer is not None else None
 
 
 def _is_remote(config: SubgraphSourceConfig) -> bool:

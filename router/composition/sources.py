@@ -68,12 +68,23 @@ def read_config(path: Path) -> list[SubgraphConfig]:
     return configs
 
 
-def fetch_sdl(url: str, *, timeout: float = 10.0, client: httpx.Client | None = None) -> str:
-    """Ask a running subgraph for its SDL (the federation `_service` field)."""
+def fetch_sdl(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+    auth: httpx.Auth | None = None,
+) -> str:
+    """Ask a running subgraph for its SDL (the federation `_service` field); `auth`
+    signs the call for subgraphs that answer only signed callers."""
     own = client is None
     http = client or httpx.Client(timeout=timeout)
     try:
-        response = http.post(url, json={"query": SERVICE_SDL_QUERY})
+        response = http.post(
+            url,
+            json={"query": SERVICE_SDL_QUERY},
+            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         response.raise_for_status()
         body = response.json()
     except (httpx.HTTPError, ValueError) as error:
@@ -87,7 +98,9 @@ def fetch_sdl(url: str, *, timeout: float = 10.0, client: httpx.Client | None = 
     return sdl
 
 
-def load_source(config: SubgraphConfig, *, timeout: float = 10.0) -> SubgraphSource:
+def load_source(
+    config: SubgraphConfig, *, timeout: float = 10.0, auth: httpx.Auth | None = None
+) -> SubgraphSource:
     if config.sdl is not None:
         return SubgraphSource(config.name, config.routing_url, config.sdl, "inline sdl")
     if config.file is not None:
@@ -97,7 +110,7 @@ def load_source(config: SubgraphConfig, *, timeout: float = 10.0) -> SubgraphSou
             raise SourceError(f"subgraph {config.name!r}: {error}") from None
         return SubgraphSource(config.name, config.routing_url, text, str(config.file))
     assert config.introspect_url is not None
-    sdl = fetch_sdl(config.introspect_url, timeout=timeout)
+    sdl = fetch_sdl(config.introspect_url, timeout=timeout, auth=auth)
     return SubgraphSource(config.name, config.routing_url, sdl, config.introspect_url)
 
 

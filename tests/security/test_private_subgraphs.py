@@ -24,8 +24,11 @@ import orjson
 import pytest
 
 from coursegraph.caller_gate import CREDENTIAL_HEADER
+from coursegraph.http import ServiceAuth
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import SUBGRAPHS, Settings
+from router.composition import SourceError
+from router.composition.sources import fetch_sdl
 from tests.e2e.client import Api, eventually
 from tests.e2e.scenario import published_course, settle_sandbox, upload_lecture_video
 from tests.e2e.stack import Stack, build_stack, fresh_database
@@ -108,6 +111,15 @@ async def test_unsigned_graphql_is_refused_before_it_is_parsed(stack: Stack, sub
     credential = {CREDENTIAL_HEADER: ROUTER_SECRET}
     shared = await gql(url, "{ __typename }", signer=None, headers=credential)
     assert shared.ok() == {"__typename": "Query"}
+
+
+def test_router_reads_a_subgraph_sdl_signed(stack: Stack) -> None:
+    """A router composing from `subgraph_url` asks `_service { sdl }` as the router."""
+    url = _graphql(stack, "files")
+    with pytest.raises(SourceError, match="401"):
+        fetch_sdl(url)
+    sdl = fetch_sdl(url, auth=ServiceAuth(signer_for("router", SETTINGS)))
+    assert "type File @key" in sdl
 
 
 async def test_oversized_signed_looking_body_is_refused_unbuffered(stack: Stack) -> None:
