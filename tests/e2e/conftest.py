@@ -21,6 +21,8 @@ STRIPE_WHSEC = "whsec_e2e"
 RAZORPAY_KEY_ID = "rzp_test_e2e"
 RAZORPAY_SECRET = "rzp_secret_e2e"
 RAZORPAY_WHSEC = "rzp_webhook_e2e"
+# What a third-party router sends the subgraphs (test_hive_gateway.py).
+ROUTER_SHARED_SECRET = secrets.token_hex(32)
 
 
 @pytest.fixture(scope="package")
@@ -57,6 +59,7 @@ def stack(
         e2e_database_url,
         {
             "SERVICE_SECRET_KEY": secrets.token_hex(16),
+            "ROUTER_SHARED_SECRET": ROUTER_SHARED_SECRET,
             "SANDBOX_WEBHOOK_SECRET": secrets.token_hex(16),
             "STRIPE_SECRET_KEY": STRIPE_KEY,
             "STRIPE_WEBHOOK_SECRET": STRIPE_WHSEC,
