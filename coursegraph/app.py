@@ -117,7 +117,7 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
             client_address=request.client.host if request.client else None,
         )
-        await _verify_service(context, request, auth)
+        _verify_service(context, request)
         await _verify_viewer(context, request, auth)
         return context
 
@@ -136,9 +136,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _verify_service(
-    context: RequestContext[Any, Any], request: Request, auth: EdgeAuth
-) -> None:
+def _verify_service(context: RequestContext[Any, Any], request: Request) -> None:
     headers = request.headers
     # Set by the gate: every call that reaches GraphQL has a verified caller.
     context.service = request.scope[CALLER_SCOPE_KEY]

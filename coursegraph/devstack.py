@@ -150,7 +150,7 @@ class DevStack:
             f"  Open GraphiQL:  {graphql}",
             f"  Public API:     POST {graphql}",
             "",
-            "  Subgraphs (the router is the only public endpoint):",
+            "  Subgraphs (private: they answer only the router and signed services):",
         ]
         for name in names:
             lines.append(f"    {name:<9} {self.settings.service_url(name)}/graphql")
