@@ -5,7 +5,8 @@ Issue 13, case 1: the file id is public (`lecture { video { id } }`), and an uns
 signed `playbackUrl`. Here, against the real stack as separate processes:
 
 - unsigned GraphQL to each subgraph is refused (401 UNAUTHENTICATED) before it is parsed,
-  by POST and GET, and so are forged signatures and a wrong router credential;
+  by POST and GET, and so are forged signatures and a wrong router credential; a signed
+  call replayed concurrently passes once;
 - the public HTTP routes clients need (health, JWKS, upload PUT, media GET, webhooks,
   sandbox checkout) are still served;
 - the playback attack fails unsigned, and fails signed by a service that is not the
@@ -14,6 +15,7 @@ signed `playbackUrl`. Here, against the real stack as separate processes:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +113,16 @@ async def test_unsigned_graphql_is_refused_before_it_is_parsed(stack: Stack, sub
     credential = {CREDENTIAL_HEADER: ROUTER_SECRET}
     shared = await gql(url, "{ __typename }", signer=None, headers=credential)
     assert shared.ok() == {"__typename": "Query"}
+
+
+async def test_a_signed_call_replayed_concurrently_passes_once(stack: Stack) -> None:
+    url = _graphql(stack, "users")
+    body = orjson.dumps({"query": "{ __typename }"})
+    headers = signer_for("router", SETTINGS).headers("POST", "/graphql", body)
+    responses = await asyncio.gather(*(_post(url, body, headers) for _ in range(12)))
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 11
+    refused = [_refusal(r) for r in responses if r.status_code == 401]
+    assert all("replayed service nonce" in message for message in refused)
 
 
 def test_router_reads_a_subgraph_sdl_signed(stack: Stack) -> None:
