@@ -12,7 +12,7 @@ import orjson
 import strawberry
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
@@ -90,6 +90,8 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
         except CallerRefused as refused:
             await refused.response()(scope, receive, send)
             return
+        except ClientDisconnect:
+            return  # gone before its body arrived: no one to answer
         scope[CALLER_SCOPE_KEY] = caller
         await super().__call__(scope, _replay(body, receive), send)
 
