@@ -20,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from coursegraph.addresses import parse_ip
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import Unauthenticated
@@ -106,9 +107,9 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             container=container,
             loaders=self._spec.loaders(container),
             request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
-            client_address=request.client.host if request.client else None,
         )
         await _verify_service(context, request, auth)
+        context.client_address = client_address(request, context.service)
         await _verify_viewer(context, request, auth)
         return context
 
@@ -130,11 +131,17 @@ async def _verify_service(
         if auth.strict:
             raise _http_error(401, str(error)) from None
         context.service_error = f"Service signature refused: {error}."
-        return
-    # Only a verified router may tell us the end client's address.
-    forwarded = headers.get("x-forwarded-for")
-    if context.service == "router" and forwarded:
-        context.client_address = forwarded.split(",")[0].strip()
+
+
+def client_address(request: Request, service: str | None) -> str | None:
+    """The end client's IP address: the entry a signed router added to X-Forwarded-For
+    (the rightmost; anything a client wrote left of it is not trusted), else the peer."""
+    if service == "router":
+        added = parse_ip(request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
+        if added is not None:
+            return str(added)
+    peer = parse_ip(request.client.host) if request.client else None
+    return None if peer is None else str(peer)
 
 
 async def _verify_viewer(
