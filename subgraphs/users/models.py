@@ -49,7 +49,7 @@ class RefreshToken(Base):
 
 
 class LoginFailure(Base):
-    """Failed sign-ins per key (`email:<addr>` or `ip:<addr>`) inside a window."""
+    """Throttle counts per key (`account:<email>`, `address:<client>`, …; throttle.py)."""
 
     __tablename__ = "login_failures"
 
