@@ -27,6 +27,7 @@ from coursegraph.errors import Unauthenticated
 from coursegraph.federation import format_errors
 from coursegraph.identity import (
     JWKSSource,
+    RevocationSource,
     TokenVerifier,
     Viewer,
     bearer_token,
@@ -66,6 +67,8 @@ class SubgraphSpec(Generic[C, L]):
     routes: Sequence[BaseRoute] = ()
     # Where verification keys come from; default: users' JWKS over HTTP.
     jwks_source: Callable[[C], JWKSSource] | None = None
+    # Where token revocations come from; default: users' list over signed HTTP.
+    revocation_source: Callable[[C], RevocationSource] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,15 +125,19 @@ async def _verify_service(
         if auth.strict:
             raise _http_error(401, "This subgraph accepts signed service requests only.")
         return
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
-        context.service = await auth.services.verify(
-            request.method, path, headers, await request.body()
-        )
+        context.service = await signed_caller(request)
     except ServiceAuthError as error:
         if auth.strict:
             raise _http_error(401, str(error)) from None
         context.service_error = f"Service signature refused: {error}."
+
+
+async def signed_caller(request: Request) -> str:
+    """The service that signed this request; ServiceAuthError if none validly did."""
+    auth: EdgeAuth = request.app.state.auth
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return await auth.services.verify(request.method, path, request.headers, await request.body())
 
 
 def client_address(request: Request, service: str | None) -> str | None:
@@ -179,12 +186,16 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
             redis = Redis.from_url(settings.redis_url)
         async with spec.bootstrap(settings) as container:
             # A local key source (users' own keys) is cheap to consult again at once.
-            tokens = (
-                verifier_from_settings(
-                    settings, spec.jwks_source(container), min_refresh_seconds=0.0
-                )
-                if spec.jwks_source is not None
-                else verifier_from_settings(settings)
+            tokens = verifier_from_settings(
+                settings,
+                spec.jwks_source(container) if spec.jwks_source is not None else None,
+                service=spec.name,
+                revocations=(
+                    spec.revocation_source(container)
+                    if spec.revocation_source is not None
+                    else None
+                ),
+                min_refresh_seconds=0.0 if spec.jwks_source is not None else None,
             )
             app.state.container = container
             app.state.auth = EdgeAuth(

@@ -215,6 +215,31 @@ def rotate_keys() -> None:
     click.echo(f"new signing key {key.kid} in {store.folder}")
 
 
+@users.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["STUDENT", "TEACHER", "ADMIN"]))
+def set_role(email: str, role: str) -> None:
+    """Change an account's role; its access tokens already issued stop working."""
+
+    async def change(users: UserService) -> str:
+        return str((await users.set_role(email, role)).id)
+
+    click.echo(f"role of {_with_users(change)} is now {role}; old access tokens are revoked")
+
+
+@users.command("delete")
+@click.option("--email", required=True)
+@click.confirmation_option(prompt="Delete this account and its sessions?")
+def delete_account(email: str) -> None:
+    """Delete an account; its sessions end and its access tokens stop working."""
+
+    async def delete(users: UserService) -> None:
+        await users.delete_account(email)
+
+    _with_users(delete)
+    click.echo(f"deleted {email}")
+
+
 @users.command("unlock")
 @click.option("--email", default=None, help="Clear the sign-in lockout of this account.")
 @click.option("--address", default=None, help="Clear the throttles of this client IP address.")

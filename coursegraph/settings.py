@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     jwt_leeway_seconds: int = 30
+    # How often every verifier asks users for revoked tokens (role changes, deleted
+    # accounts): the bound on how long such a token keeps working, plus one request.
+    token_revocation_poll_seconds: float = Field(default=30.0, ge=0)
 
     # --- sign-in, registration and refresh throttles (subgraphs/users/throttle.py)
     login_max_failures_per_email: int = 5

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +32,7 @@ from coursegraph.errors import (
 from coursegraph.identity import Viewer
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
-from subgraphs.users.models import RefreshToken, User
+from subgraphs.users.models import RefreshToken, TokenRevocation, User
 from subgraphs.users.throttle import Throttle
 
 PUBLIC_ROLES = ("STUDENT", "TEACHER")
@@ -167,6 +168,55 @@ class UserService:
                 ) from None
             raise
         return user
+
+    async def set_role(self, email: str, role: str) -> User:
+        """Change an account's role; its access tokens issued until now stop working."""
+        if role not in ROLE_SCOPES:
+            raise BadUserInput(f"The role must be one of {', '.join(ROLE_SCOPES)}.", field="role")
+        async with self._db.transaction() as session:
+            user = await self._account_for_update(session, email)
+            user.role = role
+            await self._revoke_access_tokens(session, user.id)
+        return user
+
+    async def delete_account(self, email: str) -> None:
+        """Delete an account and its sessions; its access tokens stop working."""
+        async with self._db.transaction() as session:
+            user = await self._account_for_update(session, email)
+            await session.delete(user)  # refresh tokens go with it (ON DELETE CASCADE)
+            await self._revoke_access_tokens(session, user.id)
+
+    async def recent_revocations(self) -> dict[str, int]:
+        """User id → unix second at or before which its access tokens are refused, for
+        revocations that may still hold an unexpired token."""
+        s = self._settings
+        since = datetime.now(UTC) - timedelta(
+            seconds=s.access_token_ttl_seconds + s.jwt_leeway_seconds
+        )
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(TokenRevocation.user_id, TokenRevocation.not_before).where(
+                    TokenRevocation.not_before > since
+                )
+            )
+            return {str(user_id): int(not_before.timestamp()) for user_id, not_before in rows}
+
+    async def _account_for_update(self, session: AsyncSession, email: str) -> User:
+        user = await session.scalar(
+            select(User).where(User.email == normalise_email(email)).with_for_update()
+        )
+        if user is None:
+            raise NotFound("No account has this email.")
+        return user
+
+    async def _revoke_access_tokens(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        now = datetime.now(UTC)
+        statement = insert(TokenRevocation).values(user_id=user_id, not_before=now)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[TokenRevocation.user_id], set_={"not_before": now}
+            )
+        )
 
     async def unlock(self, *, email: str | None = None, address: str | None = None) -> int:
         """Clear the throttle counts of an account and/or a client address."""
