@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from coursegraph.addresses import parse_ip
 from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
@@ -28,6 +29,7 @@ from coursegraph.errors import Unauthenticated
 from coursegraph.federation import format_errors
 from coursegraph.identity import (
     JWKSSource,
+    RevocationSource,
     TokenVerifier,
     Viewer,
     bearer_token,
@@ -66,6 +68,8 @@ class SubgraphSpec(Generic[C, L]):
     routes: Sequence[BaseRoute] = ()
     # Where verification keys come from; default: users' JWKS over HTTP.
     jwks_source: Callable[[C], JWKSSource] | None = None
+    # Where token revocations come from; default: users' list over signed HTTP.
+    revocation_source: Callable[[C], RevocationSource] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,9 +121,10 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             container=container,
             loaders=self._spec.loaders(container),
             request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
-            client_address=request.client.host if request.client else None,
         )
-        _verify_service(context, request)
+        # Set by the gate: every call that reaches GraphQL has a verified caller.
+        context.service = request.scope[CALLER_SCOPE_KEY]
+        context.client_address = client_address(request, context.service)
         await _verify_viewer(context, request, auth)
         return context
 
@@ -138,14 +143,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def _verify_service(context: RequestContext[Any, Any], request: Request) -> None:
-    headers = request.headers
-    # Set by the gate: every call that reaches GraphQL has a verified caller.
-    context.service = request.scope[CALLER_SCOPE_KEY]
-    # Only a verified router may tell us the end client's address.
-    forwarded = headers.get("x-forwarded-for")
-    if context.service == "router" and forwarded:
-        context.client_address = forwarded.split(",")[0].strip()
+async def signed_caller(request: Request) -> str:
+    """The service that signed this plain-HTTP request; ServiceAuthError if none validly did."""
+    auth: EdgeAuth = request.app.state.auth
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return await auth.gate.services.verify(
+        request.method, path, request.headers, await request.body()
+    )
+
+
+def client_address(request: Request, service: str | None) -> str | None:
+    """The end client's IP address: the entry a signed router added to X-Forwarded-For
+    (the rightmost; anything a client wrote left of it is not trusted), else the peer."""
+    if service == "router":
+        added = parse_ip(request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
+        if added is not None:
+            return str(added)
+    peer = parse_ip(request.client.host) if request.client else None
+    return None if peer is None else str(peer)
 
 
 async def _verify_viewer(
@@ -177,12 +192,16 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
             redis = Redis.from_url(settings.redis_url)
         async with spec.bootstrap(settings) as container:
             # A local key source (users' own keys) is cheap to consult again at once.
-            tokens = (
-                verifier_from_settings(
-                    settings, spec.jwks_source(container), min_refresh_seconds=0.0
-                )
-                if spec.jwks_source is not None
-                else verifier_from_settings(settings)
+            tokens = verifier_from_settings(
+                settings,
+                spec.jwks_source(container) if spec.jwks_source is not None else None,
+                service=spec.name,
+                revocations=(
+                    spec.revocation_source(container)
+                    if spec.revocation_source is not None
+                    else None
+                ),
+                min_refresh_seconds=0.0 if spec.jwks_source is not None else None,
             )
             app.state.container = container
             app.state.auth = EdgeAuth(

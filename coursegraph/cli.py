@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -13,7 +15,11 @@ from coursegraph import migrations, subgraph_registry
 from coursegraph.database import ensure_database
 from coursegraph.settings import SUBGRAPHS, get_settings
 
+if TYPE_CHECKING:
+    from subgraphs.users.service import UserService
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @click.group()
@@ -45,6 +51,9 @@ def serve(subgraph: str, host: str | None, port: int | None) -> None:
         port=port or settings.port(subgraph),
         log_config=None,
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; only the signed router
+        # may name the client (coursegraph/app.py).
+        proxy_headers=False,
         lifespan="on",
     )
 
@@ -168,27 +177,31 @@ def users() -> None:
 )
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an ADMIN account (admins cannot register themselves)."""
+
+    async def create(users: UserService) -> str:
+        return str((await users.create_admin(email, password, name)).id)
+
+    click.echo(f"admin created: {_with_users(create)}")
+
+
+def _with_users(action: Callable[[UserService], Awaitable[T]]) -> T:
+    """Run `action` on users' service layer, on a migrated database."""
     from subgraphs.users.bootstrap import bootstrap
 
     settings, embedded = ensure_database(get_settings())
 
-    async def run() -> str:
-        migrations_done = asyncio.to_thread(
-            migrations.upgrade, "users", settings.database_url_for("users")
-        )
-        await migrations_done
+    async def run() -> T:
+        await asyncio.to_thread(migrations.upgrade, "users", settings.database_url_for("users"))
         async with bootstrap(settings) as container:
-            user = await container.users.create_admin(email, password, name)
-            return str(user.id)
+            return await action(container.users)
 
     try:
-        user_id = asyncio.run(run())
+        return asyncio.run(run())
     except Exception as error:  # a domain error's message is meant for people
         raise click.ClickException(str(error)) from None
     finally:
         if embedded is not None:
             embedded.stop()
-    click.echo(f"admin created: {user_id}")
 
 
 @users.command("rotate-keys")
@@ -202,6 +215,45 @@ def rotate_keys() -> None:
     click.echo(f"new signing key {key.kid} in {store.folder}")
 
 
+@users.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["STUDENT", "TEACHER", "ADMIN"]))
+def set_role(email: str, role: str) -> None:
+    """Change an account's role; its access tokens already issued stop working."""
+
+    async def change(users: UserService) -> str:
+        return str((await users.set_role(email, role)).id)
+
+    click.echo(f"role of {_with_users(change)} is now {role}; old access tokens are revoked")
+
+
+@users.command("delete")
+@click.option("--email", required=True)
+@click.confirmation_option(prompt="Delete this account and its sessions?")
+def delete_account(email: str) -> None:
+    """Delete an account; its sessions end and its access tokens stop working."""
+
+    async def delete(users: UserService) -> None:
+        await users.delete_account(email)
+
+    _with_users(delete)
+    click.echo(f"deleted {email}")
+
+
+@users.command("unlock")
+@click.option("--email", default=None, help="Clear the sign-in lockout of this account.")
+@click.option("--address", default=None, help="Clear the throttles of this client IP address.")
+def unlock(email: str | None, address: str | None) -> None:
+    """Clear sign-in, registration and refresh throttle counts (an account, an address)."""
+    if email is None and address is None:
+        raise click.UsageError("give --email, --address or both")
+
+    async def unlock(users: UserService) -> int:
+        return await users.unlock(email=email, address=address)
+
+    click.echo(f"unlocked: {_with_users(unlock)} throttle count(s) cleared")
+
+
 @main.command()
 def seed() -> None:
     """Load demo teachers, students and ~30 courses (idempotent; refused in production)."""
@@ -212,7 +264,8 @@ def seed() -> None:
         raise click.ClickException("Demo data is for development, not production.")
     settings, embedded = ensure_database(base)
     try:
-        click.echo(asyncio.run(seed_demo_data(settings)).summary)
+        seeded = asyncio.run(seed_demo_data(settings))
+        click.echo("\n".join([seeded.summary, *seeded.account_lines()]))
     except Exception as error:  # a domain error's message is meant for people
         raise click.ClickException(str(error)) from None
     finally:

@@ -162,6 +162,9 @@ class DevStack:
         if seeded is not None:
             lines += [
                 f"  Demo data: {seeded.summary}",
+                "  Demo accounts (`coursegraph users unlock --email E` clears a sign-in lockout):",
+                *(f"    {line}" for line in seeded.account_lines()),
+                "",
                 "  Sign in as a demo student, then put the accessToken in GraphiQL's Headers tab",
                 '  as {"Authorization": "Bearer <accessToken>"} and try { me { name enrollments '
                 "{ status course { title } } } }:",

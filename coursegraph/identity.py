@@ -1,4 +1,5 @@
-"""Access-token verification against users' JWKS, with the algorithm pinned.
+"""Access-token verification against users' JWKS, with the algorithm pinned, and
+users' list of recent revocations (role changes, deleted accounts).
 
 The key set is cached and fetched again only when a token names an unknown `kid`
 (at most once per `min_refresh_seconds`, so a flood of bad tokens cannot hammer users).
@@ -17,10 +18,17 @@ import jwt
 from jwt import PyJWK
 
 from coursegraph.errors import Unauthenticated
+from coursegraph.http import signed_client
+from coursegraph.log import get_logger
 from coursegraph.settings import Settings
 
 ROLES = ("STUDENT", "TEACHER", "ADMIN")
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
+# User id → unix second at or before which that user's access tokens are refused.
+RevocationSource = Callable[[], Awaitable[dict[str, int]]]
+# Served by users to signed services only.
+REVOCATIONS_PATH = "/token-revocations"
+log = get_logger("coursegraph.identity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,45 @@ class JWKSCache:
         self._fetched_at = self._clock()
 
 
+class RevocationList:
+    """Users whose access tokens issued at or before a second are refused (a role change,
+    a deleted account), fetched again from users at most every `poll_seconds` while
+    tokens are verified. So a change reaches every instance within `poll_seconds` plus one
+    fetch; when users cannot be reached the last list stays in force and is asked again
+    on the next poll."""
+
+    def __init__(
+        self,
+        source: RevocationSource,
+        *,
+        poll_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._poll = poll_seconds
+        self._clock = clock
+        self._not_before: dict[str, int] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def not_before(self, subject: str) -> int | None:
+        if self._is_stale():
+            async with self._lock:
+                if self._is_stale():
+                    await self._refresh()
+        return self._not_before.get(subject)
+
+    def _is_stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._poll
+
+    async def _refresh(self) -> None:
+        try:
+            self._not_before = await self._source()
+        except (httpx.HTTPError, ValueError) as error:
+            log.warning("token revocations unavailable; the last list stays", error=str(error))
+        self._fetched_at = self._clock()
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -93,12 +140,14 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway_seconds: int = 30,
+        revocations: RevocationList | None = None,
     ) -> None:
         self._keys = keys
         self._algorithm = algorithm
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._revocations = revocations
 
     async def verify(self, token: str) -> Viewer:
         try:
@@ -131,8 +180,15 @@ class TokenVerifier:
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthenticated("The access token carries no valid role.")
+        subject = str(claims["sub"])
+        if self._revocations is not None:
+            not_before = await self._revocations.not_before(subject)
+            if not_before is not None and int(claims["iat"]) <= not_before:
+                raise Unauthenticated(
+                    "The account changed after this access token was issued; sign in again."
+                )
         scope = claims.get("scope") or ""
-        return Viewer(id=str(claims["sub"]), role=role, scopes=frozenset(str(scope).split()))
+        return Viewer(id=subject, role=role, scopes=frozenset(str(scope).split()))
 
 
 def jwks_over_http(url: str) -> JWKSSource:
@@ -148,13 +204,35 @@ def jwks_over_http(url: str) -> JWKSSource:
     return fetch
 
 
+def revocations_over_http(
+    settings: Settings, service: str, users_url: str | None = None
+) -> RevocationSource:
+    """Users' recent token revocations, asked for with a request signed as `service`."""
+    base_url = users_url or settings.service_url("users")
+
+    async def fetch() -> dict[str, int]:
+        async with signed_client(settings, service, base_url) as client:
+            response = await client.get(REVOCATIONS_PATH)
+            response.raise_for_status()
+            document = response.json()
+        revocations = document.get("revocations") if isinstance(document, dict) else None
+        if not isinstance(revocations, dict):
+            raise ValueError("users answered no revocation list")
+        return {str(sub): int(second) for sub, second in revocations.items()}
+
+    return fetch
+
+
 def verifier_from_settings(
     settings: Settings,
     source: JWKSSource | None = None,
     *,
+    service: str,
+    revocations: RevocationSource | None = None,
     min_refresh_seconds: float | None = None,
 ) -> TokenVerifier:
-    """The token verifier every process uses: algorithm, issuer, audience from settings."""
+    """The token verifier every process uses: algorithm, issuer, audience from settings;
+    revocations from users (signed as `service`) unless a local source is given."""
     keys = JWKSCache(
         source or jwks_over_http(settings.resolved_jwks_url),
         min_refresh_seconds=(
@@ -169,6 +247,10 @@ def verifier_from_settings(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
+        revocations=RevocationList(
+            revocations or revocations_over_http(settings, service),
+            poll_seconds=settings.token_revocation_poll_seconds,
+        ),
     )
 
 

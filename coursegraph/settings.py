@@ -90,11 +90,17 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     jwt_leeway_seconds: int = 30
+    # How often every verifier asks users for revoked tokens (role changes, deleted
+    # accounts): the bound on how long such a token keeps working, plus one request.
+    token_revocation_poll_seconds: float = Field(default=30.0, ge=0)
 
-    # --- login throttling
+    # --- sign-in, registration and refresh throttles (subgraphs/users/throttle.py)
     login_max_failures_per_email: int = 5
     login_max_failures_per_address: int = 20
-    login_failure_window_seconds: int = 900
+    register_max_per_address: int = 20
+    # Window of every throttle count; default 900 s in production, 60 s elsewhere, so a
+    # developer trying wrong passwords is not locked out for long.
+    login_failure_window_seconds: int | None = Field(default=None, gt=0)
 
     # --- payments
     # Public address of payments, used in the sandbox checkout URL and as the target of
@@ -236,6 +242,12 @@ class Settings(BaseSettings):
     @property
     def resolved_payments_public_url(self) -> str:
         return (self.payments_public_url or self.service_url("payments")).rstrip("/")
+
+    @property
+    def throttle_window_seconds(self) -> int:
+        if self.login_failure_window_seconds is not None:
+            return self.login_failure_window_seconds
+        return 900 if self.is_production else 60
 
     @property
     def sandbox_is_enabled(self) -> bool:

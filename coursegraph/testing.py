@@ -15,7 +15,11 @@ class ServerThread:
 
     def __init__(self, app: Any) -> None:
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+            # proxy_headers off, as in `coursegraph serve` and `router`: the apps judge
+            # X-Forwarded-For themselves.
+            uvicorn.Config(
+                app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+            )
         )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -122,6 +122,9 @@ def router_command(
         log_level=settings.log_level.lower(),
         log_config=None,
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; headers.trusted_proxies
+        # decides instead (router/client_address.py).
+        proxy_headers=False,
         loop="auto",
         http="auto",
     )

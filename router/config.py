@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from router.client_address import parse_networks
 
 
 class Section(BaseModel):
@@ -101,6 +103,16 @@ class HeadersConfig(Section):
     forward: tuple[str, ...] = ("authorization",)
     # Request id header: forwarded, or generated when the client sent none.
     request_id: str = "x-request-id"
+    # Proxies in front of the router (CIDRs or addresses, as uvicorn's
+    # forwarded_allow_ips): only from them is x-forwarded-for believed. Empty: the socket
+    # peer is the client, whatever it writes (router/client_address.py).
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)
+        return value
 
 
 class AuthConfig(Section):
@@ -204,9 +216,6 @@ class RateLimitConfig(Section):
     # Stricter buckets for operations that select one of these root fields (per client).
     sensitive_fields: tuple[str, ...] = ("login", "register")
     sensitive: BucketConfig = BucketConfig(capacity=5, refill_per_second=0.1)
-    # Addresses known to be proxies in front of the router: x-forwarded-for is trusted
-    # from them. Empty: the socket peer is the client address.
-    trusted_proxies: tuple[str, ...] = ()
 
 
 class PersistedQueriesConfig(Section):

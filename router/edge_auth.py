@@ -17,6 +17,7 @@ from coursegraph.identity import (
     Viewer,
     bearer_token,
     jwks_over_http,
+    revocations_over_http,
     verifier_from_settings,
 )
 from coursegraph.settings import Settings
@@ -29,8 +30,18 @@ class EdgeAuthenticator:
 
     @classmethod
     def from_settings(cls, settings: Settings, jwks_url: str | None) -> EdgeAuthenticator:
-        source = jwks_over_http(jwks_url) if jwks_url else None
-        return cls(verifier_from_settings(settings, source))
+        if not jwks_url:
+            return cls(verifier_from_settings(settings, service="router"))
+        # Users is where its JWKS is: ask the same origin for revocations.
+        users_url = str(httpx.URL(jwks_url).copy_with(path="/", query=None)).rstrip("/")
+        return cls(
+            verifier_from_settings(
+                settings,
+                jwks_over_http(jwks_url),
+                service="router",
+                revocations=revocations_over_http(settings, "router", users_url),
+            )
+        )
 
     async def authenticate(self, authorization: str | None) -> Viewer | None:
         """The verified claims, None without a token; raises EdgeRefusal (401) for a bad one."""

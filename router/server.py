@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from router.client_address import ClientAddresses
 from router.edge.limits import BodyTooLarge, read_body
 from router.edge.pipeline import Edge, build_edge
 from router.edge.stage import EdgeRefusal, Exchange
@@ -72,15 +73,17 @@ def create_app(
     observer = edge.observer
     admits = bool(edge.operation_hooks)
 
-    def subgraph_headers(request: Request) -> dict[str, str]:
+    clients = ClientAddresses(config.headers.trusted_proxies)
+
+    def subgraph_headers(request: Request, client_address: str | None) -> dict[str, str]:
         headers = request.headers
         out = {name: headers[name] for name in forwarded if name in headers}
         out[request_id_header] = headers.get(request_id_header) or uuid.uuid4().hex
-        # Subgraphs trust the client address only from a signed router request.
-        if request.client is not None:
-            prior = headers.get("x-forwarded-for")
-            host = request.client.host
-            out["x-forwarded-for"] = f"{prior}, {host}" if prior else host
+        # Subgraphs believe this only on a signed router request; the client's own
+        # x-forwarded-for is never passed on (router/client_address.py).
+        out.pop("x-forwarded-for", None)
+        if client_address is not None:
+            out["x-forwarded-for"] = client_address
         return out
 
     async def answer(
@@ -91,8 +94,9 @@ def create_app(
         extensions: Any,
         allow_mutation: bool,
     ) -> Response:
-        exchange = Exchange(request, query, name, extensions)
-        headers = subgraph_headers(request)
+        client_address = clients.of(request)
+        exchange = Exchange(request, query, name, extensions, client_address)
+        headers = subgraph_headers(request, client_address)
         status = 200
         errors: list[Any] | None = None
         try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +28,8 @@ def signer_for(service: str, settings: Settings | None = None) -> ServiceSigner:
 
 # Subgraphs answer only signed callers; tests speak to them as the router does.
 AS_ROUTER = signer_for("router")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -72,3 +78,26 @@ async def gql(
         else {}
     )
     return GraphQLResult(response.status_code, payload.get("data"), payload.get("errors") or [])
+
+
+def run_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`coursegraph <args>` as a real process, on the test database."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url_for("users"),
+        "COURSEGRAPH_DATA_DIR": str(settings.data_dir),
+        "SERVICE_SECRET_KEY": "test-service-secret",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "coursegraph.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        check=False,
+    )

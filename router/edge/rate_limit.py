@@ -2,7 +2,7 @@
 for sensitive root fields (`login`, `register`).
 
 The client is the verified user id from the token's claims, else the client address (the
-socket peer, or the x-forwarded-for entry added by a trusted proxy). Each request takes
+socket peer, or behind `headers.trusted_proxies` the address they saw). Each request takes
 one token from each bucket that applies, all or none, so a refused request does not drain
 the other buckets. The cost class is the highest configured class whose `min_cost` the
 operation's static cost estimate (limits.py) reaches.
@@ -134,7 +134,6 @@ class RateLimit(Stage):
         self.store = store
         self.prefix = config.key_prefix
         self.sensitive = frozenset(config.sensitive_fields)
-        self.trusted = frozenset(config.trusted_proxies)
         # Highest threshold first: the first class the cost reaches is the operation's.
         self.classes = sorted(
             config.cost_classes.items(), key=lambda item: item[1].min_cost, reverse=True
@@ -143,15 +142,7 @@ class RateLimit(Stage):
     def client_key(self, exchange: Exchange) -> str:
         if exchange.viewer is not None:
             return f"user:{exchange.viewer.id}"
-        request = exchange.request
-        address = request.client.host if request.client is not None else "unknown"
-        if address in self.trusted:
-            # The nearest address a trusted proxy did not add itself is the client's.
-            forwarded = request.headers.get("x-forwarded-for", "")
-            for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-                address = hop
-                if hop not in self.trusted:
-                    break
+        address = exchange.client_address or "unknown"
         return f"addr:{address}"
 
     async def on_operation(

@@ -58,6 +58,7 @@ class Exchange:
     """One GraphQL request as it goes through the edge."""
 
     __slots__ = (
+        "client_address",
         "extensions",
         "operation_name",
         "query",
@@ -67,8 +68,17 @@ class Exchange:
         "viewer",
     )
 
-    def __init__(self, request: Request, query: Any, operation_name: Any, extensions: Any) -> None:
+    def __init__(
+        self,
+        request: Request,
+        query: Any,
+        operation_name: Any,
+        extensions: Any,
+        client_address: str | None = None,
+    ) -> None:
         self.request = request
+        # Who sent it (router/client_address.py): the peer, or what trusted proxies saw.
+        self.client_address = client_address
         self.query = query
         self.operation_name = operation_name
         self.extensions = extensions

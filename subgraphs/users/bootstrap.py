@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.service import UserService
+from subgraphs.users.throttle import Throttle
+
+PRUNE_BATCH = 1000
 
 
 @dataclass
@@ -30,9 +34,19 @@ async def bootstrap(settings: Settings) -> AsyncIterator[UsersContainer]:
     )
     keys = key_store(settings)
     keys.load(create=True)
+    throttle = Throttle(database, settings)
+    # Throttle counts whose window ended are deleted beside the request handlers.
+    pruning = PollingLoop(
+        "users-throttle-pruning",
+        lambda: throttle.forget_expired(PRUNE_BATCH),
+        batch=PRUNE_BATCH,
+        poll_seconds=settings.throttle_window_seconds,
+    )
+    pruning.start()
     try:
         yield UsersContainer(
-            database=database, keys=keys, users=UserService(database, keys, settings)
+            database=database, keys=keys, users=UserService(database, keys, throttle, settings)
         )
     finally:
+        await pruning.stop()
         await database.dispose()

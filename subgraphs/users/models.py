@@ -49,10 +49,23 @@ class RefreshToken(Base):
 
 
 class LoginFailure(Base):
-    """Failed sign-ins per key (`email:<addr>` or `ip:<addr>`) inside a window."""
+    """Throttle counts per key (`account:<email>`, `address:<client>`, …; throttle.py)."""
 
     __tablename__ = "login_failures"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRevocation(Base):
+    """Access tokens of this user issued at or before `not_before` are refused.
+
+    Written when the role changes or the account is deleted (no foreign key: it must
+    outlive the account); verifiers poll the recent ones (`/token-revocations`).
+    """
+
+    __tablename__ = "token_revocations"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -138,7 +138,11 @@ class Mutation:
     @strawberry.mutation
     async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
         result = await info.context.container.users.register(
-            input.email, input.password, input.name, (input.role or Role.STUDENT).value
+            input.email,
+            input.password,
+            input.name,
+            (input.role or Role.STUDENT).value,
+            info.context.client_address,
         )
         return _payload(result)
 
@@ -151,7 +155,8 @@ class Mutation:
 
     @strawberry.mutation
     async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
-        return _payload(await info.context.container.users.refresh(refresh_token))
+        users = info.context.container.users
+        return _payload(await users.refresh(refresh_token, info.context.client_address))
 
     @strawberry.mutation
     async def logout(self, info: Info[Context, None], refresh_token: str) -> bool:

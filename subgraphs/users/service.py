@@ -1,4 +1,4 @@
-"""Users' domain logic: accounts, passwords, sessions (refresh-token families), throttling.
+"""Users' domain logic: accounts, passwords, sessions (refresh-token families).
 
 No GraphQL and no HTTP here; every method owns its transaction.
 """
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,13 +27,13 @@ from coursegraph.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    RateLimited,
     Unauthenticated,
 )
 from coursegraph.identity import Viewer
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
-from subgraphs.users.models import LoginFailure, RefreshToken, User
+from subgraphs.users.models import RefreshToken, TokenRevocation, User
+from subgraphs.users.throttle import Throttle
 
 PUBLIC_ROLES = ("STUDENT", "TEACHER")
 ROLE_SCOPES = {
@@ -84,35 +84,80 @@ def check_password(password: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _NewAccount:
+    email: str
+    password: str
+    name: str
+    role: str
+
+    @classmethod
+    def checked(cls, email: str, password: str, name: str, role: str) -> _NewAccount:
+        email, name = normalise_email(email), clean_name(name)
+        check_password(password)
+        return cls(email, password, name, role)
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 class UserService:
-    def __init__(self, database: Database, keys: KeyStore, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, keys: KeyStore, throttle: Throttle, settings: Settings
+    ) -> None:
         self._db = database
         self._keys = keys
+        self._throttle = throttle
         self._settings = settings
         self._hasher = PasswordHasher()  # argon2id with the library's current parameters
         # Compared against when the email is unknown, so both failures take as long.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
 
     # ------------------------------------------------------------------ accounts
-    async def register(self, email: str, password: str, name: str, role: str) -> AuthResult:
+    async def register(
+        self, email: str, password: str, name: str, role: str, client_address: str | None
+    ) -> AuthResult:
         if role not in PUBLIC_ROLES:
             raise Forbidden("Only STUDENT or TEACHER accounts can be registered.", field="role")
-        user = await self._create_user(email, password, name, role)
+        account = _NewAccount.checked(email, password, name, role)
+        # Counted before the password is hashed, whatever the outcome (a taken email too).
+        await self._throttle.reserve_registration(client_address)
+        user = await self._create_user(account)
         return await self._start_session(user)
 
     async def create_admin(self, email: str, password: str, name: str) -> User:
-        return await self._create_user(email, password, name, "ADMIN")
+        return await self._create_user(_NewAccount.checked(email, password, name, "ADMIN"))
 
-    async def _create_user(self, email: str, password: str, name: str, role: str) -> User:
-        email = normalise_email(email)
-        name = clean_name(name)
-        check_password(password)
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
-        user = User(id=uuid.uuid4(), email=email, name=name, role=role, password_hash=password_hash)
+    async def ensure_demo_account(self, email: str, password: str, name: str, role: str) -> User:
+        """The account with this email, created if missing, its password set to `password`.
+
+        For demo data only (the caller refuses production): it neither signs in nor
+        touches the throttles, so wrong passwords tried by hand never stop seeding.
+        """
+        account = _NewAccount.checked(email, password, name, role)
+        async with self._db.read() as session:
+            user = await session.scalar(select(User).where(User.email == account.email))
+        if user is None:
+            try:
+                return await self._create_user(account)
+            except Conflict:  # created meanwhile by a concurrent seed
+                async with self._db.read() as session:
+                    user = await session.scalar(select(User).where(User.email == account.email))
+                assert user is not None
+        if not await asyncio.to_thread(self._verify_password, user.password_hash, password):
+            await self._set_password(user, password)
+        return user
+
+    async def _create_user(self, account: _NewAccount) -> User:
+        password_hash = await asyncio.to_thread(self._hasher.hash, account.password)
+        user = User(
+            id=uuid.uuid4(),
+            email=account.email,
+            name=account.name,
+            role=account.role,
+            password_hash=password_hash,
+        )
         try:
             async with self._db.transaction() as session:
                 session.add(user)
@@ -123,6 +168,61 @@ class UserService:
                 ) from None
             raise
         return user
+
+    async def set_role(self, email: str, role: str) -> User:
+        """Change an account's role; its access tokens issued until now stop working."""
+        if role not in ROLE_SCOPES:
+            raise BadUserInput(f"The role must be one of {', '.join(ROLE_SCOPES)}.", field="role")
+        async with self._db.transaction() as session:
+            user = await self._account_for_update(session, email)
+            user.role = role
+            await self._revoke_access_tokens(session, user.id)
+        return user
+
+    async def delete_account(self, email: str) -> None:
+        """Delete an account and its sessions; its access tokens stop working."""
+        async with self._db.transaction() as session:
+            user = await self._account_for_update(session, email)
+            await session.delete(user)  # refresh tokens go with it (ON DELETE CASCADE)
+            await self._revoke_access_tokens(session, user.id)
+
+    async def recent_revocations(self) -> dict[str, int]:
+        """User id → unix second at or before which its access tokens are refused, for
+        revocations that may still hold an unexpired token."""
+        s = self._settings
+        since = datetime.now(UTC) - timedelta(
+            seconds=s.access_token_ttl_seconds + s.jwt_leeway_seconds
+        )
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(TokenRevocation.user_id, TokenRevocation.not_before).where(
+                    TokenRevocation.not_before > since
+                )
+            )
+            return {str(user_id): int(not_before.timestamp()) for user_id, not_before in rows}
+
+    async def _account_for_update(self, session: AsyncSession, email: str) -> User:
+        user = await session.scalar(
+            select(User).where(User.email == normalise_email(email)).with_for_update()
+        )
+        if user is None:
+            raise NotFound("No account has this email.")
+        return user
+
+    async def _revoke_access_tokens(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        now = datetime.now(UTC)
+        statement = insert(TokenRevocation).values(user_id=user_id, not_before=now)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[TokenRevocation.user_id], set_={"not_before": now}
+            )
+        )
+
+    async def unlock(self, *, email: str | None = None, address: str | None = None) -> int:
+        """Clear the throttle counts of an account and/or a client address."""
+        return await self._throttle.unlock(
+            email=normalise_email(email) if email is not None else None, address=address
+        )
 
     async def get(self, user_id: str) -> User | None:
         return (await self.get_many([user_id]))[0]
@@ -151,23 +251,29 @@ class UserService:
             email = normalise_email(email)
         except BadUserInput:
             raise Unauthenticated(INVALID_CREDENTIALS) from None
-        keys = [f"email:{email}"] + ([f"ip:{client_address}"] if client_address else [])
-        await self._refuse_if_throttled(keys)
-
+        # The slot is taken before the slow check: concurrent guesses cannot all pass.
+        slot = await self._throttle.reserve_sign_in(email, client_address)
         async with self._db.read() as session:
             user = await session.scalar(select(User).where(User.email == email))
         stored_hash = user.password_hash if user else self._dummy_hash
         valid = await asyncio.to_thread(self._verify_password, stored_hash, password)
         if user is None or not valid:
-            await self._record_failure(keys)
-            raise Unauthenticated(INVALID_CREDENTIALS)
-
-        async with self._db.transaction() as session:
-            await session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
-            if self._hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = await asyncio.to_thread(self._hasher.hash, password)
-                await session.merge(user)
+            raise Unauthenticated(INVALID_CREDENTIALS)  # the slot stays taken: a failure
+        await self._throttle.sign_in_succeeded(slot)
+        await self._rehash_if_needed(user, password)
         return await self._start_session(user)
+
+    async def _rehash_if_needed(self, user: User, password: str) -> None:
+        if self._hasher.check_needs_rehash(user.password_hash):
+            await self._set_password(user, password)
+
+    async def _set_password(self, user: User, password: str) -> None:
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=password_hash)
+            )
+        user.password_hash = password_hash
 
     def _verify_password(self, stored_hash: str, password: str) -> bool:
         try:
@@ -175,7 +281,13 @@ class UserService:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def refresh(self, token: str) -> AuthResult:
+    async def refresh(self, token: str, client_address: str | None) -> AuthResult:
+        slot = await self._throttle.reserve_refresh(client_address)
+        result = await self._rotate(token)  # a refusal raises: the slot stays taken
+        await self._throttle.refresh_succeeded(slot)
+        return result
+
+    async def _rotate(self, token: str) -> AuthResult:
         now = datetime.now(UTC)
         user: User | None = None
         async with self._db.transaction() as session:
@@ -249,48 +361,6 @@ class UserService:
             ttl_seconds=ttl,
         )
         return AuthResult(access_token, refresh_token, ttl, user)
-
-    # ------------------------------------------------------------------ throttling
-    def _limit(self, key: str) -> int:
-        s = self._settings
-        return (
-            s.login_max_failures_per_email
-            if key.startswith("email:")
-            else (s.login_max_failures_per_address)
-        )
-
-    async def _refuse_if_throttled(self, keys: list[str]) -> None:
-        window = timedelta(seconds=self._settings.login_failure_window_seconds)
-        now = datetime.now(UTC)
-        async with self._db.read() as session:
-            rows = await session.scalars(select(LoginFailure).where(LoginFailure.key.in_(keys)))
-            for row in rows:
-                ends = row.window_started_at + window
-                if ends > now and row.failures >= self._limit(row.key):
-                    retry = max(1, int((ends - now).total_seconds()))
-                    raise RateLimited("Too many failed sign-in attempts; try again later.", retry)
-
-    async def _record_failure(self, keys: list[str]) -> None:
-        now = datetime.now(UTC)
-        window_start = now - timedelta(seconds=self._settings.login_failure_window_seconds)
-        expired = LoginFailure.window_started_at <= window_start
-        async with self._db.transaction() as session:
-            for key in keys:
-                # One atomic upsert: concurrent failures are all counted.
-                statement = (
-                    insert(LoginFailure)
-                    .values(key=key, failures=1, window_started_at=now)
-                    .on_conflict_do_update(
-                        index_elements=[LoginFailure.key],
-                        set_={
-                            "failures": case((expired, 1), else_=LoginFailure.failures + 1),
-                            "window_started_at": case(
-                                (expired, now), else_=LoginFailure.window_started_at
-                            ),
-                        },
-                    )
-                )
-                await session.execute(statement)
 
 
 def _parse_uuid(value: str) -> uuid.UUID | None:

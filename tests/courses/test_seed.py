@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from argon2 import PasswordHasher
 
 from coursegraph.settings import Settings
 from subgraphs.courses.seed import COURSES, STUDENTS, TEACHERS
@@ -35,12 +36,13 @@ async def _counts(settings: Settings) -> dict[str, int]:
     return dict(row)
 
 
-def _seed(settings: Settings, data_dir: Path) -> str:
+def _seed(settings: Settings, data_dir: Path, extra: dict[str, str] | None = None) -> str:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url_for("courses"),
         "COURSEGRAPH_DATA_DIR": str(data_dir),
         "COURSEGRAPH_ENV": "development",
+        **(extra or {}),
     }
     done = subprocess.run(
         [sys.executable, "-m", "coursegraph.cli", "seed"],
@@ -69,6 +71,33 @@ async def test_seed_is_idempotent(settings: Settings, clean_database: None, tmp_
     second = await asyncio.to_thread(_seed, settings, tmp_path)
     assert f"0 courses created, {len(COURSES)} existed" in second
     assert await _counts(settings) == counts
+
+
+async def test_seed_ignores_sign_in_lockouts(
+    settings: Settings, clean_database: None, tmp_path: Path
+) -> None:
+    # Demo accounts locked by wrong passwords tried by hand, and a demo password changed
+    # by SEED_PASSWORD since the last seed: seeding neither signs in nor fails.
+    await asyncio.to_thread(_seed, settings, tmp_path)
+    connection = await asyncpg.connect(settings.database_url_for("users"))
+    try:
+        for email, _ in (*TEACHERS, *STUDENTS):
+            await connection.execute(
+                "INSERT INTO users.login_failures VALUES ($1, 99, now())", f"account:{email}"
+            )
+    finally:
+        await connection.close()
+    again = await asyncio.to_thread(_seed, settings, tmp_path, {"SEED_PASSWORD": "new-demo-pass"})
+    for email, _ in (*TEACHERS, *STUDENTS):
+        assert email in again  # every demo account is listed
+    assert "'new-demo-pass'" in again
+    connection = await asyncpg.connect(settings.database_url_for("users"))
+    try:
+        hashes = await connection.fetch("SELECT password_hash FROM users.users")
+    finally:
+        await connection.close()
+    assert len(hashes) == len(TEACHERS) + len(STUDENTS)
+    assert all(PasswordHasher().verify(row["password_hash"], "new-demo-pass") for row in hashes)
 
 
 def test_seed_refuses_production(settings: Settings, tmp_path: Path) -> None:

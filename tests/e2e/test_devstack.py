@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from coursegraph.settings import SUBGRAPHS
+from subgraphs.courses.seed import STUDENTS, TEACHERS
 from tests.e2e.stack import Service, clean_environment, free_ports, fresh_database
 
 # Two starts of the whole stack on 2 cores, each well under this.
@@ -90,6 +91,14 @@ def test_dev_runs_the_stack_with_demo_data_and_stops_on_ctrl_c(
         explorer = httpx.get(graphql, headers={"accept": "text/html"}, timeout=30)
         assert explorer.status_code == 200
         assert "graphiql" in explorer.text.lower()
+        for email, _ in (*TEACHERS, *STUDENTS):
+            assert email in welcome  # every demo account is printed
+
+        # A developer trying wrong passwords locks the demo student out …
+        login = 'mutation { login(email: "sam.student@example.com", password: "no") { expiresIn } }'
+        answers = [httpx.post(graphql, json={"query": login}, timeout=30) for _ in range(6)]
+        codes = [answer.json()["errors"][0]["extensions"]["code"] for answer in answers]
+        assert codes[-1] == "RATE_LIMITED"
 
         assert _interrupt(dev) == 0
         for port in ports.values():
@@ -99,7 +108,7 @@ def test_dev_runs_the_stack_with_demo_data_and_stops_on_ctrl_c(
         offset = dev.log_path.stat().st_size
         started = time.monotonic()
         dev.start()
-        again = _welcome(dev, offset)
+        again = _welcome(dev, offset)  # … and the demo data is loaded again all the same
         assert "0 courses created, 30 existed" in again
         assert time.monotonic() - started < 30
         assert _interrupt(dev) == 0
