@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     payments_url: str | None = None
     files_url: str | None = None
 
+    # Production answers introspection and serves GraphiQL only when this is true (and
+    # router.yaml enables them); outside production router.yaml alone decides.
+    router_expose_schema_in_production: bool = False
+
     # --- data
     database_url: str | None = None  # unset: embedded PostgreSQL under data_dir
     users_database_url: str | None = None
