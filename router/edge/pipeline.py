@@ -114,8 +114,9 @@ def build_edge(
         stage = Telemetry(telemetry, cache_counts, span_exporter)
         stages.append(stage)
         observer = stage
-    if config.cors.enabled:
-        stages.append(Cors(config.cors))
+    cors = Cors.build(config.cors, settings)
+    if cors is not None:
+        stages.append(cors)
     if config.csrf.enabled:
         stages.append(CsrfPrevention(config.csrf))
     if authenticator is not None:
