@@ -48,7 +48,12 @@ _SCRIPT = """
       return result;
     }
     const props = { fetcher, defaultEditorToolsVisibility: true };
-    if (options.tabs.length) props.defaultTabs = options.tabs;
+    if (options.tabs.length) {
+      props.defaultTabs = options.tabs;
+      // GraphiQL 3 opens the first default tab without its variables; on a first visit
+      // (no saved tabs) hand them over as the initial variables.
+      if (!localStorage.getItem("graphiql:tabState")) props.variables = options.tabs[0].variables;
+    }
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, props)
     );

@@ -18,9 +18,11 @@ DEMO_TEACHER_EMAIL = "ada.teacher@example.com"
 SEED_PASSWORD = "$SEED_PASSWORD"
 
 SIGN_IN = f"""\
-# Run Login (the play button): this page then sends its accessToken with every request.
-# Access tokens last 15 minutes; RefreshToken trades the refreshToken (30 days, single
-# use) for a new pair. Teacher demo account: {DEMO_TEACHER_EMAIL}, same password.
+# Run Login (▶). This page then sends its accessToken
+# with every request from every tab. Access tokens last
+# 15 minutes; RefreshToken trades the refreshToken (30
+# days, single use) for a new pair. A demo teacher:
+# {DEMO_TEACHER_EMAIL}, same password.
 mutation Login($email: String!, $password: String!) {{
   login(email: $email, password: $password) {{
     accessToken
@@ -40,9 +42,11 @@ query Me {{
 """
 
 ENROLL_AND_PAY = """\
-# 1 · Browse, enroll, pay (signed in as a student). Enroll in a paid course with the
-# sandbox provider, open checkout.sandboxUrl and press Pay (it shows gatewayPaymentId and
-# signature), then VerifyPayment. The sandbox's webhook activates the seat anyway.
+# 1 · Browse, enroll, pay (signed in as a student).
+# Enroll in a paid course with the sandbox provider,
+# open checkout.sandboxUrl and press Pay (it shows
+# gatewayPaymentId and signature), then VerifyPayment.
+# The sandbox's webhook activates the seat anyway.
 query Courses {
   courses(first: 10, freeOnly: false) {
     edges { node { id slug title isFree price { amount currency } } }
@@ -73,10 +77,12 @@ mutation RequestRefund($paymentId: ID!) {
 """
 
 UPLOAD_VIDEO = f"""\
-# 2 · Upload a lecture video (sign in as a teacher, e.g. {DEMO_TEACHER_EMAIL}).
-# PUT the file to uploadUrl with the ticket's headers, e.g.
-#   curl -X PUT '<uploadUrl>' -H 'Content-Type: video/mp4' --data-binary @hello.mp4
-# then ConfirmLectureUpload and watch Lecture become READY.
+# 2 · Upload a lecture video (sign in as a teacher,
+# e.g. {DEMO_TEACHER_EMAIL}). PUT the file to uploadUrl
+# with the ticket's headers:
+#   curl -X PUT '<uploadUrl>' -H 'Content-Type: video/mp4' \\
+#     --data-binary @hello.mp4
+# then ConfirmLectureUpload; Lecture turns READY.
 mutation CreateCourse {{
   createCourse(input: {{ title: "My course", price: {{ amount: "19.99", currency: "USD" }} }}) {{
     id
@@ -113,8 +119,9 @@ query Lecture($lectureId: ID!) {{
 """
 
 PROGRESS_AND_CERTIFICATE = """\
-# 3 · Progress and certificate (as the student, on a course you are enrolled in).
-# VerifyCertificate is public: it needs no token.
+# 3 · Progress and certificate (as the student, on a
+# course you are enrolled in). VerifyCertificate is
+# public: it needs no token.
 mutation UpdateProgress($courseId: ID!) {
   updateProgress(courseId: $courseId, progressPercentage: 100, totalWatchTime: 3600) {
     id
