@@ -42,10 +42,17 @@ _SCRIPT = """
         headers.Authorization = "Bearer " + token;
       }
       const result = await http(params, { ...opts, headers });
-      if (options.rememberToken && result && !(Symbol.asyncIterator in result)) {
-        rememberToken(result);
-      }
+      if (!options.rememberToken || !result) return result;
+      // GraphiQL's fetcher answers an async iterable when it reads multipart responses.
+      if (Symbol.asyncIterator in result) return watch(result);
+      rememberToken(result);
       return result;
+    }
+    async function* watch(results) {
+      for await (const result of results) {
+        rememberToken(result);
+        yield result;
+      }
     }
     const props = { fetcher, defaultEditorToolsVisibility: true };
     if (options.tabs.length) {

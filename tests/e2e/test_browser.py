@@ -1,6 +1,7 @@
 """In a real browser (headless Chromium; skipped without one): a page on another origin
 calls the API through the router and uploads a lecture video to its ticket's URL (CORS,
-preflights included), then seeks in it; and GraphiQL renders with the walkthrough tabs.
+preflights included), then seeks in it; GraphiQL renders with the walkthrough tabs, and
+its prefilled sign-in gives a token the page then sends by itself.
 
 The page is served on `localhost` (the stack listens on 127.0.0.1, so it is another
 origin), and the stack allows `http://localhost:*` through CORS_ORIGINS, as development
@@ -21,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from coursegraph.settings import get_settings
 from coursegraph.testing import ServerThread
-from tests.e2e.browser import open_page, render
-from tests.e2e.client import PASSWORD, operation
+from router.graphiql_tabs import DEMO_STUDENT_EMAIL
+from tests.e2e.browser import DevTools, devtools, open_page, render
+from tests.e2e.client import PASSWORD, Api, operation
 from tests.e2e.stack import Stack
 from tests.files.media import make_mp4
 
@@ -180,3 +183,43 @@ def test_graphiql_opens_with_the_walkthrough(stack: Stack, tmp_path: Path) -> No
         "--window-size=1400,900",
     )
     assert screenshot.stat().st_size > 20_000  # a rendered explorer, not a blank page
+
+
+async def _run_operation(page: DevTools, name: str) -> None:
+    """Press GraphiQL's run button and pick `name` from its menu of the tab's operations."""
+    items = "[...document.querySelectorAll('[role=menuitem]')]"
+    item = f"{items}.find((i) => i.textContent === {json.dumps(name)})"
+    # The menu (Radix) opens on pointerdown, not on click; pressed again until it shows,
+    # as the editor may not have read the tab's operations yet.
+    await page.wait_for(
+        f"(() => {{ if ({item}) return true;"
+        " document.querySelector('.graphiql-execute-button').dispatchEvent(new PointerEvent("
+        "'pointerdown', {bubbles: true, button: 0, pointerType: 'mouse'})); return false; })()"
+    )
+    await page.evaluate(f"{item}.click()")
+
+
+async def test_graphiql_signs_in_and_sends_the_token(
+    stack: Stack, api: Api, tmp_path: Path
+) -> None:
+    # The account the sign-in tab is prefilled with (the e2e stack has no demo data).
+    student = {
+        "email": DEMO_STUDENT_EMAIL,
+        "password": get_settings().seed_password.get_secret_value(),
+        "name": "Sam Student",
+    }
+    await api.data("Register", {"input": student})
+    async with devtools(tmp_path / "profile", f"{stack.router.url}/graphql") as page:
+        await page.wait_for("document.querySelectorAll('.graphiql-tab').length === 4")
+        await _run_operation(page, "Login")
+        token = await page.wait_for("sessionStorage.getItem('coursegraph:accessToken')")
+        assert token.count(".") == 2  # a JWT
+        # The same tab's `Me`, with no header typed: the page sends the token itself.
+        await _run_operation(page, "Me")
+        answer = await page.wait_for(
+            "(document.querySelector('.result-window') || {}).textContent"
+            " && document.querySelector('.result-window').textContent.includes('\"me\"')"
+            " && document.querySelector('.result-window').textContent"
+        )
+    assert "Sam Student" in answer
+    assert "UNAUTHENTICATED" not in answer
