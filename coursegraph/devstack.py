@@ -92,7 +92,9 @@ class DevStack:
         config = {
             "subgraphs": {
                 name: {"url": f"{self.settings.service_url(name)}/graphql"} for name in names
-            }
+            },
+            # CORS_ORIGINS, so a frontend on its own dev server reaches the API.
+            "cors": {"origins": list(self.settings.resolved_cors_origins)},
         }
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.settings.data_dir / "router.yaml"

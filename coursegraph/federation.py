@@ -6,7 +6,9 @@
   never lets an internal error's text reach a client;
 - internal fields: `@internal(services: [...])` (composed) plus `@inaccessible`, and the
   permission that enforces the HMAC signature — one declaration, so the marker and the
-  enforcement cannot drift.
+  enforcement cannot drift;
+- `@authenticated` / `@requiresScopes` enforced where they are declared, worded as the
+  router words its refusals.
 """
 
 from __future__ import annotations
@@ -15,17 +17,29 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError
+from graphql import (
+    GraphQLError,
+    GraphQLFieldResolver,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    default_field_resolver,
+)
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.federation.schema_directives import Authenticated, RequiresScopes
 from strawberry.permission import BasePermission
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.identity import access_refusal, scopes_requirement
 from coursegraph.log import get_logger
 
 FEDERATION_VERSION: Final = "2.7"
 INTERNAL_DIRECTIVE_URL = "https://coursegraph.dev/internal/v1.0"
+# Where Strawberry keeps its own field definition (and so the field's directives).
+DEFINITION_BACKREF: Final = GraphQLCoreConverter.DEFINITION_BACKREF
 
 log = get_logger("coursegraph.graphql")
 
@@ -131,13 +145,54 @@ def internal_field(
     )
 
 
+# ------------------------------------------------------------------ access directives
+def _guard(
+    resolve: GraphQLFieldResolver, coordinate: str, scopes: Sequence[Sequence[frozenset[str]]]
+) -> GraphQLFieldResolver:
+    wanted = [scopes_requirement(alternatives) for alternatives in scopes]
+    unauthenticated = access_refusal(coordinate, signed_in=False, requirements=wanted)
+    forbidden = access_refusal(coordinate, signed_in=True, requirements=wanted)
+
+    def guarded(source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
+        viewer = info.context.viewer  # a bad token raises its own UNAUTHENTICATED
+        if viewer is None:
+            raise Unauthenticated(unauthenticated)
+        if not all(any(n <= viewer.scopes for n in alts) for alts in scopes):
+            raise Forbidden(forbidden)
+        return resolve(source, info, **kwargs)
+
+    return guarded
+
+
+def _enforce_access_directives(schema: GraphQLSchema) -> None:
+    """Every field marked `@authenticated` or `@requiresScopes` refuses, before its resolver
+    runs, a request without a viewer or the scopes, in the router's words: the subgraph
+    keeps the rule behind any router, and the marker is the enforcement."""
+    for gtype in schema.type_map.values():
+        if not isinstance(gtype, GraphQLObjectType) or gtype.name.startswith("__"):
+            continue
+        for name, gfield in gtype.fields.items():
+            definition = (gfield.extensions or {}).get(DEFINITION_BACKREF)
+            directives = getattr(definition, "directives", None) or ()
+            marked = any(isinstance(d, Authenticated | RequiresScopes) for d in directives)
+            if not marked:
+                continue
+            scopes = [
+                tuple(frozenset(needed) for needed in d.scopes)
+                for d in directives
+                if isinstance(d, RequiresScopes)
+            ]
+            resolve = gfield.resolve or default_field_resolver
+            gfield.resolve = _guard(resolve, f"{gtype.name}.{name}", scopes)
+
+
 # ------------------------------------------------------------------ schema
 def build_schema(
     query: type,
     mutation: type | None = None,
     types: Iterable[type] = (),
 ) -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
+    schema = strawberry.federation.Schema(
         query=query,
         mutation=mutation,
         types=list(types),
@@ -147,3 +202,5 @@ def build_schema(
             lambda: ValidationCache(maxsize=1000),
         ],
     )
+    _enforce_access_directives(schema._schema)
+    return schema

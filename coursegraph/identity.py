@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,12 @@ from coursegraph.log import get_logger
 from coursegraph.settings import Settings
 
 ROLES = ("STUDENT", "TEACHER", "ADMIN")
+# The scopes users puts in each role's tokens; what `@requiresScopes` fields check.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "STUDENT": frozenset(("profile", "learn")),
+    "TEACHER": frozenset(("profile", "learn", "teach")),
+    "ADMIN": frozenset(("profile", "learn", "teach", "admin")),
+}
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
 # User id → unix second at or before which that user's access tokens are refused.
 RevocationSource = Callable[[], Awaitable[dict[str, int]]]
@@ -45,6 +51,42 @@ class Viewer:
 
     def is_self_or_admin(self, user_id: object) -> bool:
         return self.is_admin or str(user_id) == self.id
+
+
+def scope_claim(role: str) -> str:
+    """The `scope` claim of a token for `role` (space separated)."""
+    return " ".join(sorted(ROLE_SCOPES[role]))
+
+
+def _either(names: Sequence[str]) -> str:
+    return " or ".join(names) if names else "no role has it"
+
+
+def _all_of(kind: str, names: Collection[str]) -> str:
+    listed = " and ".join(f"`{n}`" for n in sorted(names))
+    return f"{kind}{'s' if len(names) > 1 else ''} {listed}"
+
+
+def scopes_requirement(alternatives: Sequence[Collection[str]]) -> str:
+    """What `@requiresScopes(scopes: alternatives)` asks, and which roles' tokens hold it:
+    "scope `teach` (TEACHER or ADMIN)"."""
+    wanted = " or ".join(_all_of("scope", set(needed)) for needed in alternatives)
+    holders = [r for r in ROLES if any(set(n) <= ROLE_SCOPES[r] for n in alternatives)]
+    return f"{wanted} ({_either(holders)})"
+
+
+def policies_requirement(alternatives: Sequence[Collection[str]], holders: Sequence[str]) -> str:
+    wanted = " or ".join(_all_of("policy", set(needed)) for needed in alternatives)
+    return f"{wanted} ({_either(holders)})"
+
+
+def access_refusal(coordinate: str, signed_in: bool, requirements: Sequence[str] = ()) -> str:
+    """The one wording of an authorization refusal, at the router and in the subgraphs:
+    the field, then what it needs and who has it."""
+    needs = " and ".join(requirements)
+    if not signed_in:
+        return f"{coordinate} needs a signed-in user" + (f" with {needs}." if needs else ".")
+    return f"{coordinate} needs {needs}."
 
 
 class JWKSCache:

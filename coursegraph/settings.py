@@ -11,10 +11,12 @@ import hmac
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from coursegraph.cors import DEVELOPMENT_ORIGINS, parse_origins
 
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
 DEV_SANDBOX_WEBHOOK_SECRET = "coursegraph-sandbox-webhook-secret"
@@ -53,6 +55,14 @@ class Settings(BaseSettings):
     courses_url: str | None = None
     payments_url: str | None = None
     files_url: str | None = None
+
+    # Browser origins that may call the router and files' upload and media URLs (CORS),
+    # comma separated; `*` as port or leftmost label. Unset: DEVELOPMENT_ORIGINS in
+    # development, none elsewhere; empty: none.
+    cors_origins: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # Production answers introspection and serves GraphiQL only when this is true (and
+    # router.yaml enables them); outside production router.yaml alone decides.
+    router_expose_schema_in_production: bool = False
 
     # --- data
     database_url: str | None = None  # unset: embedded PostgreSQL under data_dir
@@ -156,6 +166,15 @@ class Settings(BaseSettings):
     mux_stream_url: str = "https://stream.mux.com"
     mux_image_url: str = "https://image.mux.com"
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        if isinstance(value, list | tuple):
+            parse_origins(value)  # a malformed entry fails at start-up, named
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_files_secret(self) -> Settings:
         # Derived from SERVICE_SECRET_KEY, which production may leave at the development
@@ -254,6 +273,12 @@ class Settings(BaseSettings):
         if self.sandbox_enabled is None:
             return not self.is_production
         return self.sandbox_enabled
+
+    @property
+    def resolved_cors_origins(self) -> tuple[str, ...]:
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return DEVELOPMENT_ORIGINS if self.environment is Environment.DEVELOPMENT else ()
 
     @property
     def is_production(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from coursegraph.cors import parse_origins
 from router.client_address import parse_networks
 
 
@@ -153,10 +154,12 @@ class LimitsConfig(Section):
 
 
 class CorsConfig(Section):
-    # Off by default: same-origin browsers and non-browser clients need no CORS headers.
-    enabled: bool = False
-    # Exact origins allowed ("https://app.example.com"); "*" only without credentials.
-    origins: tuple[str, ...] = ()
+    # On whenever some origin is allowed; false switches CORS off whatever the origins.
+    enabled: bool = True
+    # Allowed origins: exact ("https://app.example.com"), or with `*` as the port or the
+    # leftmost host label ("http://localhost:*"); "*" alone only without credentials.
+    # null: the CORS_ORIGINS setting (in development, localhost and 127.0.0.1 on any port).
+    origins: tuple[str, ...] | None = None
     # A regular expression of further allowed origins, e.g. preview deployments.
     origin_regex: str | None = None
     allow_credentials: bool = True
@@ -173,9 +176,11 @@ class CorsConfig(Section):
     max_age_seconds: int = Field(default=600, ge=0)
 
     @model_validator(mode="after")
-    def _no_wildcard_with_credentials(self) -> CorsConfig:
-        if self.allow_credentials and "*" in self.origins:
+    def _valid_origins(self) -> CorsConfig:
+        origins = self.origins or ()
+        if self.allow_credentials and "*" in origins:
             raise ValueError("cors: origins '*' cannot be combined with allow_credentials")
+        parse_origins(o for o in origins if o != "*")
         return self
 
 

@@ -13,10 +13,14 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
+    NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionNode,
     SelectionSetNode,
     parse,
     validate,
@@ -155,13 +159,16 @@ class Operations:
         else:
             chosen = operations
         operation = chosen[0]
-        introspection = _introspection_document(operation, fragments)
-        if introspection is not None and not checks.introspection:
+        if not checks.introspection and _selects_introspection(
+            operation.selection_set, fragments, set()
+        ):
             message = (
                 "Introspection is disabled on this router (`__schema` and `__type` are not "
-                "answered); set limits.introspection: true in router.yaml to enable it."
+                "answered); set limits.introspection: true in router.yaml to enable it "
+                "(in production also ROUTER_EXPOSE_SCHEMA_IN_PRODUCTION=true)."
             )
             raise OperationError([_plain_error(message, "INTROSPECTION_DISABLED")])
+        introspection = _introspection_document(operation, fragments)
         if checks.safelist is not None and not checks.safelist.allows(operation, fragments):
             message = (
                 "This operation is not in the router's safelist of persisted operations; "
@@ -266,26 +273,89 @@ class Operations:
         return planned
 
 
+_INTROSPECTION_FIELDS = frozenset(("__schema", "__type"))
+
+
 def _plain_error(message: str, code: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code}}
+
+
+def _selects_introspection(
+    selection_set: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: set[str],
+) -> bool:
+    """Whether `__schema` or `__type` appears anywhere: under aliases, in inline fragments,
+    in named fragments (each followed once)."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value in _INTROSPECTION_FIELDS:
+                return True
+            inner = selection.selection_set
+        elif isinstance(selection, InlineFragmentNode):
+            inner = selection.selection_set
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in seen:
+                continue
+            seen.add(name)
+            inner = fragment.selection_set
+        else:
+            continue
+        if inner is not None and _selects_introspection(inner, fragments, seen):
+            return True
+    return False
+
+
+def _introspection_selections(
+    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
+) -> tuple[SelectionNode, ...]:
+    """The root selection set cut down to its `__schema`/`__type` fields. Fragments that hold
+    some stay (named ones inlined), with their directives, so @skip/@include still apply."""
+    kept: list[SelectionNode] = []
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value in _INTROSPECTION_FIELDS:
+                kept.append(selection)
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            condition, inner = selection.type_condition, selection.selection_set
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is None:
+                continue
+            condition = NamedTypeNode(name=fragment.type_condition.name)
+            inner = fragment.selection_set
+        else:
+            continue
+        nested = _introspection_selections(inner, fragments)
+        if nested:
+            kept.append(
+                InlineFragmentNode(
+                    type_condition=condition,
+                    directives=selection.directives,
+                    selection_set=SelectionSetNode(selections=nested),
+                )
+            )
+    return tuple(kept)
 
 
 def _introspection_document(
     operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
 ) -> DocumentNode | None:
-    """A document with only the operation's root `__schema`/`__type` fields, for graphql-core."""
-    fields = [
-        sel
-        for sel in operation.selection_set.selections
-        if isinstance(sel, FieldNode) and sel.name.value in ("__schema", "__type")
-    ]
-    if not fields:
+    """A document with only the operation's root `__schema`/`__type` fields (also those in
+    root fragments), for graphql-core; the router answers them itself."""
+    if operation.operation is not OperationType.QUERY:
+        return None  # validation allows them on the query root type only
+    selections = _introspection_selections(operation.selection_set, fragments)
+    if not selections:
         return None
     op = OperationDefinitionNode(
         operation=OperationType.QUERY,
         name=None,
         variable_definitions=operation.variable_definitions,
         directives=(),
-        selection_set=SelectionSetNode(selections=tuple(fields)),
+        selection_set=SelectionSetNode(selections=selections),
     )
     return DocumentNode(definitions=(op, *fragments.values()))

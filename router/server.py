@@ -20,16 +20,17 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from coursegraph.settings import get_settings
 from router.client_address import ClientAddresses
 from router.edge.limits import BodyTooLarge, read_body
-from router.edge.pipeline import Edge, build_edge
+from router.edge.pipeline import Edge, build_edge, exposes_schema
 from router.edge.stage import EdgeRefusal, Exchange
 from router.edge_auth import EdgeAuthenticator
-from router.graphiql import ASSETS_DIR, ASSETS_PATH, GRAPHIQL_HTML
+from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 
@@ -65,6 +66,11 @@ def create_app(
             ),
             safelist=lambda: router.state.operations.checks.safelist,
         )
+    settings = get_settings()
+    # Built once: the page depends only on settings, and a reload builds a new app.
+    graphiql = (
+        graphiql_html(settings) if config.graphiql.enabled and exposes_schema(settings) else None
+    )
     forwarded = tuple(h.lower() for h in config.headers.forward)
     request_id_header = config.headers.request_id.lower()
     max_body = config.limits.max_body_bytes
@@ -164,8 +170,8 @@ def create_app(
         params = request.query_params
         accept = request.headers.get("accept", "")
         if "query" not in params and "text/html" in accept:
-            if config.graphiql.enabled:
-                return HTMLResponse(GRAPHIQL_HTML)
+            if graphiql is not None:
+                return HTMLResponse(graphiql)
             return _error("GraphiQL is disabled.", 404)
         decoded: dict[str, Any] = {}
         for field in ("variables", "extensions"):
@@ -186,6 +192,10 @@ def create_app(
     async def health(request: Request) -> Response:
         return _json({"status": "ok"})
 
+    async def home(request: Request) -> Response:
+        # Relative, so it also works when the router sits under a path prefix.
+        return RedirectResponse("graphql", status_code=307)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
@@ -204,6 +214,12 @@ def create_app(
             Route("/graphql", graphql_post, methods=["POST"]),
             Route("/graphql", graphql_get, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            # Outside production, people who open the router's address land in GraphiQL.
+            *(
+                [Route("/", home, methods=["GET"])]
+                if graphiql is not None and not settings.is_production
+                else []
+            ),
             *edge.routes(),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"),
         ],

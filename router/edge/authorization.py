@@ -12,7 +12,9 @@ the plan for that verdict: denied fields are removed from the operation before p
 so no subgraph is asked for them and a fetch whose every field was denied is never sent.
 The projection still expects them, so they read as null (with GraphQL's null propagation
 for non-null fields), and one error per denied field sits at its path: UNAUTHENTICATED
-without a token, FORBIDDEN with one that lacks the scopes or policies.
+without a token, FORBIDDEN with one that lacks the scopes or policies, each saying what
+the field needs and which roles have it ("Mutation.createCourse needs scope `teach`
+(TEACHER or ADMIN).", coursegraph.identity words the subgraphs' refusals the same way).
 
 Policies are granted by role: `authorization.policies` maps a policy name to the roles
 (the token's `role` claim) that hold it.
@@ -43,7 +45,13 @@ from graphql import (
     is_object_type,
 )
 
-from coursegraph.identity import Viewer
+from coursegraph.identity import (
+    ROLES,
+    Viewer,
+    access_refusal,
+    policies_requirement,
+    scopes_requirement,
+)
 from router.config import AuthorizationConfig
 from router.supergraph import Supergraph
 from router.types import JSONObject, ResponsePath
@@ -86,6 +94,8 @@ class Denial:
     type_condition: str
     code: str
     coordinate: str
+    # What the field needs and who has it (the subgraphs word it the same way).
+    message: str
 
 
 # The verdict for one operation and one viewer: the code of each denied requirement.
@@ -228,11 +238,23 @@ class Authorization:
                 continue  # inside a denied field: that field's error covers it
             requirement = self.requirement(type_name, field.name.value)
             code = denied.get(requirement) if requirement is not None else None
-            if code is not None:
+            if requirement is not None and code is not None:
                 denied_paths.add(path)
                 coordinate = f"{type_name}.{field.name.value}"
-                denials[Denial(path, type_name, code, coordinate)] = None
+                message = self.refusal(coordinate, requirement, code)
+                denials[Denial(path, type_name, code, coordinate, message)] = None
         return kept, kept_fragments, tuple(denials)
+
+    def refusal(self, coordinate: str, requirement: Requirement, code: str) -> str:
+        wanted = [scopes_requirement(alternatives) for alternatives in requirement.scopes]
+        for alternatives in requirement.policies:
+            holders = [
+                role
+                for role in ROLES
+                if any(all(role in self.policies.get(p, ()) for p in n) for n in alternatives)
+            ]
+            wanted.append(policies_requirement(alternatives, holders))
+        return access_refusal(coordinate, signed_in=code != UNAUTHENTICATED, requirements=wanted)
 
     def errors(self, data: JSONObject, denials: tuple[Denial, ...]) -> list[JSONObject]:
         """One error per denied field at each place the response reaches it: under every
@@ -240,14 +262,9 @@ class Authorization:
         errors: list[JSONObject] = []
         for denial in denials:
             for where in self._parents(data, denial.path[:-1], denial.type_condition):
-                message = (
-                    f"Not authorized to access {denial.coordinate}: sign in first."
-                    if denial.code == UNAUTHENTICATED
-                    else f"Not authorized to access {denial.coordinate}."
-                )
                 errors.append(
                     {
-                        "message": message,
+                        "message": denial.message,
                         "path": [*where, denial.path[-1]],
                         "extensions": {"code": denial.code},
                     }

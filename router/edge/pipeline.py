@@ -36,7 +36,7 @@ from graphql import GraphQLSchema
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from coursegraph.settings import Environment, get_settings
+from coursegraph.settings import Environment, Settings, get_settings
 from router.config import RouterConfig
 from router.edge.apq import (
     MemoryQueryStore,
@@ -114,8 +114,9 @@ def build_edge(
         stage = Telemetry(telemetry, cache_counts, span_exporter)
         stages.append(stage)
         observer = stage
-    if config.cors.enabled:
-        stages.append(Cors(config.cors))
+    cors = Cors.build(config.cors, settings)
+    if cors is not None:
+        stages.append(cors)
     if config.csrf.enabled:
         stages.append(CsrfPrevention(config.csrf))
     if authenticator is not None:
@@ -149,19 +150,27 @@ def operation_checks(config: RouterConfig, supergraph_schema: GraphQLSchema) -> 
     """What `Operations` checks once per prepared operation, in this order: introspection
     and the safelist are yes/no lookups, limits walk the operation."""
     limits = config.limits
+    settings = get_settings()
     introspection = limits.introspection
     if introspection is None:
-        introspection = get_settings().environment is Environment.DEVELOPMENT
+        introspection = settings.environment is Environment.DEVELOPMENT
     safelist = (
         Safelist.from_files(config.persisted_queries.safelist)
         if config.persisted_queries.safelist
         else None
     )
     return OperationChecks(
-        introspection=introspection,
+        introspection=introspection and exposes_schema(settings),
         safelist=safelist,
         limits=OperationLimits(limits, supergraph_schema),
     )
+
+
+def exposes_schema(settings: Settings) -> bool:
+    """Production shows no schema (introspection, GraphiQL) whatever router.yaml says,
+    unless ROUTER_EXPOSE_SCHEMA_IN_PRODUCTION says so: a config copied from development
+    must not publish the whole API, internal names and all."""
+    return not settings.is_production or settings.router_expose_schema_in_production
 
 
 def _redis(url: str) -> Any:

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
+from coursegraph.cors import PathCors, parse_origins
 from coursegraph.settings import Settings, get_settings
 from subgraphs.files import endpoints
 from subgraphs.files.bootstrap import FilesContainer, bootstrap
@@ -27,5 +28,26 @@ def spec() -> SubgraphSpec[FilesContainer, FilesLoaders]:
     )
 
 
+# What a browser page sends to the public URLs: the upload ticket's headers (local and S3
+# tickets name Content-Type only) and Range for a seeking player.
+BROWSER_REQUEST_HEADERS = ("content-type", "range")
+# What a player reads from a ranged media response.
+BROWSER_RESPONSE_HEADERS = ("content-range", "accept-ranges", "content-length")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
-    return create_subgraph_app(spec(), settings or get_settings())
+    settings = settings or get_settings()
+    app = create_subgraph_app(spec(), settings)
+    origins = parse_origins(settings.resolved_cors_origins)
+    if origins:
+        # Browsers on the allowed origins PUT uploads and GET media straight from here;
+        # GraphQL and webhooks get no CORS headers.
+        app.add_middleware(
+            PathCors,
+            prefixes=("/storage/uploads/", "/media/"),
+            origins=origins,
+            allow_methods=("GET", "HEAD", "PUT"),
+            allow_headers=BROWSER_REQUEST_HEADERS,
+            expose_headers=BROWSER_RESPONSE_HEADERS,
+        )
+    return app

@@ -29,18 +29,13 @@ from coursegraph.errors import (
     NotFound,
     Unauthenticated,
 )
-from coursegraph.identity import Viewer
+from coursegraph.identity import ROLE_SCOPES, Viewer, scope_claim
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.models import RefreshToken, TokenRevocation, User
 from subgraphs.users.throttle import Throttle
 
 PUBLIC_ROLES = ("STUDENT", "TEACHER")
-ROLE_SCOPES = {
-    "STUDENT": "profile learn",
-    "TEACHER": "profile learn teach",
-    "ADMIN": "profile learn teach admin",
-}
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 # Hashing a megabyte-long password would be a cheap denial of service.
@@ -355,7 +350,7 @@ class UserService:
     def _auth_result(self, user: User, refresh_token: str) -> AuthResult:
         ttl = self._settings.access_token_ttl_seconds
         access_token = self._keys.sign(
-            {"sub": str(user.id), "role": user.role, "scope": ROLE_SCOPES[user.role]},
+            {"sub": str(user.id), "role": user.role, "scope": scope_claim(user.role)},
             issuer=self._settings.jwt_issuer,
             audience=self._settings.jwt_audience,
             ttl_seconds=ttl,

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from coursegraph.identity import scope_claim
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.users.keys import KeyStore
@@ -33,7 +34,7 @@ class People:
 
     def token_for(self, user_id: str, role: str) -> str:
         return self._keys.sign(
-            {"sub": user_id, "role": role, "scope": "profile learn"},
+            {"sub": user_id, "role": role, "scope": scope_claim(role)},
             issuer=self._settings.jwt_issuer,
             audience=self._settings.jwt_audience,
             ttl_seconds=300,

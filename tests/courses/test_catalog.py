@@ -98,10 +98,17 @@ async def test_bad_prices_are_refused(
 async def test_students_and_visitors_cannot_create(courses_url: str, people: People) -> None:
     variables = {"input": {"title": "Mine"}}
     student = people.make("STUDENT")
-    assert (await gql(courses_url, CREATE_COURSE, variables, token=student.token)).code == (
-        "FORBIDDEN"
+    refused = await gql(courses_url, CREATE_COURSE, variables, token=student.token)
+    assert refused.code == "FORBIDDEN"
+    # Worded as the router words it: what the field needs and who has it.
+    assert refused.errors[0]["message"] == (
+        "Mutation.createCourse needs scope `teach` (TEACHER or ADMIN)."
     )
-    assert (await gql(courses_url, CREATE_COURSE, variables)).code == "UNAUTHENTICATED"
+    anonymous = await gql(courses_url, CREATE_COURSE, variables)
+    assert anonymous.code == "UNAUTHENTICATED"
+    assert anonymous.errors[0]["message"] == (
+        "Mutation.createCourse needs a signed-in user with scope `teach` (TEACHER or ADMIN)."
+    )
     assert (await gql(courses_url, CREATE_COURSE, variables, token="nonsense")).code == (
         "UNAUTHENTICATED"
     )

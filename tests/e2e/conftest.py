@@ -72,6 +72,8 @@ def stack(
             # by files (HTTP Range), so a client streams it here; test_mux_flow runs a
             # second stack whose files sends videos to the Mux stand-in.
             "FILES_VIDEO_PROCESSOR": "local",
+            # Pages on another origin (test_browser.py), as development allows by default.
+            "CORS_ORIGINS": "http://localhost:*",
         },
     )
     with running:

@@ -14,7 +14,8 @@ from coursegraph.app import SubgraphSpec, create_subgraph_app
 from coursegraph.caller_gate import CREDENTIAL_HEADER
 from coursegraph.db import Database, create_engine
 from coursegraph.errors import NotFound
-from coursegraph.federation import build_schema, internal_field
+from coursegraph.federation import build_schema, format_errors, internal_field
+from coursegraph.identity import Viewer, scope_claim
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
@@ -105,3 +106,56 @@ async def test_graphql_answers_only_signed_callers(settings: Settings) -> None:
         assert (await gql(url, "{ secret }", signer=router)).code == "FORBIDDEN"
         payments = signer_for("payments", settings)
         assert (await gql(url, "{ secret }", signer=payments)).ok() == {"secret": "for payments"}
+
+
+@strawberry.type
+class GuardedQuery:
+    @strawberry.federation.field(authenticated=True)
+    def mine(self) -> str | None:
+        return "mine"
+
+    @strawberry.federation.field(requires_scopes=[["teach"], ["admin", "learn"]])
+    def studio(self) -> str | None:
+        return "studio"
+
+    @strawberry.field
+    def public(self) -> str:
+        return "public"
+
+
+@dataclass
+class ViewerOnly:
+    viewer: Viewer | None
+
+
+GUARDED = build_schema(GuardedQuery)
+
+
+async def _guarded(viewer: Viewer | None) -> tuple[object, dict[str, tuple[str, str]]]:
+    result = await GUARDED.execute("{ mine studio public }", context_value=ViewerOnly(viewer))
+    errors = {
+        str(e.path[0]): (str((e.extensions or {})["code"]), e.message)
+        for e in format_errors(result.errors) or ()
+        if e.path
+    }
+    return result.data, errors
+
+
+async def test_access_directives_are_enforced_in_the_router_s_words() -> None:
+    needs = "scope `teach` or scopes `admin` and `learn` (TEACHER or ADMIN)"
+    data, errors = await _guarded(None)
+    assert data == {"mine": None, "studio": None, "public": "public"}
+    assert errors == {
+        "mine": ("UNAUTHENTICATED", "Query.mine needs a signed-in user."),
+        "studio": ("UNAUTHENTICATED", f"Query.studio needs a signed-in user with {needs}."),
+    }
+    student = Viewer("u1", "STUDENT", frozenset(scope_claim("STUDENT").split()))
+    data, errors = await _guarded(student)
+    assert data == {"mine": "mine", "studio": None, "public": "public"}
+    assert errors == {"studio": ("FORBIDDEN", f"Query.studio needs {needs}.")}
+    for role in ("TEACHER", "ADMIN"):
+        viewer = Viewer("u2", role, frozenset(scope_claim(role).split()))
+        assert await _guarded(viewer) == (
+            {"mine": "mine", "studio": "studio", "public": "public"},
+            {},
+        )

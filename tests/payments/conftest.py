@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from coursegraph.identity import scope_claim
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
@@ -82,7 +83,7 @@ class Stack:
         """A signed access token (as users issues) for a new or given user id."""
         uid = user_id or str(uuid.uuid4())
         token = self.keys.sign(
-            {"sub": uid, "role": role, "scope": "profile learn"},
+            {"sub": uid, "role": role, "scope": scope_claim(role)},
             issuer=self.settings.jwt_issuer,
             audience=self.settings.jwt_audience,
             ttl_seconds=300,

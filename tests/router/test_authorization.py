@@ -152,3 +152,20 @@ def test_graphs_without_the_directives_pay_nothing() -> None:
 def test_authorization_can_be_switched_off(serve_router: RouterFactory) -> None:
     url = serve_router("secure", authorization={"enabled": False})
     assert _post(url, "{ me { id } }") == {"data": {"me": {"id": "u1"}}}
+
+
+def test_refusals_say_what_is_needed_and_who_has_it(secure: str) -> None:
+    def messages(result: dict[str, Any]) -> dict[tuple[Any, ...], str]:
+        return {tuple(e["path"]): e["message"] for e in result["errors"]}
+
+    anonymous = _post(secure, "{ me { id } adminStats { users } }")
+    assert messages(anonymous) == {
+        ("me",): "Query.me needs a signed-in user.",
+        ("adminStats",): "Query.adminStats needs a signed-in user with scope `admin:read` or "
+        "scopes `reports:read` and `stats:read` (no role has it).",
+    }
+    student = _post(secure, "{ me { email internalNote } }", make_token(scope="profile"))
+    assert messages(student) == {
+        ("me", "email"): "User.email needs scope `users:email` (no role has it).",
+        ("me", "internalNote"): "User.internalNote needs policy `support` (ADMIN).",
+    }

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from coursegraph.settings import Environment, get_settings
+from router.config import RouterConfig
+from router.edge import pipeline
 from tests.router.conftest import RouterFactory
 
 ORIGIN = "https://app.coursegraph.test"
@@ -58,9 +62,62 @@ def test_actual_requests(serve_router: RouterFactory) -> None:
 
 
 def test_wildcard_with_credentials_is_refused() -> None:
-    import pytest
-
-    from router.config import RouterConfig
-
     with pytest.raises(ValueError, match="allow_credentials"):
         RouterConfig.model_validate({"cors": {"enabled": True, "origins": ["*"]}})
+
+
+def _allowed(url: str, origin: str) -> bool:
+    response = httpx.options(
+        f"{url}/graphql",
+        headers={"origin": origin, "access-control-request-method": "POST"},
+    )
+    return response.headers.get("access-control-allow-origin") == origin
+
+
+def test_origins_default_to_the_setting(
+    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    development = get_settings().model_copy(update={"environment": Environment.DEVELOPMENT})
+    monkeypatch.setattr(pipeline, "get_settings", lambda: development)
+    url = serve_router()
+    # A frontend dev server on this machine, whatever its port.
+    assert _allowed(url, "http://localhost:5173")
+    assert _allowed(url, "http://127.0.0.1:8080")
+    assert _allowed(url, "http://localhost")
+    assert not _allowed(url, "http://localhost.evil.test:5173")
+    assert not _allowed(url, "https://app.coursegraph.test")
+    explicit = development.model_copy(update={"cors_origins": ("https://*.coursegraph.test",)})
+    monkeypatch.setattr(pipeline, "get_settings", lambda: explicit)
+    url = serve_router()
+    assert _allowed(url, "https://app.coursegraph.test")
+    assert not _allowed(url, "https://coursegraph.test")
+    assert not _allowed(url, "http://localhost:5173")
+
+
+def test_no_origins_or_switched_off_means_no_cors(
+    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside development no origin is allowed by default: preflights are not answered.
+    production = get_settings().model_copy(update={"environment": Environment.PRODUCTION})
+    monkeypatch.setattr(pipeline, "get_settings", lambda: production)
+    url = serve_router()
+    refused = httpx.options(
+        f"{url}/graphql",
+        headers={"origin": "http://localhost:5173", "access-control-request-method": "POST"},
+    )
+    assert refused.status_code == 405
+    assert "access-control-allow-origin" not in refused.headers
+    assert not _allowed(serve_router(cors={**CORS, "enabled": False}), ORIGIN)
+
+
+def test_wildcard_origins_in_the_config(serve_router: RouterFactory) -> None:
+    url = serve_router(cors={"origins": ["http://localhost:*", ORIGIN]})
+    assert _allowed(url, "http://localhost:3333")
+    assert _allowed(url, ORIGIN)
+    assert not _allowed(url, "http://127.0.0.1:3333")
+
+
+def test_malformed_origins_are_refused() -> None:
+    for bad in ("localhost:5173", "http://*:*", "ftp://x.test", "http://a.test/path"):
+        with pytest.raises(ValueError, match="scheme://host"):
+            RouterConfig.model_validate({"cors": {"origins": [bad]}})

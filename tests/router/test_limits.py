@@ -123,10 +123,55 @@ def test_introspection_is_off_by_default_outside_development(
     monkeypatch.setattr(pipeline, "get_settings", lambda: production)
     assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
     explicit = RouterConfig.model_validate({"limits": {"introspection": True}})
+    # A config copied from development does not publish the schema in production...
+    assert pipeline.operation_checks(explicit, schema).introspection is False
+    # ...only the explicit setting does, and only together with the config.
+    exposed = production.model_copy(update={"router_expose_schema_in_production": True})
+    monkeypatch.setattr(pipeline, "get_settings", lambda: exposed)
+    assert pipeline.operation_checks(explicit, schema).introspection is True
+    assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
+    testing = production.model_copy(update={"environment": Environment.TEST})
+    monkeypatch.setattr(pipeline, "get_settings", lambda: testing)
+    assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
     assert pipeline.operation_checks(explicit, schema).introspection is True
     development = production.model_copy(update={"environment": Environment.DEVELOPMENT})
     monkeypatch.setattr(pipeline, "get_settings", lambda: development)
     assert pipeline.operation_checks(RouterConfig(), schema).introspection is True
+
+
+# Every place `__schema`/`__type` can hide in a valid operation.
+HIDDEN_INTROSPECTION = {
+    "alias": "{ s: __schema { queryType { name } } }",
+    "named fragment": "{ ...F } fragment F on Query { __schema { queryType { name } } }",
+    "inline fragment": "{ ... on Query { __schema { queryType { name } } } }",
+    "untyped inline fragment": '{ ... { t: __type(name: "User") { name } } }',
+    "nested fragments": (
+        "{ me { id } ...A } fragment A on Query { ... on Query { ...B } } "
+        'fragment B on Query { __type(name: "User") { name } }'
+    ),
+}
+
+
+@pytest.mark.parametrize("query", HIDDEN_INTROSPECTION.values(), ids=HIDDEN_INTROSPECTION.keys())
+def test_hidden_introspection_is_refused(serve_router: RouterFactory, query: str) -> None:
+    url = serve_router(limits={"introspection": False})
+    response = _post(url, query)
+    assert (response.status_code, _code(response)) == (400, "INTROSPECTION_DISABLED")
+
+
+def test_hidden_introspection_is_answered_when_enabled(serve_router: RouterFactory) -> None:
+    url = serve_router(limits={"introspection": True})
+    answers = {name: _post(url, query).json() for name, query in HIDDEN_INTROSPECTION.items()}
+    query_type = {"queryType": {"name": "Query"}}
+    assert answers == {
+        "alias": {"data": {"s": query_type}},
+        "named fragment": {"data": {"__schema": query_type}},
+        "inline fragment": {"data": {"__schema": query_type}},
+        "untyped inline fragment": {"data": {"t": {"name": "User"}}},
+        "nested fragments": {"data": {"me": {"id": "u1"}, "__type": {"name": "User"}}},
+    }
+    skipped = _post(url, "{ ... @skip(if: true) { __schema { queryType { name } } } me { id } }")
+    assert skipped.json() == {"data": {"me": {"id": "u1"}}}
 
 
 def test_unknown_limit_keys_are_refused() -> None:
