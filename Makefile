@@ -15,9 +15,10 @@ $(UV):
 	.tools/uv-$(UV_VERSION)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 # --locked: refuse a uv.lock that no longer matches pyproject.toml (then run `make lock`).
-# --compile-bytecode, as pip does: otherwise the first start compiles every module (+20 s).
+# No --compile-bytecode: compiling all ~10,000 files takes 15-30 s at every sync, more than
+# the first start spends compiling the modules it imports (measured: docs/install.md).
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --locked --compile-bytecode --extra dev --python $(PYTHON)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --locked --extra dev --python $(PYTHON)
 	@touch $(STAMP)
 
 install: $(STAMP)

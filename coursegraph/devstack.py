@@ -74,7 +74,7 @@ class DevStack:
     settings: Settings
     children: dict[str, Child] = field(default_factory=dict)
     _env: dict[str, str] = field(default_factory=dict, init=False)
-    _spawning: bool = field(default=False, init=False)
+    _hold_signals: bool = field(default=False, init=False)
     _stop_requested: bool = field(default=False, init=False)
 
     def run(self) -> int:
@@ -122,9 +122,13 @@ class DevStack:
         return 0
 
     def _on_stop_signal(self, signum: int, frame: object) -> None:
+        # One stop only: a second Ctrl-C must not cut the (bounded) shutdown short and
+        # leave orphans behind.
+        if self._stop_requested:
+            return
         self._stop_requested = True
-        # Not between a child's fork and its bookkeeping: `_spawn` raises right after.
-        if not self._spawning:
+        # Held between a child's fork and its bookkeeping: `_spawn` raises right after.
+        if not self._hold_signals:
             raise KeyboardInterrupt
 
     def _seed(self, settings: Settings) -> DemoData | None:
@@ -138,7 +142,7 @@ class DevStack:
         return seeded
 
     def _spawn(self, name: str, args: list[str]) -> Child:
-        self._spawning = True
+        self._hold_signals = True
         try:
             # Own session: Ctrl-C reaches only this supervisor, which then stops the
             # children in order instead of racing their exits.
@@ -153,7 +157,7 @@ class DevStack:
             else:
                 child.process, child.started_at = process, time.monotonic()
         finally:
-            self._spawning = False
+            self._hold_signals = False
         if self._stop_requested:
             raise KeyboardInterrupt
         return child
