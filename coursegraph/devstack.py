@@ -1,7 +1,9 @@
 """`coursegraph dev`: the whole stack on this machine, stopped cleanly by Ctrl-C.
 
 Order: database (embedded unless DATABASE_URL), migrations, the subgraphs (demo data is
-loaded while they start), then the router once every subgraph answers /health.
+loaded while they start), then the router once every subgraph answers /health. Each step
+is announced, since a first start takes a while. Afterwards a subgraph or the router that
+exits is started again, after a pause that grows while it keeps crashing.
 """
 
 from __future__ import annotations
@@ -35,55 +37,130 @@ FIRST_QUERY = """\
   }"""
 
 
+# A crashed process waits 1 s, 2 s, 4 s … at most 30 s before each new start; one that
+# served for a minute before it exited starts again after 1 s.
+RESTART_FIRST_DELAY_SECONDS = 1.0
+RESTART_MAX_DELAY_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0
+SUPERVISE_INTERVAL_SECONDS = 0.5
+
+
+def restart_delay(crashes: int) -> float:
+    """Pause before the next start after `crashes` exits in a row (1, 2, 3 …)."""
+    # The exponent is bounded: a process failing for hours must not overflow the float.
+    doubling = 2.0 ** min(crashes - 1, 32)
+    return min(RESTART_FIRST_DELAY_SECONDS * doubling, RESTART_MAX_DELAY_SECONDS)
+
+
+def say(line: str) -> None:
+    print(f"[dev] {line}", flush=True)
+
+
+@dataclass
+class Child:
+    """A supervised process and what the supervisor knows of it."""
+
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes]
+    started_at: float
+    crashes: int = 0  # exits in a row, each soon after its start
+    restart_at: float | None = None  # set while waiting to start again
+    recovering: bool = False  # started again, not yet healthy
+
+
 @dataclass
 class DevStack:
     settings: Settings
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict, init=False)
+    _hold_signals: bool = field(default=False, init=False)
+    _stop_requested: bool = field(default=False, init=False)
 
     def run(self) -> int:
         # Ctrl-C and SIGTERM both stop the stack, even where a parent ignored SIGINT.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
         if not SUPERGRAPH.exists():
             raise SystemExit(f"{SUPERGRAPH} is missing; `coursegraph compose` writes it")
-        settings, embedded = ensure_database(self.settings)
-        names = subgraph_registry.available()
+        began = time.monotonic()
+        embedded = None
         try:
+            if self.settings.database_url:
+                say("PostgreSQL: using DATABASE_URL")
+            else:
+                say(
+                    "PostgreSQL: starting the embedded server in "
+                    f"{self.settings.data_dir / 'postgres'} (the first time takes a few seconds)"
+                )
+            settings, embedded = ensure_database(self.settings)
+            say(f"PostgreSQL: ready ({time.monotonic() - began:.1f} s)")
+            names = subgraph_registry.available()
+            say(f"Migrations: {', '.join(names)}")
             for name in names:
                 migrations.upgrade(name, settings.database_url_for(name))
-            env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
+            self._env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
+            say(f"Starting the subgraphs: {', '.join(names)}")
             for name in names:
-                self._start(name, ["serve", name], env)
+                self._spawn(name, ["serve", name])
             # Seeding works on the database through the service layers, not over HTTP:
             # it overlaps the subgraphs' start-up instead of adding to it.
             seeded = self._seed(settings)
             self._wait_healthy(names)
-            self._start("router", self._router_args(names), env)
+            say(f"Starting the router on {self.router_url}")
+            self._spawn("router", self._router_args(names))
             self._wait_healthy(["router"])
-            self._print_welcome(names, seeded)
-            return self._supervise()
+            self._print_welcome(names, seeded, time.monotonic() - began)
+            self._supervise()
         except KeyboardInterrupt:
-            return 0
+            pass
         finally:
             self._stop_all()
             if embedded is not None:
                 embedded.stop()
             print("Coursegraph stopped.", flush=True)
+        return 0
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        # One stop only: a second Ctrl-C must not cut the (bounded) shutdown short and
+        # leave orphans behind.
+        if self._stop_requested:
+            return
+        self._stop_requested = True
+        # Held between a child's fork and its bookkeeping: `_spawn` raises right after.
+        if not self._hold_signals:
+            raise KeyboardInterrupt
 
     def _seed(self, settings: Settings) -> DemoData | None:
         if settings.is_production:
             return None
+        say("Demo data: loading (only what is missing)")
+        began = time.monotonic()
         # Idempotent: a second `coursegraph dev` finds everything and creates nothing.
-        return asyncio.run(seed_demo_data(settings))
+        seeded = asyncio.run(seed_demo_data(settings))
+        say(f"Demo data: ready ({time.monotonic() - began:.1f} s)")
+        return seeded
 
-    def _start(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        # Own session: Ctrl-C reaches only this supervisor, which then stops the
-        # children in order instead of racing their exits.
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "coursegraph.cli", *args],
-            env=env,
-            start_new_session=True,
-        )
+    def _spawn(self, name: str, args: list[str]) -> Child:
+        self._hold_signals = True
+        try:
+            # Own session: Ctrl-C reaches only this supervisor, which then stops the
+            # children in order instead of racing their exits.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "coursegraph.cli", *args],
+                env=self._env,
+                start_new_session=True,
+            )
+            child = self.children.get(name)
+            if child is None:
+                child = self.children[name] = Child(name, args, process, time.monotonic())
+            else:
+                child.process, child.started_at = process, time.monotonic()
+        finally:
+            self._hold_signals = False
+        if self._stop_requested:
+            raise KeyboardInterrupt
+        return child
 
     def _router_args(self, names: list[str]) -> list[str]:
         # The committed supergraph names the default ports; a router.yaml under the data
@@ -117,37 +194,45 @@ class DevStack:
             "warning",
         ]
 
-    def _health_url(self, name: str) -> str:
-        if name == "router":
-            return f"{self.router_url}/health"
-        return f"{self.settings.service_url(name)}/health"
+    def _base_url(self, name: str) -> str:
+        return self.router_url if name == "router" else self.settings.service_url(name)
 
     @property
     def router_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.router_port}"
 
+    def _healthy(self, name: str) -> bool:
+        try:
+            return httpx.get(f"{self._base_url(name)}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def _wait_healthy(self, names: list[str], timeout: float = 30.0) -> None:
+        # A process that fails during the first start is a set-up problem (a port in use,
+        # a bad setting): stop and say so rather than restart it over and over.
         deadline = time.monotonic() + timeout
         pending = set(names)
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
-                if self.processes[name].poll() is not None:
+                child = self.children[name]
+                if child.process.poll() is not None:
                     raise SystemExit(f"{name} exited during start-up")
-                try:
-                    if httpx.get(self._health_url(name), timeout=1.0).status_code == 200:
-                        pending.discard(name)
-                except httpx.HTTPError:
-                    pass
+                if self._healthy(name):
+                    pending.discard(name)
+                    say(f"{name} is up: {self._base_url(name)} (pid {child.process.pid})")
             if pending:
                 time.sleep(0.2)
         if pending:
             raise SystemExit(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))}")
 
-    def _print_welcome(self, names: list[str], seeded: DemoData | None) -> None:
+    def _print_welcome(
+        self, names: list[str], seeded: DemoData | None, elapsed_seconds: float
+    ) -> None:
         graphql = f"{self.router_url}/graphql"
         lines = [
             "",
-            "Coursegraph is running (Ctrl-C stops everything).",
+            f"Coursegraph is running, started in {elapsed_seconds:.1f} s "
+            "(Ctrl-C stops everything).",
             "",
             f"  Open GraphiQL:  {graphql}",
             f"  Public API:     POST {graphql}",
@@ -177,25 +262,54 @@ class DevStack:
             ]
         print("\n".join(lines), flush=True)
 
-    def _supervise(self) -> int:
+    def _supervise(self) -> None:
+        """Until Ctrl-C or SIGTERM: start again whatever exits, and say when it serves."""
         while True:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}; stopping.", flush=True)
-                    return 1
-            time.sleep(0.5)
+            for child in self.children.values():
+                self._tend(child, time.monotonic())
+            time.sleep(SUPERVISE_INTERVAL_SECONDS)
+
+    def _tend(self, child: Child, now: float) -> None:
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.restart_at = None
+                child.recovering = True
+                self._spawn(child.name, child.args)
+                say(f"{child.name}: started again (pid {child.process.pid})")
+            return
+        code = child.process.poll()
+        if code is None:
+            if child.recovering and self._healthy(child.name):
+                child.recovering = False
+                say(f"{child.name} is serving again: {self._base_url(child.name)}")
+            return
+        if now - child.started_at >= STABLE_AFTER_SECONDS:
+            child.crashes = 0
+        child.crashes += 1
+        delay = restart_delay(child.crashes)
+        child.restart_at = now + delay
+        say(
+            f"{child.name} (pid {child.process.pid}) {_exit_reason(code)}; "
+            f"restarting in {delay:.0f} s (exit {child.crashes} in a row)"
+        )
 
     def _stop_all(self) -> None:
         # The router first (started last), so no request reaches a subgraph going away.
-        for process in reversed(self.processes.values()):
+        processes = [child.process for child in reversed(self.children.values())]
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in reversed(self.processes.values()):
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

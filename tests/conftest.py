@@ -1,7 +1,8 @@
-"""Shared fixtures: a fresh PostgreSQL database per run, migrated, emptied between tests.
+"""Shared fixtures: a fresh PostgreSQL database per run, migrated, emptied between tests;
+Redis and NATS servers for the tests that need them (`tests/services.py`).
 
-The server is `DATABASE_URL` when set (CI uses the machine's PostgreSQL), else the
-embedded one under `.coursegraph/test-postgres`.
+The PostgreSQL server is `DATABASE_URL` when set (CI uses the machine's PostgreSQL), else
+the embedded one under `.coursegraph/test-postgres`.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from coursegraph import migrations, subgraph_registry
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
 from coursegraph.settings import Settings
 from tests.helpers import TEST_SERVICE_SECRET
+from tests.services import nats_server, redis_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +82,29 @@ async def clean_database(settings: Settings) -> None:
             await connection.execute(f"TRUNCATE {names} CASCADE")
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with nats_server(tmp_path_factory.mktemp("nats")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards (the server may be
+    shared with other runs)."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()

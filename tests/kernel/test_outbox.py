@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -14,8 +13,6 @@ from coursegraph import outbox
 from coursegraph.db import Database, create_engine, schema_metadata
 from coursegraph.events import Event, InProcessBus, NatsBus, decode_nats_message
 from coursegraph.settings import Settings
-
-NATS_URL = os.environ.get("NATS_URL_FOR_TESTS", "")
 
 
 @pytest.fixture
@@ -134,12 +131,11 @@ def test_backoff_grows_and_is_capped() -> None:
     assert outbox.backoff(30, cap=60) <= 60
 
 
-@pytest.mark.skipif(not NATS_URL, reason="NATS_URL_FOR_TESTS is not set")
-async def test_nats_bus_publishes_once_per_event_id() -> None:
+async def test_nats_bus_publishes_once_per_event_id(nats_url: str) -> None:
     import nats
 
-    bus = await NatsBus.connect(NATS_URL)
-    client = await nats.connect(NATS_URL)
+    bus = await NatsBus.connect(nats_url)
+    client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
         topic = f"test.{secrets.token_hex(4)}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
 import pytest
 
@@ -17,7 +16,6 @@ from coursegraph.service_auth import (
 )
 from coursegraph.settings import Settings
 
-REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS", "")
 KEYS = {"payments": b"payments-key", "courses": b"courses-key"}
 BODY = b'{"query":"{ x }"}'
 
@@ -102,11 +100,10 @@ async def test_forged_signature_does_not_burn_the_nonce() -> None:
     assert await v.verify("POST", "/graphql", headers, BODY) == "payments"
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL_FOR_TESTS is not set")
-async def test_redis_nonce_store_is_shared() -> None:
+async def test_redis_nonce_store_is_shared(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(redis_url)
     try:
         first = ServiceVerifier(KEYS, RedisNonceStore(redis), clock=lambda: 1_764_115_200)
         second = ServiceVerifier(KEYS, RedisNonceStore(redis), clock=lambda: 1_764_115_200)

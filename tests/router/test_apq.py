@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import redis
 
 from router.edge.apq import Safelist
 from tests.router.conftest import RouterFactory, closed_port
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
 QUERY = "{ me { id name } }"
 HASH = hashlib.sha256(QUERY.encode()).hexdigest()
 PREFLIGHT = {"apollo-require-preflight": "true"}
@@ -70,20 +65,10 @@ def test_apq_can_be_switched_off(serve_router: RouterFactory) -> None:
     assert _post(url, {"query": QUERY}).status_code == 200
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"test:apq:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
 def test_redis_store_is_shared_between_routers(
-    serve_router: RouterFactory, redis_prefix: str
+    serve_router: RouterFactory, redis_url: str, redis_prefix: str
 ) -> None:
-    config = {"store": "redis", "redis_url": REDIS_URL, "key_prefix": redis_prefix}
+    config = {"store": "redis", "redis_url": redis_url, "key_prefix": redis_prefix}
     first = serve_router(persisted_queries=config)
     second = serve_router(persisted_queries=config)
     assert "PERSISTED_QUERY_NOT_FOUND" in _post(second, {"extensions": _persisted(HASH)}).text

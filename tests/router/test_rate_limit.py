@@ -6,20 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 import yaml
 
 from tests.router.conftest import RouterFactory, Stack, closed_port, make_token
 from tests.router.graphs.loader import GRAPHS
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
 QUERY = {"query": "{ me { id } }"}
 
 
@@ -89,22 +85,12 @@ def test_cost_classes(serve_router: RouterFactory) -> None:
     assert _post(url, light).status_code == 200
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"test:ratelimit:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
 def test_two_routers_share_one_budget_in_redis(
-    serve_router: RouterFactory, redis_prefix: str
+    serve_router: RouterFactory, redis_url: str, redis_prefix: str
 ) -> None:
     config = _limits(
         store="redis",
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         key_prefix=redis_prefix,
         per_client={"capacity": 4, "refill_per_second": 0.01},
     )
@@ -112,7 +98,7 @@ def test_two_routers_share_one_budget_in_redis(
     second = serve_router(rate_limit=config)
     statuses = [_post(url).status_code for url in (first, second, first, second, first, second)]
     assert statuses == [200, 200, 200, 200, 429, 429]
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     assert list(client.scan_iter(f"{redis_prefix}client:*"))
     client.close()
 
@@ -155,7 +141,7 @@ def _wait_healthy(url: str) -> None:
 
 
 def test_two_router_processes_share_one_budget(
-    stack: Stack, redis_prefix: str, tmp_path: Path
+    stack: Stack, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """As deployed: separate `coursegraph router` processes, one Redis."""
     subgraphs = {
@@ -169,7 +155,7 @@ def test_two_router_processes_share_one_budget(
                 "subgraphs": subgraphs,
                 "rate_limit": _limits(
                     store="redis",
-                    redis_url=REDIS_URL,
+                    redis_url=redis_url,
                     key_prefix=redis_prefix,
                     per_client={"capacity": 4, "refill_per_second": 0.01},
                 ),
