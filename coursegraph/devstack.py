@@ -234,7 +234,7 @@ class DevStack:
             f"Coursegraph is running, started in {elapsed_seconds:.1f} s "
             "(Ctrl-C stops everything).",
             "",
-            f"  Open GraphiQL:  {graphql}",
+            f"  Open GraphiQL:  {self.router_url}/  (tabs for the README's walkthrough)",
             f"  Public API:     POST {graphql}",
             "",
             "  Subgraphs (private: they answer only the router and signed services):",
@@ -252,12 +252,12 @@ class DevStack:
                 "  Demo accounts (`coursegraph users unlock --email E` clears a sign-in lockout):",
                 *(f"    {line}" for line in seeded.account_lines()),
                 "",
-                "  Sign in as a demo student, then put the accessToken in GraphiQL's Headers tab",
-                '  as {"Authorization": "Bearer <accessToken>"} and try { me { name enrollments '
-                "{ status course { title } } } }:",
+                "  In GraphiQL, run the Login tab (prefilled with a demo student): the page then",
+                "  sends its token with every request. Access tokens last 15 minutes;",
+                "  refreshToken(refreshToken: …) gives a new pair. From a shell:",
                 "",
                 f'  mutation {{ login(email: "{seeded.student_email}", '
-                f'password: "{seeded.password}") {{ accessToken }} }}',
+                f'password: "{seeded.password}") {{ accessToken refreshToken }} }}',
                 "",
             ]
         print("\n".join(lines), flush=True)
