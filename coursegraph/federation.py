@@ -6,17 +6,28 @@
   never lets an internal error's text reach a client;
 - internal fields: `@internal(services: [...])` (composed) plus `@inaccessible`, and the
   permission that enforces the HMAC signature — one declaration, so the marker and the
-  enforcement cannot drift.
+  enforcement cannot drift;
+- operation limits for every caller, signed router or not (defence in depth behind the
+  router's demand control): depth, aliases and tokens as validation rules (cached with
+  the validation cache, so nearly free), and a cap on objects in a result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -26,6 +37,20 @@ from coursegraph.log import get_logger
 
 FEDERATION_VERSION: Final = "2.7"
 INTERNAL_DIRECTIVE_URL = "https://coursegraph.dev/internal/v1.0"
+
+# Subgraph operation limits. The router admits client operations up to depth 15, 30
+# aliases and 2,000 tokens (router.yaml `limits`); its subgraph queries add one level
+# (`_entities`), one alias per entity fetch merged into a batch and its own aliases for
+# conflicting fields. Measured for every operation in clients/operations/ and the
+# benchmark's TestQuery (tests/security/test_subgraph_limits.py plans them all): at most
+# depth 8, 3 aliases and 105 tokens. These limits leave that a wide margin and still
+# refuse what no legitimate caller sends.
+MAX_DEPTH: Final = 20
+MAX_ALIASES: Final = 100
+MAX_TOKENS: Final = 10_000
+# Objects (JSON objects, at any depth) in one result. The router's own cap on a whole
+# response is limits.max_response_objects; one subgraph's share of it never exceeds it.
+MAX_RESULT_OBJECTS: Final = 50_000
 
 log = get_logger("coursegraph.graphql")
 
@@ -47,12 +72,14 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if error.path is None:
         # Raised before execution: syntax, validation or variable coercion. Its text
         # describes the client's document, not our internals.
-        if error.message.startswith("Syntax Error"):
-            code = "GRAPHQL_PARSE_FAILED"
-        elif error.message.startswith("Variable "):
-            code = ErrorCode.BAD_USER_INPUT
-        else:
-            code = "GRAPHQL_VALIDATION_FAILED"
+        code = _limit_code(error.message)
+        if code is None:
+            if error.message.startswith("Syntax Error"):
+                code = "GRAPHQL_PARSE_FAILED"
+            elif error.message.startswith("Variable "):
+                code = ErrorCode.BAD_USER_INPUT
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
         return GraphQLError(
             error.message,
             nodes=error.nodes,
@@ -79,6 +106,18 @@ def format_error(error: GraphQLError) -> GraphQLError:
         path=error.path,
         extensions={"code": str(ErrorCode.INTERNAL_SERVER_ERROR)},
     )
+
+
+def _limit_code(message: str) -> str | None:
+    """The code of a refusal by one of the operation limits (the same codes as the
+    router's), recognised by the messages Strawberry's limiters and graphql-core write."""
+    if "exceeds maximum operation depth" in message:
+        return "MAX_DEPTH_LIMIT"
+    if "aliases found. Allowed:" in message:
+        return "MAX_ALIASES_LIMIT"
+    if message.startswith("Syntax Error: Document contains more than"):
+        return "MAX_TOKENS_LIMIT"
+    return None
 
 
 def format_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
@@ -131,6 +170,55 @@ def internal_field(
     )
 
 
+# ------------------------------------------------------------------ limits
+class ResultSizeLimiter(SchemaExtension):
+    """Refuses a result with more than `max_objects` objects: its data is dropped and one
+    RESULT_TOO_LARGE error answers instead, so a huge fan-out is never serialised and sent.
+    The work before it is bounded by the depth and alias limits and by each list field's
+    server-side maximum (`first` arguments, declared `@listSize`)."""
+
+    def __init__(self, max_objects: int) -> None:
+        self.max_objects = max_objects
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if not isinstance(result, ExecutionResult) or result.data is None:
+            return
+        count = _count_objects(list(result.data.values()), self.max_objects)
+        if count > self.max_objects:
+            result.data = None
+            result.errors = [
+                GraphQLError(
+                    f"The result has more than {self.max_objects} objects; ask for fewer "
+                    "items (smaller `first`) or fewer nested lists.",
+                    extensions={"code": "RESULT_TOO_LARGE"},
+                )
+            ]
+
+
+def _count_objects(value: Any, limit: int) -> int:
+    """JSON objects in `value`; counting stops just past `limit`."""
+    count = 0
+    stack = [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += 1
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return count
+
+
+# Built once: the validation cache keys on the rule classes, and each limiter instance
+# makes new ones.
+_LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+
+
 # ------------------------------------------------------------------ schema
 def build_schema(
     query: type,
@@ -143,7 +231,12 @@ def build_schema(
         types=list(types),
         federation_version=FEDERATION_VERSION,
         extensions=[
+            # The token limit is applied by the parser; a cached parse skips it, and the
+            # validation cache keeps depth and alias verdicts with the document.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
+            lambda: AddValidationRules(list(_LIMIT_RULES)),
+            lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
         ],
     )
