@@ -36,8 +36,8 @@ def test_duplicate_and_missing_subgraphs_are_refused() -> None:
 
 def test_unsupported_federation_features_are_refused_not_dropped() -> None:
     sdl = (
-        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", '
-        'import: ["@cost"]) type Query { me: Int @cost(weight: 5) }'
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.8", '
+        'import: ["@context"]) type Query @context(name: "viewer") { me: Int }'
     )
     result = compose([SubgraphSource("a", "http://a", sdl)])
-    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query.me")]
+    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query")]
