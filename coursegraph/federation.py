@@ -28,6 +28,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.federation.schema_directives import ListSize
 from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -35,7 +36,9 @@ from strawberry.types import Info
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from coursegraph.log import get_logger
 
-FEDERATION_VERSION: Final = "2.7"
+# 2.9: the first version with the demand control directives (@cost, @listSize), and the
+# newest The Guild's composer accepts (2.11, Strawberry's default, is refused).
+FEDERATION_VERSION: Final = "2.9"
 INTERNAL_DIRECTIVE_URL = "https://coursegraph.dev/internal/v1.0"
 
 # Subgraph operation limits. The router admits client operations up to depth 15, 30
@@ -167,6 +170,21 @@ def internal_field(
         directives=[permission._schema_directive],
         permission_classes=[permission],
         description=description,
+    )
+
+
+# ------------------------------------------------------------------ demand control
+def list_size(
+    *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
+) -> ListSize:
+    """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
+    would print the others as explicit nulls). `assumed` must be a size the subgraph
+    enforces; `slicing` names arguments whose value the subgraph caps."""
+    return ListSize(
+        assumed_size=assumed if assumed is not None else strawberry.UNSET,
+        slicing_arguments=list(slicing) if slicing else strawberry.UNSET,
+        sized_fields=list(sized) if sized else strawberry.UNSET,
+        require_one_slicing_argument=strawberry.UNSET,
     )
 
 

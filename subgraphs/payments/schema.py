@@ -11,7 +11,7 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
-from coursegraph.federation import build_schema, internal_field
+from coursegraph.federation import build_schema, internal_field, list_size
 from coursegraph.graphql_types import Money, MoneyInput
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
@@ -129,7 +129,8 @@ class Payment:
             expires_at=self._model.checkout_expires_at,
         )
 
-    @strawberry.field
+    # At most one refund per payment (uq_refunds_payment_id).
+    @strawberry.field(directives=[list_size(assumed=1)])
     async def refunds(self, info: Info[Context, None]) -> list[Refund]:
         refunds = await info.context.loaders.refunds_by_payment.load(str(self.id))
         return [Refund.from_model(r) for r in refunds]
@@ -150,7 +151,12 @@ class Payment:
 class User:
     id: strawberry.ID
 
-    @strawberry.field(description="FORBIDDEN unless the viewer is this user or an ADMIN.")
+    # A size routers assume, not a cap: only the user and ADMINs list them, and a longer
+    # list still meets the subgraph's and the router's result-size limits.
+    @strawberry.field(
+        description="FORBIDDEN unless the viewer is this user or an ADMIN.",
+        directives=[list_size(assumed=50)],
+    )
     async def payments(self, info: Info[Context, None]) -> list[Payment]:
         viewer = info.context.require_viewer()
         info.context.container.payments.check_can_list(viewer, str(self.id))
