@@ -6,10 +6,19 @@ operation costs nothing here. The one per-request part is for operations whose l
 come from variables (`first: $first`): their cost is re-estimated with the values sent,
 memoised per combination of those values.
 
-Cost follows Apollo's demand control: an object (or interface/union) costs 1, a scalar or
-enum 0, a mutation root field 10, and a list multiplies its items' cost by its size: the
-`first`/`last`/`limit` argument (or the field's `@listSize(slicingArguments:)`), else
-`@listSize(assumedSize:)`, else `default_list_size`.
+Cost follows Apollo Router's demand control (the IBM cost spec, as composed from the
+subgraphs' `@cost` and `@listSize`): an object (or interface/union) costs 1, a scalar or
+enum 0, unless the field or its type says `@cost(weight:)`; an argument with `@cost` adds
+its weight when given; a mutation root field adds 10. A list multiplies its items' cost by
+its size:
+- the largest of the field's declared `@listSize(slicingArguments:)` as sent (literal or
+  variable) or defaulted in the schema; with `requireOneSlicingArgument` (the default)
+  exactly one must have a value, else COST_QUERY_PARSE_FAILURE;
+- a `sizedFields` child (`edges` of a connection) takes the size its parent computed;
+- else `@listSize(assumedSize:)`;
+- else, undeclared, `default_list_size`, or more when a `first`/`last`/`limit` argument asks
+  for more: nothing says the subgraph honours the argument, so it never lowers the guess.
+A field skipped by a literal `@skip(if: true)`/`@include(if: false)` costs nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    BooleanValueNode,
+    DirectiveNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -36,6 +47,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     StringValueNode,
+    ValueNode,
     VariableNode,
     get_named_type,
     is_composite_type,
@@ -48,6 +60,10 @@ SLICING_ARGUMENTS = ("first", "last", "limit")
 MUTATION_COST = 10
 # Cost estimates kept per operation for different list-size variable values.
 _VARIABLE_COSTS_KEPT = 64
+
+
+# A parent's `@listSize(sizedFields:)` and the size it computed for them.
+_Sized = tuple[frozenset[str], int]
 
 
 class LimitExceeded(Exception):
@@ -65,6 +81,21 @@ class BodyTooLarge(Exception):
 class _ListSize:
     assumed: int | None
     slicing: tuple[str, ...]
+    sized: frozenset[str]
+    require_one: bool
+    # Schema defaults of the slicing arguments (`first: Int = 20`).
+    defaults: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldCost:
+    """What the cost spec declares about one supergraph field."""
+
+    # `@cost(weight:)` of the field, else of its named type; None: the default (1 or 0).
+    weight: int | None
+    list_size: _ListSize | None
+    # `@cost(weight:)` of its arguments.
+    arguments: tuple[tuple[str, int], ...]
 
 
 @dataclass(slots=True)
@@ -81,7 +112,7 @@ class OperationLimits:
     def __init__(self, config: LimitsConfig, supergraph_schema: GraphQLSchema) -> None:
         self.config = config
         self.max_tokens = config.max_tokens
-        self.list_sizes = _list_size_directives(supergraph_schema)
+        self.fields = _cost_directives(supergraph_schema)
 
     def check(
         self,
@@ -93,7 +124,7 @@ class OperationLimits:
         config = self.config
         root = schema.get_root_type(operation.operation)
         walk = _Walk(self, schema, fragments, operation, None)
-        cost = walk.selection_cost(operation.selection_set, root, 1)
+        cost = walk.selection_cost(operation.selection_set, root, 1, None)
         if config.max_depth is not None and walk.max_depth > config.max_depth:
             raise LimitExceeded(
                 "MAX_DEPTH_LIMIT",
@@ -137,7 +168,7 @@ class OperationLimits:
         if cost is None:
             root = schema.get_root_type(operation.operation)
             walk = _Walk(self, schema, fragments, operation, variables)
-            cost = walk.selection_cost(operation.selection_set, root, 1)
+            cost = walk.selection_cost(operation.selection_set, root, 1, None)
             if len(estimate.memo) >= _VARIABLE_COSTS_KEPT:
                 estimate.memo.clear()
             estimate.memo[key] = cost
@@ -171,24 +202,28 @@ class _Walk:
         self.root_fields = 0
         self.size_variables: set[str] = set()
 
-    def selection_cost(self, selection_set: SelectionSetNode, parent: Any, depth: int) -> int:
+    def selection_cost(
+        self, selection_set: SelectionSetNode, parent: Any, depth: int, sized: _Sized | None
+    ) -> int:
+        """`sized`: the `sizedFields` of the parent's @listSize and the size it computed."""
         cost = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                cost += self.field_cost(selection, parent, depth)
+                size = sized[1] if sized is not None and selection.name.value in sized[0] else None
+                cost += self.field_cost(selection, parent, depth, size)
             elif isinstance(selection, InlineFragmentNode):
                 condition = parent
                 if selection.type_condition is not None:
                     condition = self.schema.get_type(selection.type_condition.name.value)
-                cost += self.selection_cost(selection.selection_set, condition, depth)
+                cost += self.selection_cost(selection.selection_set, condition, depth, sized)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments.get(selection.name.value)
                 if fragment is not None:
                     condition = self.schema.get_type(fragment.type_condition.name.value)
-                    cost += self.selection_cost(fragment.selection_set, condition, depth)
+                    cost += self.selection_cost(fragment.selection_set, condition, depth, sized)
         return cost
 
-    def field_cost(self, node: FieldNode, parent: Any, depth: int) -> int:
+    def field_cost(self, node: FieldNode, parent: Any, depth: int, sized: int | None) -> int:
         if depth == 1:
             self.root_fields += 1
         if node.alias is not None:
@@ -202,15 +237,30 @@ class _Walk:
             if node.selection_set is not None:
                 self._depth_only(node.selection_set, depth + 1)
             return 0
+        declared = self.limits.fields.get((parent.name, name))
         named = get_named_type(definition.type)
         cost = 1 if is_composite_type(named) else 0
+        if declared is not None and declared.weight is not None:
+            cost = declared.weight
+        list_size = declared.list_size if declared is not None else None
+        expected = self.expected_size(node, list_size) if list_size is not None else None
         if node.selection_set is not None:
-            cost += self.selection_cost(node.selection_set, named, depth + 1)
+            children = (list_size.sized, expected) if list_size and expected is not None else None
+            cost += self.selection_cost(node.selection_set, named, depth + 1, children)
         if _is_list(definition.type):
-            cost *= self.list_size(node, parent.name, name)
+            if sized is not None:
+                count = sized
+            elif expected is not None:
+                count = expected
+            else:
+                count = self.undeclared_size(node)
+            cost *= count
+        if declared is not None:
+            given = {argument.name.value for argument in node.arguments or ()}
+            cost += sum(weight for arg, weight in declared.arguments if arg in given)
         if depth == 1 and self.mutation:
             cost += MUTATION_COST
-        return cost
+        return 0 if _skipped(node) else cost
 
     def _depth_only(self, selection_set: SelectionSetNode, depth: int) -> None:
         """Introspection selections: counted for depth (they can nest deeply), not cost."""
@@ -224,29 +274,68 @@ class _Walk:
             if inner is not None:
                 self._depth_only(inner, depth + (1 if isinstance(selection, FieldNode) else 0))
 
-    def list_size(self, node: FieldNode, type_name: str, field_name: str) -> int:
-        declared = self.limits.list_sizes.get((type_name, field_name))
-        slicing = declared.slicing if declared and declared.slicing else SLICING_ARGUMENTS
-        sizes: list[int] = []
-        for argument in node.arguments or ():
-            if argument.name.value not in slicing:
-                continue
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                sizes.append(int(value.value))
-            elif isinstance(value, VariableNode):
-                variable = value.name.value
-                self.size_variables.add(variable)
-                given = self.variables.get(variable) if self.variables is not None else None
-                if isinstance(given, int):
-                    sizes.append(given)
-                elif variable in self.defaults:
-                    sizes.append(self.defaults[variable])
-        if sizes:
-            return max(0, max(sizes))
-        if declared is not None and declared.assumed is not None:
+    def _int_argument(self, value: ValueNode) -> int | None:
+        """An argument's integer value: a literal, or a variable's value (re-estimated per
+        request, so its name is recorded) or its default."""
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, VariableNode):
+            variable = value.name.value
+            self.size_variables.add(variable)
+            given = self.variables.get(variable) if self.variables is not None else None
+            if isinstance(given, int):
+                return given
+            return self.defaults.get(variable)
+        return None
+
+    def expected_size(self, node: FieldNode, declared: _ListSize) -> int | None:
+        """The size `@listSize` gives (Apollo's rule): the largest slicing argument value,
+        sent or defaulted, else `assumedSize`."""
+        if not declared.slicing:
             return declared.assumed
-        return self.limits.config.default_list_size
+        values = dict(declared.defaults)
+        given = set(values)
+        for argument in node.arguments or ():
+            if argument.name.value in declared.slicing:
+                value = self._int_argument(argument.value)
+                if value is not None:
+                    values[argument.name.value] = value
+                # A variable counts as given even before its value is known.
+                if value is not None or isinstance(argument.value, VariableNode):
+                    given.add(argument.name.value)
+        if declared.require_one and len(given) != 1:
+            raise LimitExceeded(
+                "COST_QUERY_PARSE_FAILURE",
+                f"`{node.name.value}` needs exactly one of its slicing arguments "
+                f"({', '.join(declared.slicing)}); {len(given)} were given.",
+            )
+        if values:
+            return max(0, max(values.values()))
+        return declared.assumed
+
+    def undeclared_size(self, node: FieldNode) -> int:
+        """A list without @listSize: the default size, or more if a conventional slicing
+        argument asks for more (never less: nothing says the subgraph honours it)."""
+        size = self.limits.config.default_list_size
+        for argument in node.arguments or ():
+            if argument.name.value in SLICING_ARGUMENTS:
+                value = self._int_argument(argument.value)
+                if value is not None and value > size:
+                    size = value
+        return size
+
+
+def _skipped(node: FieldNode) -> bool:
+    """Excluded by a literal `@skip(if: true)` or `@include(if: false)`."""
+    for directive in node.directives or ():
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        for argument in directive.arguments or ():
+            value = argument.value
+            if isinstance(value, BooleanValueNode) and value.value == (name == "skip"):
+                return True
+    return False
 
 
 def _is_list(gql_type: GraphQLType) -> bool:
@@ -255,31 +344,75 @@ def _is_list(gql_type: GraphQLType) -> bool:
     return isinstance(gql_type, GraphQLList)
 
 
-def _list_size_directives(schema: GraphQLSchema) -> dict[tuple[str, str], _ListSize]:
-    """`@listSize(assumedSize:, slicingArguments:)` on supergraph fields (cost spec)."""
-    found: dict[tuple[str, str], _ListSize] = {}
+def _cost_directives(schema: GraphQLSchema) -> dict[tuple[str, str], _FieldCost]:
+    """The cost spec's `@cost` and `@listSize` on supergraph fields, arguments and types,
+    keyed by (type, field); fields with neither are left out. The names are those Apollo's
+    composition (and ours) writes: `@cost`, and `@listSize` (`@cost__listSize` when no
+    subgraph imported it)."""
+    cost_name = "cost"
+    list_size_names = {"listSize", "cost__listSize"}
+    type_weights = {
+        name: weight
+        for name, gql_type in schema.type_map.items()
+        if (weight := _weight(getattr(gql_type, "ast_node", None), cost_name)) is not None
+    }
+    found: dict[tuple[str, str], _FieldCost] = {}
     for type_name, gql_type in schema.type_map.items():
         if not isinstance(gql_type, GraphQLObjectType | GraphQLInterfaceType):
             continue
         for field_name, field in gql_type.fields.items():
             node = field.ast_node
+            weight = _weight(node, cost_name)
+            if weight is None:
+                weight = type_weights.get(get_named_type(field.type).name)
+            arguments = tuple(
+                (arg, w)
+                for arg, definition in field.args.items()
+                if (w := _weight(definition.ast_node, cost_name)) is not None
+            )
+            list_size = None
             for directive in (node.directives or ()) if node is not None else ():
-                if directive.name.value != "listSize":
-                    continue
-                assumed: int | None = None
-                slicing: tuple[str, ...] = ()
-                for argument in directive.arguments or ():
-                    value = argument.value
-                    if argument.name.value == "assumedSize" and isinstance(value, IntValueNode):
-                        assumed = int(value.value)
-                    elif argument.name.value == "slicingArguments" and isinstance(
-                        value, ListValueNode
-                    ):
-                        slicing = tuple(
-                            v.value for v in value.values if isinstance(v, StringValueNode)
-                        )
-                found[(type_name, field_name)] = _ListSize(assumed, slicing)
+                if directive.name.value in list_size_names:
+                    list_size = _read_list_size(directive, field)
+            if weight is not None or list_size is not None or arguments:
+                found[(type_name, field_name)] = _FieldCost(weight, list_size, arguments)
     return found
+
+
+def _weight(node: Any, cost_name: str) -> int | None:
+    for directive in getattr(node, "directives", None) or ():
+        if directive.name.value == cost_name:
+            for argument in directive.arguments or ():
+                if argument.name.value == "weight" and isinstance(argument.value, IntValueNode):
+                    return int(argument.value.value)
+    return None
+
+
+def _read_list_size(directive: DirectiveNode, field: GraphQLField) -> _ListSize:
+    assumed: int | None = None
+    slicing: tuple[str, ...] = ()
+    sized: frozenset[str] = frozenset()
+    require_one = True
+    for argument in directive.arguments or ():
+        name, value = argument.name.value, argument.value
+        if name == "assumedSize" and isinstance(value, IntValueNode):
+            assumed = int(value.value)
+        elif name in ("slicingArguments", "sizedFields") and isinstance(value, ListValueNode):
+            names = tuple(v.value for v in value.values if isinstance(v, StringValueNode))
+            if name == "slicingArguments":
+                slicing = names
+            else:
+                sized = frozenset(names)
+        elif name == "requireOneSlicingArgument" and isinstance(value, BooleanValueNode):
+            require_one = value.value
+    defaults: list[tuple[str, int]] = []
+    for arg in slicing:
+        definition = field.args.get(arg)
+        node = definition.ast_node if definition is not None else None
+        default = node.default_value if node is not None else None
+        if isinstance(default, IntValueNode):
+            defaults.append((arg, int(default.value)))
+    return _ListSize(assumed, slicing, sized, require_one, tuple(defaults))
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
