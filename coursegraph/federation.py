@@ -34,26 +34,19 @@ from strawberry.schema_directive import Location
 from strawberry.types import Info
 
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.limits import (
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_RESULT_OBJECTS,
+    MAX_TOKENS,
+    count_objects,
+)
 from coursegraph.log import get_logger
 
 # 2.9: the first version with the demand control directives (@cost, @listSize), and the
 # newest The Guild's composer accepts (2.11, Strawberry's default, is refused).
 FEDERATION_VERSION: Final = "2.9"
 INTERNAL_DIRECTIVE_URL = "https://coursegraph.dev/internal/v1.0"
-
-# Subgraph operation limits. The router admits client operations up to depth 15, 30
-# aliases and 2,000 tokens (router.yaml `limits`); its subgraph queries add one level
-# (`_entities`), one alias per entity fetch merged into a batch and its own aliases for
-# conflicting fields. Measured for every operation in clients/operations/ and the
-# benchmark's TestQuery (tests/security/test_subgraph_limits.py plans them all): at most
-# depth 8, 3 aliases and 105 tokens. These limits leave that a wide margin and still
-# refuse what no legitimate caller sends.
-MAX_DEPTH: Final = 20
-MAX_ALIASES: Final = 100
-MAX_TOKENS: Final = 10_000
-# Objects (JSON objects, at any depth) in one result. The router's own cap on a whole
-# response is limits.max_response_objects; one subgraph's share of it never exceeds it.
-MAX_RESULT_OBJECTS: Final = 50_000
 
 log = get_logger("coursegraph.graphql")
 
@@ -203,7 +196,7 @@ class ResultSizeLimiter(SchemaExtension):
         result = self.execution_context.result
         if not isinstance(result, ExecutionResult) or result.data is None:
             return
-        count = _count_objects(list(result.data.values()), self.max_objects)
+        count = count_objects(list(result.data.values()), self.max_objects)
         if count > self.max_objects:
             result.data = None
             result.errors = [
@@ -215,23 +208,9 @@ class ResultSizeLimiter(SchemaExtension):
             ]
 
 
-def _count_objects(value: Any, limit: int) -> int:
-    """JSON objects in `value`; counting stops just past `limit`."""
-    count = 0
-    stack = [value]
-    while stack and count <= limit:
-        item = stack.pop()
-        if isinstance(item, dict):
-            count += 1
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
-    return count
-
-
 # Built once: the validation cache keys on the rule classes, and each limiter instance
 # makes new ones.
-_LIMIT_RULES = (
+LIMIT_RULES = (
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
 )
@@ -254,7 +233,7 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
-            lambda: AddValidationRules(list(_LIMIT_RULES)),
+            lambda: AddValidationRules(list(LIMIT_RULES)),
             lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
         ],
     )

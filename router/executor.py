@@ -6,6 +6,10 @@ that shares its representation; a batch sends several entity fetches to one subg
 one request, an aliased `_entities` field each. A failing subgraph yields a
 SERVICE_UNAVAILABLE error and leaves its fields missing, which the projection turns into
 nulls.
+
+Every subgraph answer is counted (objects, at any depth) before it is merged: the total is
+the request's actual cost, and past `max_objects` the execution stops — nothing more is
+merged or fetched — and the request is answered with one COST_ACTUAL_TOO_EXPENSIVE error.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from coursegraph.limits import count_objects
 from router.http import SubgraphClients, SubgraphUnavailable
 from router.planner.plan import (
     BatchNode,
@@ -35,6 +40,7 @@ from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
 log = logging.getLogger("router")
 _MISSING = object()
 _UNSET = RepSpec("", ())
@@ -144,7 +150,16 @@ def representation(
 class Execution:
     """State of one request's plan execution."""
 
-    __slots__ = ("data", "errors", "executor", "headers", "observer", "variables")
+    __slots__ = (
+        "data",
+        "errors",
+        "executor",
+        "headers",
+        "objects",
+        "observer",
+        "too_large",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -159,8 +174,24 @@ class Execution:
         self.headers = headers
         self.data: JSONObject = {}
         self.errors: list[JSONObject] = []
+        # Objects the subgraphs returned (the actual cost); past the cap, execution stops.
+        self.objects = 0
+        self.too_large = False
+
+    def admit(self, value: Any) -> bool:
+        """Count the objects in a subgraph answer; False (and stop) past the cap."""
+        if self.too_large:
+            return False
+        limit = self.executor.max_objects
+        self.objects += count_objects(value, None if limit is None else limit - self.objects)
+        if limit is not None and self.objects > limit:
+            self.too_large = True
+            return False
+        return True
 
     async def run(self, node: PlanNode) -> None:
+        if self.too_large:
+            return
         if isinstance(node, FetchNode):
             fetch = node.fetch
             if fetch.entity:
@@ -237,6 +268,8 @@ class Execution:
             return
         data = result.get("data")
         if isinstance(data, dict):
+            if not self.admit(list(data.values())):
+                return
             if fetch.renames is not None:
                 fetch.renames.apply(data)
             deep_merge(self.data, data)
@@ -319,6 +352,8 @@ class Execution:
         self, fetch: Fetch, targets: list[list[JSONObject]], entities: Any, errors: Any
     ) -> None:
         if isinstance(entities, list):
+            if not self.admit(entities):
+                return
             if fetch.renames is not None:
                 fetch.renames.apply(entities)
             for position, entity in enumerate(entities[: len(targets)]):
@@ -412,8 +447,11 @@ class Executor:
         supergraph: Supergraph,
         clients: SubgraphClients,
         traffic: Mapping[str, SubgraphTraffic],
+        max_objects: int | None = None,
     ) -> None:
         self.clients = clients
+        # limits.max_response_objects: objects one request may receive from subgraphs.
+        self.max_objects = max_objects
         # What fetches go through: retries, circuit breaker, de-duplication (traffic.py).
         self.traffic = traffic
         # Interfaces of each object type, for typename matching of @interfaceObject fetches.

@@ -58,6 +58,7 @@ class Exchange:
     """One GraphQL request as it goes through the edge."""
 
     __slots__ = (
+        "cost",
         "extensions",
         "operation_name",
         "query",
@@ -77,6 +78,8 @@ class Exchange:
         self.viewer: Viewer | None = None
         # The router span, when tracing is on.
         self.span: Any = None
+        # (estimated, actual) cost, once the operation was executed.
+        self.cost: tuple[int, int] | None = None
 
 
 class Stage:

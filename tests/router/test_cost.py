@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 
@@ -14,6 +15,7 @@ from router.composition import SubgraphSource, compose
 from router.config import LimitsConfig
 from router.edge.limits import LimitExceeded, OperationLimits
 from router.supergraph import Supergraph
+from tests.router.conftest import RouterFactory
 
 CATALOG = """
 extend schema @link(url: "https://specs.apollo.dev/federation/v2.9",
@@ -116,3 +118,67 @@ def test_the_nested_taught_courses_query_of_issue_13_is_refused_by_estimate() ->
         checker.check(schema, operation, {})
     assert refused.value.code == "COST_ESTIMATED_TOO_EXPENSIVE"
     assert "estimated cost is 102020201;" in refused.value.message
+
+
+# ------------------------------------------------------------------ through a router
+def _post(url: str, query: str) -> dict[str, Any]:
+    response = httpx.post(f"{url}/graphql", json={"query": query}, timeout=10)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+TOP_WITH_REVIEWS = "{ topProducts(first: 3) { name reviews { id author { name } } } }"
+
+
+def test_estimated_and_actual_cost_are_reported_in_extensions(serve_router: RouterFactory) -> None:
+    url = serve_router(limits={"cost_extension": True})
+    body = _post(url, TOP_WITH_REVIEWS)
+    # 10 products assumed (no @listSize) x (1 + 10 reviews x (1 + author 1)) = 210.
+    # Returned: 3 products, then 3 product entities with 4 reviews and their 4 authors
+    # (users' entity fetch: 3 distinct users).
+    assert body["extensions"]["cost"] == {"estimated": 210, "actual": 3 + 3 + 4 + 4 + 3}
+    assert "extensions" not in _post(
+        serve_router(limits={"cost_extension": False}), "{ me { id } }"
+    )
+
+
+def test_a_response_over_the_object_cap_is_stopped_with_a_clear_error(
+    serve_router: RouterFactory,
+) -> None:
+    url = serve_router(
+        limits={"max_response_objects": 10, "cost_extension": True}, telemetry={"metrics": True}
+    )
+    body = _post(url, TOP_WITH_REVIEWS)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "COST_ACTUAL_TOO_EXPENSIVE"}
+    assert "more than 10 objects" in error["message"]
+    # Stopped at the fetch that crossed the cap (reviews: counting stops one past it), so
+    # the users' fetch after it never ran.
+    assert body["extensions"]["cost"]["actual"] == 11
+    fetches = [
+        line
+        for line in httpx.get(f"{url}/metrics").text.splitlines()
+        if line.startswith("coursegraph_router_subgraph_fetch_duration_seconds_count")
+    ]
+    assert sorted(line.split('"')[1] for line in fetches) == ["products", "reviews"]
+    # Under the cap, the same router answers.
+    assert _post(url, "{ topProducts(first: 2) { name } }")["data"] == {
+        "topProducts": [{"name": "Table"}, {"name": "Couch"}]
+    }
+
+
+def test_costs_are_exported_as_metrics(serve_router: RouterFactory) -> None:
+    url = serve_router(telemetry={"metrics": True})
+    for _ in range(2):
+        httpx.post(f"{url}/graphql", json={"query": "query Top " + TOP_WITH_REVIEWS})
+    text = httpx.get(f"{url}/metrics").text
+    lines = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("coursegraph_router_operation_cost")
+    }
+    assert lines['coursegraph_router_operation_cost_estimated_count{operation="Top"}'] == 2
+    assert lines['coursegraph_router_operation_cost_estimated_sum{operation="Top"}'] == 420
+    assert lines['coursegraph_router_operation_cost_actual_sum{operation="Top"}'] == 2 * 17

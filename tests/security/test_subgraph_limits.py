@@ -22,14 +22,9 @@ from graphql import (
 )
 
 from coursegraph import subgraph_registry
-from coursegraph.federation import (
-    _LIMIT_RULES,
-    MAX_ALIASES,
-    MAX_DEPTH,
-    MAX_TOKENS,
-    ResultSizeLimiter,
-)
+from coursegraph.federation import LIMIT_RULES, ResultSizeLimiter
 from coursegraph.http import signed_client
+from coursegraph.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from router.planner.builder import PlanBuilder
@@ -172,14 +167,14 @@ def test_every_query_the_router_sends_for_client_operations_fits_the_limits() ->
     assert len(planned) > 30
     for operation, subgraph, document in planned:
         schema = importlib.import_module(f"subgraphs.{subgraph}.schema").schema
-        errors = validate(schema._schema, parse(document, max_tokens=MAX_TOKENS), _LIMIT_RULES)
+        errors = validate(schema._schema, parse(document, max_tokens=MAX_TOKENS), LIMIT_RULES)
         assert not errors, (operation, subgraph, document, errors)
 
 
 def test_the_benchmark_testquery_fits_the_limits_with_margin() -> None:
     """The bench subgraphs are not ours; the limits apply to the shape of what is sent."""
     planned = _planned(REPO / "bench" / "supergraph.graphql", [REPO / "bench" / "query.graphql"])
-    depth_rule, alias_rule = _LIMIT_RULES
+    depth_rule, alias_rule = LIMIT_RULES
     for _, _, document in planned:
         parsed = parse(document, max_tokens=MAX_TOKENS // 10)
         # Validated against an empty schema only for the shape rules' verdicts.
