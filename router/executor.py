@@ -7,9 +7,10 @@ one request, an aliased `_entities` field each. A failing subgraph yields a
 SERVICE_UNAVAILABLE error and leaves its fields missing, which the projection turns into
 nulls.
 
-Every subgraph answer is counted (objects, at any depth) before it is merged: the total is
-the request's actual cost, and past `max_objects` the execution stops — nothing more is
-merged or fetched — and the request is answered with one COST_ACTUAL_TOO_EXPENSIVE error.
+Every subgraph answer is counted (its JSON objects, see `SubgraphAnswer`) before it is
+merged: the total is the request's actual cost, and past `max_objects` the execution stops
+— nothing more is merged or fetched — and the request is answered with one
+COST_ACTUAL_TOO_EXPENSIVE error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from coursegraph.limits import count_objects
-from router.http import SubgraphClients, SubgraphUnavailable
+from router.http import SubgraphAnswer, SubgraphClients, SubgraphUnavailable
 from router.planner.plan import (
     BatchNode,
     Fetch,
@@ -178,12 +179,15 @@ class Execution:
         self.objects = 0
         self.too_large = False
 
-    def admit(self, value: Any) -> bool:
+    def admit(self, answer: JSONObject) -> bool:
         """Count the objects in a subgraph answer; False (and stop) past the cap."""
         if self.too_large:
             return False
         limit = self.executor.max_objects
-        self.objects += count_objects(value, None if limit is None else limit - self.objects)
+        if isinstance(answer, SubgraphAnswer):
+            self.objects += answer.objects
+        else:  # an answer that did not come over HTTP (tests' stand-ins)
+            self.objects += count_objects(answer, None if limit is None else limit - self.objects)
         if limit is not None and self.objects > limit:
             self.too_large = True
             return False
@@ -264,12 +268,10 @@ class Execution:
         result = await self._send(
             fetch.graph, fetch.document, self._variables(fetch), idempotent, 1
         )
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         if isinstance(data, dict):
-            if not self.admit(list(data.values())):
-                return
             if fetch.renames is not None:
                 fetch.renames.apply(data)
             deep_merge(self.data, data)
@@ -342,7 +344,7 @@ class Execution:
         variables = self._variables(fetch)
         variables["representations"] = representations
         result = await self._send(fetch.graph, fetch.document, variables, True, 1)
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         entities = data.get("_entities") if isinstance(data, dict) else None
@@ -352,8 +354,6 @@ class Execution:
         self, fetch: Fetch, targets: list[list[JSONObject]], entities: Any, errors: Any
     ) -> None:
         if isinstance(entities, list):
-            if not self.admit(entities):
-                return
             if fetch.renames is not None:
                 fetch.renames.apply(entities)
             for position, entity in enumerate(entities[: len(targets)]):
@@ -393,7 +393,7 @@ class Execution:
             variables.update(self._variables(fetch))
             variables[name] = representations
         result = await self._send(ready[0][0].graph, request.document, variables, True, len(ready))
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(ready))]

@@ -154,9 +154,9 @@ def test_a_response_over_the_object_cap_is_stopped_with_a_clear_error(
     [error] = body["errors"]
     assert error["extensions"] == {"code": "COST_ACTUAL_TOO_EXPENSIVE"}
     assert "more than 10 objects" in error["message"]
-    # Stopped at the fetch that crossed the cap (reviews: counting stops one past it), so
-    # the users' fetch after it never ran.
-    assert body["extensions"]["cost"]["actual"] == 11
+    # Stopped at the fetch that crossed the cap (reviews: 3 + 11), so the users' fetch
+    # after it never ran.
+    assert body["extensions"]["cost"]["actual"] == 14
     fetches = [
         line
         for line in httpx.get(f"{url}/metrics").text.splitlines()
