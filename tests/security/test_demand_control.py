@@ -17,12 +17,22 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import (
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    get_named_type,
+    is_composite_type,
+    is_list_type,
+    is_non_null_type,
+    parse,
+)
 
 from coursegraph.identity import Viewer
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from router.api_schema import build_api_schema
 from router.config import RouterConfig
+from router.edge.limits import OperationLimits
 from router.server import create_app
 from router.service import Router
 from router.supergraph import Supergraph
@@ -143,3 +153,32 @@ async def test_a_slicing_argument_over_the_subgraph_maximum_is_refused(
     # The estimate allows 1,000 (it trusts the declared argument), the subgraph does not.
     refused = _post(url, query % 1000).json()
     assert "BAD_USER_INPUT" in [e["extensions"]["code"] for e in refused["errors"]]
+
+
+def test_every_public_list_of_objects_declares_its_size() -> None:
+    """Issue 13's rule, kept for new fields: a list a client can select has @listSize
+    (a capped slicing argument or a size), or is the sized field of a connection that
+    has one. Without it the estimate falls back to a guess."""
+    supergraph = Supergraph.from_file(REPO / "supergraph.graphql")
+    declared = OperationLimits(RouterConfig().limits, supergraph.schema).fields
+    sized_by_connection = {
+        (get_named_type(supergraph.schema.type_map[t].fields[f].type).name, child)
+        for (t, f), cost in declared.items()
+        if cost.list_size is not None
+        for child in cost.list_size.sized
+    }
+    api = build_api_schema(supergraph)
+    undeclared = [
+        f"{type_name}.{field_name}"
+        for type_name, gql_type in api.type_map.items()
+        if isinstance(gql_type, GraphQLObjectType) and not type_name.startswith("__")
+        for field_name, field in gql_type.fields.items()
+        if is_list_type(field.type.of_type if is_non_null_type(field.type) else field.type)
+        and is_composite_type(get_named_type(field.type))
+        and (
+            declared.get((type_name, field_name)) is None
+            or declared[(type_name, field_name)].list_size is None
+        )
+        and (type_name, field_name) not in sized_by_connection
+    ]
+    assert undeclared == []
