@@ -161,12 +161,12 @@ def test_every_public_list_of_objects_declares_its_size() -> None:
     has one. Without it the estimate falls back to a guess."""
     supergraph = Supergraph.from_file(REPO / "supergraph.graphql")
     declared = OperationLimits(RouterConfig().limits, supergraph.schema).fields
-    sized_by_connection = {
-        (get_named_type(supergraph.schema.type_map[t].fields[f].type).name, child)
-        for (t, f), cost in declared.items()
-        if cost.list_size is not None
-        for child in cost.list_size.sized
-    }
+    sized_by_connection: set[tuple[str, str]] = set()
+    for (type_name, field_name), cost in declared.items():
+        owner = supergraph.schema.type_map[type_name]
+        if cost.list_size is not None and isinstance(owner, GraphQLObjectType):
+            returned = get_named_type(owner.fields[field_name].type).name
+            sized_by_connection.update((returned, child) for child in cost.list_size.sized)
     api = build_api_schema(supergraph)
     undeclared = [
         f"{type_name}.{field_name}"
