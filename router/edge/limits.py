@@ -6,19 +6,8 @@ operation costs nothing here. The one per-request part is for operations whose l
 come from variables (`first: $first`): their cost is re-estimated with the values sent,
 memoised per combination of those values.
 
-Cost follows Apollo Router's demand control (the IBM cost spec, as composed from the
-subgraphs' `@cost` and `@listSize`): an object (or interface/union) costs 1, a scalar or
-enum 0, unless the field or its type says `@cost(weight:)`; an argument with `@cost` adds
-its weight when given; a mutation root field adds 10. A list multiplies its items' cost by
-its size:
-- the largest of the field's declared `@listSize(slicingArguments:)` as sent (literal or
-  variable) or defaulted in the schema; with `requireOneSlicingArgument` (the default)
-  exactly one must have a value, else COST_QUERY_PARSE_FAILURE;
-- a `sizedFields` child (`edges` of a connection) takes the size its parent computed;
-- else `@listSize(assumedSize:)`;
-- else, undeclared, `default_list_size`, or more when a `first`/`last`/`limit` argument asks
-  for more: nothing says the subgraph honours the argument, so it never lowers the guess.
-A field skipped by a literal `@skip(if: true)`/`@include(if: false)` costs nothing.
+The cost is the kernel's estimate (coursegraph/cost.py: Apollo Router's demand control
+over the subgraphs' `@cost`/`@listSize`, as composed into the supergraph).
 """
 
 from __future__ import annotations
@@ -27,43 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import (
-    BooleanValueNode,
-    DirectiveNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLField,
-    GraphQLInterfaceType,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLSchema,
-    GraphQLType,
-    InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    StringValueNode,
-    ValueNode,
-    VariableNode,
-    get_named_type,
-    is_composite_type,
-)
+from graphql import FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
 from starlette.requests import Request
 
+from coursegraph.cost import CostQueryError, CostWalk, field_costs
 from router.config import LimitsConfig
 
-SLICING_ARGUMENTS = ("first", "last", "limit")
-MUTATION_COST = 10
 # Cost estimates kept per operation for different list-size variable values.
 _VARIABLE_COSTS_KEPT = 64
-
-
-# A parent's `@listSize(sizedFields:)` and the size it computed for them.
-_Sized = tuple[frozenset[str], int]
 
 
 class LimitExceeded(Exception):
@@ -75,27 +35,6 @@ class LimitExceeded(Exception):
 
 class BodyTooLarge(Exception):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _ListSize:
-    assumed: int | None
-    slicing: tuple[str, ...]
-    sized: frozenset[str]
-    require_one: bool
-    # Schema defaults of the slicing arguments (`first: Int = 20`).
-    defaults: tuple[tuple[str, int], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _FieldCost:
-    """What the cost spec declares about one supergraph field."""
-
-    # `@cost(weight:)` of the field, else of its named type; None: the default (1 or 0).
-    weight: int | None
-    list_size: _ListSize | None
-    # `@cost(weight:)` of its arguments.
-    arguments: tuple[tuple[str, int], ...]
 
 
 @dataclass(slots=True)
@@ -112,7 +51,22 @@ class OperationLimits:
     def __init__(self, config: LimitsConfig, supergraph_schema: GraphQLSchema) -> None:
         self.config = config
         self.max_tokens = config.max_tokens
-        self.fields = _cost_directives(supergraph_schema)
+        self.fields = field_costs(supergraph_schema)
+
+    def _walk(
+        self,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any] | None,
+    ) -> tuple[CostWalk, int]:
+        walk = CostWalk(
+            self.fields, self.config.default_list_size, schema, fragments, operation, variables
+        )
+        try:
+            return walk, walk.run()
+        except CostQueryError as exc:
+            raise LimitExceeded(exc.code, exc.message) from None
 
     def check(
         self,
@@ -122,9 +76,7 @@ class OperationLimits:
     ) -> CostEstimate:
         """Raise LimitExceeded for the first limit the operation breaks; else its cost."""
         config = self.config
-        root = schema.get_root_type(operation.operation)
-        walk = _Walk(self, schema, fragments, operation, None)
-        cost = walk.selection_cost(operation.selection_set, root, 1, None)
+        walk, cost = self._walk(schema, operation, fragments, None)
         if config.max_depth is not None and walk.max_depth > config.max_depth:
             raise LimitExceeded(
                 "MAX_DEPTH_LIMIT",
@@ -166,253 +118,12 @@ class OperationLimits:
         key = tuple(variables.get(name) for name in estimate.size_variables)
         cost = estimate.memo.get(key)
         if cost is None:
-            root = schema.get_root_type(operation.operation)
-            walk = _Walk(self, schema, fragments, operation, variables)
-            cost = walk.selection_cost(operation.selection_set, root, 1, None)
+            cost = self._walk(schema, operation, fragments, variables)[1]
             if len(estimate.memo) >= _VARIABLE_COSTS_KEPT:
                 estimate.memo.clear()
             estimate.memo[key] = cost
         self.check_cost(cost)
         return cost
-
-
-class _Walk:
-    """One pass over the operation, fragments expanded: depth, aliases, root fields, cost."""
-
-    def __init__(
-        self,
-        limits: OperationLimits,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        operation: OperationDefinitionNode,
-        variables: Mapping[str, Any] | None,
-    ) -> None:
-        self.limits = limits
-        self.schema = schema
-        self.fragments = fragments
-        self.variables = variables
-        self.defaults: dict[str, Any] = {}
-        for definition in operation.variable_definitions or ():
-            default = definition.default_value
-            if isinstance(default, IntValueNode):
-                self.defaults[definition.variable.name.value] = int(default.value)
-        self.mutation = operation.operation is OperationType.MUTATION
-        self.max_depth = 0
-        self.aliases = 0
-        self.root_fields = 0
-        self.size_variables: set[str] = set()
-
-    def selection_cost(
-        self, selection_set: SelectionSetNode, parent: Any, depth: int, sized: _Sized | None
-    ) -> int:
-        """`sized`: the `sizedFields` of the parent's @listSize and the size it computed."""
-        cost = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                size = sized[1] if sized is not None and selection.name.value in sized[0] else None
-                cost += self.field_cost(selection, parent, depth, size)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = parent
-                if selection.type_condition is not None:
-                    condition = self.schema.get_type(selection.type_condition.name.value)
-                cost += self.selection_cost(selection.selection_set, condition, depth, sized)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None:
-                    condition = self.schema.get_type(fragment.type_condition.name.value)
-                    cost += self.selection_cost(fragment.selection_set, condition, depth, sized)
-        return cost
-
-    def field_cost(self, node: FieldNode, parent: Any, depth: int, sized: int | None) -> int:
-        if depth == 1:
-            self.root_fields += 1
-        if node.alias is not None:
-            self.aliases += 1
-        if depth > self.max_depth:
-            self.max_depth = depth
-        name = node.name.value
-        fields = getattr(parent, "fields", None)
-        definition: GraphQLField | None = fields.get(name) if fields is not None else None
-        if definition is None:  # __typename, __schema, __type
-            if node.selection_set is not None:
-                self._depth_only(node.selection_set, depth + 1)
-            return 0
-        declared = self.limits.fields.get((parent.name, name))
-        named = get_named_type(definition.type)
-        cost = 1 if is_composite_type(named) else 0
-        if declared is not None and declared.weight is not None:
-            cost = declared.weight
-        list_size = declared.list_size if declared is not None else None
-        expected = self.expected_size(node, list_size) if list_size is not None else None
-        if node.selection_set is not None:
-            children = (list_size.sized, expected) if list_size and expected is not None else None
-            cost += self.selection_cost(node.selection_set, named, depth + 1, children)
-        if _is_list(definition.type):
-            if sized is not None:
-                count = sized
-            elif expected is not None:
-                count = expected
-            else:
-                count = self.undeclared_size(node)
-            cost *= count
-        if declared is not None:
-            given = {argument.name.value for argument in node.arguments or ()}
-            cost += sum(weight for arg, weight in declared.arguments if arg in given)
-        if depth == 1 and self.mutation:
-            cost += MUTATION_COST
-        return 0 if _skipped(node) else cost
-
-    def _depth_only(self, selection_set: SelectionSetNode, depth: int) -> None:
-        """Introspection selections: counted for depth (they can nest deeply), not cost."""
-        for selection in selection_set.selections:
-            if depth > self.max_depth:
-                self.max_depth = depth
-            inner = getattr(selection, "selection_set", None)
-            if isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                inner = fragment.selection_set if fragment is not None else None
-            if inner is not None:
-                self._depth_only(inner, depth + (1 if isinstance(selection, FieldNode) else 0))
-
-    def _int_argument(self, value: ValueNode) -> int | None:
-        """An argument's integer value: a literal, or a variable's value (re-estimated per
-        request, so its name is recorded) or its default."""
-        if isinstance(value, IntValueNode):
-            return int(value.value)
-        if isinstance(value, VariableNode):
-            variable = value.name.value
-            self.size_variables.add(variable)
-            given = self.variables.get(variable) if self.variables is not None else None
-            if isinstance(given, int):
-                return given
-            return self.defaults.get(variable)
-        return None
-
-    def expected_size(self, node: FieldNode, declared: _ListSize) -> int | None:
-        """The size `@listSize` gives (Apollo's rule): the largest slicing argument value,
-        sent or defaulted, else `assumedSize`."""
-        if not declared.slicing:
-            return declared.assumed
-        values = dict(declared.defaults)
-        given = set(values)
-        for argument in node.arguments or ():
-            if argument.name.value in declared.slicing:
-                value = self._int_argument(argument.value)
-                if value is not None:
-                    values[argument.name.value] = value
-                # A variable counts as given even before its value is known.
-                if value is not None or isinstance(argument.value, VariableNode):
-                    given.add(argument.name.value)
-        if declared.require_one and len(given) != 1:
-            raise LimitExceeded(
-                "COST_QUERY_PARSE_FAILURE",
-                f"`{node.name.value}` needs exactly one of its slicing arguments "
-                f"({', '.join(declared.slicing)}); {len(given)} were given.",
-            )
-        if values:
-            return max(0, max(values.values()))
-        return declared.assumed
-
-    def undeclared_size(self, node: FieldNode) -> int:
-        """A list without @listSize: the default size, or more if a conventional slicing
-        argument asks for more (never less: nothing says the subgraph honours it)."""
-        size = self.limits.config.default_list_size
-        for argument in node.arguments or ():
-            if argument.name.value in SLICING_ARGUMENTS:
-                value = self._int_argument(argument.value)
-                if value is not None and value > size:
-                    size = value
-        return size
-
-
-def _skipped(node: FieldNode) -> bool:
-    """Excluded by a literal `@skip(if: true)` or `@include(if: false)`."""
-    for directive in node.directives or ():
-        name = directive.name.value
-        if name not in ("skip", "include"):
-            continue
-        for argument in directive.arguments or ():
-            value = argument.value
-            if isinstance(value, BooleanValueNode) and value.value == (name == "skip"):
-                return True
-    return False
-
-
-def _is_list(gql_type: GraphQLType) -> bool:
-    while isinstance(gql_type, GraphQLNonNull):
-        gql_type = gql_type.of_type
-    return isinstance(gql_type, GraphQLList)
-
-
-def _cost_directives(schema: GraphQLSchema) -> dict[tuple[str, str], _FieldCost]:
-    """The cost spec's `@cost` and `@listSize` on supergraph fields, arguments and types,
-    keyed by (type, field); fields with neither are left out. The names are those Apollo's
-    composition (and ours) writes: `@cost`, and `@listSize` (`@cost__listSize` when no
-    subgraph imported it)."""
-    cost_name = "cost"
-    list_size_names = {"listSize", "cost__listSize"}
-    type_weights = {
-        name: weight
-        for name, gql_type in schema.type_map.items()
-        if (weight := _weight(getattr(gql_type, "ast_node", None), cost_name)) is not None
-    }
-    found: dict[tuple[str, str], _FieldCost] = {}
-    for type_name, gql_type in schema.type_map.items():
-        if not isinstance(gql_type, GraphQLObjectType | GraphQLInterfaceType):
-            continue
-        for field_name, field in gql_type.fields.items():
-            node = field.ast_node
-            weight = _weight(node, cost_name)
-            if weight is None:
-                weight = type_weights.get(get_named_type(field.type).name)
-            arguments = tuple(
-                (arg, w)
-                for arg, definition in field.args.items()
-                if (w := _weight(definition.ast_node, cost_name)) is not None
-            )
-            list_size = None
-            for directive in (node.directives or ()) if node is not None else ():
-                if directive.name.value in list_size_names:
-                    list_size = _read_list_size(directive, field)
-            if weight is not None or list_size is not None or arguments:
-                found[(type_name, field_name)] = _FieldCost(weight, list_size, arguments)
-    return found
-
-
-def _weight(node: Any, cost_name: str) -> int | None:
-    for directive in getattr(node, "directives", None) or ():
-        if directive.name.value == cost_name:
-            for argument in directive.arguments or ():
-                if argument.name.value == "weight" and isinstance(argument.value, IntValueNode):
-                    return int(argument.value.value)
-    return None
-
-
-def _read_list_size(directive: DirectiveNode, field: GraphQLField) -> _ListSize:
-    assumed: int | None = None
-    slicing: tuple[str, ...] = ()
-    sized: frozenset[str] = frozenset()
-    require_one = True
-    for argument in directive.arguments or ():
-        name, value = argument.name.value, argument.value
-        if name == "assumedSize" and isinstance(value, IntValueNode):
-            assumed = int(value.value)
-        elif name in ("slicingArguments", "sizedFields") and isinstance(value, ListValueNode):
-            names = tuple(v.value for v in value.values if isinstance(v, StringValueNode))
-            if name == "slicingArguments":
-                slicing = names
-            else:
-                sized = frozenset(names)
-        elif name == "requireOneSlicingArgument" and isinstance(value, BooleanValueNode):
-            require_one = value.value
-    defaults: list[tuple[str, int]] = []
-    for arg in slicing:
-        definition = field.args.get(arg)
-        node = definition.ast_node if definition is not None else None
-        default = node.default_value if node is not None else None
-        if isinstance(default, IntValueNode):
-            defaults.append((arg, int(default.value)))
-    return _ListSize(assumed, slicing, sized, require_one, tuple(defaults))
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
