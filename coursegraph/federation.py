@@ -9,16 +9,29 @@
   enforcement cannot drift;
 - operation limits for every caller, signed router or not (defence in depth behind the
   router's demand control): depth, aliases and tokens as validation rules (cached with
-  the validation cache, so nearly free), and a cap on objects in a result.
+  the validation cache, so nearly free), the static cost estimate before execution (the
+  router's, over the subgraph's own `@listSize`; `_entities` counts its representations),
+  and a cap on objects in a result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import strawberry
-from graphql import ExecutionResult, GraphQLError
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    ListValueNode,
+    VariableNode,
+    build_ast_schema,
+    get_operation_ast,
+    parse,
+)
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -33,9 +46,12 @@ from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
+from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from coursegraph.limits import (
+    DEFAULT_LIST_SIZE,
     MAX_ALIASES,
+    MAX_COST,
     MAX_DEPTH,
     MAX_RESULT_OBJECTS,
     MAX_TOKENS,
@@ -182,6 +198,83 @@ def list_size(
 
 
 # ------------------------------------------------------------------ limits
+class CostLimiter(SchemaExtension):
+    """Refuses, before anything is resolved, an operation whose estimated cost is over
+    `max_cost` (COST_ESTIMATED_TOO_EXPENSIVE; a field that needs one slicing argument and
+    got none or several: COST_QUERY_PARSE_FAILURE)."""
+
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            error = self._refusal(document, context)
+            if error is not None:
+                # A result set before execution is returned as it is: nothing is resolved.
+                context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+    def _refusal(self, document: DocumentNode, context: Any) -> GraphQLError | None:
+        operation = get_operation_ast(document, context.operation_name)
+        if operation is None:
+            return None
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        walk = CostWalk(
+            _field_costs(context.schema),
+            DEFAULT_LIST_SIZE,
+            context.schema._schema,
+            fragments,
+            operation,
+            context.variables or {},
+            _entities_size,
+        )
+        try:
+            cost = walk.run()
+        except CostQueryError as exc:
+            return GraphQLError(exc.message, extensions={"code": exc.code})
+        if cost <= self.max_cost:
+            return None
+        return GraphQLError(
+            f"The operation's estimated cost is {cost}; the limit is {self.max_cost}.",
+            extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
+        )
+
+
+_COSTS: dict[int, Mapping[tuple[str, str], FieldCost]] = {}
+
+
+def _field_costs(schema: Any) -> Mapping[tuple[str, str], FieldCost]:
+    """The schema's @cost/@listSize, read once from its printed SDL (Strawberry's runtime
+    schema keeps no directive AST)."""
+    key = id(schema)
+    costs = _COSTS.get(key)
+    if costs is None:
+        sdl_schema = build_ast_schema(parse(schema.as_str()), assume_valid_sdl=True)
+        costs = _COSTS[key] = field_costs(sdl_schema)
+    return costs
+
+
+def _entities_size(node: FieldNode, walk: CostWalk) -> int | None:
+    """`_entities` returns one item per representation sent."""
+    if node.name.value != "_entities":
+        return None
+    for argument in node.arguments or ():
+        if argument.name.value != "representations":
+            continue
+        value = argument.value
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        if isinstance(value, VariableNode) and walk.variables is not None:
+            sent = walk.variables.get(value.name.value)
+            if isinstance(sent, list):
+                return len(sent)
+    return None
+
+
 class ResultSizeLimiter(SchemaExtension):
     """Refuses a result with more than `max_objects` objects: its data is dropped and one
     RESULT_TOO_LARGE error answers instead, so a huge fan-out is never serialised and sent.
@@ -234,6 +327,7 @@ def build_schema(
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
             lambda: AddValidationRules(list(LIMIT_RULES)),
+            lambda: CostLimiter(MAX_COST),
             lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
         ],
     )

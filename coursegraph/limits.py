@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+# The static cost (coursegraph/cost.py) a subgraph accepts before executing, as the router's
+# default limits.max_cost; lists without @listSize are assumed to hold DEFAULT_LIST_SIZE.
+MAX_COST: Final = 50_000
+DEFAULT_LIST_SIZE: Final = 10
 MAX_DEPTH: Final = 20
 MAX_ALIASES: Final = 100
 MAX_TOKENS: Final = 10_000

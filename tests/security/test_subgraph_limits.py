@@ -9,6 +9,7 @@ the benchmark's TestQuery are planned, and every subgraph request of the plan (b
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,11 +57,12 @@ async def _as_router(settings: Settings, url: str, query: str) -> GraphQLResult:
 
 
 def _nested_taught_courses(levels: int) -> str:
-    """`course { teacher { taughtCourses { teacher { ... } } } }`, `levels` fields deep."""
+    """`course { teacher { taughtCourses(first: 1) { teacher { ... } } } }`, `levels`
+    fields deep (one course per level: only the depth is large)."""
     inner = "id"
     depth = 1
     while depth + 2 <= levels:
-        inner = f"teacher {{ taughtCourses {{ {inner} }} }}"
+        inner = f"teacher {{ taughtCourses(first: 1) {{ {inner} }} }}"
         depth += 2
     return f'{{ course(slug: "x") {{ {inner} }} }}'
 
@@ -99,6 +101,43 @@ async def test_too_many_tokens_are_refused_at_every_subgraph(
     refused = await _as_router(settings, servers[subgraph].url, query)
     assert refused.code == "MAX_TOKENS_LIMIT"
     assert refused.data is None
+
+
+async def test_an_expensive_query_is_refused_by_estimate_before_it_runs(
+    settings: Settings, servers: dict[str, ServerThread]
+) -> None:
+    """The router's estimate, at the subgraph: 100 courses x 50 sections x 50 lectures is
+    255,201 objects, refused before any SQL; five courses run."""
+    query = "{ courses(first: %d) { edges { node { sections { lectures { id } } } } } }"
+    refused = await _as_router(settings, servers["courses"].url, query % 100)
+    assert refused.code == "COST_ESTIMATED_TOO_EXPENSIVE"
+    assert "estimated cost is 255201" in refused.errors[0]["message"]
+    assert refused.data is None
+    assert "courses" in (await _as_router(settings, servers["courses"].url, query % 5)).ok()
+
+
+async def test_entities_count_as_many_as_their_representations(
+    settings: Settings, servers: dict[str, ServerThread]
+) -> None:
+    query = (
+        "query($r: [_Any!]!) { _entities(representations: $r) "
+        "{ ... on User { taughtCourses { id } } } }"
+    )
+
+    async def send(count: int) -> GraphQLResult:
+        reps = [{"__typename": "User", "id": str(uuid.uuid4())} for _ in range(count)]
+        async with signed_client(settings, "router", servers["courses"].url) as client:
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": {"r": reps}}
+            )
+        body = response.json()
+        return GraphQLResult(response.status_code, body.get("data"), body.get("errors") or [])
+
+    # 600 users x (1 + 100 courses) = 60,600: refused; 400 x 101 = 40,400 runs.
+    assert (await send(600)).code == "COST_ESTIMATED_TOO_EXPENSIVE"
+    answered = (await send(400)).ok()["_entities"]
+    assert len(answered) == 400
+    assert all(entity == {"taughtCourses": []} for entity in answered)
 
 
 # ------------------------------------------------------------------ result size
