@@ -1,4 +1,5 @@
-"""Operation and result limits shared by the subgraphs and the router.
+"""Operation and result limits of every subgraph, and the object counter the router's
+response cap shares.
 
 The subgraph limits apply to every subgraph and every caller (defence in depth behind the
 router's demand control). The router admits client operations up to depth 15, 30 aliases
