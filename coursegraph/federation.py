@@ -187,8 +187,9 @@ def list_size(
     *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
 ) -> ListSize:
     """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
-    would print the others as explicit nulls). `assumed` must be a size the subgraph
-    enforces; `slicing` names arguments whose value the subgraph caps."""
+    would print the others as explicit nulls). `assumed`: a size the subgraph enforces (or,
+    for a list only its owner reads, a realistic one: the result-size cap bounds the rest);
+    `slicing`: arguments whose value the subgraph caps."""
     return ListSize(
         assumed_size=assumed if assumed is not None else strawberry.UNSET,
         slicing_arguments=list(slicing) if slicing else strawberry.UNSET,
