@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 import strawberry
 from graphql import (
@@ -245,17 +246,16 @@ class CostLimiter(SchemaExtension):
         )
 
 
-_COSTS: dict[int, Mapping[tuple[str, str], FieldCost]] = {}
+_COSTS: WeakKeyDictionary[Any, Mapping[tuple[str, str], FieldCost]] = WeakKeyDictionary()
 
 
 def _field_costs(schema: Any) -> Mapping[tuple[str, str], FieldCost]:
     """The schema's @cost/@listSize, read once from its printed SDL (Strawberry's runtime
     schema keeps no directive AST)."""
-    key = id(schema)
-    costs = _COSTS.get(key)
+    costs = _COSTS.get(schema)
     if costs is None:
         sdl_schema = build_ast_schema(parse(schema.as_str()), assume_valid_sdl=True)
-        costs = _COSTS[key] = field_costs(sdl_schema)
+        costs = _COSTS[schema] = field_costs(sdl_schema)
     return costs
 
 
