@@ -188,8 +188,7 @@ def list_size(
     *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
 ) -> ListSize:
     """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
-    would print the others as explicit nulls). `assumed`: a size the subgraph enforces (or,
-    for a list only its owner reads, a realistic one: the result-size cap bounds the rest);
+    would print the others as explicit nulls). `assumed`: a size the subgraph enforces;
     `slicing`: arguments whose value the subgraph caps."""
     return ListSize(
         assumed_size=assumed if assumed is not None else strawberry.UNSET,
@@ -279,8 +278,8 @@ def _entities_size(node: FieldNode, walk: CostWalk) -> int | None:
 class ResultSizeLimiter(SchemaExtension):
     """Refuses a result with more than `max_objects` objects: its data is dropped and one
     RESULT_TOO_LARGE error answers instead, so a huge fan-out is never serialised and sent.
-    The work before it is bounded by the depth and alias limits and by each list field's
-    server-side maximum (`first` arguments, declared `@listSize`)."""
+    The work before it is bounded by the cost estimate (CostLimiter, from each list's
+    declared `@listSize`); this catches lists without a declared size."""
 
     def __init__(self, max_objects: int) -> None:
         self.max_objects = max_objects

@@ -20,7 +20,6 @@ from subgraphs.courses.internal import (
     viewer_progress,
 )
 from subgraphs.courses.service import (
-    ENROLLMENTS_ASSUMED,
     KEEP,
     MAX_LECTURES_PER_SECTION,
     MAX_SECTIONS_PER_COURSE,
@@ -112,13 +111,14 @@ class Query:
 
     @strawberry.federation.field(
         authenticated=True,
-        description="The viewer's enrollments, newest first.",
-        directives=[list_size(assumed=ENROLLMENTS_ASSUMED)],
+        description="The viewer's enrollments, newest first, at most `first` (1 to 100).",
+        directives=[list_size(slicing=["first"])],
     )
-    async def my_enrollments(self, info: CourseInfo) -> list[Enrollment]:
+    async def my_enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         viewer = info.context.require_viewer()
+        size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
-        return [Enrollment.from_model(e) for e in rows]
+        return [Enrollment.from_model(e) for e in rows[:size]]
 
     @strawberry.field(description="Public: the certificate with this code, if any.")
     async def verify_certificate(self, info: CourseInfo, code: str) -> Certificate | None:

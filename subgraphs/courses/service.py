@@ -43,9 +43,6 @@ MAX_SEARCH_LENGTH = 200
 # Curriculum sizes, enforced on creation and declared to routers as `@listSize` sizes.
 MAX_SECTIONS_PER_COURSE = 50
 MAX_LECTURES_PER_SECTION = 50
-# A learner's own enrollments (only they and ADMINs list them): a size routers assume, not
-# a cap; a larger list still meets the subgraph's and the router's result-size limits.
-ENROLLMENTS_ASSUMED = 50
 MAX_SLUG_BASE = 80
 SEARCH_CONFIG = "english"
 

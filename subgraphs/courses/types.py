@@ -19,7 +19,6 @@ from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.loaders import CoursesLoaders
 from subgraphs.courses.policy import can_view, can_watch
 from subgraphs.courses.service import (
-    ENROLLMENTS_ASSUMED,
     KEEP,
     MAX_LECTURES_PER_SECTION,
     MAX_SECTIONS_PER_COURSE,
@@ -117,13 +116,15 @@ class User:
     id: strawberry.ID
 
     @strawberry.field(
-        description="FORBIDDEN unless the viewer is this user or an ADMIN.",
-        directives=[list_size(assumed=ENROLLMENTS_ASSUMED)],
+        description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
+        "most `first` (1 to 100).",
+        directives=[list_size(slicing=["first"])],
     )
-    async def enrollments(self, info: CourseInfo) -> list[Enrollment]:
+    async def enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         EnrollmentService.require_self_or_admin(info.context.viewer, str(self.id))
+        size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.enrollments_by_user.load(str(self.id))
-        return [Enrollment.from_model(e) for e in rows]
+        return [Enrollment.from_model(e) for e in rows[:size]]
 
     @strawberry.field(
         description="Published courses, plus drafts for their teacher; newest first, at "

@@ -17,6 +17,7 @@ from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
 from subgraphs.payments.refunds import RefundAmount
+from subgraphs.payments.service import MAX_PAYMENTS_LISTED
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
 
@@ -151,17 +152,19 @@ class Payment:
 class User:
     id: strawberry.ID
 
-    # A size routers assume, not a cap: only the user and ADMINs list them, and a longer
-    # list still meets the subgraph's and the router's result-size limits.
     @strawberry.field(
-        description="FORBIDDEN unless the viewer is this user or an ADMIN.",
-        directives=[list_size(assumed=50)],
+        description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
+        f"most `first` (1 to {MAX_PAYMENTS_LISTED}).",
+        directives=[list_size(slicing=["first"])],
     )
-    async def payments(self, info: Info[Context, None]) -> list[Payment]:
+    async def payments(
+        self, info: Info[Context, None], first: int = MAX_PAYMENTS_LISTED
+    ) -> list[Payment]:
         viewer = info.context.require_viewer()
-        info.context.container.payments.check_can_list(viewer, str(self.id))
+        service = info.context.container.payments
+        service.check_can_list(viewer, str(self.id), first)
         payments = await info.context.loaders.payments_by_user.load(str(self.id))
-        return [Payment.from_model(p) for p in payments]
+        return [Payment.from_model(p) for p in payments[:first]]
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> User:

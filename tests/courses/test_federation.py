@@ -141,6 +141,27 @@ async def test_taught_courses_show_drafts_only_to_their_teacher(
     assert titles(own) == ["Work in progress", "Public course"]
 
 
+async def test_enrollment_lists_take_at_most_first(courses_url: str, people: People) -> None:
+    student = people.make()
+    teacher = people.make("TEACHER")
+    for n in range(3):
+        course = await published_course(courses_url, teacher, f"Course {n}")
+        (await enroll(courses_url, student, course["id"])).ok()
+    mine = "query($n: Int!) { myEnrollments(first: $n) { course { title } } }"
+    listed = (await gql(courses_url, mine, {"n": 2}, token=student.token)).ok()
+    assert [e["course"]["title"] for e in listed["myEnrollments"]] == ["Course 2", "Course 1"]
+    query = """
+    query($r: [_Any!]!, $n: Int!) {
+      _entities(representations: $r) { ... on User { enrollments(first: $n) { id } } }
+    }"""
+    variables = {**_refs("User", student.id), "n": 1}
+    one = (await gql(courses_url, query, variables, token=student.token)).ok()
+    assert len(one["_entities"][0]["enrollments"]) == 1
+    for n in (0, 101):
+        refused = await gql(courses_url, mine, {"n": n}, token=student.token)
+        assert refused.code == "BAD_USER_INPUT"
+
+
 TAUGHT_FIRST = """
 query($r: [_Any!]!, $first: Int!) {
   _entities(representations: $r) { ... on User { id taughtCourses(first: $first) { title } } }
