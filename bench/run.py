@@ -61,6 +61,9 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
     bin_dir = BENCH / "node_modules" / ".bin"
     sg = str(BENCH / "supergraph.graphql")
     node_env = {"NODE_ENV": "production"}
+    # Like NODE_ENV for the JS gateways: no development-only extras (extensions.cost would
+    # change every response's length, which wrk checks).
+    python_env = {"COURSEGRAPH_ENV": "test"}
     listen = ["--host", "127.0.0.1", "--port", str(port)]
     hive = [str(bin_dir / "hive-gateway"), "supergraph", sg, *listen, "--fork", "1"]
     return {
@@ -86,6 +89,7 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
             "coursegraph",
             "Coursegraph router (default edge)",
             [str(REPO / ".venv" / "bin" / "coursegraph"), "router", "--supergraph", sg, *listen],
+            python_env,
         ),
         "coursegraph-bare": Gateway(
             "coursegraph-bare",
@@ -99,6 +103,7 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
                 str(BENCH / "router-bare.yaml"),
                 *listen,
             ],
+            python_env,
         ),
     }
 

@@ -8,35 +8,70 @@
   permission that enforces the HMAC signature — one declaration, so the marker and the
   enforcement cannot drift;
 - `@authenticated` / `@requiresScopes` enforced where they are declared, worded as the
-  router words its refusals.
+  router words its refusals;
+- operation limits for every caller, signed router or not (defence in depth behind the
+  router's demand control): depth, aliases and tokens as validation rules (cached with
+  the validation cache, so nearly free), the static cost estimate before execution (the
+  router's, over the subgraph's own `@listSize`; `_entities` counts its representations),
+  and a cap on objects in a result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 import strawberry
 from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLFieldResolver,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    ListValueNode,
+    VariableNode,
+    build_ast_schema,
     default_field_resolver,
+    get_operation_ast,
+    parse,
 )
-from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.federation.schema_directives import Authenticated, RequiresScopes
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.federation.schema_directives import Authenticated, ListSize, RequiresScopes
 from strawberry.permission import BasePermission
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 
+from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from coursegraph.identity import access_refusal, scopes_requirement
+from coursegraph.limits import (
+    DEFAULT_LIST_SIZE,
+    MAX_ALIASES,
+    MAX_COST,
+    MAX_DEPTH,
+    MAX_RESULT_OBJECTS,
+    MAX_TOKENS,
+    count_objects,
+)
 from coursegraph.log import get_logger
 
-FEDERATION_VERSION: Final = "2.7"
+# 2.9: the first version with the demand control directives (@cost, @listSize), and the
+# newest The Guild's composer accepts (2.11, Strawberry's default, is refused).
+FEDERATION_VERSION: Final = "2.9"
 INTERNAL_DIRECTIVE_URL = "https://coursegraph.dev/internal/v1.0"
 # Where Strawberry keeps its own field definition (and so the field's directives).
 DEFINITION_BACKREF: Final = GraphQLCoreConverter.DEFINITION_BACKREF
@@ -61,12 +96,14 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if error.path is None:
         # Raised before execution: syntax, validation or variable coercion. Its text
         # describes the client's document, not our internals.
-        if error.message.startswith("Syntax Error"):
-            code = "GRAPHQL_PARSE_FAILED"
-        elif error.message.startswith("Variable "):
-            code = ErrorCode.BAD_USER_INPUT
-        else:
-            code = "GRAPHQL_VALIDATION_FAILED"
+        code = _limit_code(error.message)
+        if code is None:
+            if error.message.startswith("Syntax Error"):
+                code = "GRAPHQL_PARSE_FAILED"
+            elif error.message.startswith("Variable "):
+                code = ErrorCode.BAD_USER_INPUT
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
         return GraphQLError(
             error.message,
             nodes=error.nodes,
@@ -93,6 +130,18 @@ def format_error(error: GraphQLError) -> GraphQLError:
         path=error.path,
         extensions={"code": str(ErrorCode.INTERNAL_SERVER_ERROR)},
     )
+
+
+def _limit_code(message: str) -> str | None:
+    """The code of a refusal by one of the operation limits (the same codes as the
+    router's), recognised by the messages Strawberry's limiters and graphql-core write."""
+    if "exceeds maximum operation depth" in message:
+        return "MAX_DEPTH_LIMIT"
+    if "aliases found. Allowed:" in message:
+        return "MAX_ALIASES_LIMIT"
+    if message.startswith("Syntax Error: Document contains more than"):
+        return "MAX_TOKENS_LIMIT"
+    return None
 
 
 def format_errors(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
@@ -186,6 +235,132 @@ def _enforce_access_directives(schema: GraphQLSchema) -> None:
             gfield.resolve = _guard(resolve, f"{gtype.name}.{name}", scopes)
 
 
+# ------------------------------------------------------------------ demand control
+def list_size(
+    *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
+) -> ListSize:
+    """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
+    would print the others as explicit nulls). `assumed`: a size the subgraph enforces;
+    `slicing`: arguments whose value the subgraph caps."""
+    return ListSize(
+        assumed_size=assumed if assumed is not None else strawberry.UNSET,
+        slicing_arguments=list(slicing) if slicing else strawberry.UNSET,
+        sized_fields=list(sized) if sized else strawberry.UNSET,
+        require_one_slicing_argument=strawberry.UNSET,
+    )
+
+
+# ------------------------------------------------------------------ limits
+class CostLimiter(SchemaExtension):
+    """Refuses, before anything is resolved, an operation whose estimated cost is over
+    `max_cost` (COST_ESTIMATED_TOO_EXPENSIVE; a field that needs one slicing argument and
+    got none or several: COST_QUERY_PARSE_FAILURE)."""
+
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            error = self._refusal(document, context)
+            if error is not None:
+                # A result set before execution is returned as it is: nothing is resolved.
+                context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+    def _refusal(self, document: DocumentNode, context: Any) -> GraphQLError | None:
+        operation = get_operation_ast(document, context.operation_name)
+        if operation is None:
+            return None
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        walk = CostWalk(
+            _field_costs(context.schema),
+            DEFAULT_LIST_SIZE,
+            context.schema._schema,
+            fragments,
+            operation,
+            context.variables or {},
+            _entities_size,
+        )
+        try:
+            cost = walk.run()
+        except CostQueryError as exc:
+            return GraphQLError(exc.message, extensions={"code": exc.code})
+        if cost <= self.max_cost:
+            return None
+        return GraphQLError(
+            f"The operation's estimated cost is {cost}; the limit is {self.max_cost}.",
+            extensions={"code": "COST_ESTIMATED_TOO_EXPENSIVE"},
+        )
+
+
+_COSTS: WeakKeyDictionary[Any, Mapping[tuple[str, str], FieldCost]] = WeakKeyDictionary()
+
+
+def _field_costs(schema: Any) -> Mapping[tuple[str, str], FieldCost]:
+    """The schema's @cost/@listSize, read once from its printed SDL (Strawberry's runtime
+    schema keeps no directive AST)."""
+    costs = _COSTS.get(schema)
+    if costs is None:
+        sdl_schema = build_ast_schema(parse(schema.as_str()), assume_valid_sdl=True)
+        costs = _COSTS[schema] = field_costs(sdl_schema)
+    return costs
+
+
+def _entities_size(node: FieldNode, walk: CostWalk) -> int | None:
+    """`_entities` returns one item per representation sent."""
+    if node.name.value != "_entities":
+        return None
+    for argument in node.arguments or ():
+        if argument.name.value != "representations":
+            continue
+        value = argument.value
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        if isinstance(value, VariableNode) and walk.variables is not None:
+            sent = walk.variables.get(value.name.value)
+            if isinstance(sent, list):
+                return len(sent)
+    return None
+
+
+class ResultSizeLimiter(SchemaExtension):
+    """Refuses a result with more than `max_objects` objects: its data is dropped and one
+    RESULT_TOO_LARGE error answers instead, so a huge fan-out is never serialised and sent.
+    The work before it is bounded by the cost estimate (CostLimiter, from each list's
+    declared `@listSize`); this catches lists without a declared size."""
+
+    def __init__(self, max_objects: int) -> None:
+        self.max_objects = max_objects
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if not isinstance(result, ExecutionResult) or result.data is None:
+            return
+        count = count_objects(list(result.data.values()), self.max_objects)
+        if count > self.max_objects:
+            result.data = None
+            result.errors = [
+                GraphQLError(
+                    f"The result has more than {self.max_objects} objects; ask for fewer "
+                    "items (smaller `first`) or fewer nested lists.",
+                    extensions={"code": "RESULT_TOO_LARGE"},
+                )
+            ]
+
+
+# Built once: the validation cache keys on the rule classes, and each limiter instance
+# makes new ones.
+LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+
+
 # ------------------------------------------------------------------ schema
 def build_schema(
     query: type,
@@ -198,8 +373,14 @@ def build_schema(
         types=list(types),
         federation_version=FEDERATION_VERSION,
         extensions=[
+            # The token limit is applied by the parser; a cached parse skips it, and the
+            # validation cache keeps depth and alias verdicts with the document.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
+            lambda: AddValidationRules(list(LIMIT_RULES)),
+            lambda: CostLimiter(MAX_COST),
+            lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
         ],
     )
     _enforce_access_directives(schema._schema)

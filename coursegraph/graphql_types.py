@@ -9,6 +9,7 @@ from decimal import Decimal
 import strawberry
 
 from coursegraph import money
+from coursegraph.federation import list_size
 
 
 @strawberry.federation.type(shareable=True)
@@ -44,5 +45,6 @@ class UploadTicket:
     file_id: strawberry.ID
     upload_url: str
     method: str
-    headers: list[UploadHeader]
+    # Content-Type and at most a few storage headers.
+    headers: list[UploadHeader] = strawberry.field(directives=[list_size(assumed=5)])
     expires_at: datetime

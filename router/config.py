@@ -143,10 +143,18 @@ class LimitsConfig(Section):
     max_root_fields: int | None = Field(default=20, ge=1)
     # Lexical tokens in the query text (the parser stops at the limit).
     max_tokens: int | None = Field(default=2000, ge=1)
-    # Static cost estimate: 1 per object, times list sizes, 10 per mutation root field.
+    # Static cost estimate (Apollo's demand control over the subgraphs' @cost/@listSize): 1
+    # per object, times list sizes, 10 per mutation root field. COST_ESTIMATED_TOO_EXPENSIVE.
     max_cost: int | None = Field(default=50_000, ge=1)
-    # Size of a list whose field has no `first`/`last`/`limit` argument and no @listSize.
+    # Size of a list whose field has no @listSize (a `first`/`last`/`limit` argument may
+    # raise it, never lower it).
     default_list_size: int = Field(default=10, ge=1)
+    # Objects the subgraphs may return for one request (the actual cost): past it, the
+    # router stops fetching and answers COST_ACTUAL_TOO_EXPENSIVE with no data.
+    max_response_objects: int | None = Field(default=50_000, ge=1)
+    # Add `extensions.cost {estimated, actual}` to responses; default (null): only when
+    # COURSEGRAPH_ENV=development.
+    cost_extension: bool | None = None
     # Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     # Answer `__schema`/`__type`; default (null): only when COURSEGRAPH_ENV=development.

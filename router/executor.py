@@ -6,6 +6,11 @@ that shares its representation; a batch sends several entity fetches to one subg
 one request, an aliased `_entities` field each. A failing subgraph yields a
 SERVICE_UNAVAILABLE error and leaves its fields missing, which the projection turns into
 nulls.
+
+Every subgraph answer is counted (its JSON objects, see `SubgraphAnswer`) before it is
+merged: the total is the request's actual cost, and past `max_objects` the execution stops
+— nothing more is merged or fetched — and the request is answered with one
+COST_ACTUAL_TOO_EXPENSIVE error.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from router.http import SubgraphClients, SubgraphUnavailable
+from coursegraph.limits import count_objects
+from router.http import SubgraphAnswer, SubgraphClients, SubgraphUnavailable
 from router.planner.plan import (
     BatchNode,
     Fetch,
@@ -35,6 +41,7 @@ from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
 log = logging.getLogger("router")
 _MISSING = object()
 _UNSET = RepSpec("", ())
@@ -144,7 +151,16 @@ def representation(
 class Execution:
     """State of one request's plan execution."""
 
-    __slots__ = ("data", "errors", "executor", "headers", "observer", "variables")
+    __slots__ = (
+        "data",
+        "errors",
+        "executor",
+        "headers",
+        "objects",
+        "observer",
+        "too_large",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -159,8 +175,27 @@ class Execution:
         self.headers = headers
         self.data: JSONObject = {}
         self.errors: list[JSONObject] = []
+        # Objects the subgraphs returned (the actual cost); past the cap, execution stops.
+        self.objects = 0
+        self.too_large = False
+
+    def admit(self, answer: JSONObject) -> bool:
+        """Count the objects in a subgraph answer; False (and stop) past the cap."""
+        if self.too_large:
+            return False
+        limit = self.executor.max_objects
+        if isinstance(answer, SubgraphAnswer):
+            self.objects += answer.objects
+        else:  # an answer that did not come over HTTP (tests' stand-ins)
+            self.objects += count_objects(answer, None if limit is None else limit - self.objects)
+        if limit is not None and self.objects > limit:
+            self.too_large = True
+            return False
+        return True
 
     async def run(self, node: PlanNode) -> None:
+        if self.too_large:
+            return
         if isinstance(node, FetchNode):
             fetch = node.fetch
             if fetch.entity:
@@ -233,7 +268,7 @@ class Execution:
         result = await self._send(
             fetch.graph, fetch.document, self._variables(fetch), idempotent, 1
         )
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         if isinstance(data, dict):
@@ -309,7 +344,7 @@ class Execution:
         variables = self._variables(fetch)
         variables["representations"] = representations
         result = await self._send(fetch.graph, fetch.document, variables, True, 1)
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         entities = data.get("_entities") if isinstance(data, dict) else None
@@ -358,7 +393,7 @@ class Execution:
             variables.update(self._variables(fetch))
             variables[name] = representations
         result = await self._send(ready[0][0].graph, request.document, variables, True, len(ready))
-        if result is None:
+        if result is None or not self.admit(result):
             return
         data = result.get("data")
         parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(ready))]
@@ -412,8 +447,11 @@ class Executor:
         supergraph: Supergraph,
         clients: SubgraphClients,
         traffic: Mapping[str, SubgraphTraffic],
+        max_objects: int | None = None,
     ) -> None:
         self.clients = clients
+        # limits.max_response_objects: objects one request may receive from subgraphs.
+        self.max_objects = max_objects
         # What fetches go through: retries, circuit breaker, de-duplication (traffic.py).
         self.traffic = traffic
         # Interfaces of each object type, for typename matching of @interfaceObject fetches.

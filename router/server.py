@@ -120,6 +120,7 @@ def create_app(
             )
             status = result.status
             errors = result.body.get("errors")
+            exchange.cost = result.cost
             if exchange.operation_name is None:
                 exchange.operation_name = result.operation_name
             response = _json(result.body, status)

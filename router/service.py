@@ -2,8 +2,8 @@
 
 Order: prepare (cached parse + validate + operation checks) → coerce variables → cost →
 admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per @skip/
-@include variant) → execute fetches → answer introspection locally → project into the
-client's shape.
+@include variant) → execute fetches (counting the objects they return, the actual cost)
+→ answer introspection locally → project into the client's shape.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from graphql import OperationType, execute_sync
 
 from coursegraph.identity import Viewer
+from coursegraph.settings import Environment, get_settings
 from router.config import RouterConfig
-from router.executor import FetchObserver
+from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
 from router.http import router_signer
 from router.operation import OperationError, PreparedOperation
 from router.planner.builder import PlanError
@@ -32,6 +33,8 @@ class Response:
     body: JSONObject
     # The executed operation's name, when it got as far as being prepared (telemetry).
     operation_name: str | None = None
+    # (estimated, actual) cost of an executed operation (telemetry).
+    cost: tuple[int, int] | None = None
 
 
 # The edge's per-operation stages, given the prepared operation and its estimated cost.
@@ -53,6 +56,13 @@ class Router:
         self.config = config
         self.signer = router_signer(config.auth.sign_subgraph_requests)
         self.state = SchemaState.build(supergraph, config, self.signer)
+        extension = config.limits.cost_extension
+        # `extensions.cost` on every answer: a development aid, off elsewhere by default.
+        self.cost_extension = (
+            extension
+            if extension is not None
+            else get_settings().environment is Environment.DEVELOPMENT
+        )
 
     def build_state(self, supergraph: Supergraph, config: RouterConfig) -> SchemaState:
         """A state for a new supergraph, reusing the clients of unchanged subgraphs. Pure
@@ -117,6 +127,21 @@ class Router:
                 },
             )
         execution = await state.executor.execute(planned.plan, variables or {}, headers, observer)
+        name = prepared.operation.name
+        operation = name.value if name is not None else None
+        if execution.too_large:
+            limit = state.config.limits.max_response_objects
+            message = (
+                f"The subgraphs returned more than {limit} objects for this operation, "
+                "so it was stopped; ask for fewer items (smaller `first`) or fewer nested lists."
+            )
+            stopped: JSONObject = {
+                "errors": [{"message": message, "extensions": {"code": COST_ACTUAL_TOO_EXPENSIVE}}],
+                "data": None,
+            }
+            if self.cost_extension:
+                stopped["extensions"] = {"cost": {"estimated": cost, "actual": execution.objects}}
+            return Response(200, stopped, operation, (cost, execution.objects))
         if prepared.introspection is not None:
             result = execute_sync(
                 state.api_schema, prepared.introspection, variable_values=variables
@@ -134,10 +159,14 @@ class Router:
         body: JSONObject = {"data": data}
         if errors:
             body = {"errors": errors, "data": data}
+        extensions: JSONObject = {}
         if state.config.debug.expose_query_plan:
-            body["extensions"] = {"queryPlan": planned.plan.to_json()}
-        name = prepared.operation.name
-        return Response(200, body, name.value if name is not None else None)
+            extensions["queryPlan"] = planned.plan.to_json()
+        if self.cost_extension:
+            extensions["cost"] = {"estimated": cost, "actual": execution.objects}
+        if extensions:
+            body["extensions"] = extensions
+        return Response(200, body, operation, (cost, execution.objects))
 
 
 def _bad_request(message: str) -> Response:

@@ -90,5 +90,6 @@ class SchemaState:
                     graph: SubgraphTraffic(client, config.traffic)
                     for graph, client in clients.items()
                 },
+                config.limits.max_response_objects,
             ),
         )

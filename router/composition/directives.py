@@ -1,7 +1,8 @@
 """Directives in the supergraph: applications kept from subgraphs, and definitions.
 
 Applications of `@inaccessible`, `@tag`, the built-ins clients may see (`@deprecated`,
-`@specifiedBy`, `@oneOf`) and `@composeDirective`d custom directives are merged per element;
+`@specifiedBy`, `@oneOf`), the cost spec's `@cost`/`@listSize` and `@composeDirective`d
+custom directives are merged per element;
 every other subgraph directive stays in its subgraph. Composed directives bring their
 definition and `@link`; executable directives defined in every subgraph survive too.
 """
@@ -11,11 +12,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 
-from graphql import DirectiveDefinitionNode, DirectiveNode, NameNode, print_ast
+from graphql import (
+    ArgumentNode,
+    BooleanValueNode,
+    DirectiveDefinitionNode,
+    DirectiveNode,
+    IntValueNode,
+    ListValueNode,
+    NameNode,
+    NullValueNode,
+    StringValueNode,
+    ValueNode,
+    print_ast,
+)
 
 from router.composition import errors
 from router.composition.model import MergedSchema
-from router.composition.subgraph import Applied, Subgraph
+from router.composition.subgraph import COST_DIRECTIVES, Applied, Subgraph
 
 EXECUTABLE_LOCATIONS = frozenset(
     {
@@ -59,13 +72,20 @@ def merge_applied(items: Iterable[Applied], repeatable: set[str]) -> Applied:
             seen.setdefault(printed, directive)
             counts[printed] = counts.get(printed, 0) + 1
     chosen: dict[str, str] = {}  # non-repeatable name -> printed application kept
+    variants: dict[str, list[DirectiveNode]] = {}
     for printed, directive in seen.items():
         name = directive.name.value
+        variants.setdefault(name, []).append(directive)
         if name in repeatable:
             result.kept.append(directive)
         elif name not in chosen or counts[printed] > counts[chosen[name]]:
             chosen[name] = printed
-    result.kept.extend(seen[p] for p in chosen.values())
+    result.kept.extend(
+        merge_cost(name, variants[name])
+        if name in COST_DIRECTIVES and len(variants[name]) > 1
+        else seen[printed]
+        for name, printed in chosen.items()
+    )
     # Equal applications stay as written; different ones must all hold (Apollo's
     # DNF_CONJUNCTION strategy).
     if scopes:
@@ -73,6 +93,45 @@ def merge_applied(items: Iterable[Applied], repeatable: set[str]) -> Applied:
     if policies:
         result.policies = [policies[0] if len(policies) == 1 else dnf_conjunction(policies)]
     return result
+
+
+# Apollo's argument strategies for the cost spec (federation-internals' costSpec).
+_LIST_SIZE_ARGS = ("assumedSize", "slicingArguments", "sizedFields", "requireOneSlicingArgument")
+
+
+def merge_cost(name: str, applications: list[DirectiveNode]) -> DirectiveNode:
+    """Different applications of `@cost` or `@listSize` on one element, merged argument by
+    argument as Apollo does: weight and assumedSize MAX, slicingArguments and sizedFields
+    UNION, requireOneSlicingArgument AND; absent arguments do not take part."""
+    values: dict[str, list[ValueNode]] = {}
+    for directive in applications:
+        for argument in directive.arguments or ():
+            values.setdefault(argument.name.value, []).append(argument.value)
+    merged: list[ArgumentNode] = []
+    for arg in ("weight",) if name == "cost" else _LIST_SIZE_ARGS:
+        given = values.get(arg)
+        if not given:
+            continue
+        value: ValueNode
+        if arg in ("weight", "assumedSize"):
+            ints = [int(v.value) for v in given if isinstance(v, IntValueNode)]
+            value = IntValueNode(value=str(max(ints))) if ints else NullValueNode()
+        elif arg == "requireOneSlicingArgument":
+            value = BooleanValueNode(
+                value=all(v.value for v in given if isinstance(v, BooleanValueNode))
+            )
+        else:
+            union: list[str] = []
+            for item in given:
+                if isinstance(item, ListValueNode):
+                    union.extend(
+                        v.value
+                        for v in item.values
+                        if isinstance(v, StringValueNode) and v.value not in union
+                    )
+            value = ListValueNode(values=tuple(StringValueNode(value=u) for u in union))
+        merged.append(ArgumentNode(name=NameNode(value=arg), value=value))
+    return DirectiveNode(name=NameNode(value=name), arguments=tuple(merged))
 
 
 def dnf_conjunction(values: list[list[list[str]]]) -> list[list[str]]:
@@ -135,6 +194,8 @@ def uses(subgraph: Subgraph, directive: str) -> bool:
             return applied.authenticated
         if directive == "requiresScopes":
             return bool(applied.scopes)
+        if directive in COST_DIRECTIVES:
+            return any(d.name.value == directive for d in applied.kept)
         return bool(applied.policies)
 
     for tdef in subgraph.types.values():

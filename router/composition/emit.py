@@ -94,6 +94,17 @@ SECURITY_DEFS = {
     "policy": f"directive @policy(policies: [[policy__Policy!]!]!) on {SECURITY_LOCATIONS}",
 }
 SECURITY_SCALARS = {"requiresScopes": "requiresScopes__Scope", "policy": "policy__Policy"}
+# The cost spec (demand control). Apollo links it importing only `@listSize` (`@cost` is the
+# spec's own name) and defines both directives; `@listSize` keeps its prefix unless used.
+COST_URL = "https://specs.apollo.dev/cost/v0.1"
+COST_DEF = (
+    "directive @cost(weight: Int!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | "
+    "INPUT_FIELD_DEFINITION | OBJECT | SCALAR"
+)
+LIST_SIZE_DEF = (
+    "directive @{name}(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], "
+    "requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +145,9 @@ def _schema_block(schema: MergedSchema) -> str:
         f'@link(url: "https://specs.apollo.dev/{name}/v0.1", for: SECURITY)'
         for name in schema.security
     )
+    if schema.cost:
+        imports = ', import: ["@listSize"]' if "listSize" in schema.cost else ""
+        links.append(f'@link(url: "{COST_URL}"{imports})')
     custom: dict[str, list[str]] = {}
     for definition, link in schema.composed:
         local = f"@{definition.name.value}"
@@ -176,6 +190,10 @@ def _directive_defs(schema: MergedSchema) -> list[tuple[str, str]]:
     if schema.uses_tag:
         defs.append((schema.tag_name, TAG_DEF.replace("@tag(", f"@{schema.tag_name}(", 1)))
     defs.extend((name, SECURITY_DEFS[name]) for name in schema.security)
+    if schema.cost:
+        list_size = "listSize" if "listSize" in schema.cost else "cost__listSize"
+        defs.append(("cost", COST_DEF))
+        defs.append((list_size, LIST_SIZE_DEF.format(name=list_size)))
     extra: list[DirectiveDefinitionNode] = [d for d, _ in schema.composed] + schema.executable
     defs.extend((d.name.value, _directive_definition(d)) for d in extra)
     return defs

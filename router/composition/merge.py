@@ -35,6 +35,7 @@ from router.composition.model import (
 )
 from router.composition.override import Override, validate_override
 from router.composition.subgraph import (
+    COST_DIRECTIVES,
     SECURITY_DIRECTIVES,
     ArgDef,
     FieldDef,
@@ -122,6 +123,9 @@ class Merger:
         schema.uses_tag = any(uses(s, "tag") for s in self.subgraphs)
         schema.security = tuple(
             name for name in SECURITY_DIRECTIVES if any(uses(s, name) for s in self.subgraphs)
+        )
+        schema.cost = tuple(
+            name for name in COST_DIRECTIVES if any(uses(s, name) for s in self.subgraphs)
         )
         schema.tag_name = self._imported_name("tag")
         schema.inaccessible_name = self._imported_name("inaccessible")

@@ -110,6 +110,8 @@ class MergedSchema:
     uses_tag: bool = False
     # Authorization directives used anywhere (each brings its @link and definition).
     security: tuple[str, ...] = ()
+    # Cost spec directives used anywhere (`cost`, `listSize`): they bring its @link.
+    cost: tuple[str, ...] = ()
     tag_name: str = "tag"  # as subgraphs import it
     inaccessible_name: str = "inaccessible"
     composed: list[tuple[DirectiveDefinitionNode, Link]] = field(default_factory=list)

@@ -89,7 +89,10 @@ TYPE_ONLY = ("key", "extends", "interfaceObject")
 BUILT_IN_KEPT = frozenset({"deprecated", "specifiedBy", "oneOf"})
 # Federation features this composer does not carry into the supergraph. Dropping them
 # silently would lose access control or change query planning, so they are refused.
-UNSUPPORTED = frozenset({"context", "fromContext", "cost", "listSize"})
+UNSUPPORTED = frozenset({"context", "fromContext"})
+# Demand control (Apollo's cost spec, federation 2.9): kept in the supergraph as applied,
+# under these names, and merged per argument (directives.py).
+COST_DIRECTIVES = ("cost", "listSize")
 # The authorization directives (Apollo's SECURITY features), kept in the supergraph.
 SECURITY_DIRECTIVES = ("authenticated", "requiresScopes", "policy")
 BUILT_IN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
@@ -390,6 +393,11 @@ class _Reader:
                 applied.scopes.append(_dnf(_args(directive).get("scopes")))
             elif canonical == "policy":
                 applied.policies.append(_dnf(_args(directive).get("policies")))
+            elif canonical in COST_DIRECTIVES:
+                # Printed under the spec's name whatever the subgraph imported it as.
+                applied.kept.append(
+                    DirectiveNode(name=NameNode(value=canonical), arguments=directive.arguments)
+                )
             elif canonical == "tag":
                 tag = _string(_args(directive).get("name"))
                 if tag is not None and tag not in applied.tags:

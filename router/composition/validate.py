@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from graphql import (
+    IntValueNode,
+    ListTypeNode,
+    ListValueNode,
+    NonNullTypeNode,
+    StringValueNode,
+    TypeNode,
+    ValueNode,
+)
+
 from router.composition import errors
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, Selected, parse_field_set, walk
@@ -45,6 +55,7 @@ def validate_subgraph(subgraph: Subgraph) -> list[CompositionError]:
         )
     for tdef in subgraph.types.values():
         _auth_on_interfaces(tdef, fail)
+        _cost_directives(subgraph, tdef, fail)
         reserved = [tdef.name] if tdef.name.startswith("__") else []
         reserved += [f"{tdef.name}.{f}" for f in tdef.fields if f.startswith("__")]
         for coordinate in reserved:
@@ -199,6 +210,74 @@ def _check_fields(subgraph: Subgraph, tdef: TypeDef, fail: _Fail) -> None:
                         "part of a @provides since it is already provided by this subgraph "
                         "(it is not marked @external)",
                     )
+
+
+def _cost_directives(subgraph: Subgraph, tdef: TypeDef, fail: _Fail) -> None:
+    """Apollo's checks of the cost spec: no @cost on interface fields; @listSize only on
+    lists (or with sizedFields naming list fields of the returned type), with a size that
+    is not negative and slicing arguments the field has."""
+    for fdef in tdef.fields.values():
+        coordinate = f"{tdef.name}.{fdef.name}"
+        for directive in fdef.applied.kept:
+            name = directive.name.value
+            if name == "cost" and tdef.kind == "interface":
+                fail(
+                    errors.COST_APPLIED_TO_INTERFACE_FIELD,
+                    coordinate,
+                    f'@cost cannot be applied to interface "{coordinate}"',
+                )
+            if name != "listSize":
+                continue
+            args = {a.name.value: a.value for a in directive.arguments or ()}
+            sized = _strings(args.get("sizedFields"))
+            if not sized and not _is_list(fdef.type):
+                fail(
+                    errors.LIST_SIZE_APPLIED_TO_NON_LIST,
+                    coordinate,
+                    f'"{coordinate}" is not a list',
+                )
+            assumed = args.get("assumedSize")
+            if isinstance(assumed, IntValueNode) and int(assumed.value) < 0:
+                fail(
+                    errors.LIST_SIZE_INVALID_ASSUMED_SIZE,
+                    coordinate,
+                    f'Assumed size of "{coordinate}" cannot be negative',
+                )
+            for argument in _strings(args.get("slicingArguments")):
+                if argument not in fdef.args:
+                    fail(
+                        errors.LIST_SIZE_INVALID_SLICING_ARGUMENT,
+                        coordinate,
+                        f'Slicing argument "{argument}" is not an argument of "{coordinate}"',
+                    )
+            target = subgraph.types.get(named_type(fdef.type))
+            for field_name in sized:
+                sized_def = target.fields.get(field_name) if target is not None else None
+                if sized_def is None:
+                    type_name = named_type(fdef.type)
+                    fail(
+                        errors.LIST_SIZE_INVALID_SIZED_FIELD,
+                        coordinate,
+                        f'Sized field "{field_name}" is not a field on type "{type_name}"',
+                    )
+                elif not _is_list(sized_def.type):
+                    fail(
+                        errors.LIST_SIZE_APPLIED_TO_NON_LIST,
+                        coordinate,
+                        f'Sized field "{named_type(fdef.type)}.{field_name}" is not a list',
+                    )
+
+
+def _strings(value: ValueNode | None) -> list[str]:
+    if not isinstance(value, ListValueNode):
+        return []
+    return [v.value for v in value.values if isinstance(v, StringValueNode)]
+
+
+def _is_list(node: TypeNode) -> bool:
+    if isinstance(node, NonNullTypeNode):
+        node = node.type
+    return isinstance(node, ListTypeNode)
 
 
 def _auth_on_interfaces(tdef: TypeDef, fail: Callable[[str, str, str], None]) -> None:

@@ -6,10 +6,8 @@ operation costs nothing here. The one per-request part is for operations whose l
 come from variables (`first: $first`): their cost is re-estimated with the values sent,
 memoised per combination of those values.
 
-Cost follows Apollo's demand control: an object (or interface/union) costs 1, a scalar or
-enum 0, a mutation root field 10, and a list multiplies its items' cost by its size: the
-`first`/`last`/`limit` argument (or the field's `@listSize(slicingArguments:)`), else
-`@listSize(assumedSize:)`, else `default_list_size`.
+The cost is the kernel's estimate (coursegraph/cost.py: Apollo Router's demand control
+over the subgraphs' `@cost`/`@listSize`, as composed into the supergraph).
 """
 
 from __future__ import annotations
@@ -18,34 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLField,
-    GraphQLInterfaceType,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLSchema,
-    GraphQLType,
-    InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    StringValueNode,
-    VariableNode,
-    get_named_type,
-    is_composite_type,
-)
+from graphql import FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
 from starlette.requests import Request
 
+from coursegraph.cost import CostQueryError, CostWalk, field_costs
 from router.config import LimitsConfig
 
-SLICING_ARGUMENTS = ("first", "last", "limit")
-MUTATION_COST = 10
 # Cost estimates kept per operation for different list-size variable values.
 _VARIABLE_COSTS_KEPT = 64
 
@@ -59,12 +35,6 @@ class LimitExceeded(Exception):
 
 class BodyTooLarge(Exception):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _ListSize:
-    assumed: int | None
-    slicing: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -81,7 +51,22 @@ class OperationLimits:
     def __init__(self, config: LimitsConfig, supergraph_schema: GraphQLSchema) -> None:
         self.config = config
         self.max_tokens = config.max_tokens
-        self.list_sizes = _list_size_directives(supergraph_schema)
+        self.fields = field_costs(supergraph_schema)
+
+    def _walk(
+        self,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any] | None,
+    ) -> tuple[CostWalk, int]:
+        walk = CostWalk(
+            self.fields, self.config.default_list_size, schema, fragments, operation, variables
+        )
+        try:
+            return walk, walk.run()
+        except CostQueryError as exc:
+            raise LimitExceeded(exc.code, exc.message) from None
 
     def check(
         self,
@@ -91,9 +76,7 @@ class OperationLimits:
     ) -> CostEstimate:
         """Raise LimitExceeded for the first limit the operation breaks; else its cost."""
         config = self.config
-        root = schema.get_root_type(operation.operation)
-        walk = _Walk(self, schema, fragments, operation, None)
-        cost = walk.selection_cost(operation.selection_set, root, 1)
+        walk, cost = self._walk(schema, operation, fragments, None)
         if config.max_depth is not None and walk.max_depth > config.max_depth:
             raise LimitExceeded(
                 "MAX_DEPTH_LIMIT",
@@ -135,151 +118,12 @@ class OperationLimits:
         key = tuple(variables.get(name) for name in estimate.size_variables)
         cost = estimate.memo.get(key)
         if cost is None:
-            root = schema.get_root_type(operation.operation)
-            walk = _Walk(self, schema, fragments, operation, variables)
-            cost = walk.selection_cost(operation.selection_set, root, 1)
+            cost = self._walk(schema, operation, fragments, variables)[1]
             if len(estimate.memo) >= _VARIABLE_COSTS_KEPT:
                 estimate.memo.clear()
             estimate.memo[key] = cost
         self.check_cost(cost)
         return cost
-
-
-class _Walk:
-    """One pass over the operation, fragments expanded: depth, aliases, root fields, cost."""
-
-    def __init__(
-        self,
-        limits: OperationLimits,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        operation: OperationDefinitionNode,
-        variables: Mapping[str, Any] | None,
-    ) -> None:
-        self.limits = limits
-        self.schema = schema
-        self.fragments = fragments
-        self.variables = variables
-        self.defaults: dict[str, Any] = {}
-        for definition in operation.variable_definitions or ():
-            default = definition.default_value
-            if isinstance(default, IntValueNode):
-                self.defaults[definition.variable.name.value] = int(default.value)
-        self.mutation = operation.operation is OperationType.MUTATION
-        self.max_depth = 0
-        self.aliases = 0
-        self.root_fields = 0
-        self.size_variables: set[str] = set()
-
-    def selection_cost(self, selection_set: SelectionSetNode, parent: Any, depth: int) -> int:
-        cost = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                cost += self.field_cost(selection, parent, depth)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = parent
-                if selection.type_condition is not None:
-                    condition = self.schema.get_type(selection.type_condition.name.value)
-                cost += self.selection_cost(selection.selection_set, condition, depth)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None:
-                    condition = self.schema.get_type(fragment.type_condition.name.value)
-                    cost += self.selection_cost(fragment.selection_set, condition, depth)
-        return cost
-
-    def field_cost(self, node: FieldNode, parent: Any, depth: int) -> int:
-        if depth == 1:
-            self.root_fields += 1
-        if node.alias is not None:
-            self.aliases += 1
-        if depth > self.max_depth:
-            self.max_depth = depth
-        name = node.name.value
-        fields = getattr(parent, "fields", None)
-        definition: GraphQLField | None = fields.get(name) if fields is not None else None
-        if definition is None:  # __typename, __schema, __type
-            if node.selection_set is not None:
-                self._depth_only(node.selection_set, depth + 1)
-            return 0
-        named = get_named_type(definition.type)
-        cost = 1 if is_composite_type(named) else 0
-        if node.selection_set is not None:
-            cost += self.selection_cost(node.selection_set, named, depth + 1)
-        if _is_list(definition.type):
-            cost *= self.list_size(node, parent.name, name)
-        if depth == 1 and self.mutation:
-            cost += MUTATION_COST
-        return cost
-
-    def _depth_only(self, selection_set: SelectionSetNode, depth: int) -> None:
-        """Introspection selections: counted for depth (they can nest deeply), not cost."""
-        for selection in selection_set.selections:
-            if depth > self.max_depth:
-                self.max_depth = depth
-            inner = getattr(selection, "selection_set", None)
-            if isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                inner = fragment.selection_set if fragment is not None else None
-            if inner is not None:
-                self._depth_only(inner, depth + (1 if isinstance(selection, FieldNode) else 0))
-
-    def list_size(self, node: FieldNode, type_name: str, field_name: str) -> int:
-        declared = self.limits.list_sizes.get((type_name, field_name))
-        slicing = declared.slicing if declared and declared.slicing else SLICING_ARGUMENTS
-        sizes: list[int] = []
-        for argument in node.arguments or ():
-            if argument.name.value not in slicing:
-                continue
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                sizes.append(int(value.value))
-            elif isinstance(value, VariableNode):
-                variable = value.name.value
-                self.size_variables.add(variable)
-                given = self.variables.get(variable) if self.variables is not None else None
-                if isinstance(given, int):
-                    sizes.append(given)
-                elif variable in self.defaults:
-                    sizes.append(self.defaults[variable])
-        if sizes:
-            return max(0, max(sizes))
-        if declared is not None and declared.assumed is not None:
-            return declared.assumed
-        return self.limits.config.default_list_size
-
-
-def _is_list(gql_type: GraphQLType) -> bool:
-    while isinstance(gql_type, GraphQLNonNull):
-        gql_type = gql_type.of_type
-    return isinstance(gql_type, GraphQLList)
-
-
-def _list_size_directives(schema: GraphQLSchema) -> dict[tuple[str, str], _ListSize]:
-    """`@listSize(assumedSize:, slicingArguments:)` on supergraph fields (cost spec)."""
-    found: dict[tuple[str, str], _ListSize] = {}
-    for type_name, gql_type in schema.type_map.items():
-        if not isinstance(gql_type, GraphQLObjectType | GraphQLInterfaceType):
-            continue
-        for field_name, field in gql_type.fields.items():
-            node = field.ast_node
-            for directive in (node.directives or ()) if node is not None else ():
-                if directive.name.value != "listSize":
-                    continue
-                assumed: int | None = None
-                slicing: tuple[str, ...] = ()
-                for argument in directive.arguments or ():
-                    value = argument.value
-                    if argument.name.value == "assumedSize" and isinstance(value, IntValueNode):
-                        assumed = int(value.value)
-                    elif argument.name.value == "slicingArguments" and isinstance(
-                        value, ListValueNode
-                    ):
-                        slicing = tuple(
-                            v.value for v in value.values if isinstance(v, StringValueNode)
-                        )
-                found[(type_name, field_name)] = _ListSize(assumed, slicing)
-    return found
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

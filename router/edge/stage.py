@@ -59,6 +59,7 @@ class Exchange:
 
     __slots__ = (
         "client_address",
+        "cost",
         "extensions",
         "operation_name",
         "query",
@@ -87,6 +88,8 @@ class Exchange:
         self.viewer: Viewer | None = None
         # The router span, when tracing is on.
         self.span: Any = None
+        # (estimated, actual) cost, once the operation was executed.
+        self.cost: tuple[int, int] | None = None
 
 
 class Stage:

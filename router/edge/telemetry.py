@@ -2,7 +2,9 @@
 
 Metrics (a registry per app, so several routers in one process do not collide):
 `coursegraph_router_requests_total{operation,status}`, `..._errors_total{code}`,
-`..._request_duration_seconds{operation}`, `..._subgraph_fetch_duration_seconds{subgraph}`,
+`..._request_duration_seconds{operation}`, `..._operation_cost_{estimated,actual}{operation}`
+(demand control: the static estimate and the objects the subgraphs returned, per executed
+operation), `..._subgraph_fetch_duration_seconds{subgraph}`,
 `..._subgraph_fetch_errors_total{subgraph}`, `..._plan_cache_{hits,misses}_total` (read
 from the cache's own counters at scrape time, so cache lookups pay nothing extra).
 Operation names come from clients, so at most `_MAX_OPERATION_NAMES` distinct ones get
@@ -40,6 +42,8 @@ from router.traffic import SubgraphTraffic
 from router.types import JSONObject
 
 _MAX_OPERATION_NAMES = 500
+# Operation costs span 1 (one object) to the limits (50,000 by default) and beyond.
+_COST_BUCKETS = (1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, float("inf"))
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
@@ -88,6 +92,20 @@ class Telemetry(Stage):
             "coursegraph_router_request_duration_seconds",
             "Time to answer a GraphQL request, by operation name.",
             ["operation"],
+            registry=self.registry,
+        )
+        self.cost_estimated = Histogram(
+            "coursegraph_router_operation_cost_estimated",
+            "Static cost estimate of executed operations (@cost/@listSize), by operation name.",
+            ["operation"],
+            buckets=_COST_BUCKETS,
+            registry=self.registry,
+        )
+        self.cost_actual = Histogram(
+            "coursegraph_router_operation_cost_actual",
+            "Objects the subgraphs returned for executed operations, by operation name.",
+            ["operation"],
+            buckets=_COST_BUCKETS,
             registry=self.registry,
         )
         self.fetch_latency = Histogram(
@@ -150,6 +168,10 @@ class Telemetry(Stage):
             operation = self.operation_label(exchange.operation_name)
             self.requests.labels(operation, str(status)).inc()
             self.latency.labels(operation).observe(time.perf_counter() - exchange.started)
+            if exchange.cost is not None:
+                estimated, actual = exchange.cost
+                self.cost_estimated.labels(operation).observe(estimated)
+                self.cost_actual.labels(operation).observe(actual)
             for error in errors or ():
                 code = "UNKNOWN"
                 if isinstance(error, dict):

@@ -8,13 +8,13 @@ from strawberry.dataloader import DataLoader
 
 from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.models import Certificate, Course, Enrollment, Lecture, Section
-from subgraphs.courses.service import CourseService
+from subgraphs.courses.service import CourseService, TaughtKey
 
 
 @dataclass
 class CoursesLoaders:
     courses: DataLoader[str, Course | None]
-    courses_by_teacher: DataLoader[str, list[Course]]
+    courses_by_teacher: DataLoader[TaughtKey, list[Course]]
     sections_by_course: DataLoader[str, list[Section]]
     lectures_by_section: DataLoader[str, list[Lecture]]
     lectures: DataLoader[str, Lecture | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from coursegraph.errors import BadUserInput
-from coursegraph.federation import build_schema, internal_field
+from coursegraph.federation import build_schema, internal_field, list_size
 from coursegraph.graphql_types import Money, UploadTicket
 from subgraphs.courses.enrollments import PaymentRequired as PaymentDue
 from subgraphs.courses.internal import (
@@ -19,7 +19,12 @@ from subgraphs.courses.internal import (
     record_video_status,
     viewer_progress,
 )
-from subgraphs.courses.service import KEEP, Keep
+from subgraphs.courses.service import (
+    KEEP,
+    MAX_LECTURES_PER_SECTION,
+    MAX_SECTIONS_PER_COURSE,
+    Keep,
+)
 from subgraphs.courses.types import (
     AddLectureInput,
     Certificate,
@@ -52,7 +57,10 @@ from subgraphs.courses.videos import VideoUpload
 # ------------------------------------------------------------------ roots
 @strawberry.type
 class Query:
-    @strawberry.field(description="Published courses (a teacher's own listing adds drafts).")
+    @strawberry.field(
+        description="Published courses (a teacher's own listing adds drafts).",
+        directives=[list_size(slicing=["first"], sized=["edges"])],
+    )
     async def courses(
         self,
         info: CourseInfo,
@@ -102,12 +110,15 @@ class Query:
         return await visible_lecture(info, str(id))
 
     @strawberry.federation.field(
-        authenticated=True, description="The viewer's enrollments, newest first."
+        authenticated=True,
+        description="The viewer's enrollments, newest first, at most `first` (1 to 100).",
+        directives=[list_size(slicing=["first"])],
     )
-    async def my_enrollments(self, info: CourseInfo) -> list[Enrollment]:
+    async def my_enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         viewer = info.context.require_viewer()
+        size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
-        return [Enrollment.from_model(e) for e in rows]
+        return [Enrollment.from_model(e) for e in rows[:size]]
 
     @strawberry.field(description="Public: the certificate with this code, if any.")
     async def verify_certificate(self, info: CourseInfo, code: str) -> Certificate | None:
@@ -194,7 +205,9 @@ class Mutation:
         return Lecture.from_model(lecture)
 
     @strawberry.federation.mutation(
-        requires_scopes=[["teach"]], description="New order of all the course's sections."
+        requires_scopes=[["teach"]],
+        description="New order of all the course's sections.",
+        directives=[list_size(assumed=MAX_SECTIONS_PER_COURSE)],
     )
     async def reorder_sections(
         self, info: CourseInfo, course_id: strawberry.ID, section_ids: list[strawberry.ID]
@@ -205,7 +218,9 @@ class Mutation:
         return [Section.from_model(s) for s in sections]
 
     @strawberry.federation.mutation(
-        requires_scopes=[["teach"]], description="New order of all the section's lectures."
+        requires_scopes=[["teach"]],
+        description="New order of all the section's lectures.",
+        directives=[list_size(assumed=MAX_LECTURES_PER_SECTION)],
     )
     async def reorder_lectures(
         self, info: CourseInfo, section_id: strawberry.ID, lecture_ids: list[strawberry.ID]

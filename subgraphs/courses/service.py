@@ -40,10 +40,15 @@ from subgraphs.courses.policy import (
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_SEARCH_LENGTH = 200
+# Curriculum sizes, enforced on creation and declared to routers as `@listSize` sizes.
+MAX_SECTIONS_PER_COURSE = 50
+MAX_LECTURES_PER_SECTION = 50
 MAX_SLUG_BASE = 80
 SEARCH_CONFIG = "english"
 
 _Item = TypeVar("_Item", Section, Lecture)
+# A `taughtCourses` load: (teacher id, unpublished courses too, at most this many).
+TaughtKey = tuple[str, bool, int]
 
 
 class Keep(Enum):
@@ -234,10 +239,17 @@ class CourseService:
     # ------------------------------------------------------------------ curriculum
     async def add_section(self, viewer: Viewer | None, course_id: str, title: str) -> Section:
         async with self._db.transaction() as session:
+            # The course row is locked: concurrent additions count one after the other.
             course = require_editable(require_manage(await self._lock(session, course_id), viewer))
-            last = await session.scalar(
-                select(func.max(Section.position)).where(Section.course_id == course.id)
-            )
+            count, last = (
+                await session.execute(
+                    select(func.count(), func.max(Section.position)).where(
+                        Section.course_id == course.id
+                    )
+                )
+            ).one()
+            if count >= MAX_SECTIONS_PER_COURSE:
+                raise Conflict(f"A course has at most {MAX_SECTIONS_PER_COURSE} sections.")
             section = Section(
                 id=uuid.uuid4(),
                 course_id=course.id,
@@ -255,9 +267,15 @@ class CourseService:
             section = await self._section(session, section_id)
             course = await self._lock(session, section.course_id)
             require_editable(require_manage(course, viewer))
-            last = await session.scalar(
-                select(func.max(Lecture.position)).where(Lecture.section_id == section.id)
-            )
+            count, last = (
+                await session.execute(
+                    select(func.count(), func.max(Lecture.position)).where(
+                        Lecture.section_id == section.id
+                    )
+                )
+            ).one()
+            if count >= MAX_LECTURES_PER_SECTION:
+                raise Conflict(f"A section has at most {MAX_LECTURES_PER_SECTION} lectures.")
             lecture = Lecture(
                 id=uuid.uuid4(),
                 section_id=section.id,
@@ -315,10 +333,7 @@ class CourseService:
         teacher_id: str | None,
         free_only: bool,
     ) -> CoursePage:
-        if not 1 <= first <= self._max_page_size:
-            raise BadUserInput(
-                f"`first` must be between 1 and {self._max_page_size}.", field="first"
-            )
+        self.check_page_size(first)
         catalog = self._filter(viewer, search, teacher_id, free_only)
         if catalog is None:
             return CoursePage([], [], False, CatalogFilter(("PUBLISHED",), None, None, False))
@@ -421,20 +436,53 @@ class CourseService:
         course = await self.get(course_id)
         return course if course is not None and can_view(course, viewer) else None
 
-    async def taught_by(self, teacher_ids: Sequence[str]) -> list[list[Course]]:
-        """Every course of each teacher, newest first (callers filter by viewer)."""
-        ids = {p for i in teacher_ids if (p := parse_id(i))}
+    def check_page_size(self, first: int) -> int:
+        """`first` of a list field, refused beyond the largest page (BAD_USER_INPUT)."""
+        if not 1 <= first <= self._max_page_size:
+            raise BadUserInput(
+                f"`first` must be between 1 and {self._max_page_size}.", field="first"
+            )
+        return first
+
+    async def taught_by(self, keys: Sequence[TaughtKey]) -> list[list[Course]]:
+        """For each (teacher id, with unpublished ones, at most n): that teacher's courses,
+        newest first — PUBLISHED only unless unpublished ones are asked for. The limit is
+        applied per teacher in SQL, so a prolific teacher costs `n` rows, not all of hers."""
+        ids = {p for teacher, _, _ in keys if (p := parse_id(teacher))}
         grouped: dict[uuid.UUID, list[Course]] = defaultdict(list)
         if ids:
+            everything = {p for t, drafts, _ in keys if drafts and (p := parse_id(t))}
+            limit = max(n for _, _, n in keys)
+            rank = (
+                func.row_number()
+                .over(
+                    partition_by=Course.teacher_id,
+                    order_by=(Course.created_at.desc(), Course.id.desc()),
+                )
+                .label("rank")
+            )
+            visible = Course.status == "PUBLISHED"
+            if everything:
+                visible = visible | Course.teacher_id.in_(everything)
+            ranked = (
+                select(Course.id.label("id"), rank)
+                .where(Course.teacher_id.in_(ids), visible)
+                .subquery()
+            )
             async with self._db.read() as session:
                 rows = await session.scalars(
                     select(Course)
-                    .where(Course.teacher_id.in_(ids))
-                    .order_by(Course.created_at.desc(), Course.id.desc())
+                    .join(ranked, ranked.c.id == Course.id)
+                    .where(ranked.c.rank <= limit)
+                    .order_by(Course.teacher_id, ranked.c.rank)
                 )
                 for course in rows:
                     grouped[course.teacher_id].append(course)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in teacher_ids]
+        out: list[list[Course]] = []
+        for teacher, drafts, n in keys:
+            found = grouped.get(p, []) if (p := parse_id(teacher)) else []
+            out.append([c for c in found if drafts or c.status == "PUBLISHED"][:n])
+        return out
 
     async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:
         ids = {p for i in course_ids if (p := parse_id(i))}

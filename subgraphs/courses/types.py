@@ -11,13 +11,22 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.errors import NotFound
+from coursegraph.federation import list_size
 from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.loaders import CoursesLoaders
-from subgraphs.courses.policy import can_view, can_watch, is_owner_or_admin
-from subgraphs.courses.service import KEEP, CatalogFilter, Keep, PriceInput, course_price
+from subgraphs.courses.policy import can_view, can_watch
+from subgraphs.courses.service import (
+    KEEP,
+    MAX_LECTURES_PER_SECTION,
+    MAX_SECTIONS_PER_COURSE,
+    CatalogFilter,
+    Keep,
+    PriceInput,
+    course_price,
+)
 
 Context = RequestContext[CoursesContainer, CoursesLoaders]
 CourseInfo = Info[Context, None]
@@ -106,21 +115,28 @@ class File:
 class User:
     id: strawberry.ID
 
-    @strawberry.field(description="FORBIDDEN unless the viewer is this user or an ADMIN.")
-    async def enrollments(self, info: CourseInfo) -> list[Enrollment]:
+    @strawberry.field(
+        description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
+        "most `first` (1 to 100).",
+        directives=[list_size(slicing=["first"])],
+    )
+    async def enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         EnrollmentService.require_self_or_admin(info.context.viewer, str(self.id))
+        size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.enrollments_by_user.load(str(self.id))
-        return [Enrollment.from_model(e) for e in rows]
+        return [Enrollment.from_model(e) for e in rows[:size]]
 
-    @strawberry.field(description="Published courses, plus drafts for their teacher.")
-    async def taught_courses(self, info: CourseInfo) -> list[Course]:
+    @strawberry.field(
+        description="Published courses, plus drafts for their teacher; newest first, at "
+        "most `first` (1 to 100).",
+        directives=[list_size(slicing=["first"])],
+    )
+    async def taught_courses(self, info: CourseInfo, first: int = 100) -> list[Course]:
         viewer = info.context.viewer
-        rows = await info.context.loaders.courses_by_teacher.load(str(self.id))
-        return [
-            Course.from_model(c)
-            for c in rows
-            if c.status == "PUBLISHED" or is_owner_or_admin(c, viewer)
-        ]
+        everything = viewer is not None and viewer.is_self_or_admin(str(self.id))
+        size = info.context.container.courses.check_page_size(first)
+        rows = await info.context.loaders.courses_by_teacher.load((str(self.id), everything, size))
+        return [Course.from_model(c) for c in rows]
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> User:
@@ -185,7 +201,7 @@ class Course:
     def teacher(self) -> User:
         return User(id=strawberry.ID(str(self._model.teacher_id)))
 
-    @strawberry.field
+    @strawberry.field(directives=[list_size(assumed=MAX_SECTIONS_PER_COURSE)])
     async def sections(self, info: CourseInfo) -> list[Section]:
         rows = await info.context.loaders.sections_by_course.load(str(self.id))
         return [Section.from_model(s) for s in rows]
@@ -230,7 +246,7 @@ class Section:
             id=strawberry.ID(str(section.id)), title=section.title, position=section.position
         )
 
-    @strawberry.field
+    @strawberry.field(directives=[list_size(assumed=MAX_LECTURES_PER_SECTION)])
     async def lectures(self, info: CourseInfo) -> list[Lecture]:
         rows = await info.context.loaders.lectures_by_section.load(str(self.id))
         return [Lecture.from_model(lecture) for lecture in rows]

@@ -11,12 +11,13 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
-from coursegraph.federation import build_schema, internal_field
+from coursegraph.federation import build_schema, internal_field, list_size
 from coursegraph.graphql_types import Money, MoneyInput
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
 from subgraphs.payments.refunds import RefundAmount
+from subgraphs.payments.service import MAX_PAYMENTS_LISTED
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
 
@@ -129,7 +130,8 @@ class Payment:
             expires_at=self._model.checkout_expires_at,
         )
 
-    @strawberry.field
+    # At most one refund per payment (uq_refunds_payment_id).
+    @strawberry.field(directives=[list_size(assumed=1)])
     async def refunds(self, info: Info[Context, None]) -> list[Refund]:
         refunds = await info.context.loaders.refunds_by_payment.load(str(self.id))
         return [Refund.from_model(r) for r in refunds]
@@ -150,12 +152,19 @@ class Payment:
 class User:
     id: strawberry.ID
 
-    @strawberry.field(description="FORBIDDEN unless the viewer is this user or an ADMIN.")
-    async def payments(self, info: Info[Context, None]) -> list[Payment]:
+    @strawberry.field(
+        description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
+        f"most `first` (1 to {MAX_PAYMENTS_LISTED}).",
+        directives=[list_size(slicing=["first"])],
+    )
+    async def payments(
+        self, info: Info[Context, None], first: int = MAX_PAYMENTS_LISTED
+    ) -> list[Payment]:
         viewer = info.context.require_viewer()
-        info.context.container.payments.check_can_list(viewer, str(self.id))
+        service = info.context.container.payments
+        service.check_can_list(viewer, str(self.id), first)
         payments = await info.context.loaders.payments_by_user.load(str(self.id))
-        return [Payment.from_model(p) for p in payments]
+        return [Payment.from_model(p) for p in payments[:first]]
 
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> User:

@@ -60,6 +60,8 @@ log = get_logger("coursegraph.payments")
 
 # A payment that already moved money; a late "failed" event must not undo it.
 SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
+# The most `User.payments(first:)` lists (declared to routers as its slicing argument).
+MAX_PAYMENTS_LISTED = 100
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -143,9 +145,13 @@ class PaymentService:
             raise NotFound("No payment with this id.")
         return payment
 
-    def check_can_list(self, viewer: Viewer, user_id: str) -> None:
+    def check_can_list(self, viewer: Viewer, user_id: str, first: int) -> None:
         if not viewer.is_self_or_admin(user_id):
             raise Forbidden("You may only see your own payments.")
+        if not 1 <= first <= MAX_PAYMENTS_LISTED:
+            raise BadUserInput(
+                f"`first` must be between 1 and {MAX_PAYMENTS_LISTED}.", field="first"
+            )
 
     # ------------------------------------------------------------------ checkout
     async def create_payment(self, viewer: Viewer, course_id: str, provider: str) -> Payment:

@@ -36,8 +36,43 @@ def test_duplicate_and_missing_subgraphs_are_refused() -> None:
 
 def test_unsupported_federation_features_are_refused_not_dropped() -> None:
     sdl = (
-        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", '
-        'import: ["@cost"]) type Query { me: Int @cost(weight: 5) }'
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.8", '
+        'import: ["@context"]) type Query @context(name: "viewer") { me: Int }'
     )
     result = compose([SubgraphSource("a", "http://a", sdl)])
-    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query.me")]
+    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query")]
+
+
+def test_misused_cost_directives_are_refused_as_apollo_refuses_them() -> None:
+    """The errors (code and message) @apollo/composition 2.14.4 gives for this subgraph."""
+    sdl = """
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.9",
+                        import: ["@key", "@cost", "@listSize"])
+    type Query {
+      one: Int @listSize(assumedSize: 3)
+      two(first: Int): [Int] @listSize(slicingArguments: ["nope"])
+      three: Conn @listSize(sizedFields: ["missing", "count"])
+      four: [Int] @listSize(assumedSize: -1)
+      five: Node
+    }
+    type Conn { count: Int edges: [Int] }
+    interface Node { id: ID @cost(weight: 2) }
+    type Thing implements Node { id: ID }
+    """
+    result = compose([SubgraphSource("a", "http://a", sdl)])
+    assert sorted((e.code, e.message) for e in result.errors) == sorted(
+        [
+            ("COST_APPLIED_TO_INTERFACE_FIELD", '@cost cannot be applied to interface "Node.id"'),
+            ("LIST_SIZE_APPLIED_TO_NON_LIST", '"Query.one" is not a list'),
+            (
+                "LIST_SIZE_INVALID_SLICING_ARGUMENT",
+                'Slicing argument "nope" is not an argument of "Query.two"',
+            ),
+            (
+                "LIST_SIZE_INVALID_SIZED_FIELD",
+                'Sized field "missing" is not a field on type "Conn"',
+            ),
+            ("LIST_SIZE_APPLIED_TO_NON_LIST", 'Sized field "Conn.count" is not a list'),
+            ("LIST_SIZE_INVALID_ASSUMED_SIZE", 'Assumed size of "Query.four" cannot be negative'),
+        ]
+    )

@@ -5,13 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
+from coursegraph.errors import Conflict
 from coursegraph.identity import Viewer
 from coursegraph.settings import Settings
 from subgraphs.courses.bootstrap import CoursesContainer
-from subgraphs.courses.service import PriceInput
+from subgraphs.courses.service import (
+    MAX_LECTURES_PER_SECTION,
+    MAX_SECTIONS_PER_COURSE,
+    PriceInput,
+)
 from tests.courses.api import (
+    ADD_SECTION,
     People,
     Person,
     add_lecture,
@@ -50,8 +57,9 @@ COMPLETE = """
 mutation($u: ID!, $c: ID!, $p: ID!) {
   completePaidEnrollment(userId: $u, courseId: $c, paymentId: $p) { id }
 }"""
+# 15 courses: with 50 x 50 lectures possible per course, 50 would be over the estimate.
 CATALOG = """
-{ courses(first: 50) { edges { node {
+{ courses(first: 15) { edges { node {
     teacher { id } sections { lectures { title } } enrollmentCount viewerEnrollment { status }
 } } } }"""
 
@@ -130,6 +138,78 @@ async def test_taught_courses_show_drafts_only_to_their_teacher(
     assert titles((await gql(courses_url, TAUGHT, refs)).ok()) == ["Public course"]
     own = (await gql(courses_url, TAUGHT, refs, token=teacher.token)).ok()
     assert titles(own) == ["Work in progress", "Public course"]
+
+
+async def test_enrollment_lists_take_at_most_first(courses_url: str, people: People) -> None:
+    student = people.make()
+    teacher = people.make("TEACHER")
+    for n in range(3):
+        course = await published_course(courses_url, teacher, f"Course {n}")
+        (await enroll(courses_url, student, course["id"])).ok()
+    mine = "query($n: Int!) { myEnrollments(first: $n) { course { title } } }"
+    listed = (await gql(courses_url, mine, {"n": 2}, token=student.token)).ok()
+    assert [e["course"]["title"] for e in listed["myEnrollments"]] == ["Course 2", "Course 1"]
+    query = """
+    query($r: [_Any!]!, $n: Int!) {
+      _entities(representations: $r) { ... on User { enrollments(first: $n) { id } } }
+    }"""
+    variables = {**_refs("User", student.id), "n": 1}
+    one = (await gql(courses_url, query, variables, token=student.token)).ok()
+    assert len(one["_entities"][0]["enrollments"]) == 1
+    for n in (0, 101):
+        refused = await gql(courses_url, mine, {"n": n}, token=student.token)
+        assert refused.code == "BAD_USER_INPUT"
+
+
+TAUGHT_FIRST = """
+query($r: [_Any!]!, $first: Int!) {
+  _entities(representations: $r) { ... on User { id taughtCourses(first: $first) { title } } }
+}"""
+
+
+async def test_taught_courses_give_at_most_first_per_teacher(
+    courses_url: str, people: People
+) -> None:
+    prolific, other = people.make("TEACHER"), people.make("TEACHER")
+    for n in range(3):
+        await published_course(courses_url, prolific, f"Course {n}")
+    await create_course(courses_url, prolific, "Draft")
+    await published_course(courses_url, other, "Only one")
+    refs = _refs("User", prolific.id, other.id)
+
+    async def titles(first: int, token: str | None = None) -> list[list[str]]:
+        result = await gql(courses_url, TAUGHT_FIRST, {**refs, "first": first}, token=token)
+        return [[c["title"] for c in e["taughtCourses"]] for e in result.ok()["_entities"]]
+
+    # Newest first, the limit per teacher, drafts only for their own teacher.
+    assert await titles(2) == [["Course 2", "Course 1"], ["Only one"]]
+    assert await titles(2, prolific.token) == [["Draft", "Course 2"], ["Only one"]]
+    assert await titles(100) == [["Course 2", "Course 1", "Course 0"], ["Only one"]]
+    for refused in (0, 101):
+        result = await gql(courses_url, TAUGHT_FIRST, {**refs, "first": refused})
+        assert result.code == "BAD_USER_INPUT"
+
+
+async def test_curriculum_sizes_are_capped_as_declared(
+    courses_url: str, people: People, container: CoursesContainer
+) -> None:
+    """The sizes declared to routers with @listSize(assumedSize:) hold: one course has at
+    most MAX_SECTIONS_PER_COURSE sections, one section MAX_LECTURES_PER_SECTION lectures."""
+    teacher = people.make("TEACHER")
+    course = await create_course(courses_url, teacher, "Big course")
+    viewer = Viewer(teacher.id, "TEACHER")
+    for n in range(MAX_SECTIONS_PER_COURSE - 1):
+        await container.courses.add_section(viewer, course["id"], f"S{n}")
+    section = await add_section(courses_url, teacher, course["id"], "Last")
+    over = await gql(
+        courses_url, ADD_SECTION, {"courseId": course["id"], "title": "x"}, token=teacher.token
+    )
+    assert over.code == "CONFLICT"
+    for n in range(MAX_LECTURES_PER_SECTION - 1):
+        await container.courses.add_lecture(viewer, section["id"], f"L{n}", is_preview=False)
+    await add_lecture(courses_url, teacher, section["id"])
+    with pytest.raises(Conflict):
+        await container.courses.add_lecture(viewer, section["id"], "x", is_preview=False)
 
 
 async def test_payment_enrollment_is_contributed(
@@ -228,8 +308,8 @@ async def test_catalog_query_has_no_n_plus_1(
     # Another clean slate for the second measurement.
     async with container.database.transaction() as session:
         await session.execute(text("TRUNCATE courses.courses CASCADE"))
-    large = await _count_catalog_statements(courses_server, container, people, 50)
-    print(f"\nSQL statements for the catalog query: 5 courses -> {small}, 50 -> {large}")
+    large = await _count_catalog_statements(courses_server, container, people, 15)
+    print(f"\nSQL statements for the catalog query: 5 courses -> {small}, 15 -> {large}")
     assert small == large
     # One page query, then one batch each: sections, lectures, counts, viewer seats.
     assert large == 5

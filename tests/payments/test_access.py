@@ -48,6 +48,29 @@ async def test_user_payments_are_for_self_or_admin(stack: Stack) -> None:
     assert refused.code == "FORBIDDEN"
 
 
+async def test_user_payments_take_at_most_first_newest_first(stack: Stack) -> None:
+    owner_id, owner = stack.token()
+    created = [
+        (await stack.create(owner, stack.course().id, "SANDBOX")).ok()["createPayment"]["id"]
+        for _ in range(3)
+    ]
+    query = """
+    query($reps: [_Any!]!, $first: Int!) {
+      _entities(representations: $reps) { ... on User { payments(first: $first) { id } } }
+    }"""
+    reps = [{"__typename": "User", "id": owner_id}]
+
+    async def listed(first: int) -> list[str]:
+        result = await gql(stack.graphql, query, {"reps": reps, "first": first}, token=owner)
+        return [p["id"] for p in result.ok()["_entities"][0]["payments"]]
+
+    assert await listed(2) == created[::-1][:2]
+    assert await listed(100) == created[::-1]
+    for refused in (0, 101):
+        result = await gql(stack.graphql, query, {"reps": reps, "first": refused}, token=owner)
+        assert result.code == "BAD_USER_INPUT"
+
+
 async def test_payment_entities_resolve_for_their_owner(stack: Stack) -> None:
     first, second = stack.course(price_minor=100), stack.course(price_minor=200, currency="INR")
     owner_id, owner = stack.token()

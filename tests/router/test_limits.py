@@ -58,8 +58,9 @@ def test_token_limit(serve_router: RouterFactory) -> None:
 
 
 def test_cost_uses_list_sizes_from_arguments_and_variables(serve_router: RouterFactory) -> None:
-    url = serve_router(limits={"max_cost": 100, "default_list_size": 10})
-    # 1 (list of Product) x 5 ... each Product costs 1 (+ reviews list x 10).
+    """`topProducts(first:)` has no @listSize here: `first` may raise the default size of
+    10, never lower it (nothing says the subgraph honours it)."""
+    url = serve_router(limits={"max_cost": 200, "default_list_size": 10})
     assert _post(url, "{ topProducts(first: 5) { name } }").status_code == 200
     refused = _post(url, "{ topProducts(first: 500) { name } }")
     assert (refused.status_code, _code(refused)) == (400, "COST_ESTIMATED_TOO_EXPENSIVE")
@@ -67,9 +68,10 @@ def test_cost_uses_list_sizes_from_arguments_and_variables(serve_router: RouterF
     assert _post(url, query, {"n": 3}).status_code == 200
     refused = _post(url, query, {"n": 1000})
     assert _code(refused) == "COST_ESTIMATED_TOO_EXPENSIVE"
-    # Nested lists multiply: 5 products x 10 (default) reviews each.
+    # Nested lists multiply: 10 (not 5) products x (1 + 10 reviews) = 110.
     nested = _post(url, "{ topProducts(first: 5) { reviews { id } } }")
     assert "errors" not in nested.json()
+    # 20 x 11 = 220.
     nested = _post(url, "{ topProducts(first: 20) { reviews { id } } }")
     assert _code(nested) == "COST_ESTIMATED_TOO_EXPENSIVE"
 

@@ -37,6 +37,7 @@ ACCOUNTS_OLD = ACCOUNTS_FULL.replace("  name: String\n", "")
 ACCOUNTS_BROKEN = ACCOUNTS_FULL + '\ntype Product @key(fields: "upc") {\n  upc: Int!\n}\n'
 SETTINGS = """
 auth: {verify_tokens: false, sign_subgraph_requests: false}
+limits: {cost_extension: false}
 """
 WAIT_SECONDS = 5.0
 USERS_NAMES = "{ users { name } }"

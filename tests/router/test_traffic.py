@@ -66,7 +66,9 @@ def flaky_router(stack: Stack, app_host: AppHost) -> Iterator[Any]:
         subgraphs[name] = {"url": f"{flaky_url}/graphql"}
         router = Router(
             Supergraph(loaded.supergraph),
-            RouterConfig.model_validate({"subgraphs": subgraphs, **config}),
+            RouterConfig.model_validate(
+                {"subgraphs": subgraphs, "limits": {"cost_extension": False}, **config}
+            ),
         )
         return serve(app_host, started, router, authenticated=True), flaky
 
