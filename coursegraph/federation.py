@@ -2,6 +2,7 @@
 
 - one pinned Federation version that Apollo's and The Guild's composers both accept;
 - parser and validation caches (router-generated subgraph queries repeat);
+- input hygiene (`coursegraph.input_hygiene`) and a strict `Decimal`, for every argument;
 - error formatting that maps domain errors to the contract's `extensions.code` and
   never lets an internal error's text reach a client;
 - internal fields: `@internal(services: [...])` (composed) plus `@inaccessible`, and the
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 import strawberry
@@ -22,6 +24,8 @@ from strawberry.schema_directive import Location
 from strawberry.types import Info
 
 from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.graphql_types import DECIMAL_SCALAR
+from coursegraph.input_hygiene import InputHygiene
 from coursegraph.log import get_logger
 
 FEDERATION_VERSION: Final = "2.7"
@@ -142,8 +146,10 @@ def build_schema(
         mutation=mutation,
         types=list(types),
         federation_version=FEDERATION_VERSION,
+        scalar_overrides={Decimal: DECIMAL_SCALAR},
         extensions=[
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
+            InputHygiene,
         ],
     )

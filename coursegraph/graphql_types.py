@@ -7,8 +7,21 @@ from datetime import datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from coursegraph import money
+
+# The API's `Decimal` carries money amounts: parsed strictly and bounded before Python's
+# Decimal sees it (see `money.parse_amount`); printed as Strawberry's own scalar.
+DECIMAL_SCALAR = ScalarDefinition(
+    name="Decimal",
+    description="Decimal (fixed-point)",
+    specified_by_url=None,
+    serialize=str,
+    parse_value=money.parse_amount,
+    parse_literal=None,
+    origin=Decimal,
+)
 
 
 @strawberry.federation.type(shareable=True)

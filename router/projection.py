@@ -245,9 +245,10 @@ class Projector:
         as_list = _path_list(path)
         if self.error_paths is None:
             self.error_paths = [tuple(e.get("path") or ()) for e in self.errors]
-            # An unreachable subgraph is reported once, without a path; the nulls it
+            # An error without a path is about a whole subgraph request: unreachable, or
+            # refused before it ran (validation, variables, input hygiene). The nulls it
             # causes are explained by that error, not by one more per field.
-            if any(_is_unavailable(e) for e in self.errors):
+            if any(not e.get("path") for e in self.errors):
                 self.error_paths.append(_EVERYWHERE)
         prefix = tuple(as_list)
         for existing in self.error_paths:
@@ -269,12 +270,3 @@ class Projector:
 
 
 _EVERYWHERE: tuple[str | int, ...] = ("<every path>",)
-
-
-def _is_unavailable(error: JSONObject) -> bool:
-    extensions = error.get("extensions")
-    return (
-        not error.get("path")
-        and isinstance(extensions, dict)
-        and extensions.get("code") == "SERVICE_UNAVAILABLE"
-    )
