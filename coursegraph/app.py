@@ -20,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from coursegraph.body_limit import BodyLimit
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import Unauthenticated
@@ -208,7 +209,11 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
 
     graphql = SubgraphGraphQL(spec, settings)
     routes: list[BaseRoute] = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            BodyLimit(graphql, settings.max_request_body_bytes),
+            methods=["GET", "POST"],
+        ),
         Route("/health", health, methods=["GET"]),
         *spec.routes,
     ]

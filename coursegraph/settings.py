@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     # --- network
     host: str = "127.0.0.1"
+    # Largest GraphQL request body a subgraph reads (413 beyond, before buffering).
+    max_request_body_bytes: int = Field(1_000_000, ge=1)
     router_port: int = 3000
     users_port: int = 3001
     courses_port: int = 3002

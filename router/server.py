@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from router.edge.limits import BodyTooLarge, read_body
+from coursegraph.body_limit import BodyTooLarge, read_body
 from router.edge.pipeline import Edge, build_edge
 from router.edge.stage import EdgeRefusal, Exchange
 from router.edge_auth import EdgeAuthenticator

@@ -40,7 +40,6 @@ from graphql import (
     get_named_type,
     is_composite_type,
 )
-from starlette.requests import Request
 
 from router.config import LimitsConfig
 
@@ -55,10 +54,6 @@ class LimitExceeded(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,19 +275,3 @@ def _list_size_directives(schema: GraphQLSchema) -> dict[tuple[str, str], _ListS
                         )
                 found[(type_name, field_name)] = _ListSize(assumed, slicing)
     return found
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing (BodyTooLarge) beyond `max_bytes` without reading it all:
-    by Content-Length when sent, else while streaming."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
