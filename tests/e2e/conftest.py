@@ -71,11 +71,8 @@ def stack(
             "FILES_VIDEO_PROCESSOR": "local",
         },
     )
-    running.start()
-    try:
+    with running.started():
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -176,6 +176,15 @@ class Stack:
             self.stop()
             raise
 
+    @contextmanager
+    def started(self) -> Iterator[Stack]:
+        """The stack running for the `with` block, stopped after it whatever happens."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         # The router first, so no request reaches a subgraph that is going away.
         for name in ("router", *reversed(SUBGRAPHS)):

@@ -53,11 +53,8 @@ def mux_api(
         stack = build_stack(workdir, database_url, env)
         # Mux reaches files on its public address, which here is files' own.
         fake.webhook_url = f"{stack.services['files'].url}/webhooks/mux"
-        stack.start()
-        try:
+        with stack.started():
             yield Api(stack.graphql_url)
-        finally:
-            stack.stop()
 
 
 async def test_mux_processes_the_upload_and_signs_playback(
