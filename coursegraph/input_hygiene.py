@@ -88,9 +88,17 @@ class _StripBidi(Visitor):
         return StringValueNode(value=value, block=node.block, loc=node.loc)
 
 
-def clean_document(document: DocumentNode) -> DocumentNode:
+# A literal can hold a control or bidi character only if the text has one raw, or an
+# escape (\u, \b, \f) that makes one: without those no literal needs a look (most
+# requests; the walk costs ~0.15 ms, this test microseconds).
+_MAY_NEED_CLEANING = re.compile(r"\\[ubf]|[\x00-\x08\x0b\x0c\x0e-\x1f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_document(document: DocumentNode, source: str | None = None) -> DocumentNode:
     """The document with its inline strings checked and stripped; the cached document
     itself is never changed (the parser cache shares it between requests)."""
+    if source is not None and not _MAY_NEED_CLEANING.search(source):
+        return document
     check = _CheckStrings()
     visit(document, check)
     if not check.has_bidi:
@@ -106,7 +114,7 @@ class InputHygiene(SchemaExtension):
         context = self.execution_context
         try:
             if context.graphql_document is not None:
-                context.graphql_document = clean_document(context.graphql_document)
+                context.graphql_document = clean_document(context.graphql_document, context.query)
             if context.variables:
                 context.variables = {
                     name: clean_value(value, f"${name}")

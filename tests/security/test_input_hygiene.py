@@ -118,6 +118,13 @@ async def test_control_characters_in_inline_literals_are_bad_input(
     assert_bad_input(await send(via, api, stack, "courses", query), "U+0000")
     query = 'mutation { login(email: "a\\u0000@example.com", password: "x") { accessToken } }'
     assert_bad_input(await send(via, api, stack, "users", query), "U+0000")
+    # GraphQL's lexer accepts raw control characters inside strings, block strings too.
+    query = '{ courses(search: "py\x00thon") { totalCount } }'
+    assert_bad_input(await send(via, api, stack, "courses", query), "U+0000")
+    query = '{ courses(search: """py\x07thon""") { totalCount } }'
+    assert_bad_input(await send(via, api, stack, "courses", query), "U+0007")
+    query = '{ courses(search: "py\\bthon") { totalCount } }'
+    assert_bad_input(await send(via, api, stack, "courses", query), "U+0008")
 
 
 @pytest.mark.parametrize("via", VIA)
