@@ -23,10 +23,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    ObjectFieldNode,
     StringValueNode,
+    VariableDefinitionNode,
     Visitor,
     visit,
 )
@@ -70,13 +73,27 @@ def clean_value(value: Any, where: str) -> Any:
     return value
 
 
+def _literal_path(ancestors: list[Any]) -> str:
+    """Where a literal sits, named like a variable path: `input.title` in
+    `createCourse(input: {title: "…"})`, `$v` for a variable's default value."""
+    names: list[str] = []
+    for node in ancestors:
+        if isinstance(node, ArgumentNode | ObjectFieldNode):
+            names.append(node.name.value)
+        elif isinstance(node, VariableDefinitionNode):
+            names.append(f"${node.variable.name.value}")
+    return ".".join(names) or "the operation"
+
+
 class _CheckStrings(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.has_bidi = False
 
-    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
-        refuse_controls(node.value, "a string written in the operation")
+    def enter_string_value(
+        self, node: StringValueNode, _key: object, parent: object, _path: object, ancestors: Any
+    ) -> None:
+        refuse_controls(node.value, _literal_path([*ancestors, parent]))
         self.has_bidi = self.has_bidi or _BIDI.search(node.value) is not None
 
 

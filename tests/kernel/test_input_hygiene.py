@@ -48,6 +48,13 @@ def test_inline_literals_with_controls_are_refused(text: str, found: str) -> Non
         clean_document(parse(text), text)
 
 
+def test_a_refused_literal_is_named_like_a_variable_path() -> None:
+    text = 'mutation { createCourse(input: {title: "A\\u0000B"}) { id } }'
+    with pytest.raises(BadUserInput, match=r"U\+0000 in input\.title\.") as refused:
+        clean_document(parse(text), text)
+    assert refused.value.extensions == {"field": "input.title"}
+
+
 def test_inline_bidi_is_removed_without_touching_the_cached_document() -> None:
     text = '{ a(s: "Rust\u202e basics", t: "\\u2067x\\u2069") { b } }'
     document = parse(text)
