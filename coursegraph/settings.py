@@ -42,8 +42,10 @@ class Settings(BaseSettings):
 
     # --- network
     host: str = "127.0.0.1"
-    # Largest GraphQL request body a subgraph reads (413 beyond, before buffering).
-    max_request_body_bytes: int = Field(1_000_000, ge=1)
+    # Largest GraphQL request body a subgraph reads (413 beyond, before buffering). Above
+    # the router's client cap (1 MB): its entity fetches for a large page carry many
+    # representations.
+    max_request_body_bytes: int = Field(4_000_000, ge=1)
     router_port: int = 3000
     users_port: int = 3001
     courses_port: int = 3002
