@@ -221,3 +221,29 @@ def test_every_route_that_reads_a_body_is_capped(stack: Stack) -> None:
             if (name, route.path) == ("files", "/storage/uploads/{key}"):
                 continue
             assert isinstance(route.app, BodyLimit), f"{name} {route.path} reads an uncapped body"
+
+
+@pytest.mark.parametrize(
+    ("service", "path"), [("payments", "/webhooks/sandbox"), ("courses", "/graphql")]
+)
+async def test_many_oversize_bodies_at_once_do_not_add_up(
+    stack: Stack, service: str, path: str
+) -> None:
+    """Eight hostile clients at once: each is cut off at the cap, so the process holds at
+    most eight caps' worth, not eight bodies (512 MB here)."""
+    pid = _pid(stack, service)
+    before = _rss(pid)
+    url = stack.services[service].url + path
+
+    async def hostile() -> Answer:
+        # GraphQL is signed as the router, so the cap is what refuses (see above).
+        signed = path == "/graphql"
+        headers = router_signer(stack).headers("POST", path, HOSTILE) if signed else {}
+        return await post(url, HOSTILE, chunked=True, headers=headers)
+
+    answers = await asyncio.gather(*(hostile() for _ in range(8)))
+    assert [(a.status, a.code) for a in answers] == [(413, "PAYLOAD_TOO_LARGE")] * 8
+    assert _rss(pid) - before < RSS_SLACK_BYTES + 8 * 4 * MB
+    # And the service still answers an ordinary request.
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await client.get(f"{stack.services[service].url}/health")).status_code == 200
