@@ -53,7 +53,8 @@ def refuse_controls(text: str, where: str) -> None:
 
 
 def strip_bidi(text: str) -> str:
-    return _BIDI.sub("", text)
+    """`text` without bidi controls; the same object when it has none."""
+    return _BIDI.sub("", text) if _BIDI.search(text) else text
 
 
 def clean_value(value: Any, where: str) -> Any:
