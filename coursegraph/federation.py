@@ -12,18 +12,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.federation.schema import FederationAny
+from strawberry.federation.schema_directives import Key
 from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
 
-from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.errors import BadUserInput, DomainError, ErrorCode, Forbidden, Unauthenticated
 from coursegraph.graphql_types import DECIMAL_SCALAR
 from coursegraph.input_hygiene import InputHygiene
 from coursegraph.log import get_logger
@@ -136,12 +141,56 @@ def internal_field(
 
 
 # ------------------------------------------------------------------ schema
+class SubgraphSchema(strawberry.federation.Schema):
+    """Strawberry's federation schema, with `_entities` refusing a malformed representation
+    (unknown `__typename`, a key missing) as BAD_USER_INPUT instead of failing inside."""
+
+    # Strawberry builds the `_entities` field from this signature: keep its types.
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        problems = [self._representation_problem(r) for r in representations]
+        valid = [r for r, problem in zip(representations, problems, strict=True) if not problem]
+        resolved = iter(super().entities_resolver(info, valid))
+        return [cast(FederationAny, problem) or next(resolved) for problem in problems]
+
+    def _representation_problem(self, representation: Any) -> BadUserInput | None:
+        if not isinstance(representation, dict):
+            return BadUserInput("An entity representation must be an object.")
+        type_name = representation.get("__typename")
+        known = self.schema_converter.type_map.get(type_name) if type_name else None
+        definition = getattr(known, "definition", None)
+        if not isinstance(definition, StrawberryObjectDefinition) or not any(
+            isinstance(directive, Key) for directive in definition.directives or ()
+        ):
+            return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
+        resolve = getattr(definition.origin, "resolve_reference", None)
+        if resolve is None:
+            return None
+        missing = sorted(_required_arguments(resolve) - representation.keys())
+        if missing:
+            return BadUserInput(f"The {type_name} representation lacks {', '.join(missing)}.")
+        return None
+
+
+@functools.cache
+def _required_arguments(resolve_reference: Callable[..., Any]) -> frozenset[str]:
+    """The representation fields a `resolve_reference` cannot do without."""
+    return frozenset(
+        name
+        for name, parameter in inspect.signature(resolve_reference).parameters.items()
+        if name != "info"
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    )
+
+
 def build_schema(
     query: type,
     mutation: type | None = None,
     types: Iterable[type] = (),
 ) -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(
+    return SubgraphSchema(
         query=query,
         mutation=mutation,
         types=list(types),

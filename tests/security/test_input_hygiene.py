@@ -300,3 +300,36 @@ async def test_the_largest_storable_price_is_accepted(
         teacher.token,
     )
     assert updated.ok()["updateCourse"]["price"]["amount"] == "1000.00"
+
+
+# ------------------------------------------------------------------ entity representations
+ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }"
+ENTITY = {"users": "User", "courses": "Course", "payments": "Payment", "files": "File"}
+
+
+@pytest.mark.parametrize("subgraph", sorted(ENTITY))
+@pytest.mark.parametrize(
+    ("representation", "words"),
+    [
+        ({}, "not an entity"),
+        ({"__typename": "Nope", "id": "1"}, "not an entity"),
+        ({"__typename": "Query"}, "not an entity"),
+        ("User:1", "must be an object"),
+        ({"__typename": "{entity}"}, "lacks id"),
+    ],
+)
+async def test_malformed_entity_representations_are_bad_input(
+    stack: Stack, subgraph: str, representation: Any, words: str
+) -> None:
+    """Only a router sends these, but a subgraph refuses a malformed one cleanly, per
+    representation, and still resolves the good ones beside it (found by fuzzing
+    subgraphs directly: unknown `__typename` or a missing key was INTERNAL_SERVER_ERROR)."""
+    if isinstance(representation, dict) and representation.get("__typename") == "{entity}":
+        representation = {"__typename": ENTITY[subgraph]}
+    good = {"__typename": ENTITY[subgraph], "id": "00000000-0000-0000-0000-000000000000"}
+    result = await at_subgraph(stack, subgraph, ENTITIES, {"r": [representation, good]})
+    assert result.codes == ["BAD_USER_INPUT"], result.errors
+    assert words in result.errors[0]["message"]
+    assert result.errors[0]["path"] == ["_entities", 0]
+    assert result.data is not None
+    assert len(result.data["_entities"]) == 2
