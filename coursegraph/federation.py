@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Final, cast
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import Key
@@ -143,7 +143,8 @@ def internal_field(
 # ------------------------------------------------------------------ schema
 class SubgraphSchema(strawberry.federation.Schema):
     """Strawberry's federation schema, with `_entities` refusing a malformed representation
-    (unknown `__typename`, a key missing) as BAD_USER_INPUT instead of failing inside."""
+    (not an object, unknown `__typename`, a key missing, a field `resolve_reference` does
+    not take) as BAD_USER_INPUT at its own path instead of failing inside."""
 
     # Strawberry builds the `_entities` field from this signature: keep its types.
     def entities_resolver(
@@ -160,29 +161,53 @@ class SubgraphSchema(strawberry.federation.Schema):
         type_name = representation.get("__typename")
         known = self.schema_converter.type_map.get(type_name) if type_name else None
         definition = getattr(known, "definition", None)
-        if not isinstance(definition, StrawberryObjectDefinition) or not any(
-            isinstance(directive, Key) for directive in definition.directives or ()
-        ):
+        if not isinstance(definition, StrawberryObjectDefinition):
             return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
+        keys = [
+            _top_level_fields(d.fields) for d in definition.directives or () if isinstance(d, Key)
+        ]
+        if not keys:
+            return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
+        present = {name for name, value in representation.items() if value is not None}
         resolve = getattr(definition.origin, "resolve_reference", None)
-        if resolve is None:
-            return None
-        missing = sorted(_required_arguments(resolve) - representation.keys())
-        if missing:
+        needed, accepted = _arguments(resolve) if resolve is not None else (frozenset(), None)
+        if not any(key <= present for key in keys) or not needed <= present:
+            missing = sorted((min(keys, key=len) | needed) - present)
             return BadUserInput(f"The {type_name} representation lacks {', '.join(missing)}.")
+        unknown = sorted(representation.keys() - {"__typename"} - (accepted or present))
+        if unknown:
+            return BadUserInput(f"The {type_name} representation has no {', '.join(unknown)}.")
         return None
 
 
 @functools.cache
-def _required_arguments(resolve_reference: Callable[..., Any]) -> frozenset[str]:
-    """The representation fields a `resolve_reference` cannot do without."""
+def _top_level_fields(field_set: str) -> frozenset[str]:
+    """The top-level field names of a `@key(fields:)` selection: "id", "sku package { id }"."""
+    operation = parse(f"{{ {field_set} }}").definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
     return frozenset(
-        name
-        for name, parameter in inspect.signature(resolve_reference).parameters.items()
-        if name != "info"
-        and parameter.default is inspect.Parameter.empty
-        and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+        s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)
     )
+
+
+@functools.cache
+def _arguments(
+    resolve_reference: Callable[..., Any],
+) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The representation fields a `resolve_reference` needs, and those it takes (None: any)."""
+    parameters = [
+        p for name, p in inspect.signature(resolve_reference).parameters.items() if name != "info"
+    ]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        taken = None
+    else:
+        taken = frozenset(p.name for p in parameters)
+    needed = frozenset(
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD
+    )
+    return needed, taken
 
 
 def build_schema(

@@ -6,13 +6,16 @@ Two generators, both seeded (derandomized) and bounded in examples:
   at a time, with arguments written inline: valid ones (POSITIVE), as a signed-in teacher
   and anonymously, and invalid ones (NEGATIVE), which must be refused cleanly;
 - the apps' own operations (clients/operations/) are sent with generated variables, so
-  variable coercion at the router and at the subgraphs is fuzzed too.
+  variable coercion at the router and at the subgraphs is fuzzed too;
+- and, in depth, each subgraph's own schema (internal fields, `_entities` with well- and
+  ill-formed representations) is fuzzed at the subgraph, signed as the router.
 The stack is the module's own: the fuzzer creates data and trips throttles that other
 tests must not see.
 """
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -21,15 +24,18 @@ from typing import Any
 
 import graphql
 import httpx
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
 
+from coursegraph.settings import SUBGRAPHS
 from router.api_schema import build_api_schema
 from router.supergraph import Supergraph
 from tests.e2e.client import OPERATIONS_DIR, PASSWORD, operation
 from tests.e2e.stack import REPO_ROOT, Stack, build_stack, fresh_database
+from tests.security.subgraph_calls import router_signer
 
 API_SCHEMA = build_api_schema(Supergraph.from_file(REPO_ROOT / "supergraph.graphql"))
 QUERY_FIELDS = sorted(API_SCHEMA.query_type.fields) if API_SCHEMA.query_type else []
@@ -113,11 +119,17 @@ def send(
     variables: dict[str, Any] | None = None,
     token: str | None = None,
 ) -> None:
-    """Send one generated request and check the answer a hardened service gives."""
+    """Send one generated request to the router and check the answer."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
     response = client.post(
         stack.graphql_url, json={"query": query, "variables": variables or {}}, headers=headers
     )
+    check(response, query, variables)
+
+
+def check(response: httpx.Response, query: str, variables: dict[str, Any] | None) -> None:
+    """The answer a hardened service gives to anything: no 5xx, every error with a code
+    and none of them INTERNAL_SERVER_ERROR."""
     context = f"\n{query}\nvariables: {variables!r}\n-> {response.status_code} {response.text}"
     assert response.status_code < 500, context
     payload = response.json()
@@ -233,5 +245,81 @@ def test_client_operations_with_generated_variables(
     @given(values=variables, role=st.sampled_from([None, "TEACHER", "STUDENT"]))
     def run(values: dict[str, Any], role: str | None) -> None:
         send(client, fuzz_stack, document, values, tokens[role] if role else None)
+
+    run()
+
+
+# ------------------------------------------------------------------ each subgraph directly
+def _ast(value: Any) -> graphql.ValueNode:
+    """A JSON value as a GraphQL literal (for the `_Any` scalar of `_entities`)."""
+    if isinstance(value, dict):
+        return graphql.ObjectValueNode(
+            fields=tuple(
+                graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=_ast(v))
+                for k, v in value.items()
+            )
+        )
+    if isinstance(value, list):
+        return graphql.ListValueNode(values=tuple(_ast(v) for v in value))
+    if isinstance(value, bool):
+        return graphql.BooleanValueNode(value=value)
+    if isinstance(value, int):
+        return graphql.IntValueNode(value=str(value))
+    if value is None:
+        return graphql.NullValueNode()
+    return graphql.StringValueNode(value=str(value))
+
+
+def _representations(schema: graphql.GraphQLSchema) -> st.SearchStrategy[graphql.ValueNode]:
+    """Entity representations, well-formed or not: known and unknown `__typename`s, keys
+    present, missing or of the wrong type, extra (`@requires`-like) fields."""
+    entity = schema.type_map.get("_Entity")
+    names = [t.name for t in entity.types] if isinstance(entity, graphql.GraphQLUnionType) else []
+    typename = st.one_of(st.sampled_from(names or ["Nope"]), TEXT)
+    key = st.one_of(st.uuids().map(str), TEXT, st.integers(), st.none())
+    extra = st.dictionaries(st.sampled_from(["viewerCanWatch", "price", "x"]), st.booleans())
+    shaped = st.builds(
+        lambda name, id_, more, keep: {"__typename": name, **({"id": id_} if keep else {}), **more},
+        typename,
+        key,
+        extra,
+        st.booleans(),
+    )
+    return st.one_of(shaped, TEXT, st.integers()).map(_ast)
+
+
+SUBGRAPH_SCALARS = {
+    **CUSTOM_SCALARS,
+    "_FieldSet": TEXT.map(lambda text: graphql.StringValueNode(value=text)),
+    "link__Import": TEXT.map(lambda text: graphql.StringValueNode(value=text)),
+}
+
+
+@pytest.mark.parametrize("subgraph", SUBGRAPHS)
+def test_subgraphs_called_directly_never_fail_inside(
+    fuzz_stack: Stack, client: httpx.Client, tokens: dict[str, str], subgraph: str
+) -> None:
+    """Defence in depth: each subgraph's own schema (internal fields and `_entities`
+    included), called as the router calls it."""
+    # The graphql-core schema Strawberry executes (its printed SDL lacks the federation
+    # directive definitions a standalone build needs).
+    schema: graphql.GraphQLSchema = importlib.import_module(
+        f"subgraphs.{subgraph}.schema"
+    ).schema._schema
+    strategy = from_schema(
+        schema,
+        custom_scalars={**SUBGRAPH_SCALARS, "_Any": _representations(schema)},
+    )
+    url = f"{fuzz_stack.services[subgraph].url}/graphql"
+    signer = router_signer(fuzz_stack)
+
+    @settings(FUZZ, max_examples=60)
+    @given(query=strategy, as_teacher=st.booleans())
+    def run(query: str, as_teacher: bool) -> None:
+        body = orjson.dumps({"query": str(query)})
+        headers = {"content-type": "application/json", **signer.headers("POST", "/graphql", body)}
+        if as_teacher:
+            headers["authorization"] = f"Bearer {tokens['TEACHER']}"
+        check(client.post(url, content=body, headers=headers), str(query), None)
 
     run()

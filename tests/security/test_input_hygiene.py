@@ -316,6 +316,8 @@ ENTITY = {"users": "User", "courses": "Course", "payments": "Payment", "files": 
         ({"__typename": "Query"}, "not an entity"),
         ("User:1", "must be an object"),
         ({"__typename": "{entity}"}, "lacks id"),
+        ({"__typename": "{entity}", "id": None}, "lacks id"),
+        ({"__typename": "{entity}", "id": "1", "zzz": True}, "has no zzz"),
     ],
 )
 async def test_malformed_entity_representations_are_bad_input(
@@ -325,7 +327,7 @@ async def test_malformed_entity_representations_are_bad_input(
     representation, and still resolves the good ones beside it (found by fuzzing
     subgraphs directly: unknown `__typename` or a missing key was INTERNAL_SERVER_ERROR)."""
     if isinstance(representation, dict) and representation.get("__typename") == "{entity}":
-        representation = {"__typename": ENTITY[subgraph]}
+        representation = {**representation, "__typename": ENTITY[subgraph]}
     good = {"__typename": ENTITY[subgraph], "id": "00000000-0000-0000-0000-000000000000"}
     result = await at_subgraph(stack, subgraph, ENTITIES, {"r": [representation, good]})
     assert result.codes == ["BAD_USER_INPUT"], result.errors
