@@ -22,6 +22,7 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from coursegraph.addresses import parse_ip
+from coursegraph.body_limit import BodyLimit
 from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
@@ -217,7 +218,6 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
                         if settings.router_shared_secret is not None
                         else None
                     ),
-                    max_body_bytes=settings.subgraph_max_body_bytes,
                 ),
             )
             log.info("subgraph started", subgraph=spec.name)
@@ -239,7 +239,11 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
 
     graphql = SubgraphGraphQL(spec)
     routes: list[BaseRoute] = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            BodyLimit(graphql, settings.subgraph_max_body_bytes),
+            methods=["GET", "POST"],
+        ),
         Route("/health", health, methods=["GET"]),
         *spec.routes,
     ]

@@ -54,7 +54,6 @@ class CallerGate:
     services: ServiceVerifier
     # The third-party router's shared credential; None: only signed calls pass.
     router_credential: bytes | None
-    max_body_bytes: int
 
     async def admit(self, request: Request) -> tuple[str, bytes]:
         """The verified caller and the request body, or CallerRefused."""
@@ -63,7 +62,7 @@ class CallerGate:
             try:
                 # Header checks first: a forged or stale call is refused unread.
                 self.services.precheck(headers)
-                body = await self._body(request)
+                body = await request.body()  # capped by the kernel's BodyLimit
                 url = request.url
                 path = f"{url.path}?{url.query}" if url.query else url.path
                 caller = await self.services.verify(request.method, path, headers, body)
@@ -75,26 +74,5 @@ class CallerGate:
             expected = self.router_credential
             if expected is None or not hmac.compare_digest(presented.encode(), expected):
                 raise _refused("Router credential refused.")
-            return ROUTER, await self._body(request)
+            return ROUTER, await request.body()
         raise _refused(UNSIGNED_MESSAGE)
-
-    async def _body(self, request: Request) -> bytes:
-        """The body, refused with 413 as soon as it is known to exceed the cap."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise self._too_large()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise self._too_large()
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _too_large(self) -> CallerRefused:
-        return CallerRefused(
-            413,
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"Request body over {self.max_body_bytes} bytes.",
-        )

@@ -2,6 +2,7 @@
 
 - one pinned Federation version that Apollo's and The Guild's composers both accept;
 - parser and validation caches (router-generated subgraph queries repeat);
+- input hygiene (`coursegraph.input_hygiene`) and a strict `Decimal`, for every argument;
 - error formatting that maps domain errors to the contract's `extensions.code` and
   never lets an internal error's text reach a client;
 - internal fields: `@internal(services: [...])` (composed) plus `@inaccessible`, and the
@@ -18,8 +19,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from decimal import Decimal
+from typing import Any, Final, cast
 from weakref import WeakKeyDictionary
 
 import strawberry
@@ -34,6 +38,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     ListValueNode,
+    OperationDefinitionNode,
     VariableNode,
     build_ast_schema,
     default_field_resolver,
@@ -49,15 +54,19 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.federation.schema_directives import Authenticated, ListSize, RequiresScopes
+from strawberry.federation.schema import FederationAny
+from strawberry.federation.schema_directives import Authenticated, Key, RequiresScopes
 from strawberry.permission import BasePermission
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
 from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
 
 from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
-from coursegraph.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.errors import BadUserInput, DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.graphql_types import DECIMAL_SCALAR
 from coursegraph.identity import access_refusal, scopes_requirement
+from coursegraph.input_hygiene import InputHygiene
 from coursegraph.limits import (
     DEFAULT_LIST_SIZE,
     MAX_ALIASES,
@@ -235,21 +244,6 @@ def _enforce_access_directives(schema: GraphQLSchema) -> None:
             gfield.resolve = _guard(resolve, f"{gtype.name}.{name}", scopes)
 
 
-# ------------------------------------------------------------------ demand control
-def list_size(
-    *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
-) -> ListSize:
-    """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
-    would print the others as explicit nulls). `assumed`: a size the subgraph enforces;
-    `slicing`: arguments whose value the subgraph caps."""
-    return ListSize(
-        assumed_size=assumed if assumed is not None else strawberry.UNSET,
-        slicing_arguments=list(slicing) if slicing else strawberry.UNSET,
-        sized_fields=list(sized) if sized else strawberry.UNSET,
-        require_one_slicing_argument=strawberry.UNSET,
-    )
-
-
 # ------------------------------------------------------------------ limits
 class CostLimiter(SchemaExtension):
     """Refuses, before anything is resolved, an operation whose estimated cost is over
@@ -362,16 +356,86 @@ LIMIT_RULES = (
 
 
 # ------------------------------------------------------------------ schema
+class SubgraphSchema(strawberry.federation.Schema):
+    """Strawberry's federation schema, with `_entities` refusing a malformed representation
+    (not an object, unknown `__typename`, a key missing, a field `resolve_reference` does
+    not take) as BAD_USER_INPUT at its own path instead of failing inside."""
+
+    # Strawberry builds the `_entities` field from this signature: keep its types.
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        problems = [self._representation_problem(r) for r in representations]
+        valid = [r for r, problem in zip(representations, problems, strict=True) if not problem]
+        resolved = iter(super().entities_resolver(info, valid))
+        return [cast(FederationAny, problem) or next(resolved) for problem in problems]
+
+    def _representation_problem(self, representation: Any) -> BadUserInput | None:
+        if not isinstance(representation, dict):
+            return BadUserInput("An entity representation must be an object.")
+        type_name = representation.get("__typename")
+        known = self.schema_converter.type_map.get(type_name) if type_name else None
+        definition = getattr(known, "definition", None)
+        if not isinstance(definition, StrawberryObjectDefinition):
+            return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
+        keys = [
+            _top_level_fields(d.fields) for d in definition.directives or () if isinstance(d, Key)
+        ]
+        if not keys:
+            return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
+        present = {name for name, value in representation.items() if value is not None}
+        resolve = getattr(definition.origin, "resolve_reference", None)
+        needed, accepted = _arguments(resolve) if resolve is not None else (frozenset(), None)
+        if not any(key <= present for key in keys) or not needed <= present:
+            missing = sorted((min(keys, key=len) | needed) - present)
+            return BadUserInput(f"The {type_name} representation lacks {', '.join(missing)}.")
+        unknown = sorted(representation.keys() - {"__typename"} - (accepted or present))
+        if unknown:
+            return BadUserInput(f"The {type_name} representation has no {', '.join(unknown)}.")
+        return None
+
+
+@functools.cache
+def _top_level_fields(field_set: str) -> frozenset[str]:
+    """The top-level field names of a `@key(fields:)` selection: "id", "sku package { id }"."""
+    operation = parse(f"{{ {field_set} }}").definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    return frozenset(
+        s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)
+    )
+
+
+@functools.cache
+def _arguments(
+    resolve_reference: Callable[..., Any],
+) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The representation fields a `resolve_reference` needs, and those it takes (None: any)."""
+    parameters = [
+        p for name, p in inspect.signature(resolve_reference).parameters.items() if name != "info"
+    ]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        taken = None
+    else:
+        taken = frozenset(p.name for p in parameters)
+    needed = frozenset(
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD
+    )
+    return needed, taken
+
+
 def build_schema(
     query: type,
     mutation: type | None = None,
     types: Iterable[type] = (),
 ) -> strawberry.federation.Schema:
-    schema = strawberry.federation.Schema(
+    schema = SubgraphSchema(
         query=query,
         mutation=mutation,
         types=list(types),
         federation_version=FEDERATION_VERSION,
+        scalar_overrides={Decimal: DECIMAL_SCALAR},
         extensions=[
             # The token limit is applied by the parser; a cached parse skips it, and the
             # validation cache keeps depth and alias verdicts with the document.
@@ -381,6 +445,7 @@ def build_schema(
             lambda: AddValidationRules(list(LIMIT_RULES)),
             lambda: CostLimiter(MAX_COST),
             lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
+            InputHygiene,
         ],
     )
     _enforce_access_directives(schema._schema)

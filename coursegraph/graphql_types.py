@@ -3,13 +3,42 @@ every subgraph prints them identically (composition requires it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry.federation.schema_directives import ListSize
+from strawberry.types.scalar import ScalarDefinition
 
 from coursegraph import money
-from coursegraph.federation import list_size
+
+
+def list_size(
+    *, assumed: int | None = None, slicing: Sequence[str] = (), sized: Sequence[str] = ()
+) -> ListSize:
+    """`@listSize` (cost spec) for a list field, with only the arguments given (Strawberry
+    would print the others as explicit nulls). `assumed`: a size the subgraph enforces;
+    `slicing`: arguments whose value the subgraph caps."""
+    return ListSize(
+        assumed_size=assumed if assumed is not None else strawberry.UNSET,
+        slicing_arguments=list(slicing) if slicing else strawberry.UNSET,
+        sized_fields=list(sized) if sized else strawberry.UNSET,
+        require_one_slicing_argument=strawberry.UNSET,
+    )
+
+
+# The API's `Decimal` carries money amounts: parsed strictly and bounded before Python's
+# Decimal sees it (see `money.parse_amount`); printed as Strawberry's own scalar.
+DECIMAL_SCALAR = ScalarDefinition(
+    name="Decimal",
+    description="Decimal (fixed-point)",
+    specified_by_url=None,
+    serialize=str,
+    parse_value=money.parse_amount,
+    parse_literal=None,
+    origin=Decimal,
+)
 
 
 @strawberry.federation.type(shareable=True)

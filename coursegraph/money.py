@@ -6,8 +6,9 @@ yen, fils) and leave as `Decimal` again, with as many places as the currency has
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from coursegraph.errors import BadUserInput
 
@@ -27,8 +28,18 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "BHD": 3, "JOD": 3, "KWD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
 
-# Prices travel as GraphQL `Int` (32-bit signed) between services.
+# Prices travel as GraphQL `Int` (32-bit signed) between services and courses stores them
+# in an `integer` column.
 MAX_MINOR_UNITS = 2**31 - 1
+
+# An amount is a plain decimal: digits, an optional fraction, at most a two-digit
+# exponent. Python's Decimal accepts far more ("1_000", non-ASCII digits, "1E+999999",
+# whose scaling to minor units costs seconds of CPU), so text is checked before any
+# arithmetic, and a Decimal's size before it is scaled.
+MAX_AMOUNT_CHARS = 40
+MAX_AMOUNT_DIGITS = 40
+MAX_AMOUNT_EXPONENT = 30
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,2})?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,27 +67,45 @@ def normalise_currency(currency: str) -> str:
     return code
 
 
+def parse_amount(value: object) -> Decimal:
+    """An amount from API input (a string, or a JSON number), refused unless it is a plain,
+    bounded decimal such as "19.99"."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise BadUserInput('The amount must be a decimal number such as "19.99".', field="amount")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_AMOUNT_CHARS or not _PLAIN_DECIMAL.fullmatch(text):
+        raise BadUserInput(
+            'The amount must be a decimal number such as "19.99" (digits, an optional'
+            f" fraction, at most {MAX_AMOUNT_CHARS} characters).",
+            field="amount",
+        )
+    return Decimal(text)
+
+
 def to_minor(amount: Decimal | str, currency: str) -> Money:
     """Parse a decimal amount into minor units; refuse what cannot be charged exactly."""
     code = normalise_currency(currency)
     exponent = CURRENCY_EXPONENTS[code]
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, TypeError, ValueError):
-        raise BadUserInput("The amount must be a decimal number.", field="amount") from None
+    value = amount if isinstance(amount, Decimal) else parse_amount(amount)
     if not value.is_finite():
         raise BadUserInput("The amount must be a finite number.", field="amount")
     if value < 0:
         raise BadUserInput("The amount must not be negative.", field="amount")
+    # Bounded before any scaling: huge exponents or digit counts make Decimal slow
+    # (comparisons look at the exponent first, so they stay cheap).
+    largest = to_decimal(MAX_MINOR_UNITS, code)
+    if value > largest:
+        raise BadUserInput(f"The amount is too large: at most {largest} {code}.", field="amount")
+    _, digits, places = value.as_tuple()
+    assert isinstance(places, int)  # finite
+    if len(digits) > MAX_AMOUNT_DIGITS or places < -MAX_AMOUNT_EXPONENT:
+        raise BadUserInput("The amount has too many digits.", field="amount")
     scaled = value.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise BadUserInput(
             f"{code} amounts have at most {exponent} decimal places.", field="amount"
         )
-    minor = int(scaled)
-    if minor > MAX_MINOR_UNITS:
-        raise BadUserInput("The amount is too large.", field="amount")
-    return Money(minor, code)
+    return Money(int(scaled), code)
 
 
 def to_decimal(minor: int, currency: str) -> Decimal:

@@ -85,8 +85,10 @@ class Settings(BaseSettings):
     # What a third-party router (Hive Gateway, Apollo Router) sends in X-Router-Credential
     # to call the subgraphs as `router`; unset: only HMAC-signed calls reach GraphQL.
     router_shared_secret: SecretStr | None = None
-    # Largest GraphQL request body a subgraph reads from the router or a service.
-    subgraph_max_body_bytes: int = 4 * 1024**2
+    # Largest GraphQL request body a subgraph reads (413 beyond, before buffering). Above
+    # the router's client cap (1 MB): its entity fetches for a large page carry many
+    # representations.
+    subgraph_max_body_bytes: int = Field(4 * 1024**2, ge=1)
     service_timeout_seconds: float = 10.0
 
     # --- identity

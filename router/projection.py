@@ -245,16 +245,21 @@ class Projector:
         as_list = _path_list(path)
         if self.error_paths is None:
             self.error_paths = [tuple(e.get("path") or ()) for e in self.errors]
-            # An unreachable subgraph is reported once, without a path; the nulls it
+            # An error without a path is about a whole subgraph request: unreachable, or
+            # refused before it ran (validation, variables, input hygiene). The nulls it
             # causes are explained by that error, not by one more per field.
-            if any(_is_unavailable(e) for e in self.errors):
+            if any(not e.get("path") for e in self.errors):
                 self.error_paths.append(_EVERYWHERE)
         prefix = tuple(as_list)
         for existing in self.error_paths:
             if existing is _EVERYWHERE:
                 return
             related = existing[: len(prefix)] == prefix or prefix[: len(existing)] == existing
-            if existing and related:
+            # An error in a sibling field nulls the object they share (a non-null field's
+            # error bubbles up to the entity the same fetch returned): that explains it too.
+            parent = existing[:-1]
+            sibling = bool(parent) and prefix[: len(parent)] == parent
+            if existing and (related or sibling):
                 return
         # A subgraph answered null where its schema promises a value: its fault, not the
         # client's, and every error carries a contract code.
@@ -269,12 +274,3 @@ class Projector:
 
 
 _EVERYWHERE: tuple[str | int, ...] = ("<every path>",)
-
-
-def _is_unavailable(error: JSONObject) -> bool:
-    extensions = error.get("extensions")
-    return (
-        not error.get("path")
-        and isinstance(extensions, dict)
-        and extensions.get("code") == "SERVICE_UNAVAILABLE"
-    )

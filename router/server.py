@@ -24,9 +24,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from coursegraph.body_limit import BodyTooLarge, read_body
 from coursegraph.settings import get_settings
 from router.client_address import ClientAddresses
-from router.edge.limits import BodyTooLarge, read_body
 from router.edge.pipeline import Edge, build_edge, exposes_schema
 from router.edge.stage import EdgeRefusal, Exchange
 from router.edge_auth import EdgeAuthenticator

@@ -1,4 +1,5 @@
-"""Operation limits: depth, aliases, root fields, tokens, static cost; body size.
+"""Operation limits: depth, aliases, root fields, tokens, static cost (the body cap is the
+kernel's, coursegraph/body_limit.py).
 
 The analysis runs once per prepared (cached) operation, after validation and before
 planning, and a refusal is cached with the operation like a validation error: a repeated
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
-from starlette.requests import Request
 
 from coursegraph.cost import CostQueryError, CostWalk, field_costs
 from router.config import LimitsConfig
@@ -31,10 +31,6 @@ class LimitExceeded(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 @dataclass(slots=True)
@@ -124,19 +120,3 @@ class OperationLimits:
             estimate.memo[key] = cost
         self.check_cost(cost)
         return cost
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing (BodyTooLarge) beyond `max_bytes` without reading it all:
-    by Content-Length when sent, else while streaming."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge
-        parts.append(chunk)
-    return b"".join(parts)

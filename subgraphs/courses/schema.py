@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from coursegraph.errors import BadUserInput
-from coursegraph.federation import build_schema, internal_field, list_size
-from coursegraph.graphql_types import Money, UploadTicket
+from coursegraph.federation import build_schema, internal_field
+from coursegraph.graphql_types import Money, UploadTicket, list_size
 from subgraphs.courses.enrollments import PaymentRequired as PaymentDue
 from subgraphs.courses.internal import (
     CoursePricing,

@@ -11,8 +11,7 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.errors import NotFound
-from coursegraph.federation import list_size
-from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket
+from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket, list_size
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.enrollments import EnrollmentService

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
+from coursegraph.body_limit import BodyLimit
 from coursegraph.cors import PathCors, parse_origins
 from coursegraph.settings import Settings, get_settings
 from subgraphs.files import endpoints
@@ -23,7 +24,11 @@ def spec() -> SubgraphSpec[FilesContainer, FilesLoaders]:
         routes=[
             Route("/storage/uploads/{key}", endpoints.upload, methods=["PUT"]),
             Route("/media/{key}", endpoints.media, methods=["GET", "HEAD"]),
-            Route("/webhooks/mux", endpoints.mux_webhook, methods=["POST"]),
+            Route(
+                "/webhooks/mux",
+                BodyLimit(endpoints.mux_webhook, endpoints.MAX_WEBHOOK_BYTES),
+                methods=["POST"],
+            ),
         ],
     )
 

@@ -16,6 +16,9 @@ from subgraphs.files.storage.local import SignedUrlError
 
 log = get_logger("coursegraph.files.http")
 
+# Mux's asset events are a few kilobytes; anything larger is not one.
+MAX_WEBHOOK_BYTES = 256 * 1024
+
 
 def _container(request: Request) -> FilesContainer:
     container: FilesContainer = request.app.state.container

@@ -11,8 +11,8 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
-from coursegraph.federation import build_schema, internal_field, list_size
-from coursegraph.graphql_types import Money, MoneyInput
+from coursegraph.federation import build_schema, internal_field
+from coursegraph.graphql_types import Money, MoneyInput, list_size
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders

@@ -78,7 +78,9 @@ async def test_prices_keep_the_currency_places(courses_url: str, people: People)
         ({"amount": "10.00", "currency": "XXX"}, "not a supported currency"),
         ({"amount": "10.00", "currency": "dollars"}, "not a supported currency"),
         ({"amount": "99999999999", "currency": "USD"}, "too large"),
-        ({"amount": "NaN", "currency": "USD"}, "finite"),
+        ({"amount": "NaN", "currency": "USD"}, "decimal number"),
+        ({"amount": "1E+300000", "currency": "USD"}, "decimal number"),
+        ({"amount": "21474836.48", "currency": "USD"}, "at most 21474836.47 USD"),
     ],
 )
 async def test_bad_prices_are_refused(

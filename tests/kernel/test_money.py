@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from coursegraph.errors import BadUserInput
-from coursegraph.money import CURRENCY_EXPONENTS, Money, to_decimal, to_minor
+from coursegraph.money import CURRENCY_EXPONENTS, Money, parse_amount, to_decimal, to_minor
 
 
 @pytest.mark.parametrize(
@@ -43,13 +43,16 @@ def test_no_float_ever_creeps_in() -> None:
         ("1.5", "JPY", "at most 0 decimal places"),
         ("-0.01", "USD", "negative"),
         ("abc", "USD", "decimal number"),
-        ("Infinity", "USD", "finite"),
+        ("Infinity", "USD", "decimal number"),
+        ("NaN", "USD", "decimal number"),
+        (Decimal("NaN"), "USD", "finite"),
         ("1", "ABC", "not a supported currency"),
         ("1", "", "not a supported currency"),
-        ("21474836.48", "USD", "too large"),
+        ("21474836.48", "USD", r"too large: at most 21474836\.47 USD"),
+        ("2147483648", "JPY", "at most 2147483647 JPY"),
     ],
 )
-def test_refusals(amount: str, currency: str, message: str) -> None:
+def test_refusals(amount: str | Decimal, currency: str, message: str) -> None:
     with pytest.raises(BadUserInput, match=message):
         to_minor(amount, currency)
 
@@ -61,3 +64,55 @@ def test_the_table_covers_the_usual_exponents() -> None:
         assert CURRENCY_EXPONENTS[code] == 0
     assert all(len(code) == 3 and code.isupper() for code in CURRENCY_EXPONENTS)
     assert set(CURRENCY_EXPONENTS.values()) == {0, 2, 3}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1E+300000",  # once ~4.5 s of CPU in int(Decimal) after scaling
+        "1E+1000000",  # once INTERNAL_SERVER_ERROR: Decimal's context overflowed
+        "1E-999999",
+        "1_000",  # Python's Decimal reads these three; an API should not
+        "\u0661\u0662\u0663",
+        " 12",
+        "1" * 41,
+        "0x10",
+        "",
+    ],
+)
+def test_only_plain_bounded_decimals_are_parsed(text: str) -> None:
+    with pytest.raises(BadUserInput, match="decimal number such as"):
+        parse_amount(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (Decimal("1E+300000"), "too large"),
+        (Decimal("1E+999999999"), "too large"),
+        (Decimal("1E-999999"), "too many digits"),
+        (Decimal("0E-999999"), "too many digits"),
+        (Decimal("1." + "0" * 40), "too many digits"),
+    ],
+)
+def test_decimals_are_bounded_before_they_are_scaled(value: Decimal, message: str) -> None:
+    with pytest.raises(BadUserInput, match=message):
+        to_minor(value, "USD")
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("19.99", Decimal("19.99")),
+        ("1E+3", Decimal("1E+3")),
+        (1999, Decimal(1999)),
+        (1.5, Decimal("1.5")),
+    ],
+)
+def test_json_numbers_and_small_exponents_are_amounts(value: object, parsed: Decimal) -> None:
+    assert parse_amount(value) == parsed
+    assert to_minor(parse_amount(value), "USD").minor == int(parsed * 100)
+
+
+def test_the_largest_storable_amount_is_accepted() -> None:
+    assert to_minor("21474836.47", "USD").minor == 2**31 - 1
