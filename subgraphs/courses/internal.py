@@ -26,6 +26,7 @@ class InternalEnrollment:
     course_id: strawberry.ID
     status: EnrollmentStatus
     progress_percentage: float
+    frozen: bool = strawberry.field(description="A refund of its payment is under way.")
 
     @strawberry.field
     async def certificate_issued(self, info: CourseInfo) -> bool:
@@ -40,6 +41,7 @@ class InternalEnrollment:
             course_id=strawberry.ID(str(enrollment.course_id)),
             status=EnrollmentStatus(enrollment.status),
             progress_percentage=enrollment.progress_percentage,
+            frozen=enrollment.frozen_at is not None,
         )
 
 
@@ -94,10 +96,37 @@ async def complete_paid_enrollment(
     return InternalEnrollment.from_model(row)
 
 
-async def drop_enrollment_for_payment(
+async def freeze_enrollment_for_payment(
+    info: CourseInfo,
+    user_id: strawberry.ID,
+    course_id: strawberry.ID,
+    payment_id: strawberry.ID,
+    allow_certificate: bool = False,
+) -> InternalEnrollment:
+    seat = await info.context.container.enrollments.freeze_for_payment(
+        str(user_id), str(course_id), str(payment_id), allow_certificate=allow_certificate
+    )
+    return InternalEnrollment.from_model(seat.enrollment)
+
+
+async def unfreeze_enrollment_for_payment(
     info: CourseInfo, payment_id: strawberry.ID
 ) -> InternalEnrollment | None:
-    row = await info.context.container.enrollments.drop_for_payment(str(payment_id))
+    row = await info.context.container.enrollments.unfreeze_for_payment(str(payment_id))
+    return InternalEnrollment.from_model(row) if row else None
+
+
+async def drop_enrollment_for_payment(
+    info: CourseInfo,
+    payment_id: strawberry.ID,
+    user_id: strawberry.ID | None = None,
+    course_id: strawberry.ID | None = None,
+) -> InternalEnrollment | None:
+    row = await info.context.container.enrollments.drop_for_payment(
+        str(payment_id),
+        str(user_id) if user_id else None,
+        str(course_id) if course_id else None,
+    )
     return InternalEnrollment.from_model(row) if row else None
 
 

@@ -16,7 +16,9 @@ from subgraphs.courses.internal import (
     course_pricing,
     drop_enrollment_for_payment,
     enrollment_for_payment,
+    freeze_enrollment_for_payment,
     record_video_status,
+    unfreeze_enrollment_for_payment,
     viewer_progress,
 )
 from subgraphs.courses.service import KEEP, Keep
@@ -109,7 +111,10 @@ class Query:
         rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
         return [Enrollment.from_model(e) for e in rows]
 
-    @strawberry.field(description="Public: the certificate with this code, if any.")
+    @strawberry.field(
+        description="Public: the certificate with this code, if any; a revoked one says so "
+        "(valid false, revokedAt)."
+    )
     async def verify_certificate(self, info: CourseInfo, code: str) -> Certificate | None:
         row = await info.context.container.enrollments.verify_certificate(code)
         return Certificate.from_model(row) if row else None
@@ -299,10 +304,22 @@ class Mutation:
         services=["payments"],
         description="The enrollment a succeeded payment pays for; idempotent on paymentId.",
     )
+    freeze_enrollment_for_payment: InternalEnrollment = internal_field(
+        freeze_enrollment_for_payment,
+        services=["payments"],
+        description="Freezes the payment's seat before a refund (not one with a certificate "
+        "unless allowCertificate); the progress returned is read under the lock.",
+    )
+    unfreeze_enrollment_for_payment: InternalEnrollment | None = internal_field(
+        unfreeze_enrollment_for_payment,
+        services=["payments"],
+        description="Lifts the freeze after a refund that did not happen; idempotent.",
+    )
     drop_enrollment_for_payment: InternalEnrollment | None = internal_field(
         drop_enrollment_for_payment,
         services=["payments"],
-        description="Drops the enrollment of a refunded payment; idempotent.",
+        description="Drops the seat of a refunded payment and revokes its certificate; "
+        "with userId and courseId a late completion finds it dropped. Idempotent.",
     )
     record_video_status: bool = internal_field(
         record_video_status,

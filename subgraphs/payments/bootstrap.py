@@ -87,7 +87,7 @@ async def bootstrap(settings: Settings) -> AsyncIterator[PaymentsContainer]:
     providers, sandbox = configured_providers(settings, database)
     courses = CoursesClient.from_settings(settings)
     bus = await connect_bus(settings.nats_url)
-    handlers = outbox_handlers(courses)
+    handlers = outbox_handlers(database, courses)
     if sandbox is not None:
         handlers[WEBHOOK_TOPIC] = sandbox.deliver_webhook
     relay = OutboxRelay(database, outbox, bus, handlers)

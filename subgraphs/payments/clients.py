@@ -22,13 +22,6 @@ query ViewerProgress($userId: ID!, $courseId: ID!) {
   }
 }"""
 
-ENROLLMENT_FOR_PAYMENT = """
-query EnrollmentForPayment($paymentId: ID!) {
-  enrollmentForPayment(paymentId: $paymentId) {
-    id userId courseId status progressPercentage certificateIssued
-  }
-}"""
-
 COMPLETE_PAID_ENROLLMENT = """
 mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {
   completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {
@@ -36,9 +29,26 @@ mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {
   }
 }"""
 
+FREEZE_ENROLLMENT_FOR_PAYMENT = """
+mutation FreezeEnrollmentForPayment(
+  $userId: ID!, $courseId: ID!, $paymentId: ID!, $allowCertificate: Boolean!
+) {
+  freezeEnrollmentForPayment(
+    userId: $userId, courseId: $courseId, paymentId: $paymentId,
+    allowCertificate: $allowCertificate
+  ) { id status frozen progressPercentage certificateIssued }
+}"""
+
+UNFREEZE_ENROLLMENT_FOR_PAYMENT = """
+mutation UnfreezeEnrollmentForPayment($paymentId: ID!) {
+  unfreezeEnrollmentForPayment(paymentId: $paymentId) { id status }
+}"""
+
 DROP_ENROLLMENT_FOR_PAYMENT = """
-mutation DropEnrollmentForPayment($paymentId: ID!) {
-  dropEnrollmentForPayment(paymentId: $paymentId) { id status }
+mutation DropEnrollmentForPayment($paymentId: ID!, $userId: ID, $courseId: ID) {
+  dropEnrollmentForPayment(paymentId: $paymentId, userId: $userId, courseId: $courseId) {
+    id status
+  }
 }"""
 
 
@@ -71,6 +81,11 @@ class PaidEnrollment:
     status: str
     progress_percentage: Decimal
     certificate_issued: bool
+    frozen: bool = False
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.status in ("ACTIVE", "COMPLETED")
 
 
 def _percentage(value: object) -> Decimal:
@@ -112,26 +127,44 @@ class CoursesClient:
             certificate_issued=bool(raw.get("certificateIssued")),
         )
 
-    async def enrollment_for_payment(self, payment_id: str) -> PaidEnrollment | None:
-        data = await self._graphql.execute(ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
-        raw = data.get("enrollmentForPayment")
-        if raw is None:
-            return None
-        return PaidEnrollment(
-            id=str(raw["id"]),
-            status=str(raw["status"]),
-            progress_percentage=_percentage(raw.get("progressPercentage")),
-            certificate_issued=bool(raw.get("certificateIssued")),
-        )
-
     async def complete_paid_enrollment(self, user_id: str, course_id: str, payment_id: str) -> None:
         await self._graphql.execute(
             COMPLETE_PAID_ENROLLMENT,
             {"userId": user_id, "courseId": course_id, "paymentId": payment_id},
         )
 
-    async def drop_enrollment_for_payment(self, payment_id: str) -> None:
-        await self._graphql.execute(DROP_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+    async def freeze_enrollment_for_payment(
+        self, user_id: str, course_id: str, payment_id: str, *, allow_certificate: bool
+    ) -> PaidEnrollment:
+        """The payment's seat, frozen by courses under its row lock (see courses)."""
+        data = await self._graphql.execute(
+            FREEZE_ENROLLMENT_FOR_PAYMENT,
+            {
+                "userId": user_id,
+                "courseId": course_id,
+                "paymentId": payment_id,
+                "allowCertificate": allow_certificate,
+            },
+        )
+        raw = data["freezeEnrollmentForPayment"]
+        return PaidEnrollment(
+            id=str(raw["id"]),
+            status=str(raw["status"]),
+            progress_percentage=_percentage(raw.get("progressPercentage")),
+            certificate_issued=bool(raw.get("certificateIssued")),
+            frozen=bool(raw.get("frozen")),
+        )
+
+    async def unfreeze_enrollment_for_payment(self, payment_id: str) -> None:
+        await self._graphql.execute(UNFREEZE_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+
+    async def drop_enrollment_for_payment(
+        self, payment_id: str, user_id: str | None = None, course_id: str | None = None
+    ) -> None:
+        await self._graphql.execute(
+            DROP_ENROLLMENT_FOR_PAYMENT,
+            {"paymentId": payment_id, "userId": user_id, "courseId": course_id},
+        )
 
     async def aclose(self) -> None:
         await self._graphql.aclose()

@@ -92,9 +92,14 @@ class Refund(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", REFUND_STATUSES), name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        # One refund per payment: a repeated request finds this row instead of refunding
-        # again (the enrollment is dropped by the first).
-        UniqueConstraint("payment_id", name="uq_refunds_payment_id"),
+        # One live refund per payment: a repeated request finds this row instead of
+        # refunding again. One the provider refused (FAILED) leaves room for a new try.
+        Index(
+            "uq_refunds_one_live",
+            "payment_id",
+            unique=True,
+            postgresql_where=text("status <> 'FAILED'"),
+        ),
         UniqueConstraint("provider_refund_id", name="uq_refunds_provider_refund_id"),
     )
 

@@ -288,7 +288,11 @@ async def test_internal_fields_are_hidden_and_marked(courses_url: str) -> None:
         "enrollmentForPayment(paymentId: ID!): InternalEnrollment",
         "viewerProgress(userId: ID!, courseId: ID!): InternalProgress",
         "completePaidEnrollment(userId: ID!, courseId: ID!, paymentId: ID!): InternalEnrollment!",
-        "dropEnrollmentForPayment(paymentId: ID!): InternalEnrollment",
+        "dropEnrollmentForPayment(paymentId: ID!, userId: ID = null, courseId: ID = null):"
+        " InternalEnrollment",
+        "freezeEnrollmentForPayment(userId: ID!, courseId: ID!, paymentId: ID!,"
+        " allowCertificate: Boolean! = false): InternalEnrollment!",
+        "unfreezeEnrollmentForPayment(paymentId: ID!): InternalEnrollment",
     ):
         assert f'{field} @internal(services: ["payments"]) @inaccessible' in sdl
     assert (

@@ -61,6 +61,7 @@ class FakeEnrollment:
     status: str
     progress: float = 0.0
     certificate_issued: bool = False
+    frozen: bool = False
 
 
 @dataclass
@@ -130,7 +131,9 @@ class FakeCourses:
         for name in (
             "coursePricing",
             "viewerProgress",
-            "enrollmentForPayment",
+            # Before its suffix "freezeEnrollmentForPayment(", matched by substring.
+            "unfreezeEnrollmentForPayment",
+            "freezeEnrollmentForPayment",
             "completePaidEnrollment",
             "dropEnrollmentForPayment",
         ):
@@ -178,39 +181,71 @@ class FakeCourses:
             "certificateIssued": enrollment.certificate_issued,
         }
 
-    def _enrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
-        enrollment = self.by_payment(paymentId)
-        if enrollment is None:
-            return None
+    def _internal(self, enrollment: FakeEnrollment) -> dict[str, Any]:
         return {
             "id": enrollment.id,
             "userId": enrollment.user_id,
             "courseId": enrollment.course_id,
             "status": enrollment.status,
+            "frozen": enrollment.frozen,
             "progressPercentage": enrollment.progress,
             "certificateIssued": enrollment.certificate_issued,
         }
+
+    def _freezeEnrollmentForPayment(
+        self, userId: str, courseId: str, paymentId: str, allowCertificate: bool
+    ) -> dict[str, Any]:
+        # As courses does: a payment with no seat yet gets a frozen one (or a DROPPED
+        # row when another seat holds the course), so a late completion makes none.
+        enrollment = self.by_payment(paymentId)
+        if enrollment is None:
+            held = self._enrollment_of(userId, courseId)
+            taken = held is not None and held.status in ("ACTIVE", "COMPLETED")
+            enrollment = self._paid_row(userId, courseId, paymentId, taken)
+        if enrollment.status != "DROPPED" and (
+            allowCertificate or not enrollment.certificate_issued
+        ):
+            enrollment.frozen = True
+        return self._internal(enrollment)
+
+    def _paid_row(
+        self, user_id: str, course_id: str, payment_id: str, dropped: bool
+    ) -> FakeEnrollment:
+        enrollment = FakeEnrollment(
+            id=f"enr-{secrets.token_hex(4)}",
+            user_id=user_id,
+            course_id=course_id,
+            payment_id=payment_id,
+            status="DROPPED" if dropped else "ACTIVE",
+        )
+        self.enrollments[enrollment.id] = enrollment
+        return enrollment
+
+    def _unfreezeEnrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
+        enrollment = self.by_payment(paymentId)
+        if enrollment is None:
+            return None
+        enrollment.frozen = False
+        return self._internal(enrollment)
 
     def _completePaidEnrollment(self, userId: str, courseId: str, paymentId: str) -> dict[str, Any]:
         # Idempotent on the payment id, like the real mutation.
         enrollment = self.by_payment(paymentId)
         if enrollment is None:
-            enrollment = FakeEnrollment(
-                id=f"enr-{secrets.token_hex(4)}",
-                user_id=userId,
-                course_id=courseId,
-                payment_id=paymentId,
-                status="ACTIVE",
-            )
-            self.enrollments[enrollment.id] = enrollment
+            enrollment = self._paid_row(userId, courseId, paymentId, dropped=False)
             self.activations.append(paymentId)
         return {"id": enrollment.id, "status": enrollment.status}
 
-    def _dropEnrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
+    def _dropEnrollmentForPayment(
+        self, paymentId: str, userId: str | None = None, courseId: str | None = None
+    ) -> dict[str, Any] | None:
         enrollment = self.by_payment(paymentId)
         if enrollment is None:
-            return None
+            if userId is None or courseId is None:
+                return None
+            enrollment = self._paid_row(userId, courseId, paymentId, dropped=True)
         enrollment.status = "DROPPED"
+        enrollment.frozen = False
         return {"id": enrollment.id, "status": enrollment.status}
 
     def app(self) -> Starlette:
