@@ -58,8 +58,16 @@ class Payment(Base):
             unique=True,
             postgresql_where=text("status = 'PENDING'"),
         ),
-        # Webhooks name the provider's object; it belongs to exactly one payment.
+        # I6: webhooks name the provider's checkout object or its charge; each belongs
+        # to exactly one payment, so a webhook matches one payment or none.
         UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),
+        Index(
+            "uq_payments_gateway_payment_id",
+            "provider",
+            "gateway_payment_id",
+            unique=True,
+            postgresql_where=text("gateway_payment_id IS NOT NULL"),
+        ),
         Index("ix_payments_user_id_created_at", "user_id", "created_at"),
     )
 

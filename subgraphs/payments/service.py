@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -430,17 +430,33 @@ class PaymentService:
     async def _payment_for_event(
         self, session: AsyncSession, provider: ProviderName, event: ProviderEvent
     ) -> Payment | None:
-        conditions = []
+        """The one payment the event names, locked; none when the checkout object and the
+        charge it names belong to different payments (each is unique per provider)."""
+        by_ref = by_charge = None
         if event.provider_ref:
-            conditions.append(Payment.provider_ref == event.provider_ref)
+            by_ref = await session.scalar(
+                select(Payment)
+                .where(
+                    Payment.provider == provider.value, Payment.provider_ref == event.provider_ref
+                )
+                .with_for_update()
+            )
         if event.gateway_payment_id:
-            conditions.append(Payment.gateway_payment_id == event.gateway_payment_id)
-        if not conditions:
+            by_charge = await session.scalar(
+                select(Payment)
+                .where(
+                    Payment.provider == provider.value,
+                    Payment.gateway_payment_id == event.gateway_payment_id,
+                )
+                .with_for_update()
+            )
+        if by_ref is not None and by_charge is not None and by_ref.id != by_charge.id:
+            log.error(
+                "webhook names two payments; ignored",
+                provider=provider.value,
+                event_id=event.event_id,
+                by_ref=str(by_ref.id),
+                by_charge=str(by_charge.id),
+            )
             return None
-        found: Payment | None = await session.scalar(
-            select(Payment)
-            .where(Payment.provider == provider.value, or_(*conditions))
-            .limit(1)
-            .with_for_update()
-        )
-        return found
+        return by_ref or by_charge
