@@ -297,34 +297,31 @@ class EnrollmentService:
 
     # ------------------------------------------------------------------ for payments
     async def complete_paid(self, user_id: str, course_id: str, payment_id: str) -> Enrollment:
-        """The enrollment a succeeded payment paid for; idempotent on `payment_id`.
+        """The seat a succeeded payment paid for; idempotent on `payment_id`.
 
         State-based: whatever row this payment already has wins (ACTIVE, frozen by a
         refund, or DROPPED after one), so a completion that arrives after the refund's
-        freeze or drop creates no seat. When the account already holds another seat, that
-        enrollment is returned: never two seats for one account.
+        freeze or drop creates no seat. When the account already holds another seat, or
+        the course became free (the seat is then made free), the payment gets a DROPPED
+        row and that other seat is returned: payments refunds a charge that holds no
+        seat (I1), and it can never take one later.
         """
         user, course_key = _parse_seat(user_id, course_id, payment_id)
         async with self._db.transaction() as session:
-            if await session.get(Course, course_key) is None:
+            course = await session.get(Course, course_key)
+            if course is None:
                 raise NotFound("No such course.")
-            # A row only disappears from a conflict if it is dropped meanwhile: try again.
-            for _ in range(3):
-                enrollment = await _of_payment(session, payment_id)
-                if enrollment is not None:
-                    if (enrollment.user_id, enrollment.course_id) != (user, course_key):
-                        raise Conflict("This payment completed a different enrollment.")
-                    break
-                enrollment = await self._insert(session, user, course_key, payment_id)
-                if enrollment is not None:
-                    break
-                if await _of_payment(session, payment_id) is not None:
-                    continue
-                enrollment = await session.scalar(_current_query(user, course_key))
-                if enrollment is not None:
-                    break
-            else:
-                raise Conflict("The enrollment changed concurrently; try again.")
+            enrollment = await _of_payment(session, payment_id, lock=True)
+            if enrollment is None:
+                paid_for = payment_id if course_price(course) is not None else None
+                enrollment = await self._insert(session, user, course_key, paid_for)
+                if enrollment is None or paid_for is None:
+                    own = await _dropped_row(session, user, course_key, payment_id)
+                    # A concurrent completion of this payment may have made the seat.
+                    current = await session.scalar(_current_query(user, course_key))
+                    enrollment = own if own.status in CURRENT_STATUSES else current or own
+            if (enrollment.user_id, enrollment.course_id) != (user, course_key):
+                raise Conflict("This payment completed a different enrollment.")
         self._on_event()
         return enrollment
 

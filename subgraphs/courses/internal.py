@@ -27,6 +27,9 @@ class InternalEnrollment:
     status: EnrollmentStatus
     progress_percentage: float
     frozen: bool = strawberry.field(description="A refund of its payment is under way.")
+    payment_id: strawberry.ID | None = strawberry.field(
+        description="The payment that holds this seat; null for a free one."
+    )
 
     @strawberry.field
     async def certificate_issued(self, info: CourseInfo) -> bool:
@@ -42,6 +45,7 @@ class InternalEnrollment:
             status=EnrollmentStatus(enrollment.status),
             progress_percentage=enrollment.progress_percentage,
             frozen=enrollment.frozen_at is not None,
+            payment_id=strawberry.ID(enrollment.payment_id) if enrollment.payment_id else None,
         )
 
 

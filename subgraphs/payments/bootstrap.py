@@ -87,13 +87,21 @@ async def bootstrap(settings: Settings) -> AsyncIterator[PaymentsContainer]:
     providers, sandbox = configured_providers(settings, database)
     courses = CoursesClient.from_settings(settings)
     bus = await connect_bus(settings.nats_url)
-    handlers = outbox_handlers(database, courses)
+    refunds: RefundService | None = None
+
+    async def refund_unkept(payment_id: str, reason: str | None) -> None:
+        # Bound once the services exist: they need the relay these handlers feed.
+        assert refunds is not None
+        await refunds.refund_unkept(payment_id, reason)
+
+    handlers = outbox_handlers(database, courses, refund_unkept)
     if sandbox is not None:
         handlers[WEBHOOK_TOPIC] = sandbox.deliver_webhook
     relay = OutboxRelay(database, outbox, bus, handlers)
     if sandbox is not None:
         sandbox.on_settled = relay.wake
     payments = PaymentService(database, providers, courses, relay, settings)
+    refunds = RefundService(database, payments, courses, relay, settings)
     relay.start()
     try:
         yield PaymentsContainer(
@@ -104,7 +112,7 @@ async def bootstrap(settings: Settings) -> AsyncIterator[PaymentsContainer]:
             bus=bus,
             relay=relay,
             payments=payments,
-            refunds=RefundService(database, payments, courses, relay, settings),
+            refunds=refunds,
         )
     finally:
         await relay.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from coursegraph.http import GraphQLServiceClient, signed_client
 from coursegraph.settings import Settings
@@ -22,22 +23,24 @@ query ViewerProgress($userId: ID!, $courseId: ID!) {
   }
 }"""
 
-COMPLETE_PAID_ENROLLMENT = """
-mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {
-  completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {
-    id status
-  }
-}"""
+PAID_SEAT = "id status frozen progressPercentage certificateIssued paymentId"
 
-FREEZE_ENROLLMENT_FOR_PAYMENT = """
+COMPLETE_PAID_ENROLLMENT = f"""
+mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {{
+  completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {{
+    {PAID_SEAT}
+  }}
+}}"""
+
+FREEZE_ENROLLMENT_FOR_PAYMENT = f"""
 mutation FreezeEnrollmentForPayment(
   $userId: ID!, $courseId: ID!, $paymentId: ID!, $allowCertificate: Boolean!
-) {
+) {{
   freezeEnrollmentForPayment(
     userId: $userId, courseId: $courseId, paymentId: $paymentId,
     allowCertificate: $allowCertificate
-  ) { id status frozen progressPercentage certificateIssued }
-}"""
+  ) {{ {PAID_SEAT} }}
+}}"""
 
 UNFREEZE_ENROLLMENT_FOR_PAYMENT = """
 mutation UnfreezeEnrollmentForPayment($paymentId: ID!) {
@@ -81,7 +84,20 @@ class PaidEnrollment:
     status: str
     progress_percentage: Decimal
     certificate_issued: bool
-    frozen: bool = False
+    frozen: bool
+    # The payment holding the seat; null for a free seat.
+    payment_id: str | None
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PaidEnrollment:
+        return cls(
+            id=str(raw["id"]),
+            status=str(raw["status"]),
+            progress_percentage=_percentage(raw.get("progressPercentage")),
+            certificate_issued=bool(raw.get("certificateIssued")),
+            frozen=bool(raw.get("frozen")),
+            payment_id=raw.get("paymentId"),
+        )
 
     @property
     def holds_seat(self) -> bool:
@@ -127,11 +143,15 @@ class CoursesClient:
             certificate_issued=bool(raw.get("certificateIssued")),
         )
 
-    async def complete_paid_enrollment(self, user_id: str, course_id: str, payment_id: str) -> None:
-        await self._graphql.execute(
+    async def complete_paid_enrollment(
+        self, user_id: str, course_id: str, payment_id: str
+    ) -> PaidEnrollment:
+        """The payment's seat, or the seat that holds the course instead (see courses)."""
+        data = await self._graphql.execute(
             COMPLETE_PAID_ENROLLMENT,
             {"userId": user_id, "courseId": course_id, "paymentId": payment_id},
         )
+        return PaidEnrollment.from_json(data["completePaidEnrollment"])
 
     async def freeze_enrollment_for_payment(
         self, user_id: str, course_id: str, payment_id: str, *, allow_certificate: bool
@@ -146,14 +166,7 @@ class CoursesClient:
                 "allowCertificate": allow_certificate,
             },
         )
-        raw = data["freezeEnrollmentForPayment"]
-        return PaidEnrollment(
-            id=str(raw["id"]),
-            status=str(raw["status"]),
-            progress_percentage=_percentage(raw.get("progressPercentage")),
-            certificate_issued=bool(raw.get("certificateIssued")),
-            frozen=bool(raw.get("frozen")),
-        )
+        return PaidEnrollment.from_json(data["freezeEnrollmentForPayment"])
 
     async def unfreeze_enrollment_for_payment(self, payment_id: str) -> None:
         await self._graphql.execute(UNFREEZE_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})

@@ -33,6 +33,10 @@ outbox = outbox_table(Base.metadata)
 PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
 PAYMENT_STATUSES = ("PENDING", "SUCCEEDED", "FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED")
 REFUND_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
+# Why payments closed a payment on its own (I1, I5): its checkout was superseded or
+# canceled, or its charge holds no seat. A charge that settles anyway is refunded in full.
+CLOSED_REASONS = ("SUPERSEDED", "CANCELED", "DUPLICATE", "SEAT_HELD", "COURSE_FREE")
+SANDBOX_STATUSES = ("OPEN", "SUCCEEDED", "FAILED", "CANCELED")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -44,6 +48,7 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint(_one_of("provider", PROVIDERS), name="provider"),
         CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status"),
+        CheckConstraint(_one_of("closed_reason", CLOSED_REASONS), name="closed_reason"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_range"
@@ -88,6 +93,7 @@ class Payment(Base):
     # The provider's id of the completed charge (Razorpay payment, Stripe charge, …).
     gateway_payment_id: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    closed_reason: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -147,7 +153,7 @@ class SandboxCheckout(Base):
 
     __tablename__ = "sandbox_checkouts"
     __table_args__ = (
-        CheckConstraint("status IN ('OPEN', 'SUCCEEDED', 'FAILED')", name="status"),
+        CheckConstraint(_one_of("status", SANDBOX_STATUSES), name="status"),
         UniqueConstraint("gateway_payment_id", name="uq_sandbox_checkouts_gateway_payment_id"),
     )
 

@@ -48,6 +48,15 @@ log = get_logger("coursegraph.payments.refunds")
 
 HUNDRED = Decimal(100)
 
+# What the automatic refund of a charge that holds no seat says (I1), per closed reason.
+CLOSED_REASONS = {
+    "SUPERSEDED": "Paid after its checkout was replaced (price change or expiry).",
+    "CANCELED": "Paid after its checkout was canceled.",
+    "DUPLICATE": "Another payment already holds this seat.",
+    "SEAT_HELD": "You already hold this seat.",
+    "COURSE_FREE": "The course became free; your seat is free.",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RefundAmount:
@@ -157,6 +166,37 @@ class RefundService:
             assert refund is not None
         # Outside the transaction: the provider call must not hold the payment's lock.
         return await self._finish_refund(refund)
+
+    async def refund_unkept(self, payment_id: str, reason: str | None) -> None:
+        """I1: refund a settled charge that holds no seat, in full, and say why on the
+        payment. Idempotent (one live refund per payment); an unreachable provider
+        raises, so the outbox tries again."""
+        key = uuid.UUID(payment_id)
+        try:
+            async with self._db.transaction() as session:
+                payment = await lock_payment(session, key)
+                if reason is not None and payment.closed_reason is None:
+                    payment.closed_reason = reason
+                refund = await _live_refund(session, key)
+                if refund is None:
+                    if payment.status != "SUCCEEDED":
+                        return
+                    refund = Refund(
+                        id=uuid.uuid4(),
+                        payment_id=key,
+                        amount_minor=payment.amount_minor,
+                        currency=payment.currency,
+                        status="PENDING",
+                        reason=CLOSED_REASONS[payment.closed_reason or "SEAT_HELD"],
+                    )
+                    session.add(refund)
+                    await session.flush()
+        except IntegrityError as error:
+            if not is_unique_violation(error, "uq_refunds_one_live"):
+                raise
+            refund = await self._live_refund_of(key)
+            assert refund is not None
+        await self._finish_refund(refund)
 
     async def _live_refund_of(self, payment_id: uuid.UUID) -> Refund | None:
         async with self._db.read() as session:

@@ -17,7 +17,7 @@ from coursegraph.log import get_logger
 from coursegraph.money import to_decimal
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.providers.base import InvalidWebhook, ProviderName
-from subgraphs.payments.providers.sandbox import CheckoutClosed, CheckoutNotFound
+from subgraphs.payments.providers.sandbox import CheckoutClosed, CheckoutGone, CheckoutNotFound
 
 log = get_logger("coursegraph.payments.webhooks")
 
@@ -105,6 +105,8 @@ async def sandbox_checkout(request: Request) -> Response:
         settlement = await sandbox.settle(checkout_id, outcome)
     except CheckoutNotFound:
         return JSONResponse({"error": "no such checkout"}, status_code=404)
+    except CheckoutGone as error:
+        return JSONResponse({"error": str(error)}, status_code=410)
     except CheckoutClosed as error:
         return JSONResponse({"error": str(error)}, status_code=409)
     return JSONResponse(

@@ -38,6 +38,24 @@ class PaymentStatus(Enum):
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
 
 
+@strawberry.enum(
+    description="Why payments closed a payment on its own; a charge it holds anyway is "
+    "refunded in full."
+)
+class PaymentClosedReason(Enum):
+    SUPERSEDED = strawberry.enum_value(
+        "SUPERSEDED", description="A new checkout replaced it (price change or expiry)."
+    )
+    CANCELED = strawberry.enum_value("CANCELED", description="Its checkout was canceled.")
+    DUPLICATE = strawberry.enum_value(
+        "DUPLICATE", description="Another payment already holds the seat."
+    )
+    SEAT_HELD = strawberry.enum_value("SEAT_HELD", description="The seat was already held.")
+    COURSE_FREE = strawberry.enum_value(
+        "COURSE_FREE", description="The course became free; the seat is free."
+    )
+
+
 @strawberry.enum
 class RefundStatus(Enum):
     PENDING = "PENDING"
@@ -92,6 +110,9 @@ class Payment:
     refunded_amount: Money
     created_at: datetime
     succeeded_at: datetime | None
+    closed_reason: PaymentClosedReason | None = strawberry.field(
+        description="Set when payments closed the payment on its own (see the enum)."
+    )
     _model: strawberry.Private[models.Payment]
 
     @classmethod
@@ -104,6 +125,9 @@ class Payment:
             refunded_amount=Money.of(payment.refunded_minor, payment.currency),
             created_at=payment.created_at,
             succeeded_at=payment.succeeded_at,
+            closed_reason=PaymentClosedReason(payment.closed_reason)
+            if payment.closed_reason
+            else None,
             _model=payment,
         )
 

@@ -37,7 +37,7 @@ from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_SUCCEEDED
+from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import (
@@ -178,10 +178,39 @@ class PaymentService:
     async def _pending_payment(
         self, user_id: uuid.UUID, course_id: str, provider: str, amount_minor: int, currency: str
     ) -> Payment:
+        payment, superseded = await self._reuse_or_create(
+            user_id, course_id, provider, amount_minor, currency
+        )
+        if superseded is not None:
+            # I5: a superseded checkout is closed at the provider, after our commit; if
+            # it was paid meanwhile (or cannot be closed) the late charge is refunded (I1).
+            await self.close_checkout(provider, superseded)
+        return payment
+
+    async def close_checkout(self, provider: str, provider_ref: str) -> bool:
+        adapter = self._providers.get(ProviderName(provider))
+        if adapter is None:
+            return False
+        try:
+            return await adapter.cancel_checkout(provider_ref)
+        except ProviderUnavailable as error:
+            log.warning("checkout not closed", provider_ref=provider_ref, error=str(error))
+            return False
+
+    async def _reuse_or_create(
+        self,
+        user_id: uuid.UUID,
+        course_id: str,
+        provider: str,
+        amount_minor: int,
+        currency: str,
+    ) -> tuple[Payment, str | None]:
+        """The PENDING payment, and the checkout it superseded (committed), if any."""
         now = datetime.now(UTC)
         for _ in range(3):
             try:
                 async with self._db.transaction() as session:
+                    superseded: str | None = None
                     existing = await session.scalar(
                         select(Payment)
                         .where(
@@ -202,10 +231,12 @@ class PaymentService:
                             currency,
                         )
                         if same_price and not expired:
-                            return existing
+                            return existing, None
                         # The price changed or the checkout lapsed: start afresh.
                         existing.status = "CANCELED"
+                        existing.closed_reason = "SUPERSEDED"
                         await session.flush()
+                        superseded = existing.provider_ref
                     payment = Payment(
                         id=uuid.uuid4(),
                         user_id=user_id,
@@ -219,7 +250,7 @@ class PaymentService:
                     session.add(payment)
                     await session.flush()
                     await session.refresh(payment)
-                    return payment
+                    return payment, superseded
             except IntegrityError as error:
                 # A concurrent request inserted the PENDING row first: reuse it.
                 if not is_unique_violation(error, "uq_payments_one_pending"):
@@ -307,7 +338,10 @@ class PaymentService:
                     reported=[charge.amount_minor, charge.currency],
                 )
                 raise PaymentFailed("The amount paid does not match the course price.")
-            # FAILED or CANCELED can still become SUCCEEDED: the money has moved.
+            # FAILED or CANCELED can still become SUCCEEDED: the money has moved. A charge
+            # of a closed (superseded or canceled) checkout is refunded in full (I1).
+            if payment.status == "CANCELED" and payment.closed_reason is None:
+                payment.closed_reason = "CANCELED"
             payment.status = "SUCCEEDED"
             payment.succeeded_at = datetime.now(UTC)
             payment.gateway_payment_id = charge.gateway_payment_id
@@ -321,11 +355,22 @@ class PaymentService:
             return True
         if charge.state is ChargeState.CANCELED and payment.status == "PENDING":
             payment.status = "CANCELED"
+            payment.closed_reason = "CANCELED"
             return True
         return False
 
     async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
         if payment.status != "SUCCEEDED":
+            return
+        if payment.closed_reason is not None:
+            # Closed before it was paid: no seat, the whole charge goes back (I1).
+            await outbox.add(
+                session,
+                outbox_table,
+                PAYMENT_UNKEPT,
+                {"paymentId": str(payment.id)},
+                dedupe_key=f"payment:{payment.id}:unkept",
+            )
             return
         await outbox.add(
             session,

@@ -236,9 +236,12 @@ def courses_server(
         yield server
 
 
-async def published_course(stack: Stack, courses_url: str, price: dict[str, str]) -> str:
+async def published_course(
+    stack: Stack, courses_url: str, price: dict[str, str], teacher: str | None = None
+) -> str:
     """A PUBLISHED course with one lecture, made through the real courses subgraph."""
-    _, teacher = stack.token(role="TEACHER")
+    if teacher is None:
+        _, teacher = stack.token(role="TEACHER")
 
     async def run(query: str, variables: dict[str, Any]) -> dict[str, Any]:
         return (await gql(courses_url, query, variables, token=teacher)).ok()

@@ -190,6 +190,7 @@ class FakeCourses:
             "frozen": enrollment.frozen,
             "progressPercentage": enrollment.progress,
             "certificateIssued": enrollment.certificate_issued,
+            "paymentId": enrollment.payment_id,
         }
 
     def _freezeEnrollmentForPayment(
@@ -229,12 +230,21 @@ class FakeCourses:
         return self._internal(enrollment)
 
     def _completePaidEnrollment(self, userId: str, courseId: str, paymentId: str) -> dict[str, Any]:
-        # Idempotent on the payment id, like the real mutation.
+        # As courses does: state-based on the payment id; a payment for a seat already
+        # held (or a course now free) gets a DROPPED row and the holding seat is answered.
         enrollment = self.by_payment(paymentId)
         if enrollment is None:
+            held = self._enrollment_of(userId, courseId)
+            course = self.courses.get(courseId)
+            free = course is not None and not course.price_minor
+            if free and (held is None or held.status == "DROPPED"):
+                held = self.enroll(userId, courseId)
+            if held is not None and held.status in ("ACTIVE", "COMPLETED"):
+                self._paid_row(userId, courseId, paymentId, dropped=True)
+                return self._internal(held)
             enrollment = self._paid_row(userId, courseId, paymentId, dropped=False)
             self.activations.append(paymentId)
-        return {"id": enrollment.id, "status": enrollment.status}
+        return self._internal(enrollment)
 
     def _dropEnrollmentForPayment(
         self, paymentId: str, userId: str | None = None, courseId: str | None = None
@@ -317,6 +327,23 @@ class StripeStub:
             return _stripe_error(404, "No such payment_intent")
         return JSONResponse(intent)
 
+    async def cancel_intent(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _stripe_error(401, "Invalid API Key provided", "authentication_error")
+        intent = self.intents.get(request.path_params["intent_id"])
+        if intent is None:
+            return _stripe_error(404, "No such payment_intent")
+        self.requests.append(("POST", f"/v1/payment_intents/{intent['id']}/cancel", {}))
+        if intent["status"] in ("succeeded", "canceled"):
+            # As Stripe: only an intent that has not succeeded (or ended) can be canceled.
+            return _stripe_error(
+                400,
+                f"You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}.",
+            )
+        intent["status"] = "canceled"
+        return JSONResponse(intent)
+
     async def create_refund(self, request: Request) -> Response:
         if not self._authorised(request):
             return _stripe_error(401, "Invalid API Key provided", "authentication_error")
@@ -347,6 +374,11 @@ class StripeStub:
             routes=[
                 Route("/v1/payment_intents", self.create_intent, methods=["POST"]),
                 Route("/v1/payment_intents/{intent_id}", self.get_intent, methods=["GET"]),
+                Route(
+                    "/v1/payment_intents/{intent_id}/cancel",
+                    self.cancel_intent,
+                    methods=["POST"],
+                ),
                 Route("/v1/refunds", self.create_refund, methods=["POST"]),
             ]
         )
@@ -355,6 +387,7 @@ class StripeStub:
     def succeed(self, intent_id: str, *, amount: int | None = None) -> dict[str, Any]:
         """The customer confirmed the intent with a working card."""
         intent = self.intents[intent_id]
+        assert intent["status"] != "canceled", "Stripe refuses to confirm a canceled intent"
         intent["status"] = "succeeded"
         intent["latest_charge"] = f"ch_{secrets.token_hex(12)}"
         if amount is not None:

@@ -144,6 +144,11 @@ class PaymentProvider(Protocol):
 
     async def refund(self, request: RefundRequest) -> ProviderRefund: ...
 
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        """Close a checkout that must no longer be paid (I5); False when the provider
+        cannot (Razorpay orders) or it was paid already: a late charge is refunded (I1)."""
+        ...
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify the signature over the raw body, then read the event; or InvalidWebhook."""
         ...

@@ -141,6 +141,10 @@ class RazorpayProvider:
             state=_REFUND_STATES.get(str(refund.get("status")), RefundState.PENDING),
         )
 
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        # Razorpay has no way to cancel an order; a late capture is refunded (I1).
+        return False
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         if not self._webhook_secret:
             raise InvalidWebhook("RAZORPAY_WEBHOOK_SECRET is not configured")

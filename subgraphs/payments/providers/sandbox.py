@@ -56,7 +56,11 @@ class CheckoutNotFound(Exception):
 
 
 class CheckoutClosed(Exception):
-    """Expired, or already settled with the other outcome."""
+    """Already settled with the other outcome."""
+
+
+class CheckoutGone(Exception):
+    """Expired, or canceled by the merchant: it can no longer be paid (HTTP 410)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,14 @@ class SandboxProvider:
                 checkout.refunded_minor += request.amount_minor
         return ProviderRefund(provider_refund_id=refund_id, state=RefundState.SUCCEEDED)
 
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        async with self._db.transaction() as session:
+            checkout = await session.get(SandboxCheckout, provider_ref, with_for_update=True)
+            if checkout is None or checkout.status not in ("OPEN", "CANCELED"):
+                return False
+            checkout.status = "CANCELED"
+        return True
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         verify_timestamped_signature(
             self._secret, body, headers.get(SIGNATURE_HEADER.lower()), self._tolerance
@@ -217,9 +229,11 @@ class SandboxProvider:
             checkout = await session.get(SandboxCheckout, checkout_id, with_for_update=True)
             if checkout is None:
                 raise CheckoutNotFound(checkout_id)
+            if checkout.status == "CANCELED":
+                raise CheckoutGone("This sandbox checkout was canceled by the merchant.")
             if checkout.status == "OPEN":
                 if checkout.expires_at <= datetime.now(UTC):
-                    raise CheckoutClosed("This sandbox checkout has expired.")
+                    raise CheckoutGone("This sandbox checkout has expired.")
                 checkout.status = status
                 checkout.gateway_payment_id = f"sbx_pay_{secrets.token_hex(12)}"
                 await outbox.add(

@@ -119,6 +119,14 @@ class StripeProvider:
             state=_REFUND_STATES.get(str(refund.status), RefundState.PENDING),
         )
 
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        try:
+            await self._call(self._client.v1.payment_intents.cancel_async(provider_ref))
+        except ProviderDeclined:
+            # Stripe refuses to cancel an intent that succeeded or is already canceled.
+            return False
+        return True
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         if not self._webhook_secret:
             raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not configured")
