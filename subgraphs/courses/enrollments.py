@@ -27,7 +27,7 @@ from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
 from coursegraph.identity import Viewer
 from coursegraph.money import Money
-from subgraphs.courses.clients import PaymentsClient, UsersClient
+from subgraphs.courses.clients import PaymentOrder, PaymentsClient, UsersClient
 from subgraphs.courses.models import CURRENT_STATUSES, Certificate, Course, Enrollment
 from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import can_view, is_owner_or_admin, parse_id
@@ -139,8 +139,11 @@ class EnrollmentService:
         payment_id = None
         if provider is not None:
             # No transaction is open here: nothing of ours is half-written if this fails.
+            # Courses states the price and the seat (free, just checked): payments calls
+            # nobody back, so enroll is router → courses → payments and back.
+            order = PaymentOrder(course.title, price, viewer_enrolled=False)
             payment_id = await self._payments.prepare_payment(
-                viewer.id, str(course.id), provider, headers=forward_headers
+                viewer.id, str(course.id), provider, order, headers=forward_headers
             )
         return PaymentRequired(course=course, price=price, payment_id=payment_id)
 

@@ -17,6 +17,7 @@ from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
 from subgraphs.payments.refunds import RefundAmount
+from subgraphs.payments.service import Order
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
 
@@ -215,14 +216,28 @@ class Query:
         return Payment.from_model(payment)
 
 
+@strawberry.federation.input(
+    inaccessible=True, description="What courses charges for a seat, and the viewer's state."
+)
+class PaymentOrderInput:
+    title: str
+    price_amount_minor: int
+    currency: str
+    viewer_enrolled: bool
+
+
 async def _prepare_payment(
     info: Info[Context, None],
     user_id: strawberry.ID,
     course_id: strawberry.ID,
     provider: PaymentProvider,
+    order: PaymentOrderInput,
 ) -> PaymentRef:
     payment = await info.context.container.payments.prepare_payment(
-        str(user_id), str(course_id), provider.value
+        str(user_id),
+        str(course_id),
+        provider.value,
+        Order(order.title, order.price_amount_minor, order.currency, order.viewer_enrolled),
     )
     return PaymentRef(id=strawberry.ID(str(payment.id)))
 
@@ -271,7 +286,8 @@ class Mutation:
     prepare_payment: PaymentRef = internal_field(
         _prepare_payment,
         services=["courses"],
-        description="Create or reuse the user's PENDING payment (for courses' enroll).",
+        description="Create or reuse the user's PENDING payment (for courses' enroll); "
+        "courses states the price and the viewer's seat, payments calls nobody back.",
     )
 
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -60,6 +61,16 @@ log = get_logger("coursegraph.payments")
 
 # A payment that already moved money; a late "failed" event must not undo it.
 SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What a checkout charges, as courses states it: never from the client."""
+
+    title: str
+    price_minor: int
+    currency: str
+    viewer_enrolled: bool
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -149,12 +160,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ checkout
     async def create_payment(self, viewer: Viewer, course_id: str, provider: str) -> Payment:
-        return await self.prepare_payment(viewer.id, course_id, provider)
-
-    async def prepare_payment(self, user_id: str, course_id: str, provider: str) -> Payment:
-        """Create or reuse the user's PENDING payment for this course and provider."""
-        if _uuid(user_id) is None:
-            raise BadUserInput("Unknown user id.", field="userId")
+        """The public path: payments asks courses for the price and the viewer's seat."""
         adapter = self.provider(provider)
         pricing = await self._courses.course_pricing(course_id)
         if pricing is None:
@@ -163,16 +169,39 @@ class PaymentService:
             raise Conflict("This course is not open for enrollment.")
         if pricing.is_free or pricing.price_minor is None or pricing.currency is None:
             raise Conflict("This course is free: enroll without paying.")
-        progress = await self._courses.viewer_progress(user_id, course_id)
-        if progress.status in ("ACTIVE", "COMPLETED"):
+        progress = await self._courses.viewer_progress(viewer.id, course_id)
+        order = Order(
+            title=pricing.title,
+            price_minor=pricing.price_minor,
+            currency=pricing.currency,
+            viewer_enrolled=progress.status in ("ACTIVE", "COMPLETED"),
+        )
+        return await self._checkout(viewer.id, course_id, adapter, order)
+
+    async def prepare_payment(
+        self, user_id: str, course_id: str, provider: str, order: Order
+    ) -> Payment:
+        """Courses' `enroll(provider:)`: courses is the authority on price and seat and
+        sends both in its signed call, so payments calls nobody back."""
+        if order.price_minor <= 0:
+            raise BadUserInput("A paid course has a positive price.", field="priceAmountMinor")
+        return await self._checkout(user_id, course_id, self.provider(provider), order)
+
+    async def _checkout(
+        self, user_id: str, course_id: str, adapter: PaymentProvider, order: Order
+    ) -> Payment:
+        """Create or reuse the user's PENDING payment for this course and provider."""
+        if _uuid(user_id) is None:
+            raise BadUserInput("Unknown user id.", field="userId")
+        if order.viewer_enrolled:
             raise Conflict("You are already enrolled in this course.")
         # The price is courses' word, in minor units; the client never names an amount.
-        currency = normalise_currency(pricing.currency)
+        currency = normalise_currency(order.currency)
         payment = await self._pending_payment(
-            uuid.UUID(user_id), course_id, adapter.name, pricing.price_minor, currency
+            uuid.UUID(user_id), course_id, adapter.name, order.price_minor, currency
         )
         if payment.provider_ref is None:
-            payment = await self._open_checkout(payment, adapter, pricing.title)
+            payment = await self._open_checkout(payment, adapter, order.title)
         return payment
 
     async def _pending_payment(

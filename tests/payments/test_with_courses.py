@@ -70,6 +70,8 @@ async def test_paid_enrollment_across_courses_and_payments(
     required = enrolled.ok()["enroll"]
     assert required["__typename"] == "PaymentRequired"
     payment_id = required["payment"]["id"]
+    # router → courses → payments and back: payments called courses for nothing.
+    assert stack.courses.calls == []
 
     payment = (await gql(stack.graphql, PAYMENT_CHECKOUT, {"id": payment_id}, token=student)).ok()[
         "payment"
