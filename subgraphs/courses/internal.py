@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from subgraphs.courses import models
@@ -27,6 +29,7 @@ class InternalEnrollment:
     status: EnrollmentStatus
     progress_percentage: float
     frozen: bool = strawberry.field(description="A refund of its payment is under way.")
+    frozen_at: datetime | None
     payment_id: strawberry.ID | None = strawberry.field(
         description="The payment that holds this seat; null for a free one."
     )
@@ -35,6 +38,11 @@ class InternalEnrollment:
     async def certificate_issued(self, info: CourseInfo) -> bool:
         row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
         return row is not None
+
+    @strawberry.field(description="A certificate was issued and is not revoked.")
+    async def certificate_valid(self, info: CourseInfo) -> bool:
+        row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
+        return row is not None and row.revoked_at is None
 
     @classmethod
     def from_model(cls, enrollment: models.Enrollment) -> InternalEnrollment:
@@ -45,6 +53,7 @@ class InternalEnrollment:
             status=EnrollmentStatus(enrollment.status),
             progress_percentage=enrollment.progress_percentage,
             frozen=enrollment.frozen_at is not None,
+            frozen_at=enrollment.frozen_at,
             payment_id=strawberry.ID(enrollment.payment_id) if enrollment.payment_id else None,
         )
 
@@ -76,6 +85,15 @@ async def enrollment_for_payment(
 ) -> InternalEnrollment | None:
     row = await info.context.loaders.enrollments_by_payment.load(str(payment_id))
     return InternalEnrollment.from_model(row) if row else None
+
+
+async def enrollments_for_payments(
+    info: CourseInfo, payment_ids: list[strawberry.ID]
+) -> list[InternalEnrollment | None]:
+    rows = await info.context.loaders.enrollments_by_payment.load_many(
+        [str(p) for p in payment_ids]
+    )
+    return [InternalEnrollment.from_model(row) if row else None for row in rows]
 
 
 async def viewer_progress(

@@ -16,6 +16,7 @@ from subgraphs.courses.internal import (
     course_pricing,
     drop_enrollment_for_payment,
     enrollment_for_payment,
+    enrollments_for_payments,
     freeze_enrollment_for_payment,
     record_video_status,
     unfreeze_enrollment_for_payment,
@@ -128,6 +129,11 @@ class Query:
         enrollment_for_payment,
         services=["payments"],
         description="The enrollment a payment paid for, if any.",
+    )
+    enrollments_for_payments: list[InternalEnrollment | None] = internal_field(
+        enrollments_for_payments,
+        services=["payments"],
+        description="The row each payment has (null: none), in order; for the reconciler.",
     )
     viewer_progress: InternalProgress | None = internal_field(
         viewer_progress,

@@ -23,7 +23,12 @@ query ViewerProgress($userId: ID!, $courseId: ID!) {
   }
 }"""
 
-PAID_SEAT = "id status frozen progressPercentage certificateIssued paymentId"
+PAID_SEAT = "id status frozen progressPercentage certificateIssued certificateValid paymentId"
+
+ENROLLMENTS_FOR_PAYMENTS = f"""
+query EnrollmentsForPayments($paymentIds: [ID!]!) {{
+  enrollmentsForPayments(paymentIds: $paymentIds) {{ {PAID_SEAT} }}
+}}"""
 
 COMPLETE_PAID_ENROLLMENT = f"""
 mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {{
@@ -87,6 +92,7 @@ class PaidEnrollment:
     frozen: bool
     # The payment holding the seat; null for a free seat.
     payment_id: str | None
+    certificate_valid: bool = False
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> PaidEnrollment:
@@ -97,6 +103,7 @@ class PaidEnrollment:
             certificate_issued=bool(raw.get("certificateIssued")),
             frozen=bool(raw.get("frozen")),
             payment_id=raw.get("paymentId"),
+            certificate_valid=bool(raw.get("certificateValid")),
         )
 
     @property
@@ -167,6 +174,17 @@ class CoursesClient:
             },
         )
         return PaidEnrollment.from_json(data["freezeEnrollmentForPayment"])
+
+    async def enrollments_for_payments(
+        self, payment_ids: list[str]
+    ) -> dict[str, PaidEnrollment | None]:
+        """The row each payment has in courses (None: none yet), by payment id."""
+        data = await self._graphql.execute(ENROLLMENTS_FOR_PAYMENTS, {"paymentIds": payment_ids})
+        rows = data["enrollmentsForPayments"]
+        return {
+            payment_id: PaidEnrollment.from_json(raw) if raw else None
+            for payment_id, raw in zip(payment_ids, rows, strict=True)
+        }
 
     async def unfreeze_enrollment_for_payment(self, payment_id: str) -> None:
         await self._graphql.execute(UNFREEZE_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})

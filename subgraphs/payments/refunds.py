@@ -202,6 +202,10 @@ class RefundService:
         async with self._db.read() as session:
             return await _live_refund(session, payment_id)
 
+    async def resume(self, refund: Refund) -> Refund:
+        """Ask the provider again for a refund left PENDING (the reconciler's repair)."""
+        return await self._finish_refund(refund)
+
     async def _finish_refund(self, refund: Refund) -> Refund:
         """Ask the provider (again) until it has answered once; the idempotency key is
         the refund's, so repeats and races refund once at the provider too. A refusal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -114,7 +115,13 @@ async def sandbox_checkout(request: Request) -> Response:
     )
 
 
+async def metrics(request: Request) -> Response:
+    """The reconciler's counters, in Prometheus' text format."""
+    return Response(generate_latest(_container(request).metrics), media_type=CONTENT_TYPE_LATEST)
+
+
 routes = [
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/webhooks/{provider}", webhook, methods=["POST"]),
     Route("/sandbox/checkout/{checkout_id}", sandbox_checkout, methods=["GET", "POST"]),
 ]

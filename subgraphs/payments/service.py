@@ -102,6 +102,10 @@ class PaymentService:
             raise BadUserInput(f"The {name} provider is not configured.", field="provider")
         return adapter
 
+    def adapter(self, name: ProviderName) -> PaymentProvider | None:
+        """The configured adapter, or None (a payment of a provider turned off since)."""
+        return self._providers.get(name)
+
     def checkout_details(self, payment: Payment) -> CheckoutDetails | None:
         """What the client needs to pay; none once the payment is settled."""
         if payment.status != "PENDING" or payment.provider_ref is None:
@@ -352,6 +356,16 @@ class PaymentService:
         if locked.status == "FAILED":
             raise PaymentFailed(locked.failure_reason or "The payment was declined.")
         return locked
+
+    async def record_charge(self, payment_id: uuid.UUID, charge: ChargeStatus) -> bool:
+        """A charge the provider reports that we missed (the reconciler's repair)."""
+        async with self._db.transaction() as session:
+            locked = await lock_payment(session, payment_id)
+            changed = self._apply_charge(locked, charge)
+            if changed:
+                await self._announce_success(session, locked)
+        self._relay.wake()
+        return changed
 
     def _apply_charge(self, payment: Payment, charge: ChargeStatus) -> bool:
         """The state machine; True when the payment changed. Caller holds the row lock."""

@@ -190,6 +190,8 @@ def _payments_server(
             "razorpay_api_base": _razorpay_stub[1].url,
             "sandbox_webhook_secret": SecretStr(SANDBOX_SECRET),
             "service_timeout_seconds": 5.0,
+            # The reconciler runs when a test asks (tests/payments/test_reconcile.py).
+            "payments_reconcile_interval_seconds": 0,
         }
     )
     late.app = create_payments_app(payments_settings)

@@ -135,6 +135,7 @@ class FakeCourses:
         for name in (
             "coursePricing",
             "viewerProgress",
+            "enrollmentsForPayments",
             # Before its suffix "freezeEnrollmentForPayment(", matched by substring.
             "unfreezeEnrollmentForPayment",
             "freezeEnrollmentForPayment",
@@ -194,6 +195,7 @@ class FakeCourses:
             "frozen": enrollment.frozen,
             "progressPercentage": enrollment.progress,
             "certificateIssued": enrollment.certificate_issued,
+            "certificateValid": enrollment.certificate_issued and enrollment.status != "DROPPED",
             "paymentId": enrollment.payment_id,
         }
 
@@ -212,6 +214,10 @@ class FakeCourses:
         ):
             enrollment.frozen = True
         return self._internal(enrollment)
+
+    def _enrollmentsForPayments(self, paymentIds: list[str]) -> list[dict[str, Any] | None]:
+        rows = [self.by_payment(p) for p in paymentIds]
+        return [self._internal(row) if row else None for row in rows]
 
     def _paid_row(
         self, user_id: str, course_id: str, payment_id: str, dropped: bool
@@ -477,6 +483,13 @@ class RazorpayStub:
             return _razorpay_error(400, "The id provided does not exist")
         return JSONResponse(payment)
 
+    async def order_payments(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _razorpay_error(401, "Authentication failed")
+        order_id = request.path_params["order_id"]
+        items = [p for p in self.payments.values() if p["order_id"] == order_id]
+        return JSONResponse({"entity": "collection", "count": len(items), "items": items})
+
     async def refund(self, request: Request) -> Response:
         if not self._authorised(request):
             return _razorpay_error(401, "Authentication failed")
@@ -498,12 +511,14 @@ class RazorpayStub:
             "status": "processed",
         }
         self.refunds[refund["id"]] = refund
+        payment["amount_refunded"] = payment.get("amount_refunded", 0) + refund["amount"]
         return JSONResponse(refund)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/orders", self.create_order, methods=["POST"]),
+                Route("/v1/orders/{order_id}/payments", self.order_payments, methods=["GET"]),
                 Route("/v1/payments/{payment_id}", self.get_payment, methods=["GET"]),
                 Route("/v1/payments/{payment_id}/refund", self.refund, methods=["POST"]),
             ]

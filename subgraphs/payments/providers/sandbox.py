@@ -47,6 +47,12 @@ from subgraphs.payments.providers.base import (
 )
 
 SIGNATURE_HEADER = "Sandbox-Signature"
+_CHECKOUT_STATES = {
+    "OPEN": ChargeState.PENDING,
+    "SUCCEEDED": ChargeState.SUCCEEDED,
+    "FAILED": ChargeState.FAILED,
+    "CANCELED": ChargeState.CANCELED,
+}
 WEBHOOK_TOPIC = "sandbox.webhook"
 OUTCOMES = ("succeeded", "failed")
 
@@ -169,6 +175,19 @@ class SandboxProvider:
                     raise ProviderDeclined("The refund exceeds what was captured.")
                 checkout.refunded_minor += request.amount_minor
         return ProviderRefund(provider_refund_id=refund_id, state=RefundState.SUCCEEDED)
+
+    async def lookup_charge(self, provider_ref: str) -> ChargeStatus:
+        async with self._db.read() as session:
+            checkout = await session.get(SandboxCheckout, provider_ref)
+        if checkout is None:
+            return ChargeStatus(ChargeState.PENDING, None, None, None)
+        return ChargeStatus(
+            state=_CHECKOUT_STATES[checkout.status],
+            gateway_payment_id=checkout.gateway_payment_id,
+            amount_minor=checkout.amount_minor,
+            currency=checkout.currency,
+            refunded_minor=checkout.refunded_minor,
+        )
 
     async def cancel_checkout(self, provider_ref: str) -> bool:
         async with self._db.transaction() as session:
