@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +94,7 @@ class PaidEnrollment:
     # The payment holding the seat; null for a free seat.
     payment_id: str | None
     certificate_valid: bool = False
+    frozen_at: datetime | None = None
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> PaidEnrollment:
@@ -104,6 +106,7 @@ class PaidEnrollment:
             frozen=bool(raw.get("frozen")),
             payment_id=raw.get("paymentId"),
             certificate_valid=bool(raw.get("certificateValid")),
+            frozen_at=datetime.fromisoformat(raw["frozenAt"]) if raw.get("frozenAt") else None,
         )
 
     @property

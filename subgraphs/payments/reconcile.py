@@ -256,6 +256,8 @@ class Reconciler:
             and holds
             and seat is not None
             and seat.frozen
+            # A refund request between its freeze and its refund row is not stuck yet.
+            and (seat.frozen_at is None or seat.frozen_at <= cutoff)
         ):
             await act(
                 "frozen_seat_without_refund",

@@ -193,6 +193,7 @@ class FakeCourses:
             "courseId": enrollment.course_id,
             "status": enrollment.status,
             "frozen": enrollment.frozen,
+            "frozenAt": "2026-01-01T00:00:00+00:00" if enrollment.frozen else None,
             "progressPercentage": enrollment.progress,
             "certificateIssued": enrollment.certificate_issued,
             "certificateValid": enrollment.certificate_issued and enrollment.status != "DROPPED",
