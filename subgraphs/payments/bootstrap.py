@@ -136,6 +136,7 @@ async def bootstrap(
         relay,
         ReconcileMetrics(registry),
         grace_seconds=settings.payments_reconcile_grace_seconds,
+        window_days=settings.refund_window_days + 1,
     )
     interval = settings.payments_reconcile_interval_seconds
     periodic = PollingLoop(

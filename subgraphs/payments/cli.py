@@ -26,7 +26,13 @@ def command() -> None:
     default=None,
     help="Leave rows younger than this alone (default: PAYMENTS_RECONCILE_GRACE_SECONDS).",
 )
-def reconcile(check: bool, grace_seconds: float | None) -> None:
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every payment, not only those changed within the refund window and a day.",
+)
+def reconcile(check: bool, grace_seconds: float | None, everything: bool) -> None:
     """Compare payments, refunds, seats, certificates, outbox rows and the providers'
     records against the money invariants; repair what is safe, report the rest."""
     from coursegraph.settings import get_settings
@@ -34,7 +40,9 @@ def reconcile(check: bool, grace_seconds: float | None) -> None:
 
     async def run() -> list[Violation]:
         async with bootstrap(get_settings(), background=False) as container:
-            return await container.reconciler.run(repair=not check, grace_seconds=grace_seconds)
+            return await container.reconciler.run(
+                repair=not check, grace_seconds=grace_seconds, everything=everything
+            )
 
     found = asyncio.run(run())
     for violation in found:

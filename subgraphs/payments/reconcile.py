@@ -102,6 +102,7 @@ class Reconciler:
         metrics: ReconcileMetrics,
         *,
         grace_seconds: float,
+        window_days: int,
     ) -> None:
         self._db = database
         self._payments = payments
@@ -110,22 +111,36 @@ class Reconciler:
         self._relay = relay
         self._metrics = metrics
         self._grace = timedelta(seconds=grace_seconds)
+        # Payments last changed before this are settled history (refund window passed):
+        # a periodic pass skips them, so its cost (one provider call each) stays bounded.
+        self._window = timedelta(days=window_days)
 
-    async def run(self, *, repair: bool, grace_seconds: float | None = None) -> list[Violation]:
-        """One pass over every payment settled before the grace period; `repair=False`
-        changes nothing (`reconcile --check`)."""
+    async def run(
+        self, *, repair: bool, grace_seconds: float | None = None, everything: bool = False
+    ) -> list[Violation]:
+        """One pass over the payments changed inside the window (`everything`: all) and
+        before the grace period; `repair=False` changes nothing (`reconcile --check`)."""
         grace = self._grace if grace_seconds is None else timedelta(seconds=grace_seconds)
-        cutoff = datetime.now(UTC) - grace
+        now = datetime.now(UTC)
+        cutoff = now - grace
+        since = datetime.min.replace(tzinfo=UTC) if everything else now - self._window
         found: list[Violation] = []
         found += await self._outbox(cutoff, repair)
         async with self._db.read() as session:
             payments = list(
                 await session.scalars(
-                    select(Payment).where(Payment.updated_at <= cutoff).order_by(Payment.created_at)
+                    select(Payment)
+                    .where(Payment.updated_at <= cutoff, Payment.updated_at >= since)
+                    .order_by(Payment.created_at)
                 )
             )
             refunds: dict[uuid.UUID, list[Refund]] = defaultdict(list)
-            for refund in await session.scalars(select(Refund)):
+            scanned = select(Payment.id).where(
+                Payment.updated_at <= cutoff, Payment.updated_at >= since
+            )
+            for refund in await session.scalars(
+                select(Refund).where(Refund.payment_id.in_(scanned))
+            ):
                 refunds[refund.payment_id].append(refund)
         try:
             seats = await self._seats([str(p.id) for p in payments if p.status != "PENDING"])

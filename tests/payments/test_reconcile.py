@@ -160,3 +160,17 @@ async def test_the_cli_check_exits_non_zero_on_a_violation(stack: Stack) -> None
     assert repaired.returncode == 0, repaired.stdout
     assert "1 repaired, 0 open" in repaired.stdout
     assert enrollment.frozen is False
+
+
+async def test_a_periodic_pass_skips_history_beyond_the_refund_window(stack: Stack) -> None:
+    created, _, enrollment = await paid(stack)
+    enrollment.frozen = True
+    await sql(
+        stack,
+        "UPDATE payments.payments SET updated_at = now() - interval '40 days' WHERE id = $1",
+        uuid.UUID(created["id"]),
+    )
+    assert await reconcile(stack, repair=False) == []
+    async with bootstrap(stack.settings, background=False) as container:
+        found = await container.reconciler.run(repair=False, grace_seconds=0, everything=True)
+    assert kinds(found) == ["frozen_seat_without_refund"]
