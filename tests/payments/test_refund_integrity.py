@@ -28,6 +28,7 @@ mutation($c: ID!) { updateProgress(courseId: $c, progressPercentage: 100, totalW
 CERTIFICATE = "mutation($e: ID!) { issueCertificate(enrollmentId: $e) { code } }"
 REGISTER = """
 mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"""
+VERIFY_CERTIFICATE = "query($c: String!) { verifyCertificate(code: $c) { valid revokedAt } }"
 PRICE = {"amount": "10.00", "currency": "USD"}
 
 
@@ -166,3 +167,38 @@ async def test_refund_before_a_late_completion_leaves_no_seat(
 
 async def _holds(stack: Stack, statement: str, key: str) -> bool:
     return bool(await _outbox(stack, statement, key))
+
+
+async def test_an_admin_refund_after_a_certificate_revokes_it(
+    stack: Stack, courses_server: ServerThread
+) -> None:
+    """I3: no refund after a certificate for the student; an ADMIN may refund anyway, and
+    then `verifyCertificate` says the certificate is revoked."""
+    stack.courses.forward_to = courses_server.url
+    courses = f"{courses_server.url}/graphql"
+    course_id = await published_course(stack, courses, PRICE)
+    token = await _student(stack)
+    payment_id, url = await _checkout(stack, courses, token, course_id)
+    proof = await _settle(url)
+    (await stack.verify(token, payment_id, proof["gatewayPaymentId"], proof["signature"])).ok()
+    [seat] = await _mine(courses, token)
+    await _finish_course(courses, token, course_id, seat["id"], 0.0)
+    [seat] = await _mine(courses, token)
+    code = seat["certificate"]["code"]
+
+    refused = await stack.refund(token, payment_id)
+    assert refused.code == "CONFLICT"
+    assert "certificate" in refused.errors[0]["message"]
+    _, admin = stack.token(role="ADMIN")
+    amount = {"amount": "2.00", "currency": "USD"}
+    refund = (await stack.refund(admin, payment_id, amount=amount)).ok()["requestRefund"]
+    assert (refund["status"], refund["amount"]) == ("SUCCEEDED", amount)
+
+    async def revoked() -> bool:
+        result = await gql(courses, VERIFY_CERTIFICATE, {"c": code})
+        return bool(result.ok()["verifyCertificate"]["valid"] is False)
+
+    await eventually(revoked)
+    [row] = await _mine(courses, token)
+    assert row["status"] == "DROPPED"
+    assert row["certificate"]["revokedAt"]
