@@ -44,6 +44,8 @@ KINDS = {
     "frozen (repair: freeze it)",
     "frozen_seat_without_refund": "I2: a seat stays frozen with no refund under way "
     "(repair: unfreeze it)",
+    "seat_without_charge": "a seat is held for a payment that never settled (reported: "
+    "taking access away is a person's decision)",
     "refund_stuck": "a refund waits for the provider's answer (repair: ask again)",
     "effect_undelivered": "I4: an outbox effect is not delivered (repair: deliver it now)",
     "seats_not_checked": "courses could not be reached: seats were not compared (reported)",
@@ -143,7 +145,7 @@ class Reconciler:
             ):
                 refunds[refund.payment_id].append(refund)
         try:
-            seats = await self._seats([str(p.id) for p in payments if p.status != "PENDING"])
+            seats = await self._seats([str(p.id) for p in payments])
         except DomainError as error:
             # Without courses' side nothing about seats can be said: report, go on.
             seats = None
@@ -241,6 +243,8 @@ class Reconciler:
                         f"courses holds {seat.status} for payment {seat.payment_id}",
                         lambda: self._refunds.refund_unkept(pid, "SEAT_HELD"),
                     )
+        if payment.status in ("PENDING", "FAILED", "CANCELED") and holds:
+            found.append(Violation("seat_without_charge", pid, f"payment {payment.status}"))
         if (refunded or (live is not None and live.status == "SUCCEEDED")) and holds:
             await act(
                 "refunded_payment_holds_seat",

@@ -113,7 +113,7 @@ async def test_an_undelivered_effect_is_reported_and_delivered(stack: Stack) -> 
         f"payment-{created['id']}",
     )
     # Records the charge; the completion cannot reach courses and waits in the outbox.
-    assert kinds(await reconcile(stack, repair=True)) == ["charge_missed"]
+    assert kinds(await reconcile(stack, repair=True)) == ["charge_missed", "seats_not_checked"]
     stack.courses.down = False
     assert kinds(await reconcile(stack, repair=False)) == [
         "effect_undelivered",
@@ -174,3 +174,12 @@ async def test_a_periodic_pass_skips_history_beyond_the_refund_window(stack: Sta
     async with bootstrap(stack.settings, background=False) as container:
         found = await container.reconciler.run(repair=False, grace_seconds=0, everything=True)
     assert kinds(found) == ["frozen_seat_without_refund"]
+
+
+async def test_a_seat_for_a_payment_that_never_settled_is_reported(stack: Stack) -> None:
+    course = stack.course()
+    user_id, token = stack.token()
+    created = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
+    stack.courses.enroll(user_id, course.id).payment_id = created["id"]
+    found = await reconcile(stack, repair=True)
+    assert [(v.kind, v.repaired) for v in found] == [("seat_without_charge", False)]
