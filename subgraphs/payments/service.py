@@ -217,11 +217,11 @@ class PaymentService:
         if superseded is not None:
             # I5: a superseded checkout is closed at the provider, after our commit; if
             # it was paid meanwhile (or cannot be closed) the late charge is refunded (I1).
-            await self.close_checkout(provider, superseded)
+            await self._close_checkout(provider, superseded)
         return payment
 
-    async def close_checkout(self, provider: str, provider_ref: str) -> bool:
-        adapter = self._providers.get(ProviderName(provider))
+    async def _close_checkout(self, provider: str, provider_ref: str) -> bool:
+        adapter = self.adapter(ProviderName(provider))
         if adapter is None:
             return False
         try:
