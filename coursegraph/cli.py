@@ -282,6 +282,8 @@ def _register_router() -> None:
 
 
 _register_router()
+for _command in subgraph_registry.commands():
+    main.add_command(_command)
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

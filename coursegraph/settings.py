@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     sandbox_webhook_secret: SecretStr = SecretStr(DEV_SANDBOX_WEBHOOK_SECRET)
     sandbox_checkout_ttl_seconds: int = 3600
     refund_window_days: int = 30
+    # The payments reconciler's periodic run (0: off) and how old a row must be first.
+    payments_reconcile_interval_seconds: float = 300.0
+    payments_reconcile_grace_seconds: float = 120.0
     # Seconds a signed webhook stays acceptable (Stripe's and the sandbox's `t=`).
     webhook_tolerance_seconds: int = 300
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+import click
 from starlette.applications import Starlette
 
 from coursegraph.settings import SUBGRAPHS, Settings
@@ -27,3 +28,14 @@ def schema_sdl(name: str) -> str:
     module = importlib.import_module(f"subgraphs.{name}.schema")
     sdl: str = module.schema.as_str()
     return sdl + "\n"
+
+
+def commands() -> list[click.Command]:
+    """The CLI commands a subgraph offers (`subgraphs/<name>/cli.py`: `command`)."""
+    found: list[click.Command] = []
+    for name in available():
+        if importlib.util.find_spec(f"subgraphs.{name}.cli") is None:
+            continue
+        module = importlib.import_module(f"subgraphs.{name}.cli")
+        found.append(module.command)
+    return found

@@ -108,3 +108,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Chaos tests are long: CI (CI=true) runs them, and `-m chaos` selects them here."""
+    if os.environ.get("CI", "").lower() == "true" or "chaos" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="chaos test: runs with CI=true or -m chaos")
+    for item in items:
+        if item.get_closest_marker("chaos") is not None:
+            item.add_marker(skip)

@@ -9,14 +9,19 @@ from typing import Any
 
 from coursegraph.errors import ServiceUnavailable
 from coursegraph.http import GraphQLServiceClient
+from coursegraph.money import Money
 
 INTERNAL_USERS = """
 query CoursesInternalUsers($ids: [ID!]!) { internalUsers(ids: $ids) { id name role } }
 """
 
 PREPARE_PAYMENT = """
-mutation CoursesPreparePayment($userId: ID!, $courseId: ID!, $provider: PaymentProvider!) {
-  preparePayment(userId: $userId, courseId: $courseId, provider: $provider) { id }
+mutation CoursesPreparePayment(
+  $userId: ID!, $courseId: ID!, $provider: PaymentProvider!, $order: PaymentOrderInput!
+) {
+  preparePayment(userId: $userId, courseId: $courseId, provider: $provider, order: $order) {
+    id
+  }
 }
 """
 
@@ -38,6 +43,15 @@ mutation CoursesConfirmUpload($fileId: ID!) {
 """
 
 DELETE_FILE = "mutation CoursesDeleteFile($id: ID!) { deleteFile(id: $id) }"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrder:
+    """What courses tells payments about a checkout: the course's word on price and seat."""
+
+    title: str
+    price: Money
+    viewer_enrolled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +94,25 @@ class PaymentsClient:
         user_id: str,
         course_id: str,
         provider: str,
+        order: PaymentOrder,
         *,
         headers: Mapping[str, str] | None = None,
     ) -> str:
-        """Have payments create (or reuse) the user's pending payment; its id."""
+        """Have payments create (or reuse) the user's pending payment; its id. Courses
+        states the price and the seat, so payments need not call back."""
         data = await self._client.execute(
             PREPARE_PAYMENT,
-            {"userId": user_id, "courseId": course_id, "provider": provider},
+            {
+                "userId": user_id,
+                "courseId": course_id,
+                "provider": provider,
+                "order": {
+                    "title": order.title,
+                    "priceAmountMinor": order.price.minor,
+                    "currency": order.price.currency,
+                    "viewerEnrolled": order.viewer_enrolled,
+                },
+            },
             headers=headers,
         )
         payment = data.get("preparePayment")

@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, select, update
@@ -26,7 +27,7 @@ from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
 from coursegraph.identity import Viewer
 from coursegraph.money import Money
-from subgraphs.courses.clients import PaymentsClient, UsersClient
+from subgraphs.courses.clients import PaymentOrder, PaymentsClient, UsersClient
 from subgraphs.courses.models import CURRENT_STATUSES, Certificate, Course, Enrollment
 from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import can_view, is_owner_or_admin, parse_id
@@ -34,6 +35,10 @@ from subgraphs.courses.service import course_price
 
 PAYMENT_PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
 CODE_BYTES = 15  # 120 random bits: a code cannot be guessed, only verified
+FROZEN_MESSAGE = (
+    "A refund of this enrollment is being processed: progress and certificates wait "
+    "until it is settled."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,14 @@ class PaymentRequired:
     course: Course
     price: Money
     payment_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenSeat:
+    """A paid enrollment as `freeze_for_payment` left it, read under its row lock."""
+
+    enrollment: Enrollment
+    certificate_issued: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +139,11 @@ class EnrollmentService:
         payment_id = None
         if provider is not None:
             # No transaction is open here: nothing of ours is half-written if this fails.
+            # Courses states the price and the seat (free, just checked): payments calls
+            # nobody back, so enroll is router → courses → payments and back.
+            order = PaymentOrder(course.title, price, viewer_enrolled=False)
             payment_id = await self._payments.prepare_payment(
-                viewer.id, str(course.id), provider, headers=forward_headers
+                viewer.id, str(course.id), provider, order, headers=forward_headers
             )
         return PaymentRequired(course=course, price=price, payment_id=payment_id)
 
@@ -189,6 +205,8 @@ class EnrollmentService:
                 Enrollment.user_id == uuid.UUID(viewer.id),
                 Enrollment.course_id == parsed,
                 Enrollment.status.in_(CURRENT_STATUSES),
+                # Re-checked after a concurrent freeze releases the row lock.
+                Enrollment.frozen_at.is_(None),
             )
             .values(
                 progress_percentage=progress,
@@ -205,6 +223,9 @@ class EnrollmentService:
         async with self._db.transaction() as session:
             enrollment = await session.scalar(statement)
             if enrollment is None:
+                current = await session.scalar(_current_query(uuid.UUID(viewer.id), parsed))
+                if current is not None and current.frozen_at is not None:
+                    raise Conflict(FROZEN_MESSAGE)
                 raise NotFound("You are not enrolled in this course.")
             if enrollment.status == "COMPLETED":
                 # Deduplicated by key: only the first completion is announced.
@@ -226,13 +247,16 @@ class EnrollmentService:
             course = await session.get(Course, enrollment.course_id)
         if existing is not None:
             return existing
-        if enrollment.status != "COMPLETED":
-            raise Conflict("A certificate is issued only once the course is completed.")
+        _check_certifiable(enrollment)
         assert course is not None
         account = await self._users.account(str(enrollment.user_id))
         if account is None:
             raise NotFound("The student's account no longer exists.")
         async with self._db.transaction() as session:
+            # Under the enrollment's lock: a refund freezing the seat waits for this
+            # certificate (and sees it), or this call sees the freeze.
+            locked = await _lock(session, enrollment.id)
+            _check_certifiable(locked)
             created = await session.scalar(
                 insert(Certificate)
                 .values(
@@ -276,54 +300,104 @@ class EnrollmentService:
 
     # ------------------------------------------------------------------ for payments
     async def complete_paid(self, user_id: str, course_id: str, payment_id: str) -> Enrollment:
-        """The enrollment a succeeded payment paid for; idempotent on `payment_id`.
+        """The seat a succeeded payment paid for; idempotent on `payment_id`.
 
-        When the account already holds a seat (say from a concurrent payment or a free
-        period), that enrollment is returned: never two seats for one account.
+        State-based: whatever row this payment already has wins (ACTIVE, frozen by a
+        refund, or DROPPED after one), so a completion that arrives after the refund's
+        freeze or drop creates no seat. When the account already holds another seat, or
+        the course became free (the seat is then made free), the payment gets a DROPPED
+        row and that other seat is returned: payments refunds a charge that holds no
+        seat (I1), and it can never take one later.
         """
-        user = parse_id(user_id)
-        course_key = parse_id(course_id)
-        if user is None or course_key is None or not payment_id.strip():
-            raise BadUserInput("userId, courseId and paymentId must be valid ids.")
+        user, course_key = _parse_seat(user_id, course_id, payment_id)
         async with self._db.transaction() as session:
-            if await session.get(Course, course_key) is None:
+            course = await session.get(Course, course_key)
+            if course is None:
                 raise NotFound("No such course.")
-            # A row only disappears from a conflict if it is dropped meanwhile: try again.
-            for _ in range(3):
-                enrollment = await self._insert(session, user, course_key, payment_id)
-                if enrollment is not None:
-                    break
-                enrollment = await session.scalar(
-                    select(Enrollment).where(Enrollment.payment_id == payment_id)
-                )
-                if enrollment is not None:
-                    if (enrollment.user_id, enrollment.course_id) != (user, course_key):
-                        raise Conflict("This payment completed a different enrollment.")
-                    break
-                enrollment = await session.scalar(_current_query(user, course_key))
-                if enrollment is not None:
-                    break
-            else:
-                raise Conflict("The enrollment changed concurrently; try again.")
+            enrollment = await _of_payment(session, payment_id, lock=True)
+            if enrollment is None:
+                paid_for = payment_id if course_price(course) is not None else None
+                enrollment = await self._insert(session, user, course_key, paid_for)
+                if enrollment is None or paid_for is None:
+                    own = await _dropped_row(session, user, course_key, payment_id)
+                    # A concurrent completion of this payment may have made the seat.
+                    current = await session.scalar(_current_query(user, course_key))
+                    enrollment = own if own.status in CURRENT_STATUSES else current or own
+            if (enrollment.user_id, enrollment.course_id) != (user, course_key):
+                raise Conflict("This payment completed a different enrollment.")
         self._on_event()
         return enrollment
 
-    async def drop_for_payment(self, payment_id: str) -> Enrollment | None:
-        """Drop the enrollment a refunded payment paid for; idempotent. None if none."""
+    async def freeze_for_payment(
+        self, user_id: str, course_id: str, payment_id: str, *, allow_certificate: bool
+    ) -> FrozenSeat:
+        """Freeze the seat a payment paid for, before payments moves money back.
+
+        Under the enrollment's row lock, so the progress returned is the one the refund
+        is computed from: `updateProgress` and `issueCertificate` wait for the lock and
+        then see the freeze. A payment with no row yet (its completion still on its way)
+        gets one now: a frozen seat, or a DROPPED row when the account holds another
+        seat, so a late completion finds it and creates nothing. With a certificate the
+        seat is frozen only if `allow_certificate` (an ADMIN's refund).
+        """
+        user, course_key = _parse_seat(user_id, course_id, payment_id)
         async with self._db.transaction() as session:
-            dropped = await session.scalar(
-                update(Enrollment)
-                .where(Enrollment.payment_id == payment_id, Enrollment.status != "DROPPED")
-                .values(status="DROPPED", dropped_at=func.now())
-                .returning(Enrollment)
-                .execution_options(synchronize_session=False)
-            )
-            if dropped is not None:
-                await self._event(session, "enrollment.dropped", dropped)
-                enrollment: Enrollment | None = dropped
-            else:
-                enrollment = await session.scalar(
-                    select(Enrollment).where(Enrollment.payment_id == payment_id)
+            enrollment = await _of_payment(session, payment_id, lock=True)
+            if enrollment is None:
+                if await session.get(Course, course_key) is None:
+                    raise NotFound("No such course.")
+                # The completion has not arrived: make the seat it pays for (frozen below),
+                # or, when another seat holds the course, a DROPPED row: this payment has none.
+                enrollment = await self._insert(
+                    session, user, course_key, payment_id
+                ) or await _dropped_row(session, user, course_key, payment_id)
+            assert enrollment is not None
+            if (enrollment.user_id, enrollment.course_id) != (user, course_key):
+                raise Conflict("This payment paid for a different enrollment.")
+            certified = await _certificate_of(session, enrollment.id) is not None
+            holds_seat = enrollment.status in CURRENT_STATUSES
+            if holds_seat and enrollment.frozen_at is None and (allow_certificate or not certified):
+                enrollment.frozen_at = datetime.now(UTC)
+            await session.flush()
+        return FrozenSeat(enrollment, certified)
+
+    async def unfreeze_for_payment(self, payment_id: str) -> Enrollment | None:
+        """The refund did not happen: the seat goes on as before. Idempotent."""
+        async with self._db.transaction() as session:
+            enrollment = await _of_payment(session, payment_id, lock=True)
+            if enrollment is not None and enrollment.frozen_at is not None:
+                enrollment.frozen_at = None
+                await session.flush()
+        return enrollment
+
+    async def drop_for_payment(
+        self, payment_id: str, user_id: str | None = None, course_id: str | None = None
+    ) -> Enrollment | None:
+        """Drop the seat of a refunded payment and revoke its certificate; idempotent.
+
+        State-based: with no row yet (the completion is late), a DROPPED row is written
+        when the seat is named, so the completion that follows creates nothing.
+        """
+        async with self._db.transaction() as session:
+            enrollment = await _of_payment(session, payment_id, lock=True)
+            if enrollment is None and user_id is not None and course_id is not None:
+                user, course_key = _parse_seat(user_id, course_id, payment_id)
+                if await session.get(Course, course_key) is not None:
+                    enrollment = await _dropped_row(session, user, course_key, payment_id)
+            if enrollment is not None and enrollment.status != "DROPPED":
+                enrollment.status = "DROPPED"
+                enrollment.dropped_at = datetime.now(UTC)
+                enrollment.frozen_at = None
+                await session.flush()
+                await self._event(session, "enrollment.dropped", enrollment)
+            if enrollment is not None:
+                await session.execute(
+                    update(Certificate)
+                    .where(
+                        Certificate.enrollment_id == enrollment.id,
+                        Certificate.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=func.now())
                 )
         self._on_event()
         return enrollment
@@ -447,3 +521,63 @@ def _current_query(user_id: uuid.UUID, course_id: uuid.UUID) -> Select[Enrollmen
         Enrollment.course_id == course_id,
         Enrollment.status.in_(CURRENT_STATUSES),
     )
+
+
+def _parse_seat(user_id: str, course_id: str, payment_id: str) -> tuple[uuid.UUID, uuid.UUID]:
+    user, course = parse_id(user_id), parse_id(course_id)
+    if user is None or course is None or not payment_id.strip():
+        raise BadUserInput("userId, courseId and paymentId must be valid ids.")
+    return user, course
+
+
+async def _of_payment(
+    session: AsyncSession, payment_id: str, *, lock: bool = False
+) -> Enrollment | None:
+    query = select(Enrollment).where(Enrollment.payment_id == payment_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def _dropped_row(
+    session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID, payment_id: str
+) -> Enrollment:
+    """The payment's row as DROPPED (a seat it never held), or the one a concurrent call
+    wrote first; locked either way."""
+    await session.execute(
+        insert(Enrollment)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            course_id=course_id,
+            status="DROPPED",
+            payment_id=payment_id,
+            dropped_at=func.now(),
+        )
+        .on_conflict_do_nothing(index_elements=[Enrollment.payment_id])
+    )
+    enrollment = await _of_payment(session, payment_id, lock=True)
+    assert enrollment is not None
+    return enrollment
+
+
+async def _lock(session: AsyncSession, enrollment_id: uuid.UUID) -> Enrollment:
+    enrollment = await session.get(
+        Enrollment, enrollment_id, with_for_update=True, populate_existing=True
+    )
+    assert enrollment is not None
+    return enrollment
+
+
+async def _certificate_of(session: AsyncSession, enrollment_id: uuid.UUID) -> Certificate | None:
+    certificate: Certificate | None = await session.scalar(
+        select(Certificate).where(Certificate.enrollment_id == enrollment_id)
+    )
+    return certificate
+
+
+def _check_certifiable(enrollment: Enrollment) -> None:
+    if enrollment.frozen_at is not None:
+        raise Conflict(FROZEN_MESSAGE)
+    if enrollment.status != "COMPLETED":
+        raise Conflict("A certificate is issued only once the course is completed.")

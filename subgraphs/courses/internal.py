@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from subgraphs.courses import models
@@ -26,11 +28,21 @@ class InternalEnrollment:
     course_id: strawberry.ID
     status: EnrollmentStatus
     progress_percentage: float
+    frozen: bool = strawberry.field(description="A refund of its payment is under way.")
+    frozen_at: datetime | None
+    payment_id: strawberry.ID | None = strawberry.field(
+        description="The payment that holds this seat; null for a free one."
+    )
 
     @strawberry.field
     async def certificate_issued(self, info: CourseInfo) -> bool:
         row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
         return row is not None
+
+    @strawberry.field(description="A certificate was issued and is not revoked.")
+    async def certificate_valid(self, info: CourseInfo) -> bool:
+        row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
+        return row is not None and row.revoked_at is None
 
     @classmethod
     def from_model(cls, enrollment: models.Enrollment) -> InternalEnrollment:
@@ -40,6 +52,9 @@ class InternalEnrollment:
             course_id=strawberry.ID(str(enrollment.course_id)),
             status=EnrollmentStatus(enrollment.status),
             progress_percentage=enrollment.progress_percentage,
+            frozen=enrollment.frozen_at is not None,
+            frozen_at=enrollment.frozen_at,
+            payment_id=strawberry.ID(enrollment.payment_id) if enrollment.payment_id else None,
         )
 
 
@@ -72,6 +87,15 @@ async def enrollment_for_payment(
     return InternalEnrollment.from_model(row) if row else None
 
 
+async def enrollments_for_payments(
+    info: CourseInfo, payment_ids: list[strawberry.ID]
+) -> list[InternalEnrollment | None]:
+    rows = await info.context.loaders.enrollments_by_payment.load_many(
+        [str(p) for p in payment_ids]
+    )
+    return [InternalEnrollment.from_model(row) if row else None for row in rows]
+
+
 async def viewer_progress(
     info: CourseInfo, user_id: strawberry.ID, course_id: strawberry.ID
 ) -> InternalProgress | None:
@@ -94,10 +118,37 @@ async def complete_paid_enrollment(
     return InternalEnrollment.from_model(row)
 
 
-async def drop_enrollment_for_payment(
+async def freeze_enrollment_for_payment(
+    info: CourseInfo,
+    user_id: strawberry.ID,
+    course_id: strawberry.ID,
+    payment_id: strawberry.ID,
+    allow_certificate: bool = False,
+) -> InternalEnrollment:
+    seat = await info.context.container.enrollments.freeze_for_payment(
+        str(user_id), str(course_id), str(payment_id), allow_certificate=allow_certificate
+    )
+    return InternalEnrollment.from_model(seat.enrollment)
+
+
+async def unfreeze_enrollment_for_payment(
     info: CourseInfo, payment_id: strawberry.ID
 ) -> InternalEnrollment | None:
-    row = await info.context.container.enrollments.drop_for_payment(str(payment_id))
+    row = await info.context.container.enrollments.unfreeze_for_payment(str(payment_id))
+    return InternalEnrollment.from_model(row) if row else None
+
+
+async def drop_enrollment_for_payment(
+    info: CourseInfo,
+    payment_id: strawberry.ID,
+    user_id: strawberry.ID | None = None,
+    course_id: strawberry.ID | None = None,
+) -> InternalEnrollment | None:
+    row = await info.context.container.enrollments.drop_for_payment(
+        str(payment_id),
+        str(user_id) if user_id else None,
+        str(course_id) if course_id else None,
+    )
     return InternalEnrollment.from_model(row) if row else None
 
 

@@ -171,6 +171,9 @@ class Enrollment(Base):
     )
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dropped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while payments refunds the seat's payment: progress and certificates wait, so
+    # the refund is computed from the enrollment exactly as it is here.
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Certificate(Base):
@@ -186,6 +189,8 @@ class Certificate(Base):
     student_name: Mapped[str] = mapped_column(String(100))
     course_title: Mapped[str] = mapped_column(String(200))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set when the paid seat behind it was refunded (an ADMIN may refund after issue).
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 outbox = outbox_table(Base.metadata)

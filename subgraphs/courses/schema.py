@@ -16,7 +16,10 @@ from subgraphs.courses.internal import (
     course_pricing,
     drop_enrollment_for_payment,
     enrollment_for_payment,
+    enrollments_for_payments,
+    freeze_enrollment_for_payment,
     record_video_status,
+    unfreeze_enrollment_for_payment,
     viewer_progress,
 )
 from subgraphs.courses.service import (
@@ -120,7 +123,10 @@ class Query:
         rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
         return [Enrollment.from_model(e) for e in rows[:size]]
 
-    @strawberry.field(description="Public: the certificate with this code, if any.")
+    @strawberry.field(
+        description="Public: the certificate with this code, if any; a revoked one says so "
+        "(valid false, revokedAt)."
+    )
     async def verify_certificate(self, info: CourseInfo, code: str) -> Certificate | None:
         row = await info.context.container.enrollments.verify_certificate(code)
         return Certificate.from_model(row) if row else None
@@ -134,6 +140,11 @@ class Query:
         enrollment_for_payment,
         services=["payments"],
         description="The enrollment a payment paid for, if any.",
+    )
+    enrollments_for_payments: list[InternalEnrollment | None] = internal_field(
+        enrollments_for_payments,
+        services=["payments"],
+        description="The row each payment has (null: none), in order; for the reconciler.",
     )
     viewer_progress: InternalProgress | None = internal_field(
         viewer_progress,
@@ -314,10 +325,22 @@ class Mutation:
         services=["payments"],
         description="The enrollment a succeeded payment pays for; idempotent on paymentId.",
     )
+    freeze_enrollment_for_payment: InternalEnrollment = internal_field(
+        freeze_enrollment_for_payment,
+        services=["payments"],
+        description="Freezes the payment's seat before a refund (not one with a certificate "
+        "unless allowCertificate); the progress returned is read under the lock.",
+    )
+    unfreeze_enrollment_for_payment: InternalEnrollment | None = internal_field(
+        unfreeze_enrollment_for_payment,
+        services=["payments"],
+        description="Lifts the freeze after a refund that did not happen; idempotent.",
+    )
     drop_enrollment_for_payment: InternalEnrollment | None = internal_field(
         drop_enrollment_for_payment,
         services=["payments"],
-        description="Drops the enrollment of a refunded payment; idempotent.",
+        description="Drops the seat of a refunded payment and revokes its certificate; "
+        "with userId and courseId a late completion finds it dropped. Idempotent.",
     )
     record_video_status: bool = internal_field(
         record_video_status,

@@ -326,6 +326,14 @@ class Certificate:
     issued_at: datetime
     student_name: str
     course_title: str
+    revoked_at: datetime | None = strawberry.field(
+        description="When the certificate was revoked (its paid seat was refunded); "
+        "null while it is valid."
+    )
+
+    @strawberry.field(description="False once revoked.")
+    def valid(self) -> bool:
+        return self.revoked_at is None
 
     @classmethod
     def from_model(cls, certificate: models.Certificate) -> Certificate:
@@ -335,6 +343,7 @@ class Certificate:
             issued_at=certificate.issued_at,
             student_name=certificate.student_name,
             course_title=certificate.course_title,
+            revoked_at=certificate.revoked_at,
         )
 
 

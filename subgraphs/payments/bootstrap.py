@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
+from coursegraph.log import get_logger
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import DEV_SANDBOX_WEBHOOK_SECRET, Settings
 from subgraphs.payments.clients import CoursesClient
@@ -19,8 +23,11 @@ from subgraphs.payments.providers.base import PaymentProvider, ProviderName
 from subgraphs.payments.providers.razorpay import RazorpayProvider
 from subgraphs.payments.providers.sandbox import WEBHOOK_TOPIC, SandboxProvider
 from subgraphs.payments.providers.stripe import StripeProvider
+from subgraphs.payments.reconcile import ReconcileMetrics, Reconciler
 from subgraphs.payments.refunds import RefundService
 from subgraphs.payments.service import PaymentService
+
+log = get_logger("coursegraph.payments")
 
 
 @dataclass
@@ -33,6 +40,8 @@ class PaymentsContainer:
     relay: OutboxRelay
     payments: PaymentService
     refunds: RefundService
+    reconciler: Reconciler
+    metrics: CollectorRegistry
 
 
 def configured_providers(
@@ -75,26 +84,68 @@ def configured_providers(
     return providers, sandbox
 
 
+async def _reconcile_pass(reconciler: Reconciler) -> int:
+    """The periodic job: one repairing pass; the loop sleeps its interval after it."""
+    found = await reconciler.run(repair=True)
+    if found:
+        log.warning(
+            "reconciler found violations",
+            found=len(found),
+            open=sum(not v.repaired for v in found),
+            kinds=sorted({v.kind for v in found}),
+        )
+    return 0
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings) -> AsyncIterator[PaymentsContainer]:
+async def bootstrap(
+    settings: Settings, *, background: bool = True
+) -> AsyncIterator[PaymentsContainer]:
+    """`background=False` (the CLI): no relay loop and no periodic reconciler."""
     database = Database(
         create_engine(settings.database_url_for("payments"), pool_size=settings.database_pool_size)
     )
     providers, sandbox = configured_providers(settings, database)
     courses = CoursesClient.from_settings(settings)
     bus = await connect_bus(settings.nats_url)
-    handlers = outbox_handlers(courses)
+    refunds: RefundService | None = None
+
+    async def refund_unkept(payment_id: str, reason: str | None) -> None:
+        # Bound once the services exist: they need the relay these handlers feed.
+        assert refunds is not None
+        await refunds.refund_unkept(payment_id, reason)
+
+    handlers = outbox_handlers(database, courses, refund_unkept)
     if sandbox is not None:
         handlers[WEBHOOK_TOPIC] = sandbox.deliver_webhook
     relay = OutboxRelay(database, outbox, bus, handlers)
     if sandbox is not None:
         sandbox.on_settled = relay.wake
     payments = PaymentService(database, providers, courses, relay, settings)
-    relay.start()
+    refunds = RefundService(database, payments, courses, relay, settings)
+    registry = CollectorRegistry()
+    reconciler = Reconciler(
+        database,
+        payments,
+        refunds,
+        courses,
+        relay,
+        ReconcileMetrics(registry),
+        grace_seconds=settings.payments_reconcile_grace_seconds,
+        window_days=settings.refund_window_days + 1,
+    )
+    interval = settings.payments_reconcile_interval_seconds
+    periodic = PollingLoop(
+        "payments-reconciler", partial(_reconcile_pass, reconciler), batch=1, poll_seconds=interval
+    )
+    if background:
+        relay.start()
+        if interval > 0:
+            periodic.start()
     try:
         yield PaymentsContainer(
             database=database,
@@ -104,9 +155,12 @@ async def bootstrap(settings: Settings) -> AsyncIterator[PaymentsContainer]:
             bus=bus,
             relay=relay,
             payments=payments,
-            refunds=RefundService(database, payments, courses, relay, settings),
+            refunds=refunds,
+            reconciler=reconciler,
+            metrics=registry,
         )
     finally:
+        await periodic.stop()
         await relay.stop()
         for provider in providers.values():
             await provider.aclose()

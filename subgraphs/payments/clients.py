@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from coursegraph.http import GraphQLServiceClient, signed_client
 from coursegraph.settings import Settings
@@ -22,23 +24,40 @@ query ViewerProgress($userId: ID!, $courseId: ID!) {
   }
 }"""
 
-ENROLLMENT_FOR_PAYMENT = """
-query EnrollmentForPayment($paymentId: ID!) {
-  enrollmentForPayment(paymentId: $paymentId) {
-    id userId courseId status progressPercentage certificateIssued
-  }
-}"""
+PAID_SEAT = "id status frozen progressPercentage certificateIssued certificateValid paymentId"
 
-COMPLETE_PAID_ENROLLMENT = """
-mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {
-  completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {
-    id status
-  }
+ENROLLMENTS_FOR_PAYMENTS = f"""
+query EnrollmentsForPayments($paymentIds: [ID!]!) {{
+  enrollmentsForPayments(paymentIds: $paymentIds) {{ {PAID_SEAT} }}
+}}"""
+
+COMPLETE_PAID_ENROLLMENT = f"""
+mutation CompletePaidEnrollment($userId: ID!, $courseId: ID!, $paymentId: ID!) {{
+  completePaidEnrollment(userId: $userId, courseId: $courseId, paymentId: $paymentId) {{
+    {PAID_SEAT}
+  }}
+}}"""
+
+FREEZE_ENROLLMENT_FOR_PAYMENT = f"""
+mutation FreezeEnrollmentForPayment(
+  $userId: ID!, $courseId: ID!, $paymentId: ID!, $allowCertificate: Boolean!
+) {{
+  freezeEnrollmentForPayment(
+    userId: $userId, courseId: $courseId, paymentId: $paymentId,
+    allowCertificate: $allowCertificate
+  ) {{ {PAID_SEAT} }}
+}}"""
+
+UNFREEZE_ENROLLMENT_FOR_PAYMENT = """
+mutation UnfreezeEnrollmentForPayment($paymentId: ID!) {
+  unfreezeEnrollmentForPayment(paymentId: $paymentId) { id status }
 }"""
 
 DROP_ENROLLMENT_FOR_PAYMENT = """
-mutation DropEnrollmentForPayment($paymentId: ID!) {
-  dropEnrollmentForPayment(paymentId: $paymentId) { id status }
+mutation DropEnrollmentForPayment($paymentId: ID!, $userId: ID, $courseId: ID) {
+  dropEnrollmentForPayment(paymentId: $paymentId, userId: $userId, courseId: $courseId) {
+    id status
+  }
 }"""
 
 
@@ -71,6 +90,28 @@ class PaidEnrollment:
     status: str
     progress_percentage: Decimal
     certificate_issued: bool
+    frozen: bool
+    # The payment holding the seat; null for a free seat.
+    payment_id: str | None
+    certificate_valid: bool = False
+    frozen_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PaidEnrollment:
+        return cls(
+            id=str(raw["id"]),
+            status=str(raw["status"]),
+            progress_percentage=_percentage(raw.get("progressPercentage")),
+            certificate_issued=bool(raw.get("certificateIssued")),
+            frozen=bool(raw.get("frozen")),
+            payment_id=raw.get("paymentId"),
+            certificate_valid=bool(raw.get("certificateValid")),
+            frozen_at=datetime.fromisoformat(raw["frozenAt"]) if raw.get("frozenAt") else None,
+        )
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.status in ("ACTIVE", "COMPLETED")
 
 
 def _percentage(value: object) -> Decimal:
@@ -112,26 +153,52 @@ class CoursesClient:
             certificate_issued=bool(raw.get("certificateIssued")),
         )
 
-    async def enrollment_for_payment(self, payment_id: str) -> PaidEnrollment | None:
-        data = await self._graphql.execute(ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
-        raw = data.get("enrollmentForPayment")
-        if raw is None:
-            return None
-        return PaidEnrollment(
-            id=str(raw["id"]),
-            status=str(raw["status"]),
-            progress_percentage=_percentage(raw.get("progressPercentage")),
-            certificate_issued=bool(raw.get("certificateIssued")),
-        )
-
-    async def complete_paid_enrollment(self, user_id: str, course_id: str, payment_id: str) -> None:
-        await self._graphql.execute(
+    async def complete_paid_enrollment(
+        self, user_id: str, course_id: str, payment_id: str
+    ) -> PaidEnrollment:
+        """The payment's seat, or the seat that holds the course instead (see courses)."""
+        data = await self._graphql.execute(
             COMPLETE_PAID_ENROLLMENT,
             {"userId": user_id, "courseId": course_id, "paymentId": payment_id},
         )
+        return PaidEnrollment.from_json(data["completePaidEnrollment"])
 
-    async def drop_enrollment_for_payment(self, payment_id: str) -> None:
-        await self._graphql.execute(DROP_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+    async def freeze_enrollment_for_payment(
+        self, user_id: str, course_id: str, payment_id: str, *, allow_certificate: bool
+    ) -> PaidEnrollment:
+        """The payment's seat, frozen by courses under its row lock (see courses)."""
+        data = await self._graphql.execute(
+            FREEZE_ENROLLMENT_FOR_PAYMENT,
+            {
+                "userId": user_id,
+                "courseId": course_id,
+                "paymentId": payment_id,
+                "allowCertificate": allow_certificate,
+            },
+        )
+        return PaidEnrollment.from_json(data["freezeEnrollmentForPayment"])
+
+    async def enrollments_for_payments(
+        self, payment_ids: list[str]
+    ) -> dict[str, PaidEnrollment | None]:
+        """The row each payment has in courses (None: none yet), by payment id."""
+        data = await self._graphql.execute(ENROLLMENTS_FOR_PAYMENTS, {"paymentIds": payment_ids})
+        rows = data["enrollmentsForPayments"]
+        return {
+            payment_id: PaidEnrollment.from_json(raw) if raw else None
+            for payment_id, raw in zip(payment_ids, rows, strict=True)
+        }
+
+    async def unfreeze_enrollment_for_payment(self, payment_id: str) -> None:
+        await self._graphql.execute(UNFREEZE_ENROLLMENT_FOR_PAYMENT, {"paymentId": payment_id})
+
+    async def drop_enrollment_for_payment(
+        self, payment_id: str, user_id: str | None = None, course_id: str | None = None
+    ) -> None:
+        await self._graphql.execute(
+            DROP_ENROLLMENT_FOR_PAYMENT,
+            {"paymentId": payment_id, "userId": user_id, "courseId": course_id},
+        )
 
     async def aclose(self) -> None:
         await self._graphql.aclose()

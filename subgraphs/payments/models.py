@@ -33,6 +33,10 @@ outbox = outbox_table(Base.metadata)
 PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
 PAYMENT_STATUSES = ("PENDING", "SUCCEEDED", "FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED")
 REFUND_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
+# Why payments closed a payment on its own (I1, I5): its checkout was superseded or
+# canceled, or its charge holds no seat. A charge that settles anyway is refunded in full.
+CLOSED_REASONS = ("SUPERSEDED", "CANCELED", "DUPLICATE", "SEAT_HELD", "COURSE_FREE")
+SANDBOX_STATUSES = ("OPEN", "SUCCEEDED", "FAILED", "CANCELED")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -44,6 +48,7 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint(_one_of("provider", PROVIDERS), name="provider"),
         CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status"),
+        CheckConstraint(_one_of("closed_reason", CLOSED_REASONS), name="closed_reason"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_range"
@@ -58,8 +63,16 @@ class Payment(Base):
             unique=True,
             postgresql_where=text("status = 'PENDING'"),
         ),
-        # Webhooks name the provider's object; it belongs to exactly one payment.
+        # I6: webhooks name the provider's checkout object or its charge; each belongs
+        # to exactly one payment, so a webhook matches one payment or none.
         UniqueConstraint("provider", "provider_ref", name="uq_payments_provider_ref"),
+        Index(
+            "uq_payments_gateway_payment_id",
+            "provider",
+            "gateway_payment_id",
+            unique=True,
+            postgresql_where=text("gateway_payment_id IS NOT NULL"),
+        ),
         Index("ix_payments_user_id_created_at", "user_id", "created_at"),
     )
 
@@ -80,6 +93,7 @@ class Payment(Base):
     # The provider's id of the completed charge (Razorpay payment, Stripe charge, …).
     gateway_payment_id: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    closed_reason: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -92,9 +106,14 @@ class Refund(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", REFUND_STATUSES), name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        # One refund per payment: a repeated request finds this row instead of refunding
-        # again (the enrollment is dropped by the first).
-        UniqueConstraint("payment_id", name="uq_refunds_payment_id"),
+        # One live refund per payment: a repeated request finds this row instead of
+        # refunding again. One the provider refused (FAILED) leaves room for a new try.
+        Index(
+            "uq_refunds_one_live",
+            "payment_id",
+            unique=True,
+            postgresql_where=text("status <> 'FAILED'"),
+        ),
         UniqueConstraint("provider_refund_id", name="uq_refunds_provider_refund_id"),
     )
 
@@ -134,7 +153,7 @@ class SandboxCheckout(Base):
 
     __tablename__ = "sandbox_checkouts"
     __table_args__ = (
-        CheckConstraint("status IN ('OPEN', 'SUCCEEDED', 'FAILED')", name="status"),
+        CheckConstraint(_one_of("status", SANDBOX_STATUSES), name="status"),
         UniqueConstraint("gateway_payment_id", name="uq_sandbox_checkouts_gateway_payment_id"),
     )
 

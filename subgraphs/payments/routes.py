@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -18,7 +19,7 @@ from coursegraph.log import get_logger
 from coursegraph.money import to_decimal
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.providers.base import InvalidWebhook, ProviderName
-from subgraphs.payments.providers.sandbox import CheckoutClosed, CheckoutNotFound
+from subgraphs.payments.providers.sandbox import CheckoutClosed, CheckoutGone, CheckoutNotFound
 
 log = get_logger("coursegraph.payments.webhooks")
 
@@ -106,6 +107,8 @@ async def sandbox_checkout(request: Request) -> Response:
         settlement = await sandbox.settle(checkout_id, outcome)
     except CheckoutNotFound:
         return JSONResponse({"error": "no such checkout"}, status_code=404)
+    except CheckoutGone as error:
+        return JSONResponse({"error": str(error)}, status_code=410)
     except CheckoutClosed as error:
         return JSONResponse({"error": str(error)}, status_code=409)
     return JSONResponse(
@@ -113,7 +116,13 @@ async def sandbox_checkout(request: Request) -> Response:
     )
 
 
+async def metrics(request: Request) -> Response:
+    """The reconciler's counters, in Prometheus' text format."""
+    return Response(generate_latest(_container(request).metrics), media_type=CONTENT_TYPE_LATEST)
+
+
 routes = [
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/webhooks/{provider}", BodyLimit(webhook, MAX_WEBHOOK_BYTES), methods=["POST"]),
     Route(
         "/sandbox/checkout/{checkout_id}",

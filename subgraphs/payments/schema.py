@@ -17,7 +17,7 @@ from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
 from subgraphs.payments.refunds import RefundAmount
-from subgraphs.payments.service import MAX_PAYMENTS_LISTED
+from subgraphs.payments.service import MAX_PAYMENTS_LISTED, Order
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
 
@@ -37,6 +37,24 @@ class PaymentStatus(Enum):
     CANCELED = "CANCELED"
     REFUNDED = "REFUNDED"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+@strawberry.enum(
+    description="Why payments closed a payment on its own; a charge it holds anyway is "
+    "refunded in full."
+)
+class PaymentClosedReason(Enum):
+    SUPERSEDED = strawberry.enum_value(
+        "SUPERSEDED", description="A new checkout replaced it (price change or expiry)."
+    )
+    CANCELED = strawberry.enum_value("CANCELED", description="Its checkout was canceled.")
+    DUPLICATE = strawberry.enum_value(
+        "DUPLICATE", description="Another payment already holds the seat."
+    )
+    SEAT_HELD = strawberry.enum_value("SEAT_HELD", description="The seat was already held.")
+    COURSE_FREE = strawberry.enum_value(
+        "COURSE_FREE", description="The course became free; the seat is free."
+    )
 
 
 @strawberry.enum
@@ -93,6 +111,9 @@ class Payment:
     refunded_amount: Money
     created_at: datetime
     succeeded_at: datetime | None
+    closed_reason: PaymentClosedReason | None = strawberry.field(
+        description="Set when payments closed the payment on its own (see the enum)."
+    )
     _model: strawberry.Private[models.Payment]
 
     @classmethod
@@ -105,6 +126,9 @@ class Payment:
             refunded_amount=Money.of(payment.refunded_minor, payment.currency),
             created_at=payment.created_at,
             succeeded_at=payment.succeeded_at,
+            closed_reason=PaymentClosedReason(payment.closed_reason)
+            if payment.closed_reason
+            else None,
             _model=payment,
         )
 
@@ -200,14 +224,28 @@ class Query:
         return Payment.from_model(payment)
 
 
+@strawberry.federation.input(
+    inaccessible=True, description="What courses charges for a seat, and the viewer's state."
+)
+class PaymentOrderInput:
+    title: str
+    price_amount_minor: int
+    currency: str
+    viewer_enrolled: bool
+
+
 async def _prepare_payment(
     info: Info[Context, None],
     user_id: strawberry.ID,
     course_id: strawberry.ID,
     provider: PaymentProvider,
+    order: PaymentOrderInput,
 ) -> PaymentRef:
     payment = await info.context.container.payments.prepare_payment(
-        str(user_id), str(course_id), provider.value
+        str(user_id),
+        str(course_id),
+        provider.value,
+        Order(order.title, order.price_amount_minor, order.currency, order.viewer_enrolled),
     )
     return PaymentRef(id=strawberry.ID(str(payment.id)))
 
@@ -256,7 +294,8 @@ class Mutation:
     prepare_payment: PaymentRef = internal_field(
         _prepare_payment,
         services=["courses"],
-        description="Create or reuse the user's PENDING payment (for courses' enroll).",
+        description="Create or reuse the user's PENDING payment (for courses' enroll); "
+        "courses states the price and the viewer's seat, payments calls nobody back.",
     )
 
 

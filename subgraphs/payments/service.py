@@ -14,9 +14,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_SUCCEEDED
+from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import (
@@ -62,6 +63,16 @@ log = get_logger("coursegraph.payments")
 SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
 # The most `User.payments(first:)` lists (declared to routers as its slicing argument).
 MAX_PAYMENTS_LISTED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What a checkout charges, as courses states it: never from the client."""
+
+    title: str
+    price_minor: int
+    currency: str
+    viewer_enrolled: bool
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -92,6 +103,10 @@ class PaymentService:
         if adapter is None:
             raise BadUserInput(f"The {name} provider is not configured.", field="provider")
         return adapter
+
+    def adapter(self, name: ProviderName) -> PaymentProvider | None:
+        """The configured adapter, or None (a payment of a provider turned off since)."""
+        return self._providers.get(name)
 
     def checkout_details(self, payment: Payment) -> CheckoutDetails | None:
         """What the client needs to pay; none once the payment is settled."""
@@ -155,12 +170,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ checkout
     async def create_payment(self, viewer: Viewer, course_id: str, provider: str) -> Payment:
-        return await self.prepare_payment(viewer.id, course_id, provider)
-
-    async def prepare_payment(self, user_id: str, course_id: str, provider: str) -> Payment:
-        """Create or reuse the user's PENDING payment for this course and provider."""
-        if _uuid(user_id) is None:
-            raise BadUserInput("Unknown user id.", field="userId")
+        """The public path: payments asks courses for the price and the viewer's seat."""
         adapter = self.provider(provider)
         pricing = await self._courses.course_pricing(course_id)
         if pricing is None:
@@ -169,25 +179,77 @@ class PaymentService:
             raise Conflict("This course is not open for enrollment.")
         if pricing.is_free or pricing.price_minor is None or pricing.currency is None:
             raise Conflict("This course is free: enroll without paying.")
-        progress = await self._courses.viewer_progress(user_id, course_id)
-        if progress.status in ("ACTIVE", "COMPLETED"):
+        progress = await self._courses.viewer_progress(viewer.id, course_id)
+        order = Order(
+            title=pricing.title,
+            price_minor=pricing.price_minor,
+            currency=pricing.currency,
+            viewer_enrolled=progress.status in ("ACTIVE", "COMPLETED"),
+        )
+        return await self._checkout(viewer.id, course_id, adapter, order)
+
+    async def prepare_payment(
+        self, user_id: str, course_id: str, provider: str, order: Order
+    ) -> Payment:
+        """Courses' `enroll(provider:)`: courses is the authority on price and seat and
+        sends both in its signed call, so payments calls nobody back."""
+        if order.price_minor <= 0:
+            raise BadUserInput("A paid course has a positive price.", field="priceAmountMinor")
+        return await self._checkout(user_id, course_id, self.provider(provider), order)
+
+    async def _checkout(
+        self, user_id: str, course_id: str, adapter: PaymentProvider, order: Order
+    ) -> Payment:
+        """Create or reuse the user's PENDING payment for this course and provider."""
+        if _uuid(user_id) is None:
+            raise BadUserInput("Unknown user id.", field="userId")
+        if order.viewer_enrolled:
             raise Conflict("You are already enrolled in this course.")
         # The price is courses' word, in minor units; the client never names an amount.
-        currency = normalise_currency(pricing.currency)
+        currency = normalise_currency(order.currency)
         payment = await self._pending_payment(
-            uuid.UUID(user_id), course_id, adapter.name, pricing.price_minor, currency
+            uuid.UUID(user_id), course_id, adapter.name, order.price_minor, currency
         )
         if payment.provider_ref is None:
-            payment = await self._open_checkout(payment, adapter, pricing.title)
+            payment = await self._open_checkout(payment, adapter, order.title)
         return payment
 
     async def _pending_payment(
         self, user_id: uuid.UUID, course_id: str, provider: str, amount_minor: int, currency: str
     ) -> Payment:
+        payment, superseded = await self._reuse_or_create(
+            user_id, course_id, provider, amount_minor, currency
+        )
+        if superseded is not None:
+            # I5: a superseded checkout is closed at the provider, after our commit; if
+            # it was paid meanwhile (or cannot be closed) the late charge is refunded (I1).
+            await self._close_checkout(provider, superseded)
+        return payment
+
+    async def _close_checkout(self, provider: str, provider_ref: str) -> bool:
+        adapter = self.adapter(ProviderName(provider))
+        if adapter is None:
+            return False
+        try:
+            return await adapter.cancel_checkout(provider_ref)
+        except ProviderUnavailable as error:
+            log.warning("checkout not closed", provider_ref=provider_ref, error=str(error))
+            return False
+
+    async def _reuse_or_create(
+        self,
+        user_id: uuid.UUID,
+        course_id: str,
+        provider: str,
+        amount_minor: int,
+        currency: str,
+    ) -> tuple[Payment, str | None]:
+        """The PENDING payment, and the checkout it superseded (committed), if any."""
         now = datetime.now(UTC)
         for _ in range(3):
             try:
                 async with self._db.transaction() as session:
+                    superseded: str | None = None
                     existing = await session.scalar(
                         select(Payment)
                         .where(
@@ -208,10 +270,12 @@ class PaymentService:
                             currency,
                         )
                         if same_price and not expired:
-                            return existing
+                            return existing, None
                         # The price changed or the checkout lapsed: start afresh.
                         existing.status = "CANCELED"
+                        existing.closed_reason = "SUPERSEDED"
                         await session.flush()
+                        superseded = existing.provider_ref
                     payment = Payment(
                         id=uuid.uuid4(),
                         user_id=user_id,
@@ -225,7 +289,7 @@ class PaymentService:
                     session.add(payment)
                     await session.flush()
                     await session.refresh(payment)
-                    return payment
+                    return payment, superseded
             except IntegrityError as error:
                 # A concurrent request inserted the PENDING row first: reuse it.
                 if not is_unique_violation(error, "uq_payments_one_pending"):
@@ -299,6 +363,16 @@ class PaymentService:
             raise PaymentFailed(locked.failure_reason or "The payment was declined.")
         return locked
 
+    async def record_charge(self, payment_id: uuid.UUID, charge: ChargeStatus) -> bool:
+        """A charge the provider reports that we missed (the reconciler's repair)."""
+        async with self._db.transaction() as session:
+            locked = await lock_payment(session, payment_id)
+            changed = self._apply_charge(locked, charge)
+            if changed:
+                await self._announce_success(session, locked)
+        self._relay.wake()
+        return changed
+
     def _apply_charge(self, payment: Payment, charge: ChargeStatus) -> bool:
         """The state machine; True when the payment changed. Caller holds the row lock."""
         if charge.state is ChargeState.SUCCEEDED:
@@ -313,7 +387,10 @@ class PaymentService:
                     reported=[charge.amount_minor, charge.currency],
                 )
                 raise PaymentFailed("The amount paid does not match the course price.")
-            # FAILED or CANCELED can still become SUCCEEDED: the money has moved.
+            # FAILED or CANCELED can still become SUCCEEDED: the money has moved. A charge
+            # of a closed (superseded or canceled) checkout is refunded in full (I1).
+            if payment.status == "CANCELED" and payment.closed_reason is None:
+                payment.closed_reason = "CANCELED"
             payment.status = "SUCCEEDED"
             payment.succeeded_at = datetime.now(UTC)
             payment.gateway_payment_id = charge.gateway_payment_id
@@ -327,11 +404,22 @@ class PaymentService:
             return True
         if charge.state is ChargeState.CANCELED and payment.status == "PENDING":
             payment.status = "CANCELED"
+            payment.closed_reason = "CANCELED"
             return True
         return False
 
     async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
         if payment.status != "SUCCEEDED":
+            return
+        if payment.closed_reason is not None:
+            # Closed before it was paid: no seat, the whole charge goes back (I1).
+            await outbox.add(
+                session,
+                outbox_table,
+                PAYMENT_UNKEPT,
+                {"paymentId": str(payment.id)},
+                dedupe_key=f"payment:{payment.id}:unkept",
+            )
             return
         await outbox.add(
             session,
@@ -436,17 +524,33 @@ class PaymentService:
     async def _payment_for_event(
         self, session: AsyncSession, provider: ProviderName, event: ProviderEvent
     ) -> Payment | None:
-        conditions = []
+        """The one payment the event names, locked; none when the checkout object and the
+        charge it names belong to different payments (each is unique per provider)."""
+        by_ref = by_charge = None
         if event.provider_ref:
-            conditions.append(Payment.provider_ref == event.provider_ref)
+            by_ref = await session.scalar(
+                select(Payment)
+                .where(
+                    Payment.provider == provider.value, Payment.provider_ref == event.provider_ref
+                )
+                .with_for_update()
+            )
         if event.gateway_payment_id:
-            conditions.append(Payment.gateway_payment_id == event.gateway_payment_id)
-        if not conditions:
+            by_charge = await session.scalar(
+                select(Payment)
+                .where(
+                    Payment.provider == provider.value,
+                    Payment.gateway_payment_id == event.gateway_payment_id,
+                )
+                .with_for_update()
+            )
+        if by_ref is not None and by_charge is not None and by_ref.id != by_charge.id:
+            log.error(
+                "webhook names two payments; ignored",
+                provider=provider.value,
+                event_id=event.event_id,
+                by_ref=str(by_ref.id),
+                by_charge=str(by_charge.id),
+            )
             return None
-        found: Payment | None = await session.scalar(
-            select(Payment)
-            .where(Payment.provider == provider.value, or_(*conditions))
-            .limit(1)
-            .with_for_update()
-        )
-        return found
+        return by_ref or by_charge

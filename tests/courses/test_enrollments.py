@@ -142,10 +142,17 @@ async def test_paid_course_with_provider_asks_payments(
     [call] = fake_payments.calls
     assert call["caller"] == "courses"  # HMAC-verified by the stand-in
     assert "preparePayment" in call["query"]
+    # Courses states the price and the seat: payments needs no call back (issue 12).
     assert call["variables"] == {
         "userId": student.id,
         "courseId": course["id"],
         "provider": "STRIPE",
+        "order": {
+            "title": course["title"],
+            "priceAmountMinor": 1999,
+            "currency": "USD",
+            "viewerEnrolled": False,
+        },
     }
     assert call["authorization"] == f"Bearer {student.token}"
     assert await _enrollment_rows(courses_settings, course["id"]) == []

@@ -102,12 +102,17 @@ async def test_complete_paid_enrollment_is_idempotent_on_payment(
     assert second["completePaidEnrollment"]["id"] == enrollments[0]["id"]
 
     mine = (await gql(courses_url, MY_ENROLLMENTS, token=student.token)).ok()["myEnrollments"]
-    assert len(mine) == 1
-    assert mine[0]["payment"] == {"id": "pay_123"}
+    assert {m["payment"]["id"]: m["status"] for m in mine} == {
+        "pay_123": "ACTIVE",
+        "pay_456": "DROPPED",
+    }
 
     found = await gql(courses_url, FOR_PAYMENT, {"p": "pay_123"}, signer=payments)
     assert found.ok()["enrollmentForPayment"]["id"] == enrollments[0]["id"]
-    missing = await gql(courses_url, FOR_PAYMENT, {"p": "pay_456"}, signer=payments)
+    # The second payment holds no seat, and never can: payments refunds it (I1).
+    unkept = await gql(courses_url, FOR_PAYMENT, {"p": "pay_456"}, signer=payments)
+    assert unkept.ok()["enrollmentForPayment"]["status"] == "DROPPED"
+    missing = await gql(courses_url, FOR_PAYMENT, {"p": "pay_789"}, signer=payments)
     assert missing.ok()["enrollmentForPayment"] is None
 
 
@@ -286,7 +291,11 @@ async def test_internal_fields_are_hidden_and_marked(courses_url: str) -> None:
         "enrollmentForPayment(paymentId: ID!): InternalEnrollment",
         "viewerProgress(userId: ID!, courseId: ID!): InternalProgress",
         "completePaidEnrollment(userId: ID!, courseId: ID!, paymentId: ID!): InternalEnrollment!",
-        "dropEnrollmentForPayment(paymentId: ID!): InternalEnrollment",
+        "dropEnrollmentForPayment(paymentId: ID!, userId: ID = null, courseId: ID = null):"
+        " InternalEnrollment",
+        "freezeEnrollmentForPayment(userId: ID!, courseId: ID!, paymentId: ID!,"
+        " allowCertificate: Boolean! = false): InternalEnrollment!",
+        "unfreezeEnrollmentForPayment(paymentId: ID!): InternalEnrollment",
     ):
         assert f'{field} @internal(services: ["payments"]) @inaccessible' in sdl
     assert (

@@ -18,6 +18,7 @@ from coursegraph.identity import scope_claim
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from subgraphs.courses.app import create_app as create_courses_app
 from subgraphs.payments.app import create_app as create_payments_app
 from subgraphs.users.app import create_app as create_users_app
 from subgraphs.users.bootstrap import key_store
@@ -190,6 +191,8 @@ def _payments_server(
             "razorpay_api_base": _razorpay_stub[1].url,
             "sandbox_webhook_secret": SecretStr(SANDBOX_SECRET),
             "service_timeout_seconds": 5.0,
+            # The reconciler runs when a test asks (tests/payments/test_reconcile.py).
+            "payments_reconcile_interval_seconds": 0,
         }
     )
     late.app = create_payments_app(payments_settings)
@@ -219,3 +222,44 @@ def stack(
         razorpay=razorpay_stub,
         keys=keys,
     )
+
+
+@pytest.fixture(scope="module")
+def courses_server(
+    settings: Settings, _payments_server: tuple[ServerThread, Settings]
+) -> Iterator[ServerThread]:
+    _, payments_settings = _payments_server
+    courses_settings = settings.model_copy(
+        update={
+            "users_url": payments_settings.users_url,
+            "payments_url": payments_settings.payments_url,
+        }
+    )
+    with ServerThread(create_courses_app(courses_settings)) as server:
+        yield server
+
+
+async def published_course(
+    stack: Stack, courses_url: str, price: dict[str, str], teacher: str | None = None
+) -> str:
+    """A PUBLISHED course with one lecture, made through the real courses subgraph."""
+    if teacher is None:
+        _, teacher = stack.token(role="TEACHER")
+
+    async def run(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        return (await gql(courses_url, query, variables, token=teacher)).ok()
+
+    course = await run(
+        "mutation($i: CreateCourseInput!) { createCourse(input: $i) { id } }",
+        {"i": {"title": "Type Systems", "price": price}},
+    )
+    course_id: str = course["createCourse"]["id"]
+    section = await run(
+        'mutation($c: ID!) { addSection(courseId: $c, title: "Basics") { id } }', {"c": course_id}
+    )
+    await run(
+        'mutation($s: ID!) { addLecture(sectionId: $s, input: {title: "Lambda"}) { id } }',
+        {"s": section["addSection"]["id"]},
+    )
+    await run("mutation($c: ID!) { publishCourse(id: $c) { status } }", {"c": course_id})
+    return course_id

@@ -61,6 +61,7 @@ class FakeEnrollment:
     status: str
     progress: float = 0.0
     certificate_issued: bool = False
+    frozen: bool = False
 
 
 @dataclass
@@ -114,6 +115,10 @@ class FakeCourses:
             return JSONResponse({"error": "down"}, status_code=503)
         body = await request.body()
         if self.forward_to is not None:
+            # Counted by operation name, so tests can see how many calls a flow makes.
+            name = str(orjson.loads(body).get("query", "")).split("(")[0].split()[-1]
+            with self.lock:
+                self.calls.append((name, {}))
             async with httpx.AsyncClient(timeout=30) as client:
                 forwarded = await client.post(
                     f"{self.forward_to}/graphql", content=body, headers=dict(request.headers)
@@ -130,7 +135,10 @@ class FakeCourses:
         for name in (
             "coursePricing",
             "viewerProgress",
-            "enrollmentForPayment",
+            "enrollmentsForPayments",
+            # Before its suffix "freezeEnrollmentForPayment(", matched by substring.
+            "unfreezeEnrollmentForPayment",
+            "freezeEnrollmentForPayment",
             "completePaidEnrollment",
             "dropEnrollmentForPayment",
         ):
@@ -178,39 +186,87 @@ class FakeCourses:
             "certificateIssued": enrollment.certificate_issued,
         }
 
-    def _enrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
-        enrollment = self.by_payment(paymentId)
-        if enrollment is None:
-            return None
+    def _internal(self, enrollment: FakeEnrollment) -> dict[str, Any]:
         return {
             "id": enrollment.id,
             "userId": enrollment.user_id,
             "courseId": enrollment.course_id,
             "status": enrollment.status,
+            "frozen": enrollment.frozen,
+            "frozenAt": "2026-01-01T00:00:00+00:00" if enrollment.frozen else None,
             "progressPercentage": enrollment.progress,
             "certificateIssued": enrollment.certificate_issued,
+            "certificateValid": enrollment.certificate_issued and enrollment.status != "DROPPED",
+            "paymentId": enrollment.payment_id,
         }
 
-    def _completePaidEnrollment(self, userId: str, courseId: str, paymentId: str) -> dict[str, Any]:
-        # Idempotent on the payment id, like the real mutation.
+    def _freezeEnrollmentForPayment(
+        self, userId: str, courseId: str, paymentId: str, allowCertificate: bool
+    ) -> dict[str, Any]:
+        # As courses does: a payment with no seat yet gets a frozen one (or a DROPPED
+        # row when another seat holds the course), so a late completion makes none.
         enrollment = self.by_payment(paymentId)
         if enrollment is None:
-            enrollment = FakeEnrollment(
-                id=f"enr-{secrets.token_hex(4)}",
-                user_id=userId,
-                course_id=courseId,
-                payment_id=paymentId,
-                status="ACTIVE",
-            )
-            self.enrollments[enrollment.id] = enrollment
-            self.activations.append(paymentId)
-        return {"id": enrollment.id, "status": enrollment.status}
+            held = self._enrollment_of(userId, courseId)
+            taken = held is not None and held.status in ("ACTIVE", "COMPLETED")
+            enrollment = self._paid_row(userId, courseId, paymentId, taken)
+        if enrollment.status != "DROPPED" and (
+            allowCertificate or not enrollment.certificate_issued
+        ):
+            enrollment.frozen = True
+        return self._internal(enrollment)
 
-    def _dropEnrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
+    def _enrollmentsForPayments(self, paymentIds: list[str]) -> list[dict[str, Any] | None]:
+        rows = [self.by_payment(p) for p in paymentIds]
+        return [self._internal(row) if row else None for row in rows]
+
+    def _paid_row(
+        self, user_id: str, course_id: str, payment_id: str, dropped: bool
+    ) -> FakeEnrollment:
+        enrollment = FakeEnrollment(
+            id=f"enr-{secrets.token_hex(4)}",
+            user_id=user_id,
+            course_id=course_id,
+            payment_id=payment_id,
+            status="DROPPED" if dropped else "ACTIVE",
+        )
+        self.enrollments[enrollment.id] = enrollment
+        return enrollment
+
+    def _unfreezeEnrollmentForPayment(self, paymentId: str) -> dict[str, Any] | None:
         enrollment = self.by_payment(paymentId)
         if enrollment is None:
             return None
+        enrollment.frozen = False
+        return self._internal(enrollment)
+
+    def _completePaidEnrollment(self, userId: str, courseId: str, paymentId: str) -> dict[str, Any]:
+        # As courses does: state-based on the payment id; a payment for a seat already
+        # held (or a course now free) gets a DROPPED row and the holding seat is answered.
+        enrollment = self.by_payment(paymentId)
+        if enrollment is None:
+            held = self._enrollment_of(userId, courseId)
+            course = self.courses.get(courseId)
+            free = course is not None and not course.price_minor
+            if free and (held is None or held.status == "DROPPED"):
+                held = self.enroll(userId, courseId)
+            if held is not None and held.status in ("ACTIVE", "COMPLETED"):
+                self._paid_row(userId, courseId, paymentId, dropped=True)
+                return self._internal(held)
+            enrollment = self._paid_row(userId, courseId, paymentId, dropped=False)
+            self.activations.append(paymentId)
+        return self._internal(enrollment)
+
+    def _dropEnrollmentForPayment(
+        self, paymentId: str, userId: str | None = None, courseId: str | None = None
+    ) -> dict[str, Any] | None:
+        enrollment = self.by_payment(paymentId)
+        if enrollment is None:
+            if userId is None or courseId is None:
+                return None
+            enrollment = self._paid_row(userId, courseId, paymentId, dropped=True)
         enrollment.status = "DROPPED"
+        enrollment.frozen = False
         return {"id": enrollment.id, "status": enrollment.status}
 
     def app(self) -> Starlette:
@@ -282,6 +338,23 @@ class StripeStub:
             return _stripe_error(404, "No such payment_intent")
         return JSONResponse(intent)
 
+    async def cancel_intent(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _stripe_error(401, "Invalid API Key provided", "authentication_error")
+        intent = self.intents.get(request.path_params["intent_id"])
+        if intent is None:
+            return _stripe_error(404, "No such payment_intent")
+        self.requests.append(("POST", f"/v1/payment_intents/{intent['id']}/cancel", {}))
+        if intent["status"] in ("succeeded", "canceled"):
+            # As Stripe: only an intent that has not succeeded (or ended) can be canceled.
+            return _stripe_error(
+                400,
+                f"You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}.",
+            )
+        intent["status"] = "canceled"
+        return JSONResponse(intent)
+
     async def create_refund(self, request: Request) -> Response:
         if not self._authorised(request):
             return _stripe_error(401, "Invalid API Key provided", "authentication_error")
@@ -312,6 +385,11 @@ class StripeStub:
             routes=[
                 Route("/v1/payment_intents", self.create_intent, methods=["POST"]),
                 Route("/v1/payment_intents/{intent_id}", self.get_intent, methods=["GET"]),
+                Route(
+                    "/v1/payment_intents/{intent_id}/cancel",
+                    self.cancel_intent,
+                    methods=["POST"],
+                ),
                 Route("/v1/refunds", self.create_refund, methods=["POST"]),
             ]
         )
@@ -320,6 +398,7 @@ class StripeStub:
     def succeed(self, intent_id: str, *, amount: int | None = None) -> dict[str, Any]:
         """The customer confirmed the intent with a working card."""
         intent = self.intents[intent_id]
+        assert intent["status"] != "canceled", "Stripe refuses to confirm a canceled intent"
         intent["status"] = "succeeded"
         intent["latest_charge"] = f"ch_{secrets.token_hex(12)}"
         if amount is not None:
@@ -405,6 +484,13 @@ class RazorpayStub:
             return _razorpay_error(400, "The id provided does not exist")
         return JSONResponse(payment)
 
+    async def order_payments(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _razorpay_error(401, "Authentication failed")
+        order_id = request.path_params["order_id"]
+        items = [p for p in self.payments.values() if p["order_id"] == order_id]
+        return JSONResponse({"entity": "collection", "count": len(items), "items": items})
+
     async def refund(self, request: Request) -> Response:
         if not self._authorised(request):
             return _razorpay_error(401, "Authentication failed")
@@ -426,12 +512,14 @@ class RazorpayStub:
             "status": "processed",
         }
         self.refunds[refund["id"]] = refund
+        payment["amount_refunded"] = payment.get("amount_refunded", 0) + refund["amount"]
         return JSONResponse(refund)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/orders", self.create_order, methods=["POST"]),
+                Route("/v1/orders/{order_id}/payments", self.order_payments, methods=["GET"]),
                 Route("/v1/payments/{payment_id}", self.get_payment, methods=["GET"]),
                 Route("/v1/payments/{payment_id}/refund", self.refund, methods=["POST"]),
             ]

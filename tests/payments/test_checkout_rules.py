@@ -16,8 +16,8 @@ from tests.helpers import gql
 from tests.payments.conftest import CREATE, Stack
 
 PREPARE = """
-mutation($userId: ID!, $courseId: ID!, $provider: PaymentProvider!) {
-  preparePayment(userId: $userId, courseId: $courseId, provider: $provider) { id }
+mutation($userId: ID!, $courseId: ID!, $provider: PaymentProvider!, $order: PaymentOrderInput!) {
+  preparePayment(userId: $userId, courseId: $courseId, provider: $provider, order: $order) { id }
 }"""
 
 
@@ -110,9 +110,17 @@ async def test_a_price_change_replaces_the_pending_payment(stack: Stack) -> None
 async def test_prepare_payment_is_for_courses_only(stack: Stack) -> None:
     course = stack.course()
     user_id, token = stack.token()
-    variables = {"userId": user_id, "courseId": course.id, "provider": "SANDBOX"}
+    order = {
+        "title": course.title,
+        "priceAmountMinor": course.price_minor,
+        "currency": course.currency,
+        "viewerEnrolled": False,
+    }
+    variables = {"userId": user_id, "courseId": course.id, "provider": "SANDBOX", "order": order}
     prepared = await gql(stack.graphql, PREPARE, variables, signer=stack.signer("courses"))
     payment_id = prepared.ok()["preparePayment"]["id"]
+    # Courses stated price and seat: payments asked courses nothing.
+    assert stack.courses.calls == []
     # The user's own createPayment reuses it: one PENDING payment per course and provider.
     created = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
     assert created["id"] == payment_id
@@ -120,8 +128,8 @@ async def test_prepare_payment_is_for_courses_only(stack: Stack) -> None:
     assert (await gql(stack.graphql, PREPARE, variables, signer=None)).code == "UNAUTHENTICATED"
     forbidden = await gql(stack.graphql, PREPARE, variables, signer=stack.signer("files"))
     assert forbidden.code == "FORBIDDEN"
-    stack.courses.enroll(user_id, course.id, "ACTIVE")
-    conflict = await gql(stack.graphql, PREPARE, variables, signer=stack.signer("courses"))
+    enrolled = {**variables, "order": {**order, "viewerEnrolled": True}}
+    conflict = await gql(stack.graphql, PREPARE, enrolled, signer=stack.signer("courses"))
     assert conflict.code == "CONFLICT"
 
 

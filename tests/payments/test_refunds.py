@@ -120,3 +120,31 @@ async def test_pending_payment_cannot_be_refunded(stack: Stack) -> None:
     _, token = stack.token()
     created = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
     assert (await stack.refund(token, created["id"])).code == "CONFLICT"
+
+
+async def test_a_refund_the_provider_refuses_unfreezes_the_seat(stack: Stack) -> None:
+    created, token, enrollment = await paid(stack)
+    # The sandbox refuses a refund beyond what it captured.
+    await sql(
+        stack,
+        "UPDATE payments.sandbox_checkouts SET refunded_minor = amount_minor WHERE reference = $1",
+        f"payment-{created['id']}",
+    )
+    refused = await stack.refund(token, created["id"])
+    assert refused.code == "PAYMENT_FAILED"
+    assert enrollment.frozen is False
+    assert enrollment.status == "ACTIVE"
+    payment = (await stack.payment(token, created["id"])).ok()["payment"]
+    assert payment["status"] == "SUCCEEDED"
+    assert [r["status"] for r in payment["refunds"]] == ["FAILED"]
+
+    # The refused refund leaves room for a new one, with a key of its own.
+    await sql(
+        stack,
+        "UPDATE payments.sandbox_checkouts SET refunded_minor = 0 WHERE reference = $1",
+        f"payment-{created['id']}",
+    )
+    enrollment.progress = 50.0
+    refund = (await stack.refund(token, created["id"])).ok()["requestRefund"]
+    assert (refund["status"], refund["amount"]["amount"]) == ("SUCCEEDED", "50.00")
+    await eventually(lambda: enrollment.status == "DROPPED")

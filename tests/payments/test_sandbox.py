@@ -149,7 +149,7 @@ async def test_an_expired_sandbox_checkout_is_replaced(stack: Stack) -> None:
         )
     finally:
         await connection.close()
-    assert (await _settle(first["checkout"]["sandboxUrl"], "succeeded")).status_code == 409
+    assert (await _settle(first["checkout"]["sandboxUrl"], "succeeded")).status_code == 410
 
     second = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
     assert second["id"] != first["id"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 from operator import contains
 from typing import Any
+
+import asyncpg
 
 from tests.payments.conftest import Stack, eventually
 
@@ -222,3 +225,45 @@ async def test_other_events_and_unknown_payments_are_acknowledged(stack: Stack) 
     response = await stack.webhook("stripe", body, {"Stripe-Signature": stack.stripe.sign(body)})
     assert (response.status_code, response.json()["outcome"]) == (200, "unknown payment")
     assert stack.courses.calls == []
+
+
+async def test_a_webhook_naming_two_payments_changes_neither(stack: Stack) -> None:
+    """Case 4 of issue 12: the intent of one payment with the charge of another matched
+    whichever row `LIMIT 1` found first. Now each is unique, and such an event matches
+    no payment."""
+    paid, pending = await start(stack), await start(stack)
+    stack.stripe.succeed(paid.intent_id)
+    first = await succeeded_webhook(stack, paid.intent_id)
+    await stack.webhook("stripe", first, {"Stripe-Signature": stack.stripe.sign(first)})
+    charge = stack.stripe.intents[paid.intent_id]["latest_charge"]
+
+    intent = dict(stack.stripe.intents[pending.intent_id], status="succeeded")
+    intent["latest_charge"] = charge
+    body = stack.stripe.event("payment_intent.succeeded", intent)
+    response = await stack.webhook("stripe", body, {"Stripe-Signature": stack.stripe.sign(body)})
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unknown payment"
+    payment = (await stack.payment(pending.token, pending.id)).ok()["payment"]
+    assert payment["status"] == "PENDING"
+    assert stack.courses.activations == [paid.id]
+
+    # The charge id cannot be given to a second payment of the same provider at all.
+    result = await _sql_error(
+        stack,
+        "UPDATE payments.payments SET gateway_payment_id = $1 WHERE id = $2",
+        charge,
+        uuid.UUID(pending.id),
+    )
+    assert "uq_payments_gateway_payment_id" in result
+
+
+async def _sql_error(stack: Stack, statement: str, *args: object) -> str:
+    url = stack.settings.database_url_for("payments").replace("postgresql+asyncpg", "postgresql")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement, *args)
+    except asyncpg.UniqueViolationError as error:
+        return str(error)
+    finally:
+        await connection.close()
+    return ""

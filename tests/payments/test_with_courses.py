@@ -4,17 +4,14 @@ and drops the enrollment through courses' internal fields."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
-from subgraphs.courses.app import create_app as create_courses_app
 from tests.helpers import gql
-from tests.payments.conftest import Stack, eventually
+from tests.payments.conftest import Stack, eventually, published_course
 
 ENROLL = """
 mutation($courseId: ID!, $provider: PaymentProvider) {
@@ -34,43 +31,6 @@ ENROLLMENT_OF_PAYMENT = """
 query($reps: [_Any!]!) {
   _entities(representations: $reps) { ... on Payment { enrollment { status } } }
 }"""
-
-
-@pytest.fixture(scope="module")
-def courses_server(
-    settings: Settings, _payments_server: tuple[ServerThread, Settings]
-) -> Iterator[ServerThread]:
-    _, payments_settings = _payments_server
-    courses_settings = settings.model_copy(
-        update={
-            "users_url": payments_settings.users_url,
-            "payments_url": payments_settings.payments_url,
-        }
-    )
-    with ServerThread(create_courses_app(courses_settings)) as server:
-        yield server
-
-
-async def _published_course(stack: Stack, courses_url: str, price: dict[str, str]) -> str:
-    _, teacher = stack.token(role="TEACHER")
-
-    async def run(query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        return (await gql(courses_url, query, variables, token=teacher)).ok()
-
-    course = await run(
-        "mutation($i: CreateCourseInput!) { createCourse(input: $i) { id } }",
-        {"i": {"title": "Type Systems", "price": price}},
-    )
-    course_id: str = course["createCourse"]["id"]
-    section = await run(
-        'mutation($c: ID!) { addSection(courseId: $c, title: "Basics") { id } }', {"c": course_id}
-    )
-    await run(
-        'mutation($s: ID!) { addLecture(sectionId: $s, input: {title: "Lambda"}) { id } }',
-        {"s": section["addSection"]["id"]},
-    )
-    await run("mutation($c: ID!) { publishCourse(id: $c) { status } }", {"c": course_id})
-    return course_id
 
 
 async def _pay(stack: Stack, provider: str, checkout: dict[str, Any]) -> tuple[str, str | None]:
@@ -101,7 +61,7 @@ async def test_paid_enrollment_across_courses_and_payments(
 ) -> None:
     stack.courses.forward_to = courses_server.url
     courses_url = f"{courses_server.url}/graphql"
-    course_id = await _published_course(stack, courses_url, price)
+    course_id = await published_course(stack, courses_url, price)
     _, student = stack.token()
 
     enrolled = await gql(
@@ -110,6 +70,8 @@ async def test_paid_enrollment_across_courses_and_payments(
     required = enrolled.ok()["enroll"]
     assert required["__typename"] == "PaymentRequired"
     payment_id = required["payment"]["id"]
+    # router → courses → payments and back: payments called courses for nothing.
+    assert stack.courses.calls == []
 
     payment = (await gql(stack.graphql, PAYMENT_CHECKOUT, {"id": payment_id}, token=student)).ok()[
         "payment"

@@ -97,6 +97,8 @@ class ChargeStatus:
     amount_minor: int | None
     currency: str | None
     failure_reason: str | None = None
+    # What the provider has refunded of it, when it says (the reconciler compares).
+    refunded_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,15 @@ class PaymentProvider(Protocol):
         ...
 
     async def refund(self, request: RefundRequest) -> ProviderRefund: ...
+
+    async def lookup_charge(self, provider_ref: str) -> ChargeStatus:
+        """The checkout's charge as the provider records it (for the reconciler)."""
+        ...
+
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        """Close a checkout that must no longer be paid (I5); False when the provider
+        cannot (Razorpay orders) or it was paid already: a late charge is refunded (I1)."""
+        ...
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify the signature over the raw body, then read the event; or InvalidWebhook."""

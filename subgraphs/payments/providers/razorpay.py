@@ -141,6 +141,29 @@ class RazorpayProvider:
             state=_REFUND_STATES.get(str(refund.get("status")), RefundState.PENDING),
         )
 
+    async def lookup_charge(self, provider_ref: str) -> ChargeStatus:
+        timeout = self._timeout
+        found: dict[str, Any] = await self._call(
+            lambda client: client.order.payments(provider_ref, timeout=timeout)
+        )
+        items: list[dict[str, Any]] = found.get("items") or []
+        # An order may have failed attempts before the one that was captured.
+        captured = [p for p in items if p.get("status") in ("captured", "refunded")]
+        if not captured:
+            return ChargeStatus(ChargeState.PENDING, None, None, None)
+        payment = captured[0]
+        return ChargeStatus(
+            state=ChargeState.SUCCEEDED,
+            gateway_payment_id=str(payment["id"]),
+            amount_minor=_int_or_none(payment.get("amount")),
+            currency=str(payment.get("currency", "")).upper() or None,
+            refunded_minor=_int_or_none(payment.get("amount_refunded")),
+        )
+
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        # Razorpay has no way to cancel an order; a late capture is refunded (I1).
+        return False
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         if not self._webhook_secret:
             raise InvalidWebhook("RAZORPAY_WEBHOOK_SECRET is not configured")

@@ -47,6 +47,12 @@ from subgraphs.payments.providers.base import (
 )
 
 SIGNATURE_HEADER = "Sandbox-Signature"
+_CHECKOUT_STATES = {
+    "OPEN": ChargeState.PENDING,
+    "SUCCEEDED": ChargeState.SUCCEEDED,
+    "FAILED": ChargeState.FAILED,
+    "CANCELED": ChargeState.CANCELED,
+}
 WEBHOOK_TOPIC = "sandbox.webhook"
 OUTCOMES = ("succeeded", "failed")
 
@@ -56,7 +62,11 @@ class CheckoutNotFound(Exception):
 
 
 class CheckoutClosed(Exception):
-    """Expired, or already settled with the other outcome."""
+    """Already settled with the other outcome."""
+
+
+class CheckoutGone(Exception):
+    """Expired, or canceled by the merchant: it can no longer be paid (HTTP 410)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +176,27 @@ class SandboxProvider:
                 checkout.refunded_minor += request.amount_minor
         return ProviderRefund(provider_refund_id=refund_id, state=RefundState.SUCCEEDED)
 
+    async def lookup_charge(self, provider_ref: str) -> ChargeStatus:
+        async with self._db.read() as session:
+            checkout = await session.get(SandboxCheckout, provider_ref)
+        if checkout is None:
+            return ChargeStatus(ChargeState.PENDING, None, None, None)
+        return ChargeStatus(
+            state=_CHECKOUT_STATES[checkout.status],
+            gateway_payment_id=checkout.gateway_payment_id,
+            amount_minor=checkout.amount_minor,
+            currency=checkout.currency,
+            refunded_minor=checkout.refunded_minor,
+        )
+
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        async with self._db.transaction() as session:
+            checkout = await session.get(SandboxCheckout, provider_ref, with_for_update=True)
+            if checkout is None or checkout.status not in ("OPEN", "CANCELED"):
+                return False
+            checkout.status = "CANCELED"
+        return True
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         verify_timestamped_signature(
             self._secret, body, headers.get(SIGNATURE_HEADER.lower()), self._tolerance
@@ -217,9 +248,11 @@ class SandboxProvider:
             checkout = await session.get(SandboxCheckout, checkout_id, with_for_update=True)
             if checkout is None:
                 raise CheckoutNotFound(checkout_id)
+            if checkout.status == "CANCELED":
+                raise CheckoutGone("This sandbox checkout was canceled by the merchant.")
             if checkout.status == "OPEN":
                 if checkout.expires_at <= datetime.now(UTC):
-                    raise CheckoutClosed("This sandbox checkout has expired.")
+                    raise CheckoutGone("This sandbox checkout has expired.")
                 checkout.status = status
                 checkout.gateway_payment_id = f"sbx_pay_{secrets.token_hex(12)}"
                 await outbox.add(

@@ -91,6 +91,9 @@ class StripeProvider:
         # The client reports the PaymentIntent it confirmed; it must be this payment's.
         if gateway_payment_id != provider_ref:
             raise InvalidVerification("The PaymentIntent does not belong to this payment.")
+        return await self.lookup_charge(provider_ref)
+
+    async def lookup_charge(self, provider_ref: str) -> ChargeStatus:
         retrieved = await self._call(self._client.v1.payment_intents.retrieve_async(provider_ref))
         intent: dict[str, Any] = retrieved.to_dict()
         state = _INTENT_STATES.get(str(intent.get("status")), ChargeState.PENDING)
@@ -118,6 +121,14 @@ class StripeProvider:
             provider_refund_id=refund.id,
             state=_REFUND_STATES.get(str(refund.status), RefundState.PENDING),
         )
+
+    async def cancel_checkout(self, provider_ref: str) -> bool:
+        try:
+            await self._call(self._client.v1.payment_intents.cancel_async(provider_ref))
+        except ProviderDeclined:
+            # Stripe refuses to cancel an intent that succeeded or is already canceled.
+            return False
+        return True
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         if not self._webhook_secret:

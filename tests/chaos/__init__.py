@@ -1,0 +1,1 @@
+"""Seeded, bounded chaos tests of whole-stack invariants (marker `chaos`)."""
