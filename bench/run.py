@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Gateway benchmark: the heavy TestQuery through each gateway, closed loop, one core each.
 
-    python bench/run.py [--gateways apollo,hive,hive-rust,coursegraph,coursegraph-bare]
+    python bench/run.py [--gateways apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare]
                         [--duration 30]
                         [--warmup 10] [--connections 50] [--markdown FILE]
 
 What it does (see docs/benchmarks.md):
-  1. installs bench/node_modules with `npm ci` when missing (dev-only npm packages);
+  1. installs bench/node_modules with `npm ci` when missing (dev-only npm packages), and
+     the Grafbase CLI (a static binary in an npm package for Linux x86_64 only, so not in
+     bench/package.json) into bench/.work/grafbase when that gateway is chosen;
   2. starts the four bench subgraphs (one Node process) pinned to the load core;
   3. for each gateway: starts it pinned to the gateway core with `taskset`, checks a full
      response against bench/expected-response.json, warms up, then drives it with `wrk`
@@ -45,6 +47,10 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
 SUBGRAPH_PORT = 4210  # fixed: it is written into the committed supergraph.graphql
+GRAFBASE_PACKAGE = "@grafbase/cli-x86_64-unknown-linux-musl"
+GRAFBASE_VERSION = "0.103.0"
+GRAFBASE_DIR = WORK / "grafbase"
+GRAFBASE_BIN = GRAFBASE_DIR / "node_modules" / GRAFBASE_PACKAGE / "grafbase"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -84,6 +90,22 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
             "Hive Gateway + Rust planner",
             [*hive, "-c", str(BENCH / "gateways" / "hive-rust.config.mjs")],
             node_env,
+        ),
+        # `grafbase dev` runs the Grafbase Gateway (Rust, multi-threaded) from grafbase.toml:
+        # the same engine as the standalone `grafbase-gateway`, plus composition of the
+        # subgraph schema files at start-up and the Explorer UI (assets under $HOME/.grafbase).
+        "grafbase": Gateway(
+            "grafbase",
+            f"Grafbase Gateway {GRAFBASE_VERSION} (grafbase dev)",
+            [
+                str(GRAFBASE_BIN),
+                "dev",
+                "--config",
+                str(WORK / "grafbase.toml"),
+                "--listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            {"HOME": str(GRAFBASE_DIR / "home")},
         ),
         "coursegraph": Gateway(
             "coursegraph",
@@ -392,6 +414,38 @@ def ensure_npm() -> None:
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True)
 
 
+def ensure_grafbase() -> None:
+    """The pinned Grafbase CLI in bench/.work/grafbase, and grafbase.toml naming the bench
+    subgraphs (URL from the supergraph, schema file beside the subgraphs' server)."""
+    meta = GRAFBASE_DIR / "node_modules" / GRAFBASE_PACKAGE / "package.json"
+    installed = None
+    with contextlib.suppress(OSError, ValueError):
+        installed = json.loads(meta.read_text())["version"]
+    if installed != GRAFBASE_VERSION:
+        log(f"installing {GRAFBASE_PACKAGE}@{GRAFBASE_VERSION} into {GRAFBASE_DIR} ...")
+        GRAFBASE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                *("npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", "."),
+                f"{GRAFBASE_PACKAGE}@{GRAFBASE_VERSION}",
+            ],
+            cwd=GRAFBASE_DIR,
+            check=True,
+        )
+    lines: list[str] = []
+    for name in ("accounts", "inventory", "products", "reviews"):
+        lines += [
+            f"[subgraphs.{name}]",
+            f'url = "http://127.0.0.1:{SUBGRAPH_PORT}/{name}"',
+            f"schema_path = {json.dumps(str(BENCH / 'subgraphs' / f'{name}.graphql'))}",
+            "",
+        ]
+    # Identical concurrent requests would share one execution: a benchmark artefact, not
+    # the per-request cost this table compares.
+    lines += ["[traffic_shaping]", "inflight_deduplication = false", ""]
+    (WORK / "grafbase.toml").write_text("\n".join(lines))
+
+
 def versions() -> dict[str, str]:
     info: dict[str, str] = {}
     for pkg in (
@@ -406,6 +460,9 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(OSError, ValueError):
             meta = json.loads((BENCH / "node_modules" / pkg / "package.json").read_text())
             info[pkg] = meta["version"]
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads((GRAFBASE_BIN.parent / "package.json").read_text())
+        info["grafbase"] = meta["version"]
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
     info["node"] = node.stdout.strip()
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
@@ -594,7 +651,9 @@ def table(results: list[Result]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--gateways", default="apollo,hive,hive-rust,coursegraph,coursegraph-bare")
+    p.add_argument(
+        "--gateways", default="apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare"
+    )
     p.add_argument("--duration", type=int, default=30, help="measured seconds per gateway")
     p.add_argument("--warmup", type=int, default=10, help="warm-up seconds per gateway")
     p.add_argument("--connections", type=int, default=50)
@@ -651,6 +710,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ensure_npm()
     WORK.mkdir(exist_ok=True)
+    if "grafbase" in chosen:
+        if platform.system() != "Linux" or platform.machine() != "x86_64":
+            print(f"{GRAFBASE_PACKAGE} runs on Linux x86_64 only; leave grafbase out")
+            return 2
+        ensure_grafbase()
     query = (BENCH / "query.graphql").read_text()
     body = json.dumps({"query": query, "operationName": "TestQuery"}).encode()
     (WORK / "request.json").write_bytes(body)

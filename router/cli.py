@@ -1,4 +1,5 @@
-"""`coursegraph router`: serve a supergraph with uvicorn.
+"""`coursegraph router`: serve a supergraph with uvicorn; `coursegraph router plan` prints
+the query plan of an operation without serving or calling any subgraph.
 
 `--config` takes the router's YAML. Its format is a superset of rover's `supergraph.yaml`,
 so `--config supergraph.yaml` composes the listed subgraphs at start-up, and a router.yaml
@@ -7,7 +8,9 @@ with only router settings reads the supergraph from `--supergraph` or `supergrap
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 import uvicorn
@@ -15,7 +18,10 @@ from starlette.applications import Starlette
 
 from coursegraph.log import configure_logging, get_logger
 from coursegraph.settings import Environment, Settings, get_settings
+from router.api_schema import build_api_schema
 from router.edge_auth import EdgeAuthenticator
+from router.operation import OperationError, Operations
+from router.planner.builder import PlanError
 from router.reload import Reloader
 from router.server import create_app
 from router.service import Router
@@ -63,8 +69,7 @@ def build_app(
         raise LoadError(str(error)) from None
 
 
-@click.command("router")
-@click.option(
+_config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -72,13 +77,18 @@ def build_app(
     help="Router YAML: router.yaml settings and/or rover-style subgraphs to compose "
     "(supergraph.yaml).",
 )
-@click.option(
+_supergraph_option = click.option(
     "--supergraph",
     "supergraph_path",
     type=click.Path(path_type=Path),
     default=None,
     help="Supergraph SDL file, when the config does not compose one.",
 )
+
+
+@click.group("router", invoke_without_command=True)
+@_config_option
+@_supergraph_option
 @click.option(
     "--watch/--no-watch",
     default=None,
@@ -88,7 +98,9 @@ def build_app(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 @click.option("--log-level", default=None, help="Log level (default: the LOG_LEVEL setting).")
+@click.pass_context
 def router_command(
+    ctx: click.Context,
     config_path: Path | None,
     supergraph_path: Path | None,
     watch: bool | None,
@@ -96,7 +108,9 @@ def router_command(
     port: int,
     log_level: str | None,
 ) -> None:
-    """Run the federation router."""
+    """Run the federation router (or a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = get_settings()
     if log_level is not None:
         settings = settings.model_copy(update={"log_level": log_level})
@@ -128,3 +142,50 @@ def router_command(
         loop="auto",
         http="auto",
     )
+
+
+@router_command.command("plan")
+@_config_option
+@_supergraph_option
+@click.option(
+    "--query",
+    "query_file",
+    type=click.File("r", encoding="utf-8"),
+    required=True,
+    help="File holding the operation, or - for stdin.",
+)
+@click.option("--variables", default=None, help="Variables as a JSON object.")
+@click.option("--operation-name", default=None, help="The operation to plan, if several.")
+@click.option("--json", "as_json", is_flag=True, help="Apollo's query-plan JSON shape.")
+def plan_command(
+    config_path: Path | None,
+    supergraph_path: Path | None,
+    query_file: TextIO,
+    variables: str | None,
+    operation_name: str | None,
+    as_json: bool,
+) -> None:
+    """Print the query plan of an operation: the fetches the router would send, without
+    calling any subgraph. Variables matter only where @skip/@include read them."""
+    try:
+        values: Any = json.loads(variables) if variables is not None else None
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--variables") from None
+    if values is not None and not isinstance(values, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--variables")
+    try:
+        supergraph = SupergraphSource(config_path, supergraph_path).load().supergraph
+    except LoadError as error:
+        raise click.ClickException(f"no supergraph to plan against: {error}") from None
+    # No edge checks (limits, safelist, authorization): the plan of the operation itself.
+    operations = Operations(supergraph, build_api_schema(supergraph), capacity=1)
+    try:
+        prepared = operations.prepare(query_file.read(), operation_name)
+        planned = operations.planned(prepared, operations.coerce_variables(prepared, values))
+    except OperationError as error:
+        messages = [f"{e['extensions']['code']}: {e['message']}" for e in error.errors]
+        raise click.ClickException("\n".join(messages)) from None
+    except PlanError as error:
+        raise click.ClickException(f"QUERY_PLANNING_FAILED: {error}") from None
+    plan = planned.plan
+    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.to_text())

@@ -95,8 +95,12 @@ class PlanCacheConfig(Section):
 
 
 class DebugConfig(Section):
-    # Add the query plan to every response as extensions.queryPlan.
+    # Add the query plan to every response as extensions.queryPlan (and queryPlanText).
     expose_query_plan: bool = False
+    # Add it only to requests that send `X-Coursegraph-Plan: 1` (GraphiQL's plan panel).
+    # null: on only when COURSEGRAPH_ENV=development; never in production unless
+    # ROUTER_EXPOSE_SCHEMA_IN_PRODUCTION=true (a plan shows subgraphs and internal fields).
+    query_plan_header: bool | None = None
 
 
 class HeadersConfig(Section):
@@ -176,6 +180,7 @@ class CorsConfig(Section):
         "content-type",
         "apollo-require-preflight",
         "x-apollo-operation-name",
+        "x-coursegraph-plan",
         "x-request-id",
     )
     allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")

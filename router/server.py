@@ -35,6 +35,9 @@ from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 
 GRAPHQL_JSON = "application/json"
+# A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
+# (debug.query_plan_header decides whether it is answered).
+PLAN_HEADER = "x-coursegraph-plan"
 log = logging.getLogger("router")
 
 
@@ -69,7 +72,9 @@ def create_app(
     settings = get_settings()
     # Built once: the page depends only on settings, and a reload builds a new app.
     graphiql = (
-        graphiql_html(settings) if config.graphiql.enabled and exposes_schema(settings) else None
+        graphiql_html(settings, plan_panel=router.state.plan_on_request)
+        if config.graphiql.enabled and exposes_schema(settings)
+        else None
     )
     forwarded = tuple(h.lower() for h in config.headers.forward)
     request_id_header = config.headers.request_id.lower()
@@ -117,6 +122,7 @@ def create_app(
                 admit=partial(edge.admit, exchange) if admits else None,
                 observer=observer,
                 viewer=exchange.viewer,
+                wants_plan=request.headers.get(PLAN_HEADER) == "1",
             )
             status = result.status
             errors = result.body.get("errors")

@@ -92,10 +92,13 @@ class Router:
         admit: Admit | None = None,
         observer: FetchObserver | None = None,
         viewer: Viewer | None = None,
+        wants_plan: bool = False,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
-        (the verified claims) decides which fields the authorization directives allow."""
+        (the verified claims) decides which fields the authorization directives allow.
+        `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
+        state allows it."""
         if not isinstance(query, str) or not query.strip():
             return _bad_request("GraphQL operations must contain a non-empty `query`.")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -160,8 +163,10 @@ class Router:
         if errors:
             body = {"errors": errors, "data": data}
         extensions: JSONObject = {}
-        if state.config.debug.expose_query_plan:
-            extensions["queryPlan"] = planned.plan.to_json()
+        if state.config.debug.expose_query_plan or (wants_plan and state.plan_on_request):
+            plan = planned.plan
+            extensions["queryPlan"] = plan.to_json()
+            extensions["queryPlanText"] = plan.to_text()
         if self.cost_extension:
             extensions["cost"] = {"estimated": cost, "actual": execution.objects}
         if extensions:

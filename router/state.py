@@ -16,7 +16,7 @@ from coursegraph.service_auth import ServiceSigner
 from router.api_schema import build_api_schema
 from router.config import RouterConfig
 from router.edge.authorization import Authorization
-from router.edge.pipeline import operation_checks
+from router.edge.pipeline import operation_checks, plan_on_request
 from router.executor import Executor
 from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
 from router.operation import Operations
@@ -33,6 +33,8 @@ class SchemaState:
     operations: Operations
     clients: SubgraphClients
     executor: Executor
+    # Whether a request's `X-Coursegraph-Plan: 1` gets the plan (debug.query_plan_header).
+    plan_on_request: bool = False
 
     @classmethod
     def build(
@@ -92,4 +94,5 @@ class SchemaState:
                 },
                 config.limits.max_response_objects,
             ),
+            plan_on_request=plan_on_request(config),
         )

@@ -166,6 +166,16 @@ def operation_checks(config: RouterConfig, supergraph_schema: GraphQLSchema) -> 
     )
 
 
+def plan_on_request(config: RouterConfig) -> bool:
+    """Whether `X-Coursegraph-Plan: 1` gets the query plan: debug.query_plan_header, by
+    default only in development, and like the schema never in production unless allowed."""
+    settings = get_settings()
+    allowed = config.debug.query_plan_header
+    if allowed is None:
+        allowed = settings.environment is Environment.DEVELOPMENT
+    return allowed and exposes_schema(settings)
+
+
 def exposes_schema(settings: Settings) -> bool:
     """Production shows no schema (introspection, GraphiQL) whatever router.yaml says,
     unless ROUTER_EXPOSE_SCHEMA_IN_PRODUCTION says so: a config copied from development

@@ -31,6 +31,7 @@ from graphql import (
     is_interface_type,
     is_leaf_type,
     is_object_type,
+    is_union_type,
     parse_type,
     print_ast,
 )
@@ -293,6 +294,35 @@ class PlanBuilder:
             and abstract in cmeta.implements.get(graph, ())
         )
 
+    def path_graphs(self, graph: str, frame: Frame) -> frozenset[str]:
+        """The subgraphs that could resolve the field `frame` went through, at this path:
+        those that resolve it and hold the parent object there — where the field leading to
+        the parent could come from, or, for an entity, any subgraph it can jump to by key.
+        At the top of a fetch (no parent frame) the object is known to be in `graph`."""
+        meta = self.sg.types[frame.tname]
+        resolvers = meta.resolvable.get(frame.node.name.value, frozenset())
+        if frame.tname == self.root_type:
+            return frozenset(resolvers)
+        holders = self.path_graphs(graph, frame.parent) if frame.parent else frozenset({graph})
+        keyed = {g for g, keys in meta.keys.items() if any(k.resolvable for k in keys)}
+        return frozenset(resolvers) & (holders | keyed)
+
+    def shared_members(self, graph: str, union: str, frame: Frame | None) -> frozenset[str]:
+        """The members of `union` to select in `graph`: Apollo's planner keeps only those
+        that every subgraph still able to resolve the field returning it knows (a @shareable
+        field may answer from any of them, so only their common members are safe). The
+        others read as `{__typename}` with their fields null."""
+        members = self.sg.types[union].union_members
+        shared = frozenset(members.get(graph, ()))
+        if frame is None:
+            return shared
+        fname = frame.node.name.value
+        for other in self.path_graphs(graph, frame):
+            # A subgraph whose field returns another type says nothing about this union.
+            if other != graph and self.graph_field_type(frame.tname, fname, other) == union:
+                shared &= members.get(other, frozenset())
+        return shared
+
     def coverage(
         self,
         graph: str,
@@ -364,8 +394,11 @@ class PlanBuilder:
             fields = self.collector.collect(tname, sub_sets)
             self.plan_object(fetch, graph, tname, fields, out, path, provided, frame)
             return
+        shared = self.shared_members(graph, tname, frame) if is_union_type(gtype) else None
         for ptype in possible:
             if not self.member_in_graph(graph, tname, ptype.name):
+                continue
+            if shared is not None and ptype.name not in shared:
                 continue
             fields = self.collector.collect(ptype.name, sub_sets)
             for key in exclude:

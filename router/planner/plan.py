@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphql import parse, print_ast
+
 from router.planner.selection import OutSelection, RepField
 from router.types import PlanPath
 
@@ -155,6 +157,22 @@ class Plan:
         """The plan as Apollo's query-plan JSON shape (for the debug extension)."""
         return {"kind": "QueryPlan", "node": _node_json(self.root) if self.root else None}
 
+    def to_text(self) -> str:
+        """The plan for people, in the layout of Apollo's `prettyFormatQueryPlan`: each
+        fetch shows the representations it sends (`{...} =>`) and the operation the
+        subgraph receives, pretty-printed; a last line says how many requests it makes
+        once entity fetches are batched."""
+        lines = ["QueryPlan {"]
+        if self.root is not None:
+            _node_text(self.root, 1, lines)
+        lines.append("}")
+        requests = len(self.steps)
+        lines.append(
+            f"# {self.fetch_count} fetch{'es' if self.fetch_count != 1 else ''}, "
+            f"{requests} subgraph request{'s' if requests != 1 else ''}"
+        )
+        return "\n".join(lines)
+
 
 def _node_json(node: PlanNode) -> dict[str, Any]:
     if isinstance(node, BatchNode):
@@ -175,6 +193,54 @@ def _node_json(node: PlanNode) -> dict[str, Any]:
         body["requires"] = sorted({spec.typename for spec in fetch.reps.values()})
         return {"kind": "Flatten", "path": list(fetch.path), "node": body}
     return body
+
+
+def _node_text(node: PlanNode, depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    if isinstance(node, SequenceNode | ParallelNode | BatchNode):
+        kind = "Sequence" if isinstance(node, SequenceNode) else "Parallel"
+        children = (
+            [FetchNode(f) for f in node.fetches] if isinstance(node, BatchNode) else node.nodes
+        )
+        lines.append(f"{pad}{kind} {{")
+        for child in children:
+            _node_text(child, depth + 1, lines)
+        lines.append(f"{pad}}},")
+        return
+    fetch = node.fetch
+    if fetch.entity:
+        lines.append(f'{pad}Flatten(path: "{".".join(fetch.path)}") {{')
+        _fetch_text(fetch, depth + 1, lines)
+        lines.append(f"{pad}}},")
+    else:
+        _fetch_text(fetch, depth, lines)
+
+
+def _fetch_text(fetch: Fetch, depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    inner = "  " * (depth + 1)
+    lines.append(f'{pad}Fetch(service: "{fetch.service}") {{')
+    if fetch.entity:
+        reps = " ".join(
+            f"... on {typename} {{ {_rep_text(spec.fields)} }}"
+            for typename, spec in sorted(fetch.reps.items())
+        )
+        lines.append(f"{inner}{{ {reps} }} =>")
+    # The exact text sent to the subgraph, laid out by graphql-core's printer.
+    printed = print_ast(parse(fetch.document, no_location=True))
+    lines.extend(f"{inner}{line}" for line in printed.splitlines())
+    lines.append(f"{pad}}},")
+
+
+def _rep_text(fields: tuple[RepField, ...]) -> str:
+    parts: list[str] = []
+    for f in fields:
+        if f.sub is not None:
+            parts.append(f"{f.name} {{ {_rep_text(f.sub)} }}")
+        else:
+            parts.append(f.name)
+        parts.extend(f"... on {t} {{ {_rep_text(sub)} }}" for t, sub in f.fragments)
+    return " ".join(parts)
 
 
 def build_tree(roots: list[Fetch], all_fetches: list[Fetch], sequential: bool) -> PlanNode | None:

@@ -34,7 +34,17 @@ from router.supergraph import Supergraph
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 
-GRAPHS = ("basic", "advanced", "interfaces", "mixed", "chains", "provides", "secure")
+GRAPHS = (
+    "basic",
+    "advanced",
+    "interfaces",
+    "mixed",
+    "chains",
+    "provides",
+    "secure",
+    "partial_union",
+    "partial_union_complex",
+)
 SLOW_SECONDS = 1.0
 
 
