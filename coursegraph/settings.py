@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # How often every verifier asks users for revoked tokens (role changes, deleted
     # accounts): the bound on how long such a token keeps working, plus one request.
     token_revocation_poll_seconds: float = Field(default=30.0, ge=0)
+    # Verified access tokens each process remembers until they expire (0: none).
+    token_cache_size: int = Field(default=10_000, ge=0)
 
     # --- sign-in, registration and refresh throttles (subgraphs/users/throttle.py)
     login_max_failures_per_email: int = 5
