@@ -20,13 +20,21 @@ from collections.abc import Awaitable, Callable, Iterator
 
 async def cpu_per_op(op: Callable[[], Awaitable[object]], count: int, rounds: int) -> float:
     """Median CPU microseconds per call of `op`, over `rounds` rounds of `count` calls."""
-    results = []
+    return (await per_op(op, count, rounds))[0]
+
+
+async def per_op(
+    op: Callable[[], Awaitable[object]], count: int, rounds: int
+) -> tuple[float, float]:
+    """Median CPU and wall-clock microseconds per call of `op`, over `rounds` rounds."""
+    cpu, wall = [], []
     for _ in range(rounds):
-        start = time.process_time()
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
         for _ in range(count):
             await op()
-        results.append((time.process_time() - start) / count * 1e6)
-    return statistics.median(results)
+        cpu.append((time.process_time() - start_cpu) / count * 1e6)
+        wall.append((time.perf_counter() - start_wall) / count * 1e6)
+    return statistics.median(cpu), statistics.median(wall)
 
 
 async def bench_nonce(rounds: int) -> None:
@@ -84,8 +92,47 @@ async def bench_token(rounds: int) -> None:
     async def verify() -> object:
         return await verifier.verify(token)
 
-    per_op = await cpu_per_op(verify, 2_000, rounds)
-    print(f"token verifier: CPU µs per verify of the same RS256 token: {per_op:.1f} µs")
+    cpu = await cpu_per_op(verify, 2_000, rounds)
+    print(f"token verifier: CPU µs per verify of the same RS256 token: {cpu:.1f} µs")
+
+
+async def bench_db(rounds: int) -> None:
+    import os
+    import secrets
+
+    from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
+
+    from coursegraph.db import Database, create_engine
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("set DATABASE_URL (a server you may create a scratch schema on)")
+    schema = f"bench_{secrets.token_hex(3)}"
+    table = Table(
+        "thing",
+        MetaData(schema=schema),
+        Column("id", Integer, primary_key=True),
+        Column("name", String),
+    )
+    database = Database(create_engine(url, pool_size=2))
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await connection.run_sync(table.metadata.create_all)
+        await connection.execute(table.insert().values(id=1, name="one"))
+    statement = select(table.c.name).where(table.c.id == 1)
+    try:
+
+        async def read() -> object:
+            async with database.read() as session:
+                return (await session.execute(statement)).scalar_one()
+
+        await cpu_per_op(read, 200, 1)  # warm the pool and the statement cache
+        cpu, wall = await per_op(read, 2_000, rounds)
+        print(f"database, one-row read: {cpu:.0f} µs CPU of this process, {wall:.0f} µs wall")
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await database.dispose()
 
 
 def main() -> None:
@@ -93,7 +140,7 @@ def main() -> None:
     parser.add_argument("what", choices=["nonce", "token", "db"])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    bench = {"nonce": bench_nonce, "token": bench_token}[args.what]
+    bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
     asyncio.run(bench(args.rounds))
 
 
