@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     courses_port: int = 3002
     payments_port: int = 3003
     files_port: int = 3008
+    # Worker processes of `serve` and `router` (each its own event loop and core).
+    # Default: one outside production, one per CPU in production.
+    workers: int | None = Field(default=None, ge=1)
     # Where subgraphs reach each other; default: 127.0.0.1 and the ports above.
     users_url: str | None = None
     courses_url: str | None = None
@@ -235,6 +239,12 @@ class Settings(BaseSettings):
             return explicit.get_secret_value().encode()
         secret = self.service_secret_key.get_secret_value().encode()
         return hmac.new(secret, f"coursegraph-service:{service}".encode(), hashlib.sha256).digest()
+
+    @property
+    def resolved_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.is_production else 1
 
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
