@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from coursegraph.settings import Settings
-from tests.helpers import REPO_ROOT, run_cli
+from tests.helpers import REPO_ROOT, cli_environment, run_cli
 
 BASIC_SUPERGRAPH = REPO_ROOT / "tests" / "router" / "graphs" / "basic" / "supergraph.graphql"
 START_TIMEOUT_SECONDS = 120  # a readiness bound on a loaded machine, not an assertion
@@ -62,7 +61,7 @@ def _workers_answering(process: subprocess.Popen[bytes], url: str, log: Path) ->
 
 
 @pytest.fixture
-def started(tmp_path: Path, settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Processes a test starts; each is stopped with SIGTERM (then SIGKILL) at the end."""
     processes: list[subprocess.Popen[bytes]] = []
     yield processes
@@ -79,18 +78,10 @@ def started(tmp_path: Path, settings: Settings) -> Iterator[list[subprocess.Pope
 def _start(
     settings: Settings, log: Path, args: list[str], env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url_for("courses"),
-        "COURSEGRAPH_DATA_DIR": str(settings.data_dir),
-        "SERVICE_SECRET_KEY": "test-service-secret",
-        "LOG_LEVEL": "WARNING",
-        **env,
-    }
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "coursegraph.cli", *args],
-            env=environment,
+            env=cli_environment(settings, env),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
