@@ -3,6 +3,7 @@
     .venv/bin/python bench/kernel.py nonce            # HMAC nonce claims at N live nonces
     .venv/bin/python bench/kernel.py token            # access-token verification, repeated
     DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
+    .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
 
 Each figure is CPU time of this process per operation (time.process_time), the median
 of --rounds rounds, so other work on the machine disturbs it little. Run it with
@@ -135,11 +136,71 @@ async def bench_db(rounds: int) -> None:
         await database.dispose()
 
 
+def bench_workers(duration: int) -> None:
+    """`{ __typename }` through `coursegraph router --workers N` (every optional edge concern
+    off), driven by wrk for `duration` seconds per N; wrk's own CPU shares the cores."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    bench = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body.json"
+        body.write_text('{"query":"{ __typename }"}')
+        for workers in (1, 2):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            command = [sys.executable, "-m", "coursegraph.cli", "router", "--no-watch"]
+            command += ["--supergraph", str(bench / "supergraph.graphql")]
+            command += ["--config", str(bench / "router-bare.yaml"), "--log-level", "warning"]
+            command += ["--port", str(port), "--workers", str(workers)]
+            router = subprocess.Popen(command, cwd=bench.parent)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                for _ in range(600):
+                    try:
+                        if httpx.get(f"{url}/health").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.1)
+                time.sleep(2)  # let every worker finish starting
+                script = str(bench / "wrk" / "testquery.lua")
+                out = subprocess.run(
+                    ["wrk", "-t1", "-c32", f"-d{duration}s", "-s", script, f"{url}/graphql"],
+                    env={**os.environ, "BENCH_BODY_FILE": str(body)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                result = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
+                bad = result["bad_status"] + result["with_errors"] + result["connect_errors"]
+                rps = result["requests"] / (result["duration_us"] / 1e6)
+                print(
+                    f"router, {workers} worker(s): {rps:,.0f} RPS, "
+                    f"p99 {result['p99_us'] / 1000:.1f} ms, {bad} bad responses"
+                )
+            finally:
+                router.send_signal(signal.SIGTERM)
+                router.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["nonce", "token", "db"])
+    parser.add_argument("what", choices=["nonce", "token", "db", "workers"])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
     args = parser.parse_args()
+    if args.what == "workers":
+        bench_workers(args.duration)
+        return
     bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
     asyncio.run(bench(args.rounds))
 

@@ -16,6 +16,10 @@ from typing import Any
 import uvicorn
 
 FACTORY_ARGS_ENV = "COURSEGRAPH_FACTORY_ARGS"
+# uvicorn kills a worker that does not answer its supervisor's ping within this time, and
+# a new worker answers only once it has imported everything: its default of 5 s killed
+# every worker, again and again, on a busy 2-core machine.
+WORKER_PING_TIMEOUT_SECONDS = 60
 
 
 def run(
@@ -46,6 +50,7 @@ def run(
         # headers.trusted_proxies (router/client_address.py).
         proxy_headers=False,
         lifespan="on",
+        timeout_worker_healthcheck=WORKER_PING_TIMEOUT_SECONDS,
     )
 
 
