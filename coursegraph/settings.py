@@ -244,7 +244,10 @@ class Settings(BaseSettings):
     def resolved_workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        return (os.cpu_count() or 1) if self.is_production else 1
+        if not self.is_production:
+            return 1
+        # The CPUs this process may run on (a cpuset), not all the machine has.
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
