@@ -7,8 +7,9 @@ statement of a READ COMMITTED transaction saw its own snapshot anyway).
 Dead pooled connections are found without a ping round trip: asyncpg marks a connection
 closed as soon as the server ends it (restart, idle timeout, pg_terminate_backend), so a
 checkout refuses it for free; `pool_recycle` retires connections a silent network could
-have cut; and a read whose first statement still meets a dead connection runs once more
-on a new one (nothing was read yet, so nothing is repeated).
+have cut; and a read whose first ORM statement (services read through the ORM) still
+meets a dead connection runs once more on a new one (nothing was read yet, so nothing is
+repeated).
 """
 
 from __future__ import annotations
