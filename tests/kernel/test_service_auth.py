@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -149,6 +150,12 @@ async def test_memory_store_with_many_live_nonces_refuses_each_replay() -> None:
         assert not await store.claim("payments", nonce, 100)
     for nonce in expired:
         assert await store.claim("payments", nonce, 100)
+
+
+async def test_memory_store_grants_a_nonce_once_to_concurrent_claims() -> None:
+    store = MemoryNonceStore()
+    granted = await asyncio.gather(*(store.claim("payments", "r" * 32, 600) for _ in range(200)))
+    assert granted.count(True) == 1
 
 
 async def test_memory_store_keeps_a_long_ttl_behind_a_shorter_one() -> None:
