@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -235,7 +236,8 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
         except Exception:
             log.warning("health check failed", subgraph=spec.name, exc_info=True)
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "subgraph": spec.name})
+        # The pid tells which worker process answered (`serve --workers N`).
+        return JSONResponse({"status": "ok", "subgraph": spec.name, "pid": os.getpid()})
 
     graphql = SubgraphGraphQL(spec)
     routes: list[BaseRoute] = [

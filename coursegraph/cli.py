@@ -16,6 +16,8 @@ from coursegraph.database import ensure_database
 from coursegraph.settings import SUBGRAPHS, get_settings
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from subgraphs.users.service import UserService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,23 +41,37 @@ def dev() -> None:
 @click.argument("subgraph", type=click.Choice(SUBGRAPHS))
 @click.option("--host", default=None, help="Bind address (default: HOST setting).")
 @click.option("--port", type=int, default=None, help="Port (default: <SUBGRAPH>_PORT).")
-def serve(subgraph: str, host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: WORKERS setting).",
+)
+def serve(subgraph: str, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve one subgraph with uvicorn (needs DATABASE_URL)."""
-    import uvicorn
+    from coursegraph import serving
 
     settings = get_settings()
-    app = subgraph_registry.create_app(subgraph, settings)
-    uvicorn.run(
-        app,
+    workers = workers or settings.resolved_workers
+    if workers > 1 and not settings.redis_url:
+        # Each worker would keep its own nonces: a signed request could be replayed to
+        # another worker inside its window.
+        raise click.UsageError("several workers need REDIS_URL to share the HMAC nonces")
+    serving.run(
+        subgraph_registry.create_app(subgraph, settings),
+        "coursegraph.cli:subgraph_app",
+        {"subgraph": subgraph},
+        workers=workers,
         host=host or settings.host,
         port=port or settings.port(subgraph),
-        log_config=None,
-        access_log=False,
-        # uvicorn would believe X-Forwarded-For from 127.0.0.1; only the signed router
-        # may name the client (coursegraph/app.py).
-        proxy_headers=False,
-        lifespan="on",
     )
+
+
+def subgraph_app() -> Starlette:
+    """The app of one `serve --workers N` worker process."""
+    from coursegraph import serving
+
+    return subgraph_registry.create_app(serving.factory_args()["subgraph"], get_settings())
 
 
 @main.command()

@@ -1,22 +1,38 @@
 """Async SQLAlchemy for the subgraphs: one engine per subgraph, one PostgreSQL schema each.
 
 Services own transactions through `Database.transaction()`; resolvers never commit.
+Reads go through `Database.read()`: autocommit, so no BEGIN/ROLLBACK round trips (each
+statement of a READ COMMITTED transaction saw its own snapshot anyway).
+
+Dead pooled connections are found without a ping round trip: asyncpg marks a connection
+closed as soon as the server ends it (restart, idle timeout, pg_terminate_backend), so a
+checkout refuses it for free; `pool_recycle` retires connections a silent network could
+have cut; and a read whose first ORM statement (services read through the ORM) still
+meets a dead connection runs once more on a new one (nothing was read yet, so nothing is
+repeated).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import MetaData
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Result, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# Older pooled connections are replaced, so one cut silently (no FIN) is not kept forever.
+POOL_RECYCLE_SECONDS = 1800
+_FIRST_READ_DONE = "coursegraph.first_read_done"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -41,17 +57,55 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=POOL_RECYCLE_SECONDS,
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    # The pool discards the connection and checks out another (a new one if need be).
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+class ReadSession(Session):
+    """The sessions of `Database.read()`; see `_retry_first_read`."""
+
+
+@event.listens_for(ReadSession, "do_orm_execute")
+def _retry_first_read(state: ORMExecuteState) -> Result[Any] | None:
+    session = state.session
+    if session.info.get(_FIRST_READ_DONE):
+        return None  # a connection that has answered once is not retried
+    session.info[_FIRST_READ_DONE] = True
+    try:
+        return state.invoke_statement()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        session.rollback()  # frees the invalidated connection; the identity map is empty
+        return state.invoke_statement()
 
 
 class Database:
-    """One subgraph's engine and session factory."""
+    """One subgraph's engine and session factories."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=ReadSession,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -61,8 +115,9 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only; nothing is committed."""
-        async with self.sessions() as session:
+        """A session for reads only, outside any transaction: it must not write or lock
+        rows (each statement would commit on its own); use `transaction()` for that."""
+        async with self._read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:

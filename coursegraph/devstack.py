@@ -102,7 +102,8 @@ class DevStack:
             self._env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
             say(f"Starting the subgraphs: {', '.join(names)}")
             for name in names:
-                self._spawn(name, ["serve", name])
+                # One worker each, whatever WORKERS says: this supervisor restarts by PID.
+                self._spawn(name, ["serve", name, "--workers", "1"])
             # Seeding works on the database through the service layers, not over HTTP:
             # it overlaps the subgraphs' start-up instead of adding to it.
             seeded = self._seed(settings)
@@ -192,6 +193,8 @@ class DevStack:
             str(self.settings.router_port),
             "--log-level",
             "warning",
+            "--workers",
+            "1",
         ]
 
     def _base_url(self, name: str) -> str:

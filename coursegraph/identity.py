@@ -3,12 +3,16 @@ users' list of recent revocations (role changes, deleted accounts).
 
 The key set is cached and fetched again only when a token names an unknown `kid`
 (at most once per `min_refresh_seconds`, so a flood of bad tokens cannot hammer users).
+A verified token is remembered until it expires, so the RS256 check runs once per token
+and process; the revocation list is consulted on every use all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +177,49 @@ class RevocationList:
         self._fetched_at = self._clock()
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    viewer: Viewer
+    issued_at: int
+    valid_until: float  # unix seconds: `exp` plus the leeway the decode allows
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were checked, by SHA-256 of the token, each until
+    it expires; least recently used dropped beyond `max_entries`. Keyed by a hash so the
+    cache never holds a usable credential."""
+
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
+        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes) -> _Verified | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found.valid_until <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: bytes, verified: _Verified) -> None:
+        if self._max <= 0:
+            return
+        self._entries[key] = verified
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -183,6 +230,7 @@ class TokenVerifier:
         audience: str,
         leeway_seconds: int = 30,
         revocations: RevocationList | None = None,
+        cache: VerifiedTokens | None = None,
     ) -> None:
         self._keys = keys
         self._algorithm = algorithm
@@ -190,8 +238,24 @@ class TokenVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         self._revocations = revocations
+        self._cache = cache if cache is not None else VerifiedTokens(10_000)
 
     async def verify(self, token: str) -> Viewer:
+        key = VerifiedTokens.key(token)
+        verified = self._cache.get(key)
+        if verified is None:
+            verified = await self._verify_signed(token)
+            self._cache.put(key, verified)
+        # Revocations change after a token is cached, so they are checked on every use.
+        if self._revocations is not None:
+            not_before = await self._revocations.not_before(verified.viewer.id)
+            if not_before is not None and verified.issued_at <= not_before:
+                raise Unauthenticated(
+                    "The account changed after this access token was issued; sign in again."
+                )
+        return verified.viewer
+
+    async def _verify_signed(self, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -222,15 +286,9 @@ class TokenVerifier:
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthenticated("The access token carries no valid role.")
-        subject = str(claims["sub"])
-        if self._revocations is not None:
-            not_before = await self._revocations.not_before(subject)
-            if not_before is not None and int(claims["iat"]) <= not_before:
-                raise Unauthenticated(
-                    "The account changed after this access token was issued; sign in again."
-                )
         scope = claims.get("scope") or ""
-        return Viewer(id=subject, role=role, scopes=frozenset(str(scope).split()))
+        viewer = Viewer(id=str(claims["sub"]), role=role, scopes=frozenset(str(scope).split()))
+        return _Verified(viewer, int(claims["iat"]), int(claims["exp"]) + self._leeway)
 
 
 def jwks_over_http(url: str) -> JWKSSource:
@@ -289,6 +347,7 @@ def verifier_from_settings(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
+        cache=VerifiedTokens(settings.token_cache_size),
         revocations=RevocationList(
             revocations or revocations_over_http(settings, service),
             poll_seconds=settings.token_revocation_poll_seconds,

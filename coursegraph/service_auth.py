@@ -9,11 +9,11 @@ nonce once inside the skew window (memory, or Redis when configured).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,24 +66,37 @@ class NonceStore(Protocol):
 
 
 class MemoryNonceStore:
-    """Per-process nonce memory; good for one instance or development."""
+    """Per-process nonce memory; good for one instance or development.
+
+    Entries are kept in claim order, so with the verifier's fixed TTL they are also in
+    expiry order: each claim drops the expired ones from the front, O(1) amortised, and
+    memory holds only the nonces still inside their window. A claim never awaits, so
+    under one event loop it is atomic without a lock."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._clock = clock
-        self._lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     async def claim(self, service: str, nonce: str, ttl_seconds: int) -> bool:
         now = self._clock()
-        async with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
-            key = (service, nonce)
-            expires = self._seen.get(key)
-            if expires is not None and expires > now:
-                return False
-            self._seen[key] = now + ttl_seconds
-            return True
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] > now:
+                break
+            del seen[oldest]
+        key = (service, nonce)
+        expires = seen.get(key)
+        if expires is not None and expires > now:
+            return False
+        seen[key] = now + ttl_seconds
+        # A shorter TTL than its predecessors' only delays its removal; `expires > now`
+        # above keeps the answer exact either way.
+        seen.move_to_end(key)
+        return True
 
 
 class RedisNonceStore:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     courses_port: int = 3002
     payments_port: int = 3003
     files_port: int = 3008
+    # Worker processes of `serve` and `router` (each its own event loop and core).
+    # Default: one outside production, one per CPU in production.
+    workers: int | None = Field(default=None, ge=1)
     # Where subgraphs reach each other; default: 127.0.0.1 and the ports above.
     users_url: str | None = None
     courses_url: str | None = None
@@ -105,6 +109,8 @@ class Settings(BaseSettings):
     # How often every verifier asks users for revoked tokens (role changes, deleted
     # accounts): the bound on how long such a token keeps working, plus one request.
     token_revocation_poll_seconds: float = Field(default=30.0, ge=0)
+    # Verified access tokens each process remembers until they expire (0: none).
+    token_cache_size: int = Field(default=10_000, ge=0)
 
     # --- sign-in, registration and refresh throttles (subgraphs/users/throttle.py)
     login_max_failures_per_email: int = 5
@@ -238,6 +244,15 @@ class Settings(BaseSettings):
             return explicit.get_secret_value().encode()
         secret = self.service_secret_key.get_secret_value().encode()
         return hmac.new(secret, f"coursegraph-service:{service}".encode(), hashlib.sha256).digest()
+
+    @property
+    def resolved_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        if not self.is_production:
+            return 1
+        # The CPUs this process may run on (a cpuset), not all the machine has.
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

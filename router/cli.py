@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-import uvicorn
 from starlette.applications import Starlette
 
+from coursegraph import serving
 from coursegraph.log import configure_logging, get_logger
 from coursegraph.settings import Environment, Settings, get_settings
 from router.api_schema import build_api_schema
@@ -98,6 +98,12 @@ _supergraph_option = click.option(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 @click.option("--log-level", default=None, help="Log level (default: the LOG_LEVEL setting).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: WORKERS setting).",
+)
 @click.pass_context
 def router_command(
     ctx: click.Context,
@@ -107,40 +113,43 @@ def router_command(
     host: str,
     port: int,
     log_level: str | None,
+    workers: int | None,
 ) -> None:
     """Run the federation router (or a subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = get_settings()
-    if log_level is not None:
-        settings = settings.model_copy(update={"log_level": log_level})
-    configure_logging(settings)
+    settings = _settings(log_level)
     if watch is None:
         watch = settings.environment is Environment.DEVELOPMENT
     source = SupergraphSource(config_path=config_path, supergraph_path=supergraph_path)
+    # Built here even for several workers, so a supergraph that cannot load is refused
+    # once, with its reason, rather than by every worker again and again.
     try:
         app = build_app(source, settings, watch=watch)
     except LoadError as error:
         raise click.ClickException(f"the router cannot start: {error}") from None
+    workers = workers or settings.resolved_workers
     get_logger("router").info(
         "router starting",
         host=host,
         port=port,
         config=str(config_path) if config_path else None,
         watch=watch,
+        workers=workers,
     )
-    uvicorn.run(
+    serving.run(
         app,
+        "router.cli:worker_app",
+        {
+            "config_path": str(config_path) if config_path else None,
+            "supergraph_path": str(supergraph_path) if supergraph_path else None,
+            "watch": watch,
+            "log_level": log_level,
+        },
+        workers=workers,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        log_config=None,
-        access_log=False,
-        # uvicorn would believe X-Forwarded-For from 127.0.0.1; headers.trusted_proxies
-        # decides instead (router/client_address.py).
-        proxy_headers=False,
-        loop="auto",
-        http="auto",
     )
 
 
@@ -189,3 +198,21 @@ def plan_command(
         raise click.ClickException(f"QUERY_PLANNING_FAILED: {error}") from None
     plan = planned.plan
     click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.to_text())
+
+
+def _settings(log_level: str | None) -> Settings:
+    settings = get_settings()
+    if log_level is not None:
+        settings = settings.model_copy(update={"log_level": log_level})
+    configure_logging(settings)
+    return settings
+
+
+def worker_app() -> Starlette:
+    """The app of one `router --workers N` worker process."""
+    args = serving.factory_args()
+    source = SupergraphSource(
+        config_path=Path(args["config_path"]) if args["config_path"] else None,
+        supergraph_path=Path(args["supergraph_path"]) if args["supergraph_path"] else None,
+    )
+    return build_app(source, _settings(args["log_level"]), watch=args["watch"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -197,7 +198,8 @@ def create_app(
         )
 
     async def health(request: Request) -> Response:
-        return _json({"status": "ok"})
+        # The pid tells which worker process answered (`router --workers N`).
+        return _json({"status": "ok", "pid": os.getpid()})
 
     async def home(request: Request) -> Response:
         # Relative, so it also works when the router sits under a path prefix.

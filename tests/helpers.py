@@ -80,11 +80,9 @@ async def gql(
     return GraphQLResult(response.status_code, payload.get("data"), payload.get("errors") or [])
 
 
-def run_cli(
-    settings: Settings, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`coursegraph <args>` as a real process, on the test database."""
-    environment = {
+def cli_environment(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `coursegraph` process on the test database."""
+    return {
         **os.environ,
         "DATABASE_URL": settings.database_url_for("users"),
         "COURSEGRAPH_DATA_DIR": str(settings.data_dir),
@@ -92,9 +90,15 @@ def run_cli(
         "LOG_LEVEL": "WARNING",
         **(env or {}),
     }
+
+
+def run_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`coursegraph <args>` as a real process, on the test database."""
     return subprocess.run(
         [sys.executable, "-m", "coursegraph.cli", *args],
-        env=environment,
+        env=cli_environment(settings, env),
         capture_output=True,
         text=True,
         timeout=120,

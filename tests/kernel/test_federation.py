@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ async def test_errors_carry_codes_and_hide_internals(settings: Settings) -> None
 
         async with httpx.AsyncClient() as client:
             health = await client.get(f"{server.url}/health")
-        assert health.json() == {"status": "ok", "subgraph": "kernel-test"}
+        assert health.json() == {"status": "ok", "subgraph": "kernel-test", "pid": os.getpid()}
 
 
 async def test_graphql_answers_only_signed_callers(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -98,6 +99,73 @@ async def test_forged_signature_does_not_burn_the_nonce() -> None:
     with pytest.raises(ServiceAuthError):
         await v.verify("POST", "/graphql", {**headers, "x-service-signature": "v1=00"}, BODY)
     assert await v.verify("POST", "/graphql", headers, BODY) == "payments"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_memory_store_refuses_a_replay_until_the_window_ends() -> None:
+    clock = Clock()
+    store = MemoryNonceStore(clock)
+    assert await store.claim("payments", "n" * 32, 600)
+    clock.now += 599.9
+    assert not await store.claim("payments", "n" * 32, 600)
+    # The same nonce from another caller is another key.
+    assert await store.claim("courses", "n" * 32, 600)
+    clock.now += 0.1
+    assert await store.claim("payments", "n" * 32, 600)
+    assert not await store.claim("payments", "n" * 32, 600)
+
+
+async def test_memory_store_releases_expired_nonces() -> None:
+    clock = Clock()
+    store = MemoryNonceStore(clock)
+    for i in range(50_000):
+        assert await store.claim("payments", f"{i:032d}", 600)
+        clock.now += 0.001
+    assert len(store) == 50_000
+    clock.now += 600
+    assert await store.claim("payments", "late" * 8, 600)
+    assert len(store) == 1
+
+
+async def test_memory_store_with_many_live_nonces_refuses_each_replay() -> None:
+    clock = Clock()
+    store = MemoryNonceStore(clock)
+    nonces = [f"{i:032x}" for i in range(40_000)]
+    for i, nonce in enumerate(nonces):
+        clock.now = i / 200  # 200 a second for 200 s, each live for 100 s
+        assert await store.claim("payments", nonce, 100)
+    live = [n for i, n in enumerate(nonces) if i / 200 + 100 > clock.now]
+    expired = nonces[: len(nonces) - len(live)]
+    assert live
+    assert expired
+    assert len(store) == len(live)
+    for nonce in live:
+        assert not await store.claim("payments", nonce, 100)
+    for nonce in expired:
+        assert await store.claim("payments", nonce, 100)
+
+
+async def test_memory_store_grants_a_nonce_once_to_concurrent_claims() -> None:
+    store = MemoryNonceStore()
+    granted = await asyncio.gather(*(store.claim("payments", "r" * 32, 600) for _ in range(200)))
+    assert granted.count(True) == 1
+
+
+async def test_memory_store_keeps_a_long_ttl_behind_a_shorter_one() -> None:
+    clock = Clock()
+    store = MemoryNonceStore(clock)
+    assert await store.claim("payments", "long" * 8, 600)
+    assert await store.claim("payments", "short" * 8, 10)
+    clock.now += 11
+    assert await store.claim("payments", "short" * 8, 10)
+    assert not await store.claim("payments", "long" * 8, 600)
 
 
 async def test_redis_nonce_store_is_shared(redis_url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from coursegraph.settings import Settings
 
 
@@ -18,3 +20,12 @@ def test_throttle_window_is_short_outside_production() -> None:
         5,
         20,
     )
+
+
+def test_workers_default_to_one_outside_production_and_the_cpus_in_it() -> None:
+    assert Settings(_env_file=None).resolved_workers == 1
+    assert Settings(_env_file=None, workers=3).resolved_workers == 3
+    production = Settings(
+        _env_file=None, COURSEGRAPH_ENV="production", service_secret_key="a-real-secret"
+    )
+    assert production.resolved_workers == len(os.sched_getaffinity(0))

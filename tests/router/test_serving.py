@@ -4,6 +4,7 @@ request signing, the query-plan extension, introspection."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 from coursegraph.service_auth import MemoryNonceStore, ServiceVerifier
 from coursegraph.settings import get_settings
@@ -47,7 +48,7 @@ def test_graphiql_for_browsers(stack: Stack) -> None:
 
 def test_health(stack: Stack) -> None:
     response = stack.client.get(f"{stack.router_url}/basic/health")
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "pid": os.getpid()}
 
 
 def test_parse_failure(stack: Stack) -> None:

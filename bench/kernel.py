@@ -1,0 +1,209 @@
+"""Micro-benchmarks of kernel hot paths (docs/benchmarks.md, "Kernel micro-benchmarks").
+
+    .venv/bin/python bench/kernel.py nonce            # HMAC nonce claims at N live nonces
+    .venv/bin/python bench/kernel.py token            # access-token verification, repeated
+    DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
+    .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
+
+Each figure is CPU time of this process per operation (time.process_time), the median
+of --rounds rounds, so other work on the machine disturbs it little. Run it with
+PYTHONPATH pointing at another checkout to measure that checkout's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+
+async def cpu_per_op(op: Callable[[], Awaitable[object]], count: int, rounds: int) -> float:
+    """Median CPU microseconds per call of `op`, over `rounds` rounds of `count` calls."""
+    return (await per_op(op, count, rounds))[0]
+
+
+async def per_op(
+    op: Callable[[], Awaitable[object]], count: int, rounds: int
+) -> tuple[float, float]:
+    """Median CPU and wall-clock microseconds per call of `op`, over `rounds` rounds."""
+    cpu, wall = [], []
+    for _ in range(rounds):
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        for _ in range(count):
+            await op()
+        cpu.append((time.process_time() - start_cpu) / count * 1e6)
+        wall.append((time.perf_counter() - start_wall) / count * 1e6)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+async def bench_nonce(rounds: int) -> None:
+    from coursegraph.service_auth import MemoryNonceStore
+
+    print("nonce store: CPU µs per claim with N live nonces (window 600 s)")
+    for live in (1_000, 9_000, 40_000, 200_000):
+        store = MemoryNonceStore()
+        for i in range(live):
+            await store.claim("router", f"fill-{i:032d}", 600)
+        fresh = (f"new-{i:032d}" for i in range(10**9))
+
+        async def claim(store: MemoryNonceStore = store, fresh: Iterator[str] = fresh) -> bool:
+            return await store.claim("router", next(fresh), 600)
+
+        count = 2_000 if live <= 9_000 else 200
+        print(f"  {live:>7,} live: {await cpu_per_op(claim, count, rounds):10.1f} µs")
+
+
+async def bench_token(rounds: int) -> None:
+    import json
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from coursegraph.identity import JWKSCache, RevocationList, TokenVerifier
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "RS256"}
+
+    async def jwks() -> dict[str, object]:
+        return {"keys": [jwk]}
+
+    async def revoked() -> dict[str, int]:
+        return {}
+
+    verifier = TokenVerifier(
+        JWKSCache(jwks),
+        algorithm="RS256",
+        issuer="bench",
+        audience="bench",
+        revocations=RevocationList(revoked, poll_seconds=30),
+    )
+    now = int(time.time())
+    claims = {"sub": "u1", "role": "STUDENT", "scope": "learn profile", "iss": "bench"}
+    token = jwt.encode(
+        {**claims, "aud": "bench", "iat": now, "exp": now + 900, "jti": uuid.uuid4().hex},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+
+    async def verify() -> object:
+        return await verifier.verify(token)
+
+    cpu = await cpu_per_op(verify, 2_000, rounds)
+    print(f"token verifier: CPU µs per verify of the same RS256 token: {cpu:.1f} µs")
+
+
+async def bench_db(rounds: int) -> None:
+    import os
+    import secrets
+
+    from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
+
+    from coursegraph.db import Database, create_engine
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("set DATABASE_URL (a server you may create a scratch schema on)")
+    schema = f"bench_{secrets.token_hex(3)}"
+    table = Table(
+        "thing",
+        MetaData(schema=schema),
+        Column("id", Integer, primary_key=True),
+        Column("name", String),
+    )
+    database = Database(create_engine(url, pool_size=2))
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await connection.run_sync(table.metadata.create_all)
+        await connection.execute(table.insert().values(id=1, name="one"))
+    statement = select(table.c.name).where(table.c.id == 1)
+    try:
+
+        async def read() -> object:
+            async with database.read() as session:
+                return (await session.execute(statement)).scalar_one()
+
+        await cpu_per_op(read, 200, 1)  # warm the pool and the statement cache
+        cpu, wall = await per_op(read, 2_000, rounds)
+        print(f"database, one-row read: {cpu:.0f} µs CPU of this process, {wall:.0f} µs wall")
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await database.dispose()
+
+
+def bench_workers(duration: int) -> None:
+    """`{ __typename }` through `coursegraph router --workers N` (every optional edge concern
+    off), driven by wrk for `duration` seconds per N; wrk's own CPU shares the cores."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    bench = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body.json"
+        body.write_text('{"query":"{ __typename }"}')
+        for workers in (1, 2):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            command = [sys.executable, "-m", "coursegraph.cli", "router", "--no-watch"]
+            command += ["--supergraph", str(bench / "supergraph.graphql")]
+            command += ["--config", str(bench / "router-bare.yaml"), "--log-level", "warning"]
+            command += ["--port", str(port), "--workers", str(workers)]
+            router = subprocess.Popen(command, cwd=bench.parent)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                for _ in range(600):
+                    try:
+                        if httpx.get(f"{url}/health").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.1)
+                time.sleep(2)  # let every worker finish starting
+                script = str(bench / "wrk" / "testquery.lua")
+                out = subprocess.run(
+                    ["wrk", "-t1", "-c32", f"-d{duration}s", "-s", script, f"{url}/graphql"],
+                    env={**os.environ, "BENCH_BODY_FILE": str(body)},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                result = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
+                bad = result["bad_status"] + result["with_errors"] + result["connect_errors"]
+                rps = result["requests"] / (result["duration_us"] / 1e6)
+                print(
+                    f"router, {workers} worker(s): {rps:,.0f} RPS, "
+                    f"p99 {result['p99_us'] / 1000:.1f} ms, {bad} bad responses"
+                )
+            finally:
+                router.send_signal(signal.SIGTERM)
+                router.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["nonce", "token", "db", "workers"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
+    args = parser.parse_args()
+    if args.what == "workers":
+        bench_workers(args.duration)
+        return
+    bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
+    asyncio.run(bench(args.rounds))
+
+
+if __name__ == "__main__":
+    main()

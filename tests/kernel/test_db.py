@@ -1,0 +1,113 @@
+"""Database reads against real PostgreSQL: no transaction round trips, and a connection
+the server ended is survived without a ping."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from coursegraph.db import Database, async_url, create_engine, schema_metadata
+from coursegraph.settings import Settings
+
+SCHEMA = f"db_test_{secrets.token_hex(3)}"
+
+
+class Base(DeclarativeBase):
+    metadata = schema_metadata(SCHEMA)
+
+
+class Thing(Base):
+    __tablename__ = "thing"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+
+@pytest.fixture
+async def url(settings: Settings) -> AsyncIterator[str]:
+    url = settings.database_url_for("users")
+    engine = create_engine(url, pool_size=1)
+    async with engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+        await connection.run_sync(Base.metadata.create_all)
+        await connection.execute(text(f"INSERT INTO \"{SCHEMA}\".thing VALUES (1, 'one')"))
+    yield url
+    async with engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA "{SCHEMA}" CASCADE'))
+    await engine.dispose()
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.read() as session:
+        pid: int = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    return pid
+
+
+async def _terminate(url: str, pid: int) -> None:
+    """End that backend from outside, and wait until the server has let it go."""
+    connection = await asyncpg.connect(async_url(url).replace("+asyncpg", "", 1))
+    try:
+        assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+        while await connection.fetchval("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
+            pass
+    finally:
+        await connection.close()
+
+
+async def test_reads_run_outside_a_transaction(url: str) -> None:
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        # now() is the start of the transaction: fixed inside one, new for each autocommit
+        # statement (separate round trips, microsecond resolution).
+        async with database.read() as session:
+            first = (await session.execute(text("SELECT now()"))).scalar_one()
+            second = (await session.execute(text("SELECT now()"))).scalar_one()
+            assert second > first
+            assert (await session.get(Thing, 1)) is not None
+        async with database.transaction() as session:
+            first = (await session.execute(text("SELECT now()"))).scalar_one()
+            second = (await session.execute(text("SELECT now()"))).scalar_one()
+            assert second == first
+    finally:
+        await database.dispose()
+
+
+async def test_a_connection_the_server_ended_is_replaced_at_checkout(url: str) -> None:
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        pid = await _backend_pid(database)
+        await _terminate(url, pid)
+        async with database.read() as session:
+            assert (await session.get(Thing, 1)) is not None
+        assert await _backend_pid(database) != pid
+        # Writes check out the same way.
+        pid = await _backend_pid(database)
+        await _terminate(url, pid)
+        async with database.transaction() as session:
+            (await session.get(Thing, 1, with_for_update=True)).name = "uno"  # type: ignore[union-attr]
+        async with database.read() as session:
+            assert (await session.scalars(select(Thing.name))).one() == "uno"
+    finally:
+        await database.dispose()
+
+
+async def test_a_read_whose_first_statement_meets_a_dead_connection_runs_again(
+    url: str,
+) -> None:
+    # An engine without the checkout check, so the dead connection reaches the statement.
+    bare: AsyncEngine = create_async_engine(async_url(url), pool_size=1, max_overflow=0)
+    database = Database(bare)
+    try:
+        pid = await _backend_pid(database)
+        await _terminate(url, pid)
+        async with database.read() as session:
+            thing = (await session.scalars(select(Thing).where(Thing.id == 1))).one()
+            assert thing.name == "one"
+        assert await _backend_pid(database) != pid
+    finally:
+        await database.dispose()
