@@ -158,7 +158,7 @@ def bench_workers(duration: int) -> None:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            command = [sys.executable, "-m", "coursegraph.cli", "router", "--no-watch"]
+            command = [sys.executable, "-m", "launcher.cli", "router", "--no-watch"]
             command += ["--supergraph", str(bench / "supergraph.graphql")]
             command += ["--config", str(bench / "router-bare.yaml"), "--log-level", "warning"]
             command += ["--port", str(port), "--workers", str(workers)]

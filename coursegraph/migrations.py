@@ -1,14 +1,13 @@
 """Alembic per subgraph, without per-subgraph boilerplate.
 
-One shared environment (`coursegraph/alembic/`) serves every subgraph; each subgraph keeps
-its own revisions in `subgraphs/<name>/migrations/` and its own version table inside its
-own PostgreSQL schema.
+One shared environment (`coursegraph/alembic/`) serves every subgraph; each keeps its own
+revisions in its own folder and its own version table inside the PostgreSQL schema its
+metadata names. The caller says which folder and metadata: the kernel knows no subgraph.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from pathlib import Path
 
 from alembic import command
@@ -19,45 +18,42 @@ from sqlalchemy.engine import Connection
 from coursegraph.db import async_url, create_engine
 
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
-SUBGRAPHS_DIR = Path(__file__).resolve().parent.parent / "subgraphs"
 
 
-def subgraph_metadata(subgraph: str) -> MetaData:
-    models = importlib.import_module(f"subgraphs.{subgraph}.models")
-    metadata: MetaData = models.Base.metadata
-    return metadata
-
-
-def alembic_config(subgraph: str, database_url: str) -> Config:
+def alembic_config(versions: Path, metadata: MetaData, database_url: str) -> Config:
+    """`versions`: the folder of revisions; `metadata`: the models they build, which name
+    their PostgreSQL schema."""
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
-    config.set_main_option("version_locations", str(SUBGRAPHS_DIR / subgraph / "migrations"))
+    config.set_main_option("version_locations", str(versions))
     config.set_main_option("path_separator", "os")
-    config.attributes["subgraph"] = subgraph
+    config.attributes["metadata"] = metadata
     config.attributes["database_url"] = database_url
     return config
 
 
-def upgrade(subgraph: str, database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(subgraph, database_url), revision)
+def upgrade(versions: Path, metadata: MetaData, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(versions, metadata, database_url), revision)
 
 
-def downgrade(subgraph: str, database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(subgraph, database_url), revision)
+def downgrade(versions: Path, metadata: MetaData, database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(versions, metadata, database_url), revision)
 
 
-def revision(subgraph: str, database_url: str, message: str) -> None:
-    """Autogenerate a revision from the subgraph's models against a migrated database."""
-    command.revision(alembic_config(subgraph, database_url), message=message, autogenerate=True)
+def revision(versions: Path, metadata: MetaData, database_url: str, message: str) -> None:
+    """Autogenerate a revision from the models against a migrated database."""
+    command.revision(
+        alembic_config(versions, metadata, database_url), message=message, autogenerate=True
+    )
 
 
 # ------------------------------------------------------------------ used by alembic/env.py
 def run_env(config: Config, context: object) -> None:
-    subgraph: str = config.attributes["subgraph"]
     database_url: str = config.attributes["database_url"]
-    metadata = subgraph_metadata(subgraph)
+    metadata: MetaData = config.attributes["metadata"]
     schema = metadata.schema
-    assert schema, f"subgraphs.{subgraph}.models.Base must name its schema"
+    versions = config.get_main_option("version_locations")
+    assert schema, f"the models migrated by {versions} must name their PostgreSQL schema"
 
     def run(connection: Connection) -> None:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from coursegraph import migrations, subgraph_registry
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
 from coursegraph.settings import Settings
+from launcher import migrations, subgraph_registry
 from tests.helpers import TEST_SERVICE_SECRET
 from tests.services import nats_server, redis_server
 

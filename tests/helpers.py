@@ -97,7 +97,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`coursegraph <args>` as a real process, on the test database."""
     return subprocess.run(
-        [sys.executable, "-m", "coursegraph.cli", *args],
+        [sys.executable, "-m", "launcher.cli", *args],
         env=cli_environment(settings, env),
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coursegraph.devstack import RESTART_MAX_DELAY_SECONDS, restart_delay
+from launcher.devstack import RESTART_MAX_DELAY_SECONDS, restart_delay
 
 
 def test_restart_pause_doubles_with_each_crash_in_a_row_up_to_a_cap() -> None:

@@ -78,7 +78,7 @@ def _start(
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "coursegraph.cli", *args],
+            [sys.executable, "-m", "launcher.cli", *args],
             env=cli_environment(settings, env),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""`coursegraph payments …`: found by the kernel's subgraph registry, which imports no
+"""`coursegraph payments …`: found by the launcher's subgraph registry, which imports no
 subgraph by name in code. Heavy imports wait until a command runs."""
 
 from __future__ import annotations

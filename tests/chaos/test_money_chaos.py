@@ -334,7 +334,7 @@ def _reconcile_check(stack: Stack) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "coursegraph.cli",
+            "launcher.cli",
             "payments",
             "reconcile",
             "--check",

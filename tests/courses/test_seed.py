@@ -45,7 +45,7 @@ def _seed(settings: Settings, data_dir: Path, extra: dict[str, str] | None = Non
         **(extra or {}),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "coursegraph.cli", "seed"],
+        [sys.executable, "-m", "launcher.cli", "seed"],
         env=env,
         capture_output=True,
         text=True,
@@ -109,7 +109,7 @@ def test_seed_refuses_production(settings: Settings, tmp_path: Path) -> None:
         "SERVICE_SECRET_KEY": "a-real-production-secret",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "coursegraph.cli", "seed"],
+        [sys.executable, "-m", "launcher.cli", "seed"],
         env=env,
         capture_output=True,
         text=True,

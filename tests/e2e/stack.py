@@ -1,5 +1,5 @@
 """The real stack as separate processes: four subgraphs and the router, each a
-`python -m coursegraph.cli …` child on its own free port, stopped by PID.
+`python -m launcher.cli …` child on its own free port, stopped by PID.
 
 The processes are configured only through their environment and command line, as a
 deployment configures them; nothing of theirs runs in the test process.
@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from coursegraph import migrations, subgraph_registry
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import with_database
 from coursegraph.settings import SUBGRAPHS, Settings
+from launcher import migrations, subgraph_registry
 from router.composition import compose_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +243,7 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
     router_config = workdir / "router.yaml"
     # A stopped subgraph refuses connections at once; the timeout only bounds a hung one.
     router_config.write_text(yaml.safe_dump({"traffic": {"timeout_seconds": 10}}))
-    python = [sys.executable, "-m", "coursegraph.cli"]
+    python = [sys.executable, "-m", "launcher.cli"]
     services = {
         name: Service(
             name,

@@ -69,7 +69,7 @@ def _dev(database_url: str, workdir: Path) -> tuple[Service, dict[str, int]]:
         "LOG_LEVEL": "WARNING",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
-    command = [sys.executable, "-m", "coursegraph.cli", "dev"]
+    command = [sys.executable, "-m", "launcher.cli", "dev"]
     return Service("dev", command, ports["router"], env, workdir), ports
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from coursegraph.cors import DEVELOPMENT_ORIGINS, AllowedOrigins, parse_origins
-from coursegraph.devstack import DevStack
 from coursegraph.settings import Settings
+from launcher.devstack import DevStack
 from router.config import RouterConfig
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coursegraph import subgraph_registry
 from coursegraph.federation import FEDERATION_VERSION
+from launcher import subgraph_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

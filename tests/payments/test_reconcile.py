@@ -134,7 +134,7 @@ async def test_the_cli_check_exits_non_zero_on_a_violation(stack: Stack) -> None
         "SANDBOX_WEBHOOK_SECRET": stack.settings.sandbox_webhook_secret.get_secret_value(),
         "LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "coursegraph.cli", "payments", "reconcile"]
+    command = [sys.executable, "-m", "launcher.cli", "payments", "reconcile"]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

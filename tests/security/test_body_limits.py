@@ -20,10 +20,10 @@ import orjson
 import pytest
 from starlette.routing import Route
 
-from coursegraph import subgraph_registry
 from coursegraph.body_limit import BodyLimit
 from coursegraph.http import signed_path
 from coursegraph.settings import Settings
+from launcher import subgraph_registry
 from tests.e2e.stack import Stack
 from tests.security.subgraph_calls import router_signer
 

@@ -22,12 +22,12 @@ from graphql import (
     validate,
 )
 
-from coursegraph import subgraph_registry
 from coursegraph.federation import LIMIT_RULES, ResultSizeLimiter
 from coursegraph.http import signed_client
 from coursegraph.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from launcher import subgraph_registry
 from router.planner.builder import PlanBuilder
 from router.planner.plan import BatchNode, FetchNode, PlanNode
 from router.supergraph import Supergraph

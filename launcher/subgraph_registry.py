@@ -1,6 +1,6 @@
 """Which subgraphs exist in this checkout, and how to build their apps.
 
-The kernel never imports a subgraph statically; the CLI asks here by name.
+Subgraphs are found by name, so a checkout without one still runs the others.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def schema_sdl(name: str) -> str:
 
 
 def commands() -> list[click.Command]:
-    """The CLI commands a subgraph offers (`subgraphs/<name>/cli.py`: `command`)."""
+    """The CLI commands subgraphs offer (`subgraphs/<name>/cli.py`: `command`)."""
     found: list[click.Command] = []
     for name in available():
         if importlib.util.find_spec(f"subgraphs.{name}.cli") is None:

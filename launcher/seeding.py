@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from coursegraph import migrations
 from coursegraph.settings import Settings
+from launcher import migrations
 
 
 class DemoDataRefused(RuntimeError):
@@ -37,7 +37,7 @@ async def seed_demo_data(settings: Settings) -> DemoData:
     """
     if settings.is_production:
         raise DemoDataRefused("Demo data is for development, not production.")
-    # Imported here: the kernel never imports a subgraph at module level.
+    # Imported here: `coursegraph --help` need not load two subgraphs.
     from subgraphs.courses.bootstrap import bootstrap as courses_bootstrap
     from subgraphs.courses.seed import STUDENTS, TEACHERS, seed_demo
     from subgraphs.users.bootstrap import bootstrap as users_bootstrap

@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-from coursegraph import migrations, subgraph_registry
 from coursegraph.database import ensure_database
 from coursegraph.settings import SUBGRAPHS, get_settings
+from launcher import migrations, subgraph_registry
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from subgraphs.users.service import UserService
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
+# `schema check` and `compose` read the same subgraph list.
+config_option = click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="supergraph.yaml (default: the repository's).",
+)
 
 
 @click.group()
@@ -32,7 +35,7 @@ def main() -> None:
 @main.command()
 def dev() -> None:
     """Run the whole stack locally (embedded PostgreSQL unless DATABASE_URL is set)."""
-    from coursegraph.devstack import DevStack
+    from launcher.devstack import DevStack
 
     sys.exit(DevStack(get_settings()).run())
 
@@ -59,7 +62,7 @@ def serve(subgraph: str, host: str | None, port: int | None, workers: int | None
         raise click.UsageError("several workers need REDIS_URL to share the HMAC nonces")
     serving.run(
         subgraph_registry.create_app(subgraph, settings),
-        "coursegraph.cli:subgraph_app",
+        "launcher.cli:subgraph_app",
         {"subgraph": subgraph},
         workers=workers,
         host=host or settings.host,
@@ -103,12 +106,7 @@ def schema_export() -> None:
 
 
 @schema.command("check")
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="supergraph.yaml (default: the repository's).",
-)
+@config_option
 @click.option(
     "--base",
     default=None,
@@ -143,12 +141,7 @@ def schema_check(config: Path | None, base: str | None, ack: Path | None) -> Non
 
 
 @main.command()
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="supergraph.yaml (default: the repository's).",
-)
+@config_option
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
@@ -175,105 +168,10 @@ def compose(config: Path | None, output: Path | None) -> None:
     click.echo(f"wrote {target}")
 
 
-@main.group()
-def users() -> None:
-    """Account administration."""
-
-
-@users.command("create-admin")
-@click.option("--email", required=True)
-@click.option("--name", required=True)
-@click.option(
-    "--password",
-    envvar="COURSEGRAPH_ADMIN_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="Prompted for unless COURSEGRAPH_ADMIN_PASSWORD is set.",
-)
-def create_admin(email: str, name: str, password: str) -> None:
-    """Create an ADMIN account (admins cannot register themselves)."""
-
-    async def create(users: UserService) -> str:
-        return str((await users.create_admin(email, password, name)).id)
-
-    click.echo(f"admin created: {_with_users(create)}")
-
-
-def _with_users(action: Callable[[UserService], Awaitable[T]]) -> T:
-    """Run `action` on users' service layer, on a migrated database."""
-    from subgraphs.users.bootstrap import bootstrap
-
-    settings, embedded = ensure_database(get_settings())
-
-    async def run() -> T:
-        await asyncio.to_thread(migrations.upgrade, "users", settings.database_url_for("users"))
-        async with bootstrap(settings) as container:
-            return await action(container.users)
-
-    try:
-        return asyncio.run(run())
-    except Exception as error:  # a domain error's message is meant for people
-        raise click.ClickException(str(error)) from None
-    finally:
-        if embedded is not None:
-            embedded.stop()
-
-
-@users.command("rotate-keys")
-def rotate_keys() -> None:
-    """Add a new JWT signing key; restart users to sign with it."""
-    from subgraphs.users.bootstrap import key_store
-
-    store = key_store(get_settings())
-    store.load(create=False)
-    key = store.rotate()
-    click.echo(f"new signing key {key.kid} in {store.folder}")
-
-
-@users.command("set-role")
-@click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["STUDENT", "TEACHER", "ADMIN"]))
-def set_role(email: str, role: str) -> None:
-    """Change an account's role; its access tokens already issued stop working."""
-
-    async def change(users: UserService) -> str:
-        return str((await users.set_role(email, role)).id)
-
-    click.echo(f"role of {_with_users(change)} is now {role}; old access tokens are revoked")
-
-
-@users.command("delete")
-@click.option("--email", required=True)
-@click.confirmation_option(prompt="Delete this account and its sessions?")
-def delete_account(email: str) -> None:
-    """Delete an account; its sessions end and its access tokens stop working."""
-
-    async def delete(users: UserService) -> None:
-        await users.delete_account(email)
-
-    _with_users(delete)
-    click.echo(f"deleted {email}")
-
-
-@users.command("unlock")
-@click.option("--email", default=None, help="Clear the sign-in lockout of this account.")
-@click.option("--address", default=None, help="Clear the throttles of this client IP address.")
-def unlock(email: str | None, address: str | None) -> None:
-    """Clear sign-in, registration and refresh throttle counts (an account, an address)."""
-    if email is None and address is None:
-        raise click.UsageError("give --email, --address or both")
-
-    async def unlock(users: UserService) -> int:
-        return await users.unlock(email=email, address=address)
-
-    click.echo(f"unlocked: {_with_users(unlock)} throttle count(s) cleared")
-
-
 @main.command()
 def seed() -> None:
     """Load demo teachers, students and ~30 courses (idempotent; refused in production)."""
-    from coursegraph.seeding import seed_demo_data
+    from launcher.seeding import seed_demo_data
 
     base = get_settings()
     if base.is_production:

@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from coursegraph import migrations, subgraph_registry
 from coursegraph.database import ensure_database
-from coursegraph.seeding import DemoData, seed_demo_data
 from coursegraph.settings import Settings
+from launcher import migrations, subgraph_registry
+from launcher.seeding import DemoData, seed_demo_data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUPERGRAPH = REPO_ROOT / "supergraph.graphql"
@@ -148,7 +148,7 @@ class DevStack:
             # Own session: Ctrl-C reaches only this supervisor, which then stops the
             # children in order instead of racing their exits.
             process = subprocess.Popen(
-                [sys.executable, "-m", "coursegraph.cli", *args],
+                [sys.executable, "-m", "launcher.cli", *args],
                 env=self._env,
                 start_new_session=True,
             )
