@@ -34,9 +34,11 @@ dev: install
 ## The whole test suite: lint, types, schema-registry checks, then pytest (real PostgreSQL).
 test: install lint typecheck schema-check pytest
 
+## Ruff, and the import contracts of pyproject.toml (kernel < router, subgraphs < launcher).
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .
