@@ -86,6 +86,10 @@ def open_page(profile: Path, url: str, log: Path) -> Iterator[subprocess.Popen[b
                 process.wait()
 
 
+class ProtocolError(Exception):
+    """The browser could not evaluate an expression (not an exception in the page)."""
+
+
 class DevTools:
     """One page of a headless browser, driven over the Chrome DevTools protocol."""
 
@@ -104,6 +108,10 @@ class DevTools:
             message = json.loads(await self._connection.recv())
             if message.get("id") == call_id:
                 break
+        if "error" in message:
+            # A protocol error, not the page's: e.g. the context was destroyed because the
+            # page is navigating (reload) while the expression ran.
+            raise ProtocolError(f"{expression}: {message['error']}")
         result = message["result"]
         if "exceptionDetails" in result:
             raise AssertionError(f"{expression}: {result['exceptionDetails']}")
@@ -111,8 +119,14 @@ class DevTools:
 
     async def wait_for(self, expression: str, within: float = 30.0) -> Any:
         """The expression's first truthy value, polled; fails after `within` seconds."""
-        value = await eventually(lambda: self.evaluate(expression), bool, within=within)
-        return value
+
+        async def probe() -> Any:
+            try:
+                return await self.evaluate(expression)
+            except ProtocolError:
+                return None  # between two pages: poll again
+
+        return await eventually(probe, bool, within=within)
 
 
 @asynccontextmanager
