@@ -122,8 +122,6 @@ def chaos_stack(
                 # The periodic reconciler repairs what a kill leaves half done.
                 "PAYMENTS_RECONCILE_INTERVAL_SECONDS": "3",
                 "PAYMENTS_RECONCILE_GRACE_SECONDS": "5",
-                # Every student signs up from this one address: not what the throttle is for.
-                "REGISTER_MAX_PER_ADDRESS": "10000",
             },
         )
         stack.start()

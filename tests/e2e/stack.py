@@ -237,6 +237,9 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
         "SERVICE_TIMEOUT_SECONDS": "5",
         # The worker and relays poll; short intervals keep bounded waits short.
         "FILES_PROCESSING_POLL_SECONDS": "0.2",
+        # Every test client signs up from 127.0.0.1, sooner or later more than the
+        # registration budget per window (tests/users/test_throttle.py tests that budget).
+        "REGISTER_MAX_PER_ADDRESS": "100000",
         **extra_env,
     }
     supergraph = compose_supergraph(workdir, urls)
