@@ -10,25 +10,17 @@ import pytest
 from graphql import OperationDefinitionNode, parse, validate
 from pydantic import SecretStr
 
-from coursegraph.settings import Environment, Settings, get_settings
-from router import server
+from coursegraph.settings import Environment, get_settings
 from router.api_schema import build_api_schema
-from router.edge import pipeline
 from router.graphiql import walkthrough_tabs
 from router.graphiql_tabs import DEMO_STUDENT_EMAIL, DEMO_TEACHER_EMAIL, WALKTHROUGH
 from router.supergraph import Supergraph
 from subgraphs.courses.seed import STUDENTS, TEACHERS
 from tests.router.conftest import RouterFactory
+from tests.router.environment import patch_settings
 
 SUPERGRAPH = Path(__file__).resolve().parents[2] / "supergraph.graphql"
 HTML = {"accept": "text/html,*/*"}
-
-
-def _settings(monkeypatch: pytest.MonkeyPatch, **update: object) -> Settings:
-    settings = get_settings().model_copy(update=update)
-    monkeypatch.setattr(server, "get_settings", lambda: settings)
-    monkeypatch.setattr(pipeline, "get_settings", lambda: settings)
-    return settings
 
 
 def test_walkthrough_tabs_are_valid_operations_of_the_api() -> None:
@@ -59,7 +51,7 @@ def test_sign_in_tab_is_prefilled_with_the_demo_password() -> None:
 def test_development_page_opens_the_walkthrough(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     url = serve_router()
     page = httpx.get(f"{url}/graphql", headers=HTML)
     assert page.status_code == 200
@@ -78,7 +70,7 @@ def test_development_page_opens_the_walkthrough(
 def test_production_serves_no_explorer_whatever_the_config(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.PRODUCTION)
+    patch_settings(monkeypatch, environment=Environment.PRODUCTION)
     url = serve_router(graphiql={"enabled": True}, limits={"introspection": True})
     page = httpx.get(f"{url}/graphql", headers=HTML)
     assert page.status_code == 404
@@ -91,7 +83,7 @@ def test_production_serves_no_explorer_whatever_the_config(
 def test_production_explorer_needs_the_explicit_setting(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(
+    settings = patch_settings(
         monkeypatch, environment=Environment.PRODUCTION, router_expose_schema_in_production=True
     )
     url = serve_router(limits={"introspection": True})

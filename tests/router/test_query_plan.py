@@ -10,12 +10,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from coursegraph.settings import Environment, Settings, get_settings
-from router import server
+from coursegraph.settings import Environment
 from router.cli import router_command
-from router.edge import pipeline
 from tests.e2e.browser import devtools
 from tests.router.conftest import RouterFactory
+from tests.router.environment import patch_settings
 
 GRAPHS = Path(__file__).parent / "graphs"
 PARTIAL = GRAPHS / "partial_union_complex" / "supergraph.graphql"
@@ -109,17 +108,10 @@ def test_cli_without_a_supergraph(tmp_path: Path) -> None:
     assert "no supergraph to plan against" in output
 
 
-def _settings(monkeypatch: pytest.MonkeyPatch, **update: object) -> Settings:
-    settings = get_settings().model_copy(update=update)
-    monkeypatch.setattr(server, "get_settings", lambda: settings)
-    monkeypatch.setattr(pipeline, "get_settings", lambda: settings)
-    return settings
-
-
 def test_header_returns_the_plan_in_development(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     url = serve_router()
     body = httpx.post(f"{url}/graphql", json={"query": QUERY}, headers=PLAN).json()
     assert body["data"] == {"product": {"name": "Table", "inStock": True}}
@@ -161,7 +153,7 @@ def test_header_is_answered_only_where_allowed(
     configured: bool | None,
     answered: bool,
 ) -> None:
-    _settings(monkeypatch, environment=environment, router_expose_schema_in_production=expose)
+    patch_settings(monkeypatch, environment=environment, router_expose_schema_in_production=expose)
     url = serve_router(debug={"query_plan_header": configured})
     response = httpx.post(f"{url}/graphql", json={"query": QUERY}, headers=PLAN)
     assert response.status_code == 200
@@ -173,7 +165,7 @@ def test_header_is_answered_only_where_allowed(
 def test_errors_before_planning_carry_no_plan(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     url = serve_router()
     body = httpx.post(f"{url}/graphql", json={"query": "{ nope }"}, headers=PLAN).json()
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
@@ -183,7 +175,7 @@ def test_errors_before_planning_carry_no_plan(
 def test_cors_preflight_allows_the_header(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     url = serve_router()
     response = httpx.options(
         f"{url}/graphql",
@@ -206,7 +198,7 @@ def _options(page: str) -> dict[str, object]:
 def test_graphiql_shows_a_plan_panel_where_the_header_is_answered(
     serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     page = httpx.get(f"{serve_router()}/graphql", headers=HTML).text
     assert _options(page)["planPanel"] is True
     assert 'title: "Query plan"' in page
@@ -219,7 +211,7 @@ async def test_graphiql_panel_shows_the_plan_in_a_browser(
 ) -> None:
     """Headless Chromium (skipped without one): run an operation with the panel open; the
     panel shows its plan and the response pane shows only the answer."""
-    _settings(monkeypatch, environment=Environment.DEVELOPMENT)
+    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
     url = serve_router()
     # The panel opens where GraphiQL remembers it was left.
     setup = "localStorage.setItem('graphiql:visiblePlugin', 'Query plan');"
