@@ -3,8 +3,8 @@
 It binds the edge's operation checks to the router, builds the edge stages around it and
 hands both to the HTTP endpoints. Settings come in as an argument (the process entry
 point, router/cli.py, reads them once) and go to the `Router`, where the edge stages and
-the endpoints read them. Nothing else in the router core imports
-`router.edge` (an import-linter contract keeps it so).
+the endpoints read them. Nothing else in the router core imports `router.edge` (an
+import-linter contract keeps it so).
 """
 
 from __future__ import annotations
