@@ -9,7 +9,7 @@ from coursegraph.app import SubgraphSpec, create_subgraph_app
 from coursegraph.body_limit import BodyLimit
 from coursegraph.cors import PathCors, parse_origins
 from coursegraph.settings import Settings, get_settings
-from subgraphs.files import endpoints
+from subgraphs.files import routes
 from subgraphs.files.bootstrap import FilesContainer, bootstrap
 from subgraphs.files.loaders import FilesLoaders, make_loaders
 from subgraphs.files.schema import schema
@@ -22,11 +22,11 @@ def spec() -> SubgraphSpec[FilesContainer, FilesLoaders]:
         bootstrap=bootstrap,
         loaders=lambda container: make_loaders(container.files),
         routes=[
-            Route("/storage/uploads/{key}", endpoints.upload, methods=["PUT"]),
-            Route("/media/{key}", endpoints.media, methods=["GET", "HEAD"]),
+            Route("/storage/uploads/{key}", routes.upload, methods=["PUT"]),
+            Route("/media/{key}", routes.media, methods=["GET", "HEAD"]),
             Route(
                 "/webhooks/mux",
-                BodyLimit(endpoints.mux_webhook, endpoints.MAX_WEBHOOK_BYTES),
+                BodyLimit(routes.mux_webhook, routes.MAX_WEBHOOK_BYTES),
                 methods=["POST"],
             ),
         ],
