@@ -32,6 +32,7 @@ from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import PAYMENT_REFUNDED
 from subgraphs.payments.models import Payment, Refund
 from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.policy import may_override_refund_rules
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ProviderDeclined,
@@ -105,7 +106,7 @@ class RefundService:
         """Freeze the seat in courses, price the refund from the frozen enrollment, then
         refund at the provider; a refusal there unfreezes the seat (I2, I3)."""
         payment = await self._payments.get_for_viewer(viewer, payment_id)
-        if amount is not None and not viewer.is_admin:
+        if amount is not None and not may_override_refund_rules(viewer):
             raise Forbidden("Only an admin may choose the refund amount.", field="amount")
         reason = " ".join(reason.split())[:500] if reason else None
         existing = await self._live_refund_of(payment.id)
@@ -124,9 +125,9 @@ class RefundService:
             str(payment.user_id),
             payment.course_id,
             str(payment.id),
-            allow_certificate=viewer.is_admin,
+            allow_certificate=may_override_refund_rules(viewer),
         )
-        if seat.certificate_issued and not viewer.is_admin:
+        if seat.certificate_issued and not may_override_refund_rules(viewer):
             raise Conflict("A certificate was issued for this course: no refund.")
         # A payment whose seat is gone (or never came) is refunded in full.
         progress = seat.progress_percentage if seat.holds_seat else Decimal(0)

@@ -27,7 +27,6 @@ from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
     Conflict,
-    Forbidden,
     NotFound,
     PaymentFailed,
     ServiceUnavailable,
@@ -41,6 +40,7 @@ from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.policy import owns_payments_of, require_list_access
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ChargeState,
@@ -156,13 +156,12 @@ class PaymentService:
     async def get_for_viewer(self, viewer: Viewer, payment_id: str) -> Payment:
         """The viewer's own payment (ADMIN: any). Others' look exactly like missing ones."""
         payment = (await self.get_many([payment_id]))[0]
-        if payment is None or not viewer.is_self_or_admin(payment.user_id):
+        if payment is None or not owns_payments_of(viewer, payment.user_id):
             raise NotFound("No payment with this id.")
         return payment
 
     def check_can_list(self, viewer: Viewer, user_id: str, first: int) -> None:
-        if not viewer.is_self_or_admin(user_id):
-            raise Forbidden("You may only see your own payments.")
+        require_list_access(viewer, user_id)
         if not 1 <= first <= MAX_PAYMENTS_LISTED:
             raise BadUserInput(
                 f"`first` must be between 1 and {MAX_PAYMENTS_LISTED}.", field="first"
