@@ -8,13 +8,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -29,21 +26,16 @@ from coursegraph.money import to_minor
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_REFUNDED
+from subgraphs.payments.ledger import live_refund, lock_payment, settle_refund
 from subgraphs.payments.models import Payment, Refund
-from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.policy import may_override_refund_rules
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ProviderDeclined,
     ProviderUnavailable,
     RefundRequest,
-    RefundState,
 )
-from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
-
-if TYPE_CHECKING:
-    from subgraphs.payments.service import PaymentService
+from subgraphs.payments.service import PaymentService
 
 log = get_logger("coursegraph.payments.refunds")
 
@@ -72,13 +64,6 @@ def prorated_refund(paid_minor: int, progress_percentage: Decimal) -> int:
     progress = min(max(progress_percentage, Decimal(0)), HUNDRED)
     share = Decimal(paid_minor) * (HUNDRED - progress) / HUNDRED
     return int(share.to_integral_value(rounding=ROUND_FLOOR))
-
-
-async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
-    """The payment's row under `SELECT … FOR UPDATE`: every status change holds it."""
-    payment = await session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
-    assert payment is not None
-    return payment
 
 
 class RefundService:
@@ -144,7 +129,7 @@ class RefundService:
                 locked = await lock_payment(session, payment.id)
                 # A concurrent request may have refunded while this one froze the seat;
                 # it froze the same seat and read the same progress.
-                refund = await _live_refund(session, payment.id)
+                refund = await live_refund(session, payment.id)
                 if refund is None:
                     if locked.status != "SUCCEEDED":
                         raise Conflict("Only a succeeded payment can be refunded.")
@@ -178,7 +163,7 @@ class RefundService:
                 payment = await lock_payment(session, key)
                 if reason is not None and payment.closed_reason is None:
                     payment.closed_reason = reason
-                refund = await _live_refund(session, key)
+                refund = await live_refund(session, key)
                 if refund is None:
                     if payment.status != "SUCCEEDED":
                         return
@@ -201,7 +186,7 @@ class RefundService:
 
     async def _live_refund_of(self, payment_id: uuid.UUID) -> Refund | None:
         async with self._db.read() as session:
-            return await _live_refund(session, payment_id)
+            return await live_refund(session, payment_id)
 
     async def resume(self, refund: Refund) -> Refund:
         """Ask the provider again for a refund left PENDING (the reconciler's repair)."""
@@ -262,73 +247,3 @@ def _explicit_minor(amount: RefundAmount, payment: Payment) -> int:
     if not 0 < money.minor <= payment.amount_minor:
         raise BadUserInput("The refund must be more than 0 and at most the amount paid.")
     return money.minor
-
-
-async def _live_refund(session: AsyncSession, payment_id: uuid.UUID) -> Refund | None:
-    """The payment's one refund that is not FAILED (a partial unique index keeps it one)."""
-    refund: Refund | None = await session.scalar(
-        select(Refund).where(Refund.payment_id == payment_id, Refund.status != "FAILED")
-    )
-    return refund
-
-
-async def settle_refund(
-    session: AsyncSession,
-    payment: Payment,
-    refund: Refund,
-    provider_refund_id: str | None,
-    state: RefundState,
-) -> None:
-    """Record the provider's answer; the payment changes once. Caller holds its lock."""
-    if provider_refund_id and refund.provider_refund_id is None:
-        refund.provider_refund_id = provider_refund_id
-    if state is RefundState.FAILED:
-        if refund.status != "SUCCEEDED":
-            refund.status = "FAILED"
-        return
-    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
-        refund.status = state.value
-    refund.failure_reason = None
-    if payment.status != "SUCCEEDED":
-        return
-    payment.refunded_minor = refund.amount_minor
-    payment.status = (
-        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
-    )
-    await outbox.add(
-        session,
-        outbox_table,
-        PAYMENT_REFUNDED,
-        {
-            "paymentId": str(payment.id),
-            "userId": str(payment.user_id),
-            "courseId": payment.course_id,
-            "refundId": str(refund.id),
-            "amountMinor": refund.amount_minor,
-            "currency": refund.currency,
-        },
-        dedupe_key=f"payment:{payment.id}:refunded",
-    )
-
-
-async def apply_provider_refund(
-    session: AsyncSession, payment: Payment, event: ProviderEvent
-) -> None:
-    """A provider's refund webhook; the caller holds the payment's lock."""
-    refund = await _live_refund(session, payment.id)
-    if refund is None:
-        # Refunded at the provider (its dashboard): record it as ours would be.
-        amount = event.refund_amount_minor or 0
-        if payment.status != "SUCCEEDED" or not 0 < amount <= payment.amount_minor:
-            return
-        refund = Refund(
-            id=uuid.uuid4(),
-            payment_id=payment.id,
-            amount_minor=amount,
-            currency=payment.currency,
-            status="PENDING",
-            reason="Refunded at the provider.",
-        )
-        session.add(refund)
-        await session.flush()
-    await settle_refund(session, payment, refund, event.provider_refund_id, RefundState.SUCCEEDED)

@@ -38,6 +38,7 @@ from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
+from subgraphs.payments.ledger import apply_provider_refund, lock_payment
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.policy import owns_payments_of, require_list_access
@@ -55,7 +56,6 @@ from subgraphs.payments.providers.base import (
     WebhookKind,
 )
 from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
-from subgraphs.payments.refunds import apply_provider_refund, lock_payment
 
 log = get_logger("coursegraph.payments")
 
