@@ -24,13 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox
 from coursegraph.db import Database
-from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
+from coursegraph.errors import BadUserInput, Conflict, NotFound
 from coursegraph.identity import Viewer
 from coursegraph.money import Money
 from subgraphs.courses.clients import PaymentOrder, PaymentsClient, UsersClient
 from subgraphs.courses.models import CURRENT_STATUSES, Certificate, Course, Enrollment
 from subgraphs.courses.models import outbox as outbox_table
-from subgraphs.courses.policy import can_view, is_owner_or_admin, parse_id
+from subgraphs.courses.policy import parse_id, require_open_for_enrollment
 from subgraphs.courses.service import course_price
 
 PAYMENT_PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
@@ -117,10 +117,7 @@ class EnrollmentService:
         parsed = parse_id(course_id)
         async with self._db.read() as session:
             course = await session.get(Course, parsed) if parsed else None
-        if course is None or course.status == "DRAFT" or not can_view(course, viewer):
-            raise NotFound("No such course is open for enrollment.")
-        if course.status == "ARCHIVED":
-            raise Conflict("This course no longer accepts enrollments.")
+        course = require_open_for_enrollment(course, viewer)
         price = course_price(course)
         user_id = uuid.UUID(viewer.id)
 
@@ -418,22 +415,6 @@ class EnrollmentService:
                 )
             )
         return Progress(enrollment, issued)
-
-    # ------------------------------------------------------------------ visibility
-    @staticmethod
-    def can_see(enrollment: Enrollment, course: Course | None, viewer: Viewer | None) -> bool:
-        """The student, an admin, and the course's teacher may see an enrollment."""
-        if viewer is None:
-            return False
-        if viewer.is_self_or_admin(enrollment.user_id):
-            return True
-        return course is not None and is_owner_or_admin(course, viewer)
-
-    @staticmethod
-    def require_self_or_admin(viewer: Viewer | None, user_id: str) -> Viewer:
-        if viewer is None or not viewer.is_self_or_admin(user_id):
-            raise Forbidden("Only this user or an admin can see their enrollments.")
-        return viewer
 
     # ------------------------------------------------------------------ batched reads
     async def get_many(self, enrollment_ids: Sequence[str]) -> list[Enrollment | None]:

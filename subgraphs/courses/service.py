@@ -31,6 +31,7 @@ from subgraphs.courses.cursors import CourseCursor, listing_key
 from subgraphs.courses.models import COURSE_STATUSES, Course, Lecture, Section
 from subgraphs.courses.policy import (
     can_view,
+    lists_everything_of,
     parse_id,
     require_author,
     require_editable,
@@ -397,8 +398,7 @@ class CourseService:
             teacher = parse_id(teacher_id)
             if teacher is None:
                 return None
-            # A teacher listing their own courses (or an admin) also sees drafts.
-            if viewer is not None and (viewer.is_admin or viewer.id == str(teacher)):
+            if lists_everything_of(viewer, teacher):
                 statuses = COURSE_STATUSES
         return CatalogFilter(statuses, text, teacher, free_only)
 
