@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
+from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
@@ -15,7 +16,7 @@ from coursegraph.graphql_types import Money, list_size
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
-from subgraphs.payments.policy import owns_payments_of
+from subgraphs.payments.policy import PaymentsOfSelfOrAdmin, owns_payments_of
 from subgraphs.payments.service import MAX_PAYMENTS_LISTED
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
@@ -178,13 +179,12 @@ class User:
         description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
         f"most `first` (1 to {MAX_PAYMENTS_LISTED}).",
         directives=[list_size(slicing=["first"])],
+        extensions=[PermissionExtension([PaymentsOfSelfOrAdmin()], use_directives=False)],
     )
     async def payments(
         self, info: Info[Context, None], first: int = MAX_PAYMENTS_LISTED
     ) -> list[Payment]:
-        viewer = info.context.require_viewer()
-        service = info.context.container.payments
-        service.check_can_list(viewer, str(self.id), first)
+        info.context.container.payments.check_page_size(first)
         payments = await info.context.loaders.payments_by_user.load(str(self.id))
         return [Payment.from_model(p) for p in payments[:first]]
 

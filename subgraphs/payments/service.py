@@ -41,7 +41,7 @@ from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.ledger import apply_provider_refund, lock_payment
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
-from subgraphs.payments.policy import owns_payments_of, require_list_access
+from subgraphs.payments.policy import owns_payments_of
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ChargeState,
@@ -160,8 +160,7 @@ class PaymentService:
             raise NotFound("No payment with this id.")
         return payment
 
-    def check_can_list(self, viewer: Viewer, user_id: str, first: int) -> None:
-        require_list_access(viewer, user_id)
+    def check_page_size(self, first: int) -> None:
         if not 1 <= first <= MAX_PAYMENTS_LISTED:
             raise BadUserInput(
                 f"`first` must be between 1 and {MAX_PAYMENTS_LISTED}.", field="first"
