@@ -28,12 +28,18 @@ from coursegraph.errors import BadUserInput, Conflict, NotFound
 from coursegraph.identity import Viewer
 from coursegraph.money import Money
 from subgraphs.courses.clients import PaymentOrder, PaymentsClient, UsersClient
-from subgraphs.courses.models import CURRENT_STATUSES, Certificate, Course, Enrollment
+from subgraphs.courses.models import (
+    CURRENT_STATUSES,
+    Certificate,
+    Course,
+    Enrollment,
+    EnrollmentStatus,
+    PaymentProvider,
+)
 from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import parse_id, require_open_for_enrollment
 from subgraphs.courses.service import course_price
 
-PAYMENT_PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
 CODE_BYTES = 15  # 120 random bits: a code cannot be guessed, only verified
 FROZEN_MESSAGE = (
     "A refund of this enrollment is being processed: progress and certificates wait "
@@ -112,7 +118,7 @@ class EnrollmentService:
         forward_headers: Mapping[str, str] | None = None,
     ) -> Enrollment | PaymentRequired:
         """Free course: an ACTIVE enrollment. Paid: what to pay, with a payment if asked."""
-        if provider is not None and provider not in PAYMENT_PROVIDERS:
+        if provider is not None and provider not in tuple(PaymentProvider):
             raise BadUserInput(f"Unknown payment provider {provider!r}.", field="provider")
         parsed = parse_id(course_id)
         async with self._db.read() as session:
@@ -158,7 +164,7 @@ class EnrollmentService:
                 id=uuid.uuid4(),
                 user_id=user_id,
                 course_id=course_id,
-                status="ACTIVE",
+                status=EnrollmentStatus.ACTIVE,
                 payment_id=payment_id,
             )
             .on_conflict_do_nothing()
@@ -208,7 +214,7 @@ class EnrollmentService:
             .values(
                 progress_percentage=progress,
                 total_watch_time=func.greatest(Enrollment.total_watch_time, total_watch_time),
-                status=case((completes, "COMPLETED"), else_=Enrollment.status),
+                status=case((completes, EnrollmentStatus.COMPLETED.value), else_=Enrollment.status),
                 completed_at=case(
                     (and_(completes, Enrollment.completed_at.is_(None)), func.now()),
                     else_=Enrollment.completed_at,
@@ -224,7 +230,7 @@ class EnrollmentService:
                 if current is not None and current.frozen_at is not None:
                     raise Conflict(FROZEN_MESSAGE)
                 raise NotFound("You are not enrolled in this course.")
-            if enrollment.status == "COMPLETED":
+            if enrollment.status == EnrollmentStatus.COMPLETED:
                 # Deduplicated by key: only the first completion is announced.
                 await self._event(session, "enrollment.completed", enrollment)
         self._on_event()
@@ -381,8 +387,8 @@ class EnrollmentService:
                 user, course_key = _parse_seat(user_id, course_id, payment_id)
                 if await session.get(Course, course_key) is not None:
                     enrollment = await _dropped_row(session, user, course_key, payment_id)
-            if enrollment is not None and enrollment.status != "DROPPED":
-                enrollment.status = "DROPPED"
+            if enrollment is not None and enrollment.status != EnrollmentStatus.DROPPED:
+                enrollment.status = EnrollmentStatus.DROPPED
                 enrollment.dropped_at = datetime.now(UTC)
                 enrollment.frozen_at = None
                 await session.flush()
@@ -531,7 +537,7 @@ async def _dropped_row(
             id=uuid.uuid4(),
             user_id=user_id,
             course_id=course_id,
-            status="DROPPED",
+            status=EnrollmentStatus.DROPPED,
             payment_id=payment_id,
             dropped_at=func.now(),
         )
@@ -560,5 +566,5 @@ async def _certificate_of(session: AsyncSession, enrollment_id: uuid.UUID) -> Ce
 def _check_certifiable(enrollment: Enrollment) -> None:
     if enrollment.frozen_at is not None:
         raise Conflict(FROZEN_MESSAGE)
-    if enrollment.status != "COMPLETED":
+    if enrollment.status != EnrollmentStatus.COMPLETED:
         raise Conflict("A certificate is issued only once the course is completed.")

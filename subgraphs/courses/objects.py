@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, TypeVar
 
 import strawberry
@@ -16,6 +15,7 @@ from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTic
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.loaders import CoursesLoaders
+from subgraphs.courses.models import CourseStatus, EnrollmentStatus, PaymentProvider, VideoStatus
 from subgraphs.courses.policy import (
     EnrollmentsOfSelfOrAdmin,
     can_see_enrollment,
@@ -39,34 +39,9 @@ _T = TypeVar("_T")
 
 
 # ------------------------------------------------------------------ enums and values
-@strawberry.enum
-class CourseStatus(Enum):
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    ARCHIVED = "ARCHIVED"
-
-
-@strawberry.enum
-class VideoStatus(Enum):
-    NONE = "NONE"
-    UPLOADING = "UPLOADING"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
-
-
-@strawberry.enum
-class EnrollmentStatus(Enum):
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    DROPPED = "DROPPED"
-
-
-@strawberry.enum
-class PaymentProvider(Enum):
-    STRIPE = "STRIPE"
-    RAZORPAY = "RAZORPAY"
-    SANDBOX = "SANDBOX"
+# The GraphQL enums are the models' own (the values stored are the values served).
+for _enum in (CourseStatus, VideoStatus, EnrollmentStatus, PaymentProvider):
+    strawberry.enum(_enum)
 
 
 @strawberry.federation.type(shareable=True)

@@ -16,10 +16,10 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from coursegraph.errors import Conflict, Forbidden, NotFound, Unauthenticated
-from coursegraph.identity import Viewer
-from subgraphs.courses.models import Course, Enrollment, Lecture
+from coursegraph.identity import Role, Viewer
+from subgraphs.courses.models import Course, CourseStatus, Enrollment, Lecture
 
-AUTHOR_ROLES = ("TEACHER", "ADMIN")
+AUTHOR_ROLES = (Role.TEACHER, Role.ADMIN)
 
 
 def parse_id(value: object) -> uuid.UUID | None:
@@ -36,7 +36,7 @@ def is_owner_or_admin(course: Course, viewer: Viewer | None) -> bool:
 
 def can_view(course: Course, viewer: Viewer | None) -> bool:
     """By id: drafts only for their teacher and ADMIN; published and archived for everyone."""
-    return course.status != "DRAFT" or is_owner_or_admin(course, viewer)
+    return course.status != CourseStatus.DRAFT or is_owner_or_admin(course, viewer)
 
 
 def lists_everything_of(viewer: Viewer | None, teacher_id: object) -> bool:
@@ -88,15 +88,15 @@ def require_manage(course: Course | None, viewer: Viewer | None) -> Course:
 
 def require_open_for_enrollment(course: Course | None, viewer: Viewer) -> Course:
     """The course, if `viewer` may enroll in it now: PUBLISHED (ARCHIVED is CONFLICT)."""
-    if course is None or course.status == "DRAFT" or not can_view(course, viewer):
+    if course is None or course.status == CourseStatus.DRAFT or not can_view(course, viewer):
         raise NotFound("No such course is open for enrollment.")
-    if course.status == "ARCHIVED":
+    if course.status == CourseStatus.ARCHIVED:
         raise Conflict("This course no longer accepts enrollments.")
     return course
 
 
 def require_editable(course: Course) -> Course:
-    if course.status == "ARCHIVED":
+    if course.status == CourseStatus.ARCHIVED:
         raise Conflict("An archived course cannot be changed.")
     return course
 

@@ -22,6 +22,7 @@ from subgraphs.courses.internal import (
     unfreeze_enrollment_for_payment,
     viewer_progress,
 )
+from subgraphs.courses.models import PaymentProvider
 from subgraphs.courses.objects import (
     AddLectureInput,
     Certificate,
@@ -36,7 +37,6 @@ from subgraphs.courses.objects import (
     Lecture,
     PageInfo,
     Payment,
-    PaymentProvider,
     PaymentRequired,
     Section,
     UpdateCourseInput,

@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
-from coursegraph.identity import Viewer
+from coursegraph.identity import Role, Viewer
 from coursegraph.money import Money, to_minor
 from subgraphs.courses.clients import UsersClient
 from subgraphs.courses.cursors import CourseCursor, listing_key
-from subgraphs.courses.models import COURSE_STATUSES, Course, Lecture, Section
+from subgraphs.courses.models import Course, CourseStatus, Lecture, Section, VideoStatus
 from subgraphs.courses.policy import (
     can_view,
     lists_everything_of,
@@ -69,7 +69,7 @@ class PriceInput:
 
 @dataclass(frozen=True, slots=True)
 class CatalogFilter:
-    statuses: tuple[str, ...]
+    statuses: tuple[CourseStatus, ...]
     search: str | None
     teacher_id: uuid.UUID | None
     free_only: bool
@@ -150,7 +150,7 @@ class CourseService:
         values = {
             "title": clean_title(title),
             "description": clean_description(description),
-            "status": "DRAFT",
+            "status": CourseStatus.DRAFT,
             **_price_values(price),
         }
         # Checked last: the input is refused before any call to users.
@@ -180,7 +180,7 @@ class CourseService:
         account = await self._users.account(str(parsed)) if parsed else None
         if account is None:
             raise BadUserInput("No user has this id.", field="teacherId")
-        if account.role != "TEACHER":
+        if account.role != Role.TEACHER:
             raise BadUserInput("That user is not a teacher.", field="teacherId")
         return uuid.UUID(account.id)
 
@@ -195,7 +195,7 @@ class CourseService:
     ) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "ARCHIVED":
+            if course.status == CourseStatus.ARCHIVED:
                 raise Conflict("An archived course cannot be changed.")
             if not isinstance(title, Keep):
                 course.title = clean_title(title)
@@ -209,25 +209,25 @@ class CourseService:
     async def publish_course(self, viewer: Viewer | None, course_id: str) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "PUBLISHED":
+            if course.status == CourseStatus.PUBLISHED:
                 return course
-            if course.status == "ARCHIVED":
+            if course.status == CourseStatus.ARCHIVED:
                 raise Conflict("An archived course cannot be published again.")
             has_lecture = await session.scalar(
                 select(select(Lecture.id).where(Lecture.course_id == course.id).exists())
             )
             if not has_lecture:
                 raise Conflict("Add at least one lecture before publishing.")
-            course.status = "PUBLISHED"
+            course.status = CourseStatus.PUBLISHED
             course.published_at = datetime.now(UTC)
         return course
 
     async def archive_course(self, viewer: Viewer | None, course_id: str) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "DRAFT":
+            if course.status == CourseStatus.DRAFT:
                 raise Conflict("Only a published course can be archived.")
-            course.status = "ARCHIVED"
+            course.status = CourseStatus.ARCHIVED
         return course
 
     async def _lock(self, session: AsyncSession, course_id: object) -> Course | None:
@@ -284,7 +284,7 @@ class CourseService:
                 title=clean_title(title),
                 position=(last or 0) + 1,
                 is_preview=is_preview,
-                video_status="NONE",
+                video_status=VideoStatus.NONE,
             )
             session.add(lecture)
         return lecture
@@ -337,7 +337,9 @@ class CourseService:
         self.check_page_size(first)
         catalog = self._filter(viewer, search, teacher_id, free_only)
         if catalog is None:
-            return CoursePage([], [], False, CatalogFilter(("PUBLISHED",), None, None, False))
+            return CoursePage(
+                [], [], False, CatalogFilter((CourseStatus.PUBLISHED,), None, None, False)
+            )
         cursor = CourseCursor.decode(after, catalog.key) if after else None
 
         rank: ColumnElement[float] | None = None
@@ -393,13 +395,13 @@ class CourseService:
                 f"Search for at most {MAX_SEARCH_LENGTH} characters.", field="search"
             )
         teacher: uuid.UUID | None = None
-        statuses: tuple[str, ...] = ("PUBLISHED",)
+        statuses: tuple[CourseStatus, ...] = (CourseStatus.PUBLISHED,)
         if teacher_id is not None:
             teacher = parse_id(teacher_id)
             if teacher is None:
                 return None
             if lists_everything_of(viewer, teacher):
-                statuses = COURSE_STATUSES
+                statuses = tuple(CourseStatus)
         return CatalogFilter(statuses, text, teacher, free_only)
 
     @staticmethod
@@ -461,7 +463,7 @@ class CourseService:
                 )
                 .label("rank")
             )
-            visible = Course.status == "PUBLISHED"
+            visible = Course.status == CourseStatus.PUBLISHED
             if everything:
                 visible = visible | Course.teacher_id.in_(everything)
             ranked = (
@@ -481,7 +483,7 @@ class CourseService:
         out: list[list[Course]] = []
         for teacher, drafts, n in keys:
             found = grouped.get(p, []) if (p := parse_id(teacher)) else []
-            out.append([c for c in found if drafts or c.status == "PUBLISHED"][:n])
+            out.append([c for c in found if drafts or c.status == CourseStatus.PUBLISHED][:n])
         return out
 
     async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:

@@ -28,7 +28,7 @@ from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavaila
 from coursegraph.identity import Viewer
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
-from subgraphs.courses.models import VIDEO_STATUSES, Course, Lecture
+from subgraphs.courses.models import Course, Lecture, VideoStatus
 from subgraphs.courses.policy import (
     can_view,
     parse_id,
@@ -46,10 +46,10 @@ MAX_FILE_NAME = 255
 _MAX_EXTENSION = 16
 # The lecture's status once files has answered a confirmation.
 _STATUS_AFTER_CONFIRM = {
-    "UPLOADED": "PROCESSING",
-    "PROCESSING": "PROCESSING",
-    "READY": "READY",
-    "FAILED": "FAILED",
+    "UPLOADED": VideoStatus.PROCESSING,
+    "PROCESSING": VideoStatus.PROCESSING,
+    "READY": VideoStatus.READY,
+    "FAILED": VideoStatus.FAILED,
 }
 
 
@@ -172,7 +172,7 @@ class VideoService:
                 if previous == file_id:
                     return Attached(lecture, None)
                 lecture.video_file_id = file_id
-                lecture.video_status = "UPLOADING"
+                lecture.video_status = VideoStatus.UPLOADING
                 lecture.duration_seconds = None
         except IntegrityError as error:
             if is_unique_violation(error):
@@ -188,13 +188,13 @@ class VideoService:
         lecture = await self._managed(viewer, lecture_id)
         if lecture.video_file_id is None or lecture.video_file_id != file_id:
             raise BadUserInput("This file is not the lecture's current upload.", field="fileId")
-        if lecture.video_status != "UPLOADING":
+        if lecture.video_status != VideoStatus.UPLOADING:
             return lecture
         confirmed = await self._files.confirm_upload(lecture.video_file_id)
         status = _STATUS_AFTER_CONFIRM.get(confirmed.status)
         if status is None:
             raise ServiceUnavailable("The files service answered badly.")
-        if status == "FAILED":
+        if status == VideoStatus.FAILED:
             # The contract has no field for the reason; operators find it here (and in files).
             log.info(
                 "lecture video upload failed",
@@ -210,10 +210,10 @@ class VideoService:
             # READY (its outbox can beat this commit), and a newer upload may have replaced
             # this one: both are newer news than this answer.
             if current.video_file_id == lecture.video_file_id and (
-                current.video_status == "UPLOADING"
+                current.video_status == VideoStatus.UPLOADING
             ):
                 current.video_status = status
-                if status == "READY":
+                if status == VideoStatus.READY:
                     current.duration_seconds = whole_seconds(confirmed.duration_seconds)
         return current
 
@@ -225,7 +225,7 @@ class VideoService:
         Files calls this when processing ends. Idempotent; False when no lecture has that
         video (any more).
         """
-        if status not in VIDEO_STATUSES:
+        if status not in tuple(VideoStatus):
             raise BadUserInput(f"Unknown video status {status!r}.", field="status")
         if duration_seconds is not None and duration_seconds < 0:
             raise BadUserInput("The duration must not be negative.", field="durationSeconds")

@@ -6,8 +6,8 @@ import strawberry
 from strawberry.types import Info
 
 from coursegraph.graphql_types import UploadHeader, UploadTicket
-from subgraphs.files.models import StoredFile
-from subgraphs.files.objects import Context, FileStatus
+from subgraphs.files.models import FileStatus, StoredFile
+from subgraphs.files.objects import Context
 from subgraphs.files.service import Upload
 
 

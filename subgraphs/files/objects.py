@@ -8,7 +8,6 @@ fetches it from courses and hands it to `File.resolve_reference` here.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 from strawberry.types import Info
@@ -16,18 +15,13 @@ from strawberry.types import Info
 from coursegraph.context import RequestContext
 from subgraphs.files.bootstrap import FilesContainer
 from subgraphs.files.loaders import FilesLoaders
-from subgraphs.files.models import StoredFile
+from subgraphs.files.models import FileStatus, StoredFile
 
 Context = RequestContext[FilesContainer, FilesLoaders]
 
 
-@strawberry.enum
-class FileStatus(Enum):
-    PENDING_UPLOAD = "PENDING_UPLOAD"
-    UPLOADED = "UPLOADED"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
+# The GraphQL enum is the model's own (the values stored are the values served).
+strawberry.enum(FileStatus)
 
 
 @strawberry.federation.type(keys=["id"])

@@ -25,7 +25,7 @@ from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
 from coursegraph.log import get_logger
 from coursegraph.settings import Settings
-from subgraphs.files.models import StoredFile, outbox
+from subgraphs.files.models import FileStatus, StoredFile, outbox
 from subgraphs.files.processing import (
     Playback,
     PlaybackRef,
@@ -145,7 +145,7 @@ class FileService:
             file_name=sanitise_file_name(file_name),
             content_type=media_type,
             size_bytes=int(size_bytes),
-            status="PENDING_UPLOAD",
+            status=FileStatus.PENDING_UPLOAD,
             storage_key=str(file_id),
             upload_expires_at=expires_at,
             processing_attempts=0,
@@ -161,11 +161,11 @@ class FileService:
     async def may_receive_upload(self, file_id: str) -> bool:
         """Only a file still waiting for its upload may be written (not a processed one)."""
         row = await self.get(file_id)
-        return row is not None and row.status == "PENDING_UPLOAD"
+        return row is not None and row.status == FileStatus.PENDING_UPLOAD
 
     async def confirm_upload(self, file_id: str) -> StoredFile:
         row = await self._require(file_id)
-        if row.status != "PENDING_UPLOAD":
+        if row.status != FileStatus.PENDING_UPLOAD:
             return row  # confirmed before: the same answer again
         info = await self._storage.stat(row.storage_key)
         reason = None
@@ -179,13 +179,13 @@ class FileService:
             locked = await session.get(StoredFile, row.id, with_for_update=True)
             if locked is None:
                 raise NotFound("No such file.")
-            if locked.status != "PENDING_UPLOAD":
+            if locked.status != FileStatus.PENDING_UPLOAD:
                 return locked
             if reason is not None:
-                locked.status, locked.failure_reason = "FAILED", reason
+                locked.status, locked.failure_reason = FileStatus.FAILED, reason
             else:
                 # Stored and checked (UPLOADED); the PROCESSING row is the durable job.
-                locked.status = "PROCESSING"
+                locked.status = FileStatus.PROCESSING
                 locked.processor = self._processor.name
                 locked.processing_due_at = _now()
         if reason is None:
@@ -206,7 +206,7 @@ class FileService:
                 await session.scalars(
                     select(StoredFile)
                     .where(
-                        StoredFile.status == "PROCESSING",
+                        StoredFile.status == FileStatus.PROCESSING,
                         StoredFile.mux_asset_id.is_(None),
                         StoredFile.processor == self._processor.name,
                         StoredFile.processing_due_at <= _now(),
@@ -255,13 +255,13 @@ class FileService:
     async def _reschedule(self, file_id: str, due: datetime) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is not None and row.status == "PROCESSING":
+            if row is not None and row.status == FileStatus.PROCESSING:
                 row.processing_due_at = due
 
     async def _submitted(self, file_id: str, result: Submitted) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is not None and row.status == "PROCESSING" and row.mux_asset_id is None:
+            if row is not None and row.status == FileStatus.PROCESSING and row.mux_asset_id is None:
                 row.mux_asset_id = result.asset_id
                 row.mux_playback_id = result.playback_id
                 return
@@ -280,7 +280,7 @@ class FileService:
     ) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is None or row.status != "PROCESSING":
+            if row is None or row.status != FileStatus.PROCESSING:
                 return  # deleted, or already finished: events are idempotent
             await self._record_outcome(session, row, ready=ready, duration=duration, reason=reason)
         self.events_recorded()
@@ -294,7 +294,7 @@ class FileService:
         duration: float | None,
         reason: str | None,
     ) -> None:
-        row.status = "READY" if ready else "FAILED"
+        row.status = FileStatus.READY if ready else FileStatus.FAILED
         row.duration_seconds = duration if ready else None
         row.failure_reason = None if ready else reason
         row.processing_due_at = None
@@ -333,7 +333,7 @@ class FileService:
                     row = None
             if row is None:
                 return False
-            if row.status != "PROCESSING":
+            if row.status != FileStatus.PROCESSING:
                 return True  # a retried delivery of an event already applied
             row.mux_asset_id = event.asset_id
             if event.type == "video.asset.ready":
@@ -375,13 +375,13 @@ class FileService:
     async def media_content_type(self, file_id: str) -> str | None:
         """The type to serve a stored object with, or None when it may not be served."""
         row = await self.get(file_id)
-        if row is None or row.status not in ("PROCESSING", "READY"):
+        if row is None or row.status not in (FileStatus.PROCESSING, FileStatus.READY):
             return None
         return row.content_type
 
     def playback(self, row: StoredFile, viewer_can_watch: bool) -> Playback | None:
         """Signed, expiring playback URLs for an entitled viewer of a READY video."""
-        if not viewer_can_watch or row.status != "READY":
+        if not viewer_can_watch or row.status != FileStatus.READY:
             return None
         expires_at = _now() + timedelta(seconds=self._settings.files_playback_url_ttl_seconds)
         return self._processor.playback(

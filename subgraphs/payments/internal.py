@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from subgraphs.payments.objects import Context, PaymentProvider
+from subgraphs.payments.models import ProviderName
+from subgraphs.payments.objects import Context
 from subgraphs.payments.service import Order
 
 
@@ -28,7 +29,7 @@ async def prepare_payment(
     info: Info[Context, None],
     user_id: strawberry.ID,
     course_id: strawberry.ID,
-    provider: PaymentProvider,
+    provider: ProviderName,
     order: PaymentOrderInput,
 ) -> PaymentRef:
     payment = await info.context.container.payments.prepare_payment(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox
 from subgraphs.payments.effects import PAYMENT_REFUNDED
-from subgraphs.payments.models import Payment, Refund
+from subgraphs.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import RefundState
 from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
@@ -29,7 +29,7 @@ async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
 async def live_refund(session: AsyncSession, payment_id: uuid.UUID) -> Refund | None:
     """The payment's one refund that is not FAILED (a partial unique index keeps it one)."""
     refund: Refund | None = await session.scalar(
-        select(Refund).where(Refund.payment_id == payment_id, Refund.status != "FAILED")
+        select(Refund).where(Refund.payment_id == payment_id, Refund.status != RefundStatus.FAILED)
     )
     return refund
 
@@ -45,17 +45,19 @@ async def settle_refund(
     if provider_refund_id and refund.provider_refund_id is None:
         refund.provider_refund_id = provider_refund_id
     if state is RefundState.FAILED:
-        if refund.status != "SUCCEEDED":
-            refund.status = "FAILED"
+        if refund.status != RefundStatus.SUCCEEDED:
+            refund.status = RefundStatus.FAILED
         return
-    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
+    if state is RefundState.SUCCEEDED or refund.status == RefundStatus.FAILED:
         refund.status = state.value
     refund.failure_reason = None
-    if payment.status != "SUCCEEDED":
+    if payment.status != PaymentStatus.SUCCEEDED:
         return
     payment.refunded_minor = refund.amount_minor
     payment.status = (
-        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
+        PaymentStatus.REFUNDED
+        if refund.amount_minor >= payment.amount_minor
+        else PaymentStatus.PARTIALLY_REFUNDED
     )
     await outbox.add(
         session,
@@ -81,14 +83,14 @@ async def apply_provider_refund(
     if refund is None:
         # Refunded at the provider (its dashboard): record it as ours would be.
         amount = event.refund_amount_minor or 0
-        if payment.status != "SUCCEEDED" or not 0 < amount <= payment.amount_minor:
+        if payment.status != PaymentStatus.SUCCEEDED or not 0 < amount <= payment.amount_minor:
             return
         refund = Refund(
             id=uuid.uuid4(),
             payment_id=payment.id,
             amount_minor=amount,
             currency=payment.currency,
-            status="PENDING",
+            status=RefundStatus.PENDING,
             reason="Refunded at the provider.",
         )
         session.add(refund)

@@ -16,27 +16,17 @@ from coursegraph.graphql_types import Money, list_size
 from subgraphs.payments import models
 from subgraphs.payments.bootstrap import PaymentsContainer
 from subgraphs.payments.loaders import PaymentsLoaders
+from subgraphs.payments.models import PaymentStatus, ProviderName, RefundStatus
 from subgraphs.payments.policy import PaymentsOfSelfOrAdmin, owns_payments_of
 from subgraphs.payments.service import MAX_PAYMENTS_LISTED
 
 Context = RequestContext[PaymentsContainer, PaymentsLoaders]
 
 
-@strawberry.enum
-class PaymentProvider(Enum):
-    STRIPE = "STRIPE"
-    RAZORPAY = "RAZORPAY"
-    SANDBOX = "SANDBOX"
-
-
-@strawberry.enum
-class PaymentStatus(Enum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-    REFUNDED = "REFUNDED"
-    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+# The GraphQL enums are the models' own (the values stored are the values served).
+strawberry.enum(ProviderName, name="PaymentProvider")
+strawberry.enum(PaymentStatus)
+strawberry.enum(RefundStatus)
 
 
 @strawberry.enum(
@@ -57,13 +47,6 @@ class PaymentClosedReason(Enum):
     )
 
 
-@strawberry.enum
-class RefundStatus(Enum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
 @strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
 class Course:
     id: strawberry.ID
@@ -71,7 +54,7 @@ class Course:
 
 @strawberry.type
 class Checkout:
-    provider: PaymentProvider
+    provider: ProviderName
     client_secret: str | None = strawberry.field(
         default=None, description="Stripe PaymentIntent client secret."
     )
@@ -106,7 +89,7 @@ class Refund:
 class Payment:
     id: strawberry.ID
     status: PaymentStatus
-    provider: PaymentProvider
+    provider: ProviderName
     amount: Money
     refunded_amount: Money
     created_at: datetime
@@ -121,7 +104,7 @@ class Payment:
         return cls(
             id=strawberry.ID(str(payment.id)),
             status=PaymentStatus(payment.status),
-            provider=PaymentProvider(payment.provider),
+            provider=ProviderName(payment.provider),
             amount=Money.of(payment.amount_minor, payment.currency),
             refunded_amount=Money.of(payment.refunded_minor, payment.currency),
             created_at=payment.created_at,
@@ -196,7 +179,7 @@ class User:
 @strawberry.input
 class CreatePaymentInput:
     course_id: strawberry.ID
-    provider: PaymentProvider
+    provider: ProviderName
 
 
 @strawberry.input

@@ -27,7 +27,7 @@ from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.ledger import live_refund, lock_payment, settle_refund
-from subgraphs.payments.models import Payment, Refund
+from subgraphs.payments.models import ClosedReason, Payment, PaymentStatus, Refund, RefundStatus
 from subgraphs.payments.policy import may_override_refund_rules
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
@@ -42,12 +42,12 @@ log = get_logger("coursegraph.payments.refunds")
 HUNDRED = Decimal(100)
 
 # What the automatic refund of a charge that holds no seat says (I1), per closed reason.
-CLOSED_REASONS = {
-    "SUPERSEDED": "Paid after its checkout was replaced (price change or expiry).",
-    "CANCELED": "Paid after its checkout was canceled.",
-    "DUPLICATE": "Another payment already holds this seat.",
-    "SEAT_HELD": "You already hold this seat.",
-    "COURSE_FREE": "The course became free; your seat is free.",
+CLOSED_REASONS: dict[str, str] = {
+    ClosedReason.SUPERSEDED: "Paid after its checkout was replaced (price change or expiry).",
+    ClosedReason.CANCELED: "Paid after its checkout was canceled.",
+    ClosedReason.DUPLICATE: "Another payment already holds this seat.",
+    ClosedReason.SEAT_HELD: "You already hold this seat.",
+    ClosedReason.COURSE_FREE: "The course became free; your seat is free.",
 }
 
 
@@ -97,7 +97,7 @@ class RefundService:
         existing = await self._live_refund_of(payment.id)
         if existing is not None:
             return await self._finish_refund(existing)
-        if payment.status != "SUCCEEDED":
+        if payment.status != PaymentStatus.SUCCEEDED:
             raise Conflict("Only a succeeded payment can be refunded.")
         assert payment.succeeded_at is not None
         if datetime.now(UTC) - payment.succeeded_at > self._refund_window:
@@ -131,14 +131,14 @@ class RefundService:
                 # it froze the same seat and read the same progress.
                 refund = await live_refund(session, payment.id)
                 if refund is None:
-                    if locked.status != "SUCCEEDED":
+                    if locked.status != PaymentStatus.SUCCEEDED:
                         raise Conflict("Only a succeeded payment can be refunded.")
                     refund = Refund(
                         id=uuid.uuid4(),
                         payment_id=payment.id,
                         amount_minor=refund_minor,
                         currency=payment.currency,
-                        status="PENDING",
+                        status=RefundStatus.PENDING,
                         reason=reason,
                         requested_by=uuid.UUID(viewer.id),
                     )
@@ -165,15 +165,15 @@ class RefundService:
                     payment.closed_reason = reason
                 refund = await live_refund(session, key)
                 if refund is None:
-                    if payment.status != "SUCCEEDED":
+                    if payment.status != PaymentStatus.SUCCEEDED:
                         return
                     refund = Refund(
                         id=uuid.uuid4(),
                         payment_id=key,
                         amount_minor=payment.amount_minor,
                         currency=payment.currency,
-                        status="PENDING",
-                        reason=CLOSED_REASONS[payment.closed_reason or "SEAT_HELD"],
+                        status=RefundStatus.PENDING,
+                        reason=CLOSED_REASONS[payment.closed_reason or ClosedReason.SEAT_HELD],
                     )
                     session.add(refund)
                     await session.flush()
@@ -197,7 +197,7 @@ class RefundService:
         the refund's, so repeats and races refund once at the provider too. A refusal
         fails the refund and unfreezes the seat; an unreachable provider leaves both as
         they are (the money may have moved), for the next request or the reconciler."""
-        if refund.provider_refund_id is not None or refund.status != "PENDING":
+        if refund.provider_refund_id is not None or refund.status != RefundStatus.PENDING:
             return refund
         async with self._db.read() as session:
             payment = await session.get(Payment, refund.payment_id)
@@ -221,7 +221,7 @@ class RefundService:
                 await session.execute(
                     update(Refund)
                     .where(Refund.id == refund.id, Refund.provider_refund_id.is_(None))
-                    .values(status="FAILED", failure_reason=str(error)[:2000])
+                    .values(status=RefundStatus.FAILED, failure_reason=str(error)[:2000])
                 )
             await self._courses.unfreeze_enrollment_for_payment(str(payment.id))
             log.warning("refund refused", refund_id=str(refund.id), error=str(error))
@@ -233,7 +233,7 @@ class RefundService:
             )
             assert fresh is not None
             await settle_refund(session, locked, fresh, result.provider_refund_id, result.state)
-        if fresh.status == "FAILED":
+        if fresh.status == RefundStatus.FAILED:
             await self._courses.unfreeze_enrollment_for_payment(str(payment.id))
         self._relay.wake()
         return fresh

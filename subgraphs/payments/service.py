@@ -36,10 +36,18 @@ from coursegraph.log import get_logger
 from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
-from subgraphs.payments.clients import CoursesClient
+from subgraphs.payments.clients import OPEN_FOR_ENROLLMENT, SEAT_STATUSES, CoursesClient
 from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.ledger import apply_provider_refund, lock_payment
-from subgraphs.payments.models import Payment, Refund, WebhookEvent
+from subgraphs.payments.models import (
+    SETTLED,
+    ClosedReason,
+    Payment,
+    PaymentStatus,
+    ProviderName,
+    Refund,
+    WebhookEvent,
+)
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.policy import owns_payments_of
 from subgraphs.payments.providers.base import (
@@ -51,7 +59,6 @@ from subgraphs.payments.providers.base import (
     InvalidVerification,
     PaymentProvider,
     ProviderDeclined,
-    ProviderName,
     ProviderUnavailable,
     WebhookKind,
 )
@@ -59,8 +66,6 @@ from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
 
 log = get_logger("coursegraph.payments")
 
-# A payment that already moved money; a late "failed" event must not undo it.
-SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
 # The most `User.payments(first:)` lists (declared to routers as its slicing argument).
 MAX_PAYMENTS_LISTED = 100
 
@@ -110,7 +115,7 @@ class PaymentService:
 
     def checkout_details(self, payment: Payment) -> CheckoutDetails | None:
         """What the client needs to pay; none once the payment is settled."""
-        if payment.status != "PENDING" or payment.provider_ref is None:
+        if payment.status != PaymentStatus.PENDING or payment.provider_ref is None:
             return None
         adapter = self._providers.get(ProviderName(payment.provider))
         if adapter is None:
@@ -173,7 +178,7 @@ class PaymentService:
         pricing = await self._courses.course_pricing(course_id)
         if pricing is None:
             raise NotFound("No course with this id.", field="courseId")
-        if pricing.status != "PUBLISHED":
+        if pricing.status != OPEN_FOR_ENROLLMENT:
             raise Conflict("This course is not open for enrollment.")
         if pricing.is_free or pricing.price_minor is None or pricing.currency is None:
             raise Conflict("This course is free: enroll without paying.")
@@ -182,7 +187,7 @@ class PaymentService:
             title=pricing.title,
             price_minor=pricing.price_minor,
             currency=pricing.currency,
-            viewer_enrolled=progress.status in ("ACTIVE", "COMPLETED"),
+            viewer_enrolled=progress.status in SEAT_STATUSES,
         )
         return await self._checkout(viewer.id, course_id, adapter, order)
 
@@ -254,7 +259,7 @@ class PaymentService:
                             Payment.user_id == user_id,
                             Payment.course_id == course_id,
                             Payment.provider == provider,
-                            Payment.status == "PENDING",
+                            Payment.status == PaymentStatus.PENDING,
                         )
                         .with_for_update()
                     )
@@ -270,8 +275,8 @@ class PaymentService:
                         if same_price and not expired:
                             return existing, None
                         # The price changed or the checkout lapsed: start afresh.
-                        existing.status = "CANCELED"
-                        existing.closed_reason = "SUPERSEDED"
+                        existing.status = PaymentStatus.CANCELED
+                        existing.closed_reason = ClosedReason.SUPERSEDED
                         await session.flush()
                         superseded = existing.provider_ref
                     payment = Payment(
@@ -279,7 +284,7 @@ class PaymentService:
                         user_id=user_id,
                         course_id=course_id,
                         provider=provider,
-                        status="PENDING",
+                        status=PaymentStatus.PENDING,
                         amount_minor=amount_minor,
                         currency=currency,
                         refunded_minor=0,
@@ -334,7 +339,7 @@ class PaymentService:
     ) -> Payment:
         payment = await self.get_for_viewer(viewer, payment_id)
         if payment.status in SETTLED:
-            if payment.status == "SUCCEEDED":
+            if payment.status == PaymentStatus.SUCCEEDED:
                 await self._await_completion(payment.id)
             return payment
         if payment.provider_ref is None:
@@ -355,9 +360,9 @@ class PaymentService:
             changed = self._apply_charge(locked, charge)
             if changed:
                 await self._announce_success(session, locked)
-        if locked.status == "SUCCEEDED":
+        if locked.status == PaymentStatus.SUCCEEDED:
             await self._await_completion(locked.id)
-        if locked.status == "FAILED":
+        if locked.status == PaymentStatus.FAILED:
             raise PaymentFailed(locked.failure_reason or "The payment was declined.")
         return locked
 
@@ -387,27 +392,27 @@ class PaymentService:
                 raise PaymentFailed("The amount paid does not match the course price.")
             # FAILED or CANCELED can still become SUCCEEDED: the money has moved. A charge
             # of a closed (superseded or canceled) checkout is refunded in full (I1).
-            if payment.status == "CANCELED" and payment.closed_reason is None:
-                payment.closed_reason = "CANCELED"
-            payment.status = "SUCCEEDED"
+            if payment.status == PaymentStatus.CANCELED and payment.closed_reason is None:
+                payment.closed_reason = ClosedReason.CANCELED
+            payment.status = PaymentStatus.SUCCEEDED
             payment.succeeded_at = datetime.now(UTC)
             payment.gateway_payment_id = charge.gateway_payment_id
             payment.failure_reason = None
             return True
-        if charge.state is ChargeState.FAILED and payment.status == "PENDING":
-            payment.status = "FAILED"
+        if charge.state is ChargeState.FAILED and payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.FAILED
             payment.failure_reason = charge.failure_reason or "The payment was declined."
             if charge.gateway_payment_id:
                 payment.gateway_payment_id = charge.gateway_payment_id
             return True
-        if charge.state is ChargeState.CANCELED and payment.status == "PENDING":
-            payment.status = "CANCELED"
-            payment.closed_reason = "CANCELED"
+        if charge.state is ChargeState.CANCELED and payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.CANCELED
+            payment.closed_reason = ClosedReason.CANCELED
             return True
         return False
 
     async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
-        if payment.status != "SUCCEEDED":
+        if payment.status != PaymentStatus.SUCCEEDED:
             return
         if payment.closed_reason is not None:
             # Closed before it was paid: no seat, the whole charge goes back (I1).

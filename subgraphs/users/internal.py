@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from subgraphs.users.objects import Context, Role
+from coursegraph.identity import Role
+from subgraphs.users.objects import Context
 
 
 @strawberry.federation.type(inaccessible=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
+from coursegraph.identity import Role
 from subgraphs.users import models
 from subgraphs.users.bootstrap import UsersContainer
 from subgraphs.users.loaders import UsersLoaders
@@ -19,11 +19,8 @@ from subgraphs.users.service import AuthResult
 Context = RequestContext[UsersContainer, UsersLoaders]
 
 
-@strawberry.enum
-class Role(Enum):
-    STUDENT = "STUDENT"
-    TEACHER = "TEACHER"
-    ADMIN = "ADMIN"
+# GraphQL's `Role` is the kernel's enum itself (the values tokens carry).
+strawberry.enum(Role)
 
 
 @strawberry.federation.type(keys=["id"])

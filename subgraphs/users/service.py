@@ -29,13 +29,13 @@ from coursegraph.errors import (
     NotFound,
     Unauthenticated,
 )
-from coursegraph.identity import ROLE_SCOPES, Viewer, scope_claim
+from coursegraph.identity import ROLE_SCOPES, Role, Viewer, scope_claim
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.models import RefreshToken, TokenRevocation, User
 from subgraphs.users.throttle import Throttle
 
-PUBLIC_ROLES = ("STUDENT", "TEACHER")
+PUBLIC_ROLES = (Role.STUDENT, Role.TEACHER)
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 # Hashing a megabyte-long password would be a cheap denial of service.
@@ -122,7 +122,7 @@ class UserService:
         return await self._start_session(user)
 
     async def create_admin(self, email: str, password: str, name: str) -> User:
-        return await self._create_user(_NewAccount.checked(email, password, name, "ADMIN"))
+        return await self._create_user(_NewAccount.checked(email, password, name, Role.ADMIN))
 
     async def ensure_demo_account(self, email: str, password: str, name: str, role: str) -> User:
         """The account with this email, created if missing, its password set to `password`.
