@@ -9,7 +9,6 @@ teacher's own listing (and any listing an ADMIN reads), which shows all of them.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from strawberry.permission import BasePermission
@@ -20,14 +19,6 @@ from coursegraph.identity import Role, Viewer
 from subgraphs.courses.models import Course, CourseStatus, Enrollment, Lecture
 
 AUTHOR_ROLES = (Role.TEACHER, Role.ADMIN)
-
-
-def parse_id(value: object) -> uuid.UUID | None:
-    """A UUID from an ID argument, or None for anything else (looked up as absent)."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def is_owner_or_admin(course: Course, viewer: Viewer | None) -> bool:

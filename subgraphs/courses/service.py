@@ -22,9 +22,11 @@ from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursegraph.batch import count_by_key, load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
 from coursegraph.identity import Role, Viewer
+from coursegraph.ids import parse_uuid
 from coursegraph.money import Money, to_minor
 from subgraphs.courses.clients import UsersClient
 from subgraphs.courses.cursors import CourseCursor, listing_key
@@ -32,7 +34,6 @@ from subgraphs.courses.models import Course, CourseStatus, Lecture, Section, Vid
 from subgraphs.courses.policy import (
     can_view,
     lists_everything_of,
-    parse_id,
     require_author,
     require_editable,
     require_manage,
@@ -176,7 +177,7 @@ class CourseService:
             return uuid.UUID(author.id)
         if not author.is_admin:
             raise Forbidden("Teachers create courses only for themselves.", field="teacherId")
-        parsed = parse_id(teacher_id)
+        parsed = parse_uuid(teacher_id)
         account = await self._users.account(str(parsed)) if parsed else None
         if account is None:
             raise BadUserInput("No user has this id.", field="teacherId")
@@ -232,7 +233,7 @@ class CourseService:
 
     async def _lock(self, session: AsyncSession, course_id: object) -> Course | None:
         """The course row, locked: curriculum edits of one course run one at a time."""
-        parsed = parse_id(course_id)
+        parsed = parse_uuid(course_id)
         if parsed is None:
             return None
         return await session.get(Course, parsed, with_for_update=True)
@@ -317,7 +318,7 @@ class CourseService:
         return ordered
 
     async def _section(self, session: AsyncSession, section_id: object) -> Section:
-        parsed = parse_id(section_id)
+        parsed = parse_uuid(section_id)
         section = await session.get(Section, parsed) if parsed else None
         if section is None:
             raise NotFound("No such section.")
@@ -397,7 +398,7 @@ class CourseService:
         teacher: uuid.UUID | None = None
         statuses: tuple[CourseStatus, ...] = (CourseStatus.PUBLISHED,)
         if teacher_id is not None:
-            teacher = parse_id(teacher_id)
+            teacher = parse_uuid(teacher_id)
             if teacher is None:
                 return None
             if lists_everything_of(viewer, teacher):
@@ -421,13 +422,7 @@ class CourseService:
         return (await self.get_many([course_id]))[0]
 
     async def get_many(self, course_ids: Sequence[str]) -> list[Course | None]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Course] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Course).where(Course.id.in_(ids)))
-                found = {course.id: course for course in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in course_ids]
+        return await load_by_key(self._db, select(Course), Course.id, course_ids)
 
     async def get_by_slug(self, slug: str) -> Course | None:
         async with self._db.read() as session:
@@ -450,10 +445,10 @@ class CourseService:
         """For each (teacher id, with unpublished ones, at most n): that teacher's courses,
         newest first — PUBLISHED only unless unpublished ones are asked for. The limit is
         applied per teacher in SQL, so a prolific teacher costs `n` rows, not all of hers."""
-        ids = {p for teacher, _, _ in keys if (p := parse_id(teacher))}
+        ids = {p for teacher, _, _ in keys if (p := parse_uuid(teacher))}
         grouped: dict[uuid.UUID, list[Course]] = defaultdict(list)
         if ids:
-            everything = {p for t, drafts, _ in keys if drafts and (p := parse_id(t))}
+            everything = {p for t, drafts, _ in keys if drafts and (p := parse_uuid(t))}
             limit = max(n for _, _, n in keys)
             rank = (
                 func.row_number()
@@ -482,76 +477,35 @@ class CourseService:
                     grouped[course.teacher_id].append(course)
         out: list[list[Course]] = []
         for teacher, drafts, n in keys:
-            found = grouped.get(p, []) if (p := parse_id(teacher)) else []
+            found = grouped.get(p, []) if (p := parse_uuid(teacher)) else []
             out.append([c for c in found if drafts or c.status == CourseStatus.PUBLISHED][:n])
         return out
 
     async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        grouped: dict[uuid.UUID, list[Section]] = defaultdict(list)
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Section)
-                    .where(Section.course_id.in_(ids))
-                    .order_by(Section.course_id, Section.position)
-                )
-                for section in rows:
-                    grouped[section.course_id].append(section)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in course_ids]
+        in_order = select(Section).order_by(Section.course_id, Section.position)
+        return await load_by_key(self._db, in_order, Section.course_id, course_ids, many=True)
 
     async def lectures_of(self, section_ids: Sequence[str]) -> list[list[Lecture]]:
-        ids = {p for i in section_ids if (p := parse_id(i))}
-        grouped: dict[uuid.UUID, list[Lecture]] = defaultdict(list)
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Lecture)
-                    .where(Lecture.section_id.in_(ids))
-                    .order_by(Lecture.section_id, Lecture.position)
-                )
-                for lecture in rows:
-                    grouped[lecture.section_id].append(lecture)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in section_ids]
+        in_order = select(Lecture).order_by(Lecture.section_id, Lecture.position)
+        return await load_by_key(self._db, in_order, Lecture.section_id, section_ids, many=True)
 
     async def lectures(self, lecture_ids: Sequence[str]) -> list[Lecture | None]:
-        ids = {p for i in lecture_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Lecture] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Lecture).where(Lecture.id.in_(ids)))
-                found = {lecture.id: lecture for lecture in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in lecture_ids]
+        return await load_by_key(self._db, select(Lecture), Lecture.id, lecture_ids)
 
     async def lectures_by_videos(self, file_ids: Sequence[str]) -> list[Lecture | None]:
         """The lecture whose video each file is, if any."""
-        found: dict[str, Lecture] = {}
-        if file_ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Lecture).where(Lecture.video_file_id.in_(set(file_ids)))
-                )
-                found = {str(lecture.video_file_id): lecture for lecture in rows}
-        return [found.get(i) for i in file_ids]
+        return await load_by_key(
+            self._db, select(Lecture), Lecture.video_file_id, file_ids, parse=str
+        )
 
     async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        counts: dict[uuid.UUID, int] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.execute(
-                    select(Lecture.course_id, func.count())
-                    .where(Lecture.course_id.in_(ids))
-                    .group_by(Lecture.course_id)
-                )
-                counts = {course_id: int(n) for course_id, n in rows}
-        return [counts.get(p, 0) if (p := parse_id(i)) else 0 for i in course_ids]
+        return await count_by_key(self._db, Lecture.course_id, course_ids)
 
 
 def _permutation(items: list[_Item], wanted_ids: Sequence[str], field: str) -> list[_Item]:
     """`items` in the order of `wanted_ids`, which must name each of them exactly once."""
     by_id = {str(item.id): item for item in items}
-    wanted = [str(parse_id(i) or i) for i in wanted_ids]
+    wanted = [str(parse_uuid(i) or i) for i in wanted_ids]
     if len(wanted) != len(set(wanted)) or set(wanted) != set(by_id):
         raise BadUserInput(f"`{field}` must list every item exactly once.", field=field)
     return [by_id[i] for i in wanted]

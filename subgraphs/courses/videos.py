@@ -26,12 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavailable
 from coursegraph.identity import Viewer
+from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
 from subgraphs.courses.models import Course, Lecture, VideoStatus
 from subgraphs.courses.policy import (
     can_view,
-    parse_id,
     require_author,
     require_editable,
     require_manage,
@@ -154,7 +154,7 @@ class VideoService:
 
     async def attach(self, viewer: Viewer | None, lecture_id: str, file_id: str) -> Attached:
         """Make `file_id` (a file in files) the lecture's video, waiting for its upload."""
-        parsed = parse_id(lecture_id)
+        parsed = parse_uuid(lecture_id)
         try:
             async with self._db.transaction() as session:
                 found = await session.get(Lecture, parsed) if parsed else None
@@ -245,7 +245,7 @@ class VideoService:
     async def _managed(self, viewer: Viewer | None, lecture_id: str) -> Lecture:
         """The lecture, if `viewer` may change its course (checked before any call out)."""
         require_author(viewer)
-        parsed = parse_id(lecture_id)
+        parsed = parse_uuid(lecture_id)
         async with self._db.read() as session:
             lecture = await session.get(Lecture, parsed) if parsed else None
             if lecture is None:

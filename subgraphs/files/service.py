@@ -21,8 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox as outbox_
+from coursegraph.batch import load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
+from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
 from coursegraph.settings import Settings
 from subgraphs.files.models import FileStatus, StoredFile, outbox
@@ -72,13 +74,6 @@ def sanitise_file_name(name: str) -> str:
 
 def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
-
-
-def _parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _now() -> datetime:
@@ -325,7 +320,7 @@ class FileService:
                 .where(StoredFile.mux_asset_id == event.asset_id)
                 .with_for_update()
             )
-            passthrough = _parse_id(event.passthrough or "")
+            passthrough = parse_uuid(event.passthrough or "")
             if row is None and passthrough is not None:
                 # The asset was created but its id never stored (the process stopped).
                 row = await session.get(StoredFile, passthrough, with_for_update=True)
@@ -358,13 +353,7 @@ class FileService:
         return (await self.get_many([file_id]))[0]
 
     async def get_many(self, file_ids: Sequence[str]) -> list[StoredFile | None]:
-        ids = {i for i in (_parse_id(f) for f in file_ids) if i is not None}
-        found: dict[uuid.UUID, StoredFile] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(StoredFile).where(StoredFile.id.in_(ids)))
-                found = {r.id: r for r in rows}
-        return [found.get(i) if (i := _parse_id(f)) else None for f in file_ids]
+        return await load_by_key(self._db, select(StoredFile), StoredFile.id, file_ids)
 
     async def _require(self, file_id: str) -> StoredFile:
         row = await self.get(file_id)
@@ -390,7 +379,7 @@ class FileService:
 
     # ------------------------------------------------------------------ deletion
     async def delete(self, file_id: str) -> bool:
-        parsed = _parse_id(file_id)
+        parsed = parse_uuid(file_id)
         if parsed is None:
             return False
         async with self._db.transaction() as session:

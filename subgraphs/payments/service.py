@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox
+from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -32,6 +32,7 @@ from coursegraph.errors import (
     ServiceUnavailable,
 )
 from coursegraph.identity import Viewer
+from coursegraph.ids import require_uuid
 from coursegraph.log import get_logger
 from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
@@ -80,13 +81,6 @@ class Order:
     viewer_enrolled: bool
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 class PaymentService:
     def __init__(
         self,
@@ -124,39 +118,15 @@ class PaymentService:
 
     # ------------------------------------------------------------------ reads
     async def get_many(self, ids: Sequence[str]) -> list[Payment | None]:
-        keys = {u for i in ids if (u := _uuid(i)) is not None}
-        found: dict[uuid.UUID, Payment] = {}
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Payment).where(Payment.id.in_(keys)))
-                found = {p.id: p for p in rows}
-        return [found.get(u) if (u := _uuid(i)) else None for i in ids]
+        return await load_by_key(self._db, select(Payment), Payment.id, ids)
 
     async def for_users(self, user_ids: Sequence[str]) -> list[list[Payment]]:
-        keys = {u for i in user_ids if (u := _uuid(i)) is not None}
-        by_user: dict[uuid.UUID, list[Payment]] = defaultdict(list)
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Payment)
-                    .where(Payment.user_id.in_(keys))
-                    .order_by(Payment.created_at.desc(), Payment.id)
-                )
-                for payment in rows:
-                    by_user[payment.user_id].append(payment)
-        return [by_user.get(u, []) if (u := _uuid(i)) else [] for i in user_ids]
+        newest_first = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
+        return await load_by_key(self._db, newest_first, Payment.user_id, user_ids, many=True)
 
     async def refunds_for(self, payment_ids: Sequence[str]) -> list[list[Refund]]:
-        keys = {u for i in payment_ids if (u := _uuid(i)) is not None}
-        by_payment: dict[uuid.UUID, list[Refund]] = defaultdict(list)
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Refund).where(Refund.payment_id.in_(keys)).order_by(Refund.created_at)
-                )
-                for refund in rows:
-                    by_payment[refund.payment_id].append(refund)
-        return [by_payment.get(u, []) if (u := _uuid(i)) else [] for i in payment_ids]
+        oldest_first = select(Refund).order_by(Refund.created_at)
+        return await load_by_key(self._db, oldest_first, Refund.payment_id, payment_ids, many=True)
 
     async def get_for_viewer(self, viewer: Viewer, payment_id: str) -> Payment:
         """The viewer's own payment (ADMIN: any). Others' look exactly like missing ones."""
@@ -204,8 +174,7 @@ class PaymentService:
         self, user_id: str, course_id: str, adapter: PaymentProvider, order: Order
     ) -> Payment:
         """Create or reuse the user's PENDING payment for this course and provider."""
-        if _uuid(user_id) is None:
-            raise BadUserInput("Unknown user id.", field="userId")
+        require_uuid(user_id, "userId")
         if order.viewer_enrolled:
             raise Conflict("You are already enrolled in this course.")
         # The price is courses' word, in minor units; the client never names an amount.
