@@ -10,9 +10,11 @@ from coursegraph.events import Event
 from coursegraph.log import get_logger
 from coursegraph.outbox import Handler
 from subgraphs.files.clients import CoursesClient
-from subgraphs.files.service import TOPIC_FAILED, TOPIC_READY
 
 log = get_logger("coursegraph.files.effects")
+
+TOPIC_READY = "video.ready"
+TOPIC_FAILED = "video.failed"
 
 # Courses answers false while no lecture names the file. Shortly after an upload that can
 # be a race with courses' own commit, so it is retried; an hour later it is a file nobody

@@ -27,6 +27,7 @@ from coursegraph.errors import BadUserInput, NotFound
 from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
 from coursegraph.settings import Settings
+from subgraphs.files.effects import TOPIC_FAILED, TOPIC_READY
 from subgraphs.files.models import FileStatus, StoredFile, outbox
 from subgraphs.files.processing import (
     Playback,
@@ -46,8 +47,6 @@ log = get_logger("coursegraph.files")
 ALLOWED_TYPES: dict[str, frozenset[str]] = {
     "lecture_video": frozenset({"video/mp4", "video/webm", "video/quicktime"}),
 }
-TOPIC_READY = "video.ready"
-TOPIC_FAILED = "video.failed"
 MAX_FILE_NAME = 255
 # A claimed row is someone's for this long; a worker that dies frees it after that.
 PROCESSING_LEASE = timedelta(minutes=15)
