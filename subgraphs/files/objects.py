@@ -16,6 +16,7 @@ from coursegraph.context import RequestContext
 from subgraphs.files.bootstrap import FilesContainer
 from subgraphs.files.loaders import FilesLoaders
 from subgraphs.files.models import FileStatus, StoredFile
+from subgraphs.files.policy import entitled_to_play
 
 Context = RequestContext[FilesContainer, FilesLoaders]
 
@@ -74,9 +75,7 @@ class File:
     async def resolve_reference(
         cls, info: Info[Context, None], id: strawberry.ID, viewerCanWatch: bool = False
     ) -> File | None:
-        # `viewerCanWatch` arrives only when a requiring field was asked for; absent, or
-        # claimed by any caller but the router (which fetched it from courses), the viewer
-        # is treated as not entitled.
+        # `viewerCanWatch` arrives only when a requiring field was asked for.
         row = await info.context.loaders.files.load(str(id))
-        entitled = viewerCanWatch is True and info.context.from_router
+        entitled = entitled_to_play(viewerCanWatch, info.context.from_router)
         return cls.from_model(row, viewer_can_watch=entitled) if row else None
