@@ -40,8 +40,10 @@ _T = TypeVar("_T")
 
 # ------------------------------------------------------------------ enums and values
 # The GraphQL enums are the models' own (the values stored are the values served).
-for _enum in (CourseStatus, VideoStatus, EnrollmentStatus, PaymentProvider):
-    strawberry.enum(_enum)
+strawberry.enum(CourseStatus)
+strawberry.enum(VideoStatus)
+strawberry.enum(EnrollmentStatus)
+strawberry.enum(PaymentProvider)
 
 
 @strawberry.federation.type(shareable=True)
