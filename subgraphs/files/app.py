@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
-from coursegraph.body_limit import BodyLimit
 from coursegraph.cors import PathCors, parse_origins
 from coursegraph.settings import Settings, get_settings
-from subgraphs.files import endpoints
 from subgraphs.files.bootstrap import FilesContainer, bootstrap
 from subgraphs.files.loaders import FilesLoaders, make_loaders
+from subgraphs.files.routes import routes
 from subgraphs.files.schema import schema
 
 
@@ -21,15 +19,7 @@ def spec() -> SubgraphSpec[FilesContainer, FilesLoaders]:
         schema=schema,
         bootstrap=bootstrap,
         loaders=lambda container: make_loaders(container.files),
-        routes=[
-            Route("/storage/uploads/{key}", endpoints.upload, methods=["PUT"]),
-            Route("/media/{key}", endpoints.media, methods=["GET", "HEAD"]),
-            Route(
-                "/webhooks/mux",
-                BodyLimit(endpoints.mux_webhook, endpoints.MAX_WEBHOOK_BYTES),
-                methods=["POST"],
-            ),
-        ],
+        routes=routes,
     )
 
 

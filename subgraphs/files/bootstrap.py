@@ -14,11 +14,12 @@ from coursegraph.events import EventBus, connect_bus
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.files.clients import CoursesClient
+from subgraphs.files.effects import outbox_handlers
 from subgraphs.files.models import outbox
 from subgraphs.files.processing import VideoProcessor
 from subgraphs.files.processing.local import LocalProcessor
 from subgraphs.files.processing.mux import MuxProcessor, load_signing_key
-from subgraphs.files.service import TOPIC_FAILED, TOPIC_READY, FileService
+from subgraphs.files.service import FileService
 from subgraphs.files.storage import Storage
 from subgraphs.files.storage.local import LocalStorage
 
@@ -93,12 +94,7 @@ async def bootstrap(settings: Settings) -> AsyncIterator[FilesContainer]:
     files = FileService(database, storage, processor, settings)
     courses = CoursesClient(settings)
     bus: EventBus = await connect_bus(settings.nats_url)
-    relay = OutboxRelay(
-        database,
-        outbox,
-        bus,
-        {TOPIC_READY: courses.deliver_video_event, TOPIC_FAILED: courses.deliver_video_event},
-    )
+    relay = OutboxRelay(database, outbox, bus, outbox_handlers(courses))
     # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
     # so confirming an upload returns at once and work left by a restart resumes.
     worker = PollingLoop(

@@ -18,8 +18,8 @@ from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import DEV_SANDBOX_WEBHOOK_SECRET, Settings
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import outbox_handlers
-from subgraphs.payments.models import outbox
-from subgraphs.payments.providers.base import PaymentProvider, ProviderName
+from subgraphs.payments.models import ProviderName, outbox
+from subgraphs.payments.providers.base import PaymentProvider
 from subgraphs.payments.providers.razorpay import RazorpayProvider
 from subgraphs.payments.providers.sandbox import WEBHOOK_TOPIC, SandboxProvider
 from subgraphs.payments.providers.stripe import StripeProvider

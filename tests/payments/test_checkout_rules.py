@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from coursegraph.db import Database
 from coursegraph.settings import Environment, Settings
 from subgraphs.payments.bootstrap import configured_providers
-from subgraphs.payments.providers.base import ProviderName
+from subgraphs.payments.models import ProviderName
 from tests.helpers import gql
 from tests.payments.conftest import CREATE, Stack
 
