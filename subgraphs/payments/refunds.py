@@ -27,7 +27,6 @@ from coursegraph.identity import Viewer
 from coursegraph.log import get_logger
 from coursegraph.money import to_minor
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import PAYMENT_REFUNDED
 from subgraphs.payments.models import Payment, Refund
@@ -87,13 +86,13 @@ class RefundService:
         payments: PaymentService,
         courses: CoursesClient,
         relay: OutboxRelay,
-        settings: Settings,
+        refund_window_days: int,
     ) -> None:
         self._db = database
         self._payments = payments
         self._courses = courses
         self._relay = relay
-        self._refund_window = timedelta(days=settings.refund_window_days)
+        self._refund_window = timedelta(days=refund_window_days)
 
     async def request_refund(
         self,

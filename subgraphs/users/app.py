@@ -12,10 +12,11 @@ from starlette.routing import Route
 from coursegraph.app import SubgraphSpec, create_subgraph_app, signed_caller
 from coursegraph.identity import REVOCATIONS_PATH, JWKSSource, RevocationSource
 from coursegraph.service_auth import ServiceAuthError
-from coursegraph.settings import Settings, get_settings
+from coursegraph.settings import Settings, get_settings, load_section
 from subgraphs.users.bootstrap import UsersContainer, bootstrap
 from subgraphs.users.loaders import UsersLoaders, make_loaders
 from subgraphs.users.schema import schema
+from subgraphs.users.settings import UsersSettings
 
 
 def _jwks_source(container: UsersContainer) -> JWKSSource:
@@ -47,11 +48,11 @@ async def token_revocations(request: Request) -> Response:
     return JSONResponse({"revocations": revocations}, headers={"cache-control": "no-store"})
 
 
-def spec() -> SubgraphSpec[UsersContainer, UsersLoaders]:
+def spec(section: UsersSettings) -> SubgraphSpec[UsersContainer, UsersLoaders]:
     return SubgraphSpec(
         name="users",
         schema=schema,
-        bootstrap=bootstrap,
+        bootstrap=lambda settings: bootstrap(settings, section),
         loaders=lambda container: make_loaders(container.users),
         routes=[
             Route("/.well-known/jwks.json", jwks, methods=["GET"]),
@@ -62,5 +63,7 @@ def spec() -> SubgraphSpec[UsersContainer, UsersLoaders]:
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    return create_subgraph_app(spec(), settings or get_settings())
+def create_app(settings: Settings | None = None, section: UsersSettings | None = None) -> Starlette:
+    return create_subgraph_app(
+        spec(section or load_section(UsersSettings)), settings or get_settings()
+    )
