@@ -19,9 +19,11 @@ import redis
 
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
-from coursegraph.settings import Settings
+from coursegraph.settings import Section, Settings
 from launcher import migrations, subgraph_registry
 from subgraphs.courses.settings import CoursesSettings
+from subgraphs.files.settings import FilesSettings
+from subgraphs.payments.settings import PaymentsSettings
 from subgraphs.users.settings import UsersSettings
 from tests.helpers import TEST_SERVICE_SECRET
 from tests.services import nats_server, redis_server
@@ -75,6 +77,17 @@ def users_section() -> UsersSettings:
 @pytest.fixture(scope="session")
 def courses_section() -> CoursesSettings:
     return CoursesSettings(_env_file=None)
+
+
+@pytest.fixture(scope="session")
+def sections(users_section: UsersSettings, courses_section: CoursesSettings) -> dict[str, Section]:
+    """Every subgraph's section by name, for apps built through the launcher's registry."""
+    return {
+        "users": users_section,
+        "courses": courses_section,
+        "payments": PaymentsSettings(_env_file=None),
+        "files": FilesSettings(_env_file=None),
+    }
 
 
 @pytest.fixture
