@@ -26,7 +26,6 @@ from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
 from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
-from coursegraph.settings import Settings
 from subgraphs.files.effects import TOPIC_FAILED, TOPIC_READY
 from subgraphs.files.models import FileStatus, StoredFile, outbox
 from subgraphs.files.processing import (
@@ -39,6 +38,7 @@ from subgraphs.files.processing import (
     VideoSource,
 )
 from subgraphs.files.processing.mux import MuxEvent
+from subgraphs.files.settings import FilesSettings
 from subgraphs.files.storage import Storage, UploadTarget
 
 log = get_logger("coursegraph.files")
@@ -91,7 +91,7 @@ class FileService:
         database: Database,
         storage: Storage,
         processor: VideoProcessor,
-        settings: Settings,
+        settings: FilesSettings,
     ) -> None:
         self._db = database
         self._storage = storage
@@ -119,7 +119,7 @@ class FileService:
                 f"{', '.join(sorted(allowed))}.",
                 field="contentType",
             )
-        limit = self._settings.files_max_upload_bytes
+        limit = self._settings.max_upload_bytes
         if not math.isfinite(size_bytes) or size_bytes != int(size_bytes) or size_bytes <= 0:
             raise BadUserInput(
                 "The file size must be a positive whole number of bytes.", field="sizeBytes"
@@ -131,7 +131,7 @@ class FileService:
         if not owner_id or len(owner_id) > 64:
             raise BadUserInput("The owner id is invalid.", field="ownerId")
         file_id = uuid.uuid4()
-        expires_at = _now() + timedelta(seconds=self._settings.files_upload_url_ttl_seconds)
+        expires_at = _now() + timedelta(seconds=self._settings.upload_url_ttl_seconds)
         row = StoredFile(
             id=file_id,
             owner_id=owner_id,
@@ -225,7 +225,7 @@ class FileService:
             await self._finish(source.file_id, ready=False, reason=str(error))
             return
         except Exception as error:
-            if attempts >= self._settings.files_processing_max_attempts:
+            if attempts >= self._settings.processing.max_attempts:
                 log.error("video processing gave up", file_id=source.file_id, exc_info=error)
                 await self._finish(
                     source.file_id, ready=False, reason="The video could not be processed."
@@ -371,7 +371,7 @@ class FileService:
         """Signed, expiring playback URLs for an entitled viewer of a READY video."""
         if not viewer_can_watch or row.status != FileStatus.READY:
             return None
-        expires_at = _now() + timedelta(seconds=self._settings.files_playback_url_ttl_seconds)
+        expires_at = _now() + timedelta(seconds=self._settings.playback_url_ttl_seconds)
         return self._processor.playback(
             PlaybackRef(row.storage_key, row.mux_playback_id), expires_at
         )

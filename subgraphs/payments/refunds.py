@@ -24,7 +24,6 @@ from coursegraph.identity import Viewer
 from coursegraph.log import get_logger
 from coursegraph.money import to_minor
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.ledger import live_refund, lock_payment, settle_refund
 from subgraphs.payments.models import ClosedReason, Payment, PaymentStatus, Refund, RefundStatus
@@ -73,13 +72,13 @@ class RefundService:
         payments: PaymentService,
         courses: CoursesClient,
         relay: OutboxRelay,
-        settings: Settings,
+        refund_window_days: int,
     ) -> None:
         self._db = database
         self._payments = payments
         self._courses = courses
         self._relay = relay
-        self._refund_window = timedelta(days=settings.refund_window_days)
+        self._refund_window = timedelta(days=refund_window_days)
 
     async def request_refund(
         self,

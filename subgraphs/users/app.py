@@ -8,11 +8,12 @@ from starlette.applications import Starlette
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
 from coursegraph.identity import JWKSSource, RevocationSource
-from coursegraph.settings import Settings, get_settings
+from coursegraph.settings import Settings, get_settings, load_section
 from subgraphs.users.bootstrap import UsersContainer, bootstrap
 from subgraphs.users.loaders import UsersLoaders, make_loaders
 from subgraphs.users.routes import routes
 from subgraphs.users.schema import schema
+from subgraphs.users.settings import UsersSettings
 
 
 def _jwks_source(container: UsersContainer) -> JWKSSource:
@@ -28,11 +29,11 @@ def _revocation_source(container: UsersContainer) -> RevocationSource:
     return container.users.recent_revocations
 
 
-def spec() -> SubgraphSpec[UsersContainer, UsersLoaders]:
+def spec(section: UsersSettings) -> SubgraphSpec[UsersContainer, UsersLoaders]:
     return SubgraphSpec(
         name="users",
         schema=schema,
-        bootstrap=bootstrap,
+        bootstrap=lambda settings: bootstrap(settings, section),
         loaders=lambda container: make_loaders(container.users),
         routes=routes,
         jwks_source=_jwks_source,
@@ -40,5 +41,7 @@ def spec() -> SubgraphSpec[UsersContainer, UsersLoaders]:
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    return create_subgraph_app(spec(), settings or get_settings())
+def create_app(settings: Settings | None = None, section: UsersSettings | None = None) -> Starlette:
+    return create_subgraph_app(
+        spec(section or load_section(UsersSettings)), settings or get_settings()
+    )

@@ -28,15 +28,15 @@ async def test_pending_processing_resumes_after_a_restart(
     # just the service with nothing draining its queue.
     first = start_files()
     first.server.stop()
-    settings = first.settings
-    assert settings.files_storage_dir is not None
-    assert settings.files_public_url is not None
+    settings, section = first.settings, first.section
     storage = LocalStorage(
-        settings.files_storage_dir, settings.files_public_url, settings.files_url_key()
+        section.resolved_storage_dir(settings),
+        section.resolved_public_url(settings),
+        section.url_key(settings),
     )
     storage.open()
     database = Database(create_engine(settings.database_url_for("files"), pool_size=2))
-    service = FileService(database, storage, LocalProcessor(storage), settings)
+    service = FileService(database, storage, LocalProcessor(storage), section)
     video = make_mp4(4.0)
     try:
         upload = await service.create_upload(

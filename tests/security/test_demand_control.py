@@ -37,6 +37,7 @@ from router.edge.limits import OperationLimits
 from router.supergraph import Supergraph
 from subgraphs.courses.app import create_app as create_courses_app
 from subgraphs.courses.bootstrap import CoursesContainer, bootstrap
+from subgraphs.courses.settings import CoursesSettings
 from tests.router.test_cost import NESTED_TAUGHT_COURSES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,8 +45,8 @@ CLOSED = "http://127.0.0.1:9/graphql"  # nothing listens: a call would fail loud
 
 
 @pytest.fixture(scope="module")
-def courses(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_courses_app(settings)) as server:
+def courses(settings: Settings, courses_section: CoursesSettings) -> Iterator[ServerThread]:
+    with ServerThread(create_courses_app(settings, courses_section)) as server:
         yield server
 
 
@@ -110,8 +111,10 @@ def test_client_operations_stay_well_under_the_cost_limit(settings: Settings) ->
 
 
 @pytest.fixture
-async def container(settings: Settings) -> AsyncIterator[CoursesContainer]:
-    async with bootstrap(settings, relay=False) as built:
+async def container(
+    settings: Settings, courses_section: CoursesSettings
+) -> AsyncIterator[CoursesContainer]:
+    async with bootstrap(settings, courses_section, relay=False) as built:
         yield built
 
 

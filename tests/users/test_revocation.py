@@ -20,6 +20,7 @@ from router.config import RouterConfig
 from router.edge.authentication import EdgeAuthenticator
 from router.supergraph import Supergraph
 from subgraphs.users.app import create_app
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import REPO_ROOT, gql, run_cli, signer_for
 
 REGISTER = """
@@ -38,10 +39,10 @@ class Revoking:
 
 
 @pytest.fixture(scope="module")
-def revoking_stack(settings: Settings) -> Iterator[Revoking]:
+def revoking_stack(settings: Settings, users_section: UsersSettings) -> Iterator[Revoking]:
     users_settings = settings.model_copy(update={"token_revocation_poll_seconds": 0.0})
     supergraph = Supergraph((REPO_ROOT / "supergraph.graphql").read_text(encoding="utf-8"))
-    with ServerThread(create_app(users_settings)) as users:
+    with ServerThread(create_app(users_settings, users_section)) as users:
         router_settings = users_settings.model_copy(update={"users_url": users.url})
 
         def router() -> ServerThread:

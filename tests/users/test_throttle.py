@@ -20,6 +20,7 @@ from router.bootstrap import create_app as create_router_app
 from router.config import RouterConfig
 from router.supergraph import Supergraph
 from subgraphs.users.app import create_app
+from subgraphs.users.settings import UsersSettings
 from subgraphs.users.throttle import Throttle
 from tests.helpers import AS_ROUTER, REPO_ROOT, gql, run_cli, signer_for
 
@@ -44,12 +45,13 @@ class Tight:
 
 
 @pytest.fixture(scope="module")
-def tight_stack(settings: Settings) -> Iterator[Tight]:
-    users_settings = settings.model_copy(
+def tight_stack(settings: Settings, users_section: UsersSettings) -> Iterator[Tight]:
+    users_settings = settings
+    tight_section = users_section.model_copy(
         update={"login_max_failures_per_address": BUDGET, "register_max_per_address": BUDGET}
     )
     supergraph = Supergraph((REPO_ROOT / "supergraph.graphql").read_text(encoding="utf-8"))
-    with ServerThread(create_app(users_settings)) as users:
+    with ServerThread(create_app(users_settings, tight_section)) as users:
 
         def router(**headers: object) -> ServerThread:
             config = RouterConfig.model_validate(
@@ -242,8 +244,11 @@ async def test_unlock_command_clears_an_account_and_an_address(
     assert neither.returncode != 0
 
 
-async def test_ended_windows_are_forgotten(settings: Settings, clean_database: None) -> None:
-    ended = settings.throttle_window_seconds + 1
+async def test_ended_windows_are_forgotten(
+    settings: Settings, users_section: UsersSettings, clean_database: None
+) -> None:
+    window_seconds = users_section.throttle_window_seconds(settings)
+    ended = window_seconds + 1
     connection = await asyncpg.connect(settings.database_url_for("users"))
     try:
         await connection.executemany(
@@ -256,7 +261,7 @@ async def test_ended_windows_are_forgotten(settings: Settings, clean_database: N
     # Its own engine, not bootstrap's, whose pruning loop would race this test.
     database = Database(create_engine(settings.database_url_for("users"), pool_size=1))
     try:
-        throttle = Throttle(database, settings)
+        throttle = Throttle(database, users_section, window_seconds)
         assert await throttle.forget_expired(batch=3) == 3
         assert await throttle.forget_expired(batch=3) == 2
     finally:
