@@ -156,11 +156,8 @@ class EventConsumer:
     async def start(self) -> None:
         self._stopping.clear()
         if self._nats_url:
-            self._nats = await NatsBus.connect(self._nats_url, name=f"consumer-{self.spec.name}")
-            self._subscription = await self._bind(self._nats)
-            self._tasks.append(
-                asyncio.create_task(self._pull(self._subscription), name=self.spec.name)
-            )
+            self._nats = NatsBus(self._nats_url, f"consumer-{self.spec.name}")
+            self._tasks.append(asyncio.create_task(self._pull(self._nats), name=self.spec.name))
         else:
             bus = self._bus or await connect_bus(None)
             if not isinstance(bus, InProcessBus):
@@ -186,8 +183,10 @@ class EventConsumer:
         if self._nats is not None:
             # Not drained: nothing is in hand any more, and draining would wait for the
             # pull subscription's open request to expire.
-            await self._subscription.unsubscribe()
-            await self._nats.nats.close()
+            if self._subscription is not None:
+                await self._subscription.unsubscribe()
+            if self._nats.nats is not None:
+                await self._nats.nats.close()
             self._nats = self._subscription = None
 
     # ------------------------------------------------------------------ one event
@@ -284,6 +283,7 @@ class EventConsumer:
     async def _bind(self, nats: NatsBus) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+        jetstream = await nats.jetstream()
         subjects = [subject(topic) for topic in self.spec.topics]
         # Several filter subjects need NATS 2.10; an older server gets one filter (all
         # events when several topics) and the consumer skips other topics itself.
@@ -305,12 +305,20 @@ class EventConsumer:
         else:
             config.filter_subject = subject(">")
         # Creates the durable, or updates it (topics added since) if it exists.
-        await nats.jetstream.add_consumer(STREAM, config=config)
-        return await nats.jetstream.pull_subscribe_bind(durable=self.spec.name, stream=STREAM)
+        await jetstream.add_consumer(STREAM, config=config)
+        return await jetstream.pull_subscribe_bind(durable=self.spec.name, stream=STREAM)
 
-    async def _pull(self, subscription: Any) -> None:
+    async def _pull(self, bus: NatsBus) -> None:
         import nats.errors
 
+        while self._subscription is None and not self._stopping.is_set():
+            try:
+                self._subscription = await self._bind(bus)
+            except Exception as error:  # NATS down at start: the consumer waits for it
+                log.warning("consumer not bound yet", consumer=self.spec.name, error=str(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=FETCH_WAIT_SECONDS * 2)
+        subscription = self._subscription
         while not self._stopping.is_set():
             try:
                 messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_SECONDS)

@@ -9,12 +9,14 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursegraph import dead_letters
+from coursegraph import dead_letters, outbox
 from coursegraph.consumers import (
     ConsumerHandler,
     ConsumerSpec,
@@ -25,6 +27,7 @@ from coursegraph.consumers import (
 from coursegraph.db import Database, create_engine, schema_metadata
 from coursegraph.events import Event, InProcessBus, NatsBus, encode, subject
 from coursegraph.settings import Settings
+from tests.services import own_nats_server
 
 FAST = (0.05,)  # backoff in tests: retries come at once, in order
 
@@ -35,6 +38,7 @@ class Store:
     processed: Table
     effects: Table
     dead: Table
+    outbox: Table
 
     async def effects_of(self, event_id: str) -> int:
         async with self.database.read() as session:
@@ -59,13 +63,20 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
     schema = f"consumer_test_{secrets.token_hex(3)}"
     metadata = schema_metadata(schema)
     processed = processed_events_table(metadata)
+    outbox.outbox_table(metadata)
     effects = Table("effects", metadata, Column("n", Integer, primary_key=True, autoincrement=True),
                     Column("event_id", String(100), nullable=False))  # fmt: skip
     database = Database(create_engine(settings.database_url_for("users"), pool_size=6))
     async with database.engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         await connection.run_sync(metadata.create_all)
-    yield Store(database, processed, effects, metadata.tables[f"{schema}.dead_letters"])
+    yield Store(
+        database,
+        processed,
+        effects,
+        metadata.tables[f"{schema}.dead_letters"],
+        metadata.tables[f"{schema}.outbox"],
+    )
     async with database.engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     await database.dispose()
@@ -131,7 +142,7 @@ async def harness(request: pytest.FixtureRequest, store: Store) -> AsyncIterator
     for consumer in harness.consumers:
         await consumer.stop()
     if harness.publisher is not None:
-        await harness.publisher.jetstream.delete_consumer("COURSEGRAPH", harness.name)
+        await (await harness.publisher.jetstream()).delete_consumer("COURSEGRAPH", harness.name)
         await harness.publisher.close()
 
 
@@ -270,7 +281,7 @@ async def test_a_restarted_consumer_loses_nothing_and_doubles_nothing(
     finally:
         for consumer in harness.consumers:
             await consumer.stop()
-        await harness.publisher.jetstream.delete_consumer("COURSEGRAPH", harness.name)
+        await (await harness.publisher.jetstream()).delete_consumer("COURSEGRAPH", harness.name)
         await harness.publisher.close()
 
 
@@ -304,7 +315,7 @@ async def test_two_processes_share_one_durable_consumer(store: Store, nats_url: 
     finally:
         for consumer in harness.consumers:
             await consumer.stop()
-        await harness.publisher.jetstream.delete_consumer("COURSEGRAPH", harness.name)
+        await (await harness.publisher.jetstream()).delete_consumer("COURSEGRAPH", harness.name)
         await harness.publisher.close()
 
 
@@ -333,9 +344,62 @@ async def test_dead_letters_are_published_for_watchers(store: Store, nats_url: s
     finally:
         for consumer in harness.consumers:
             await consumer.stop()
-        await harness.publisher.jetstream.delete_consumer("COURSEGRAPH", harness.name)
+        await (await harness.publisher.jetstream()).delete_consumer("COURSEGRAPH", harness.name)
         await harness.publisher.close()
         await client.drain()
+
+
+@dataclass(frozen=True)
+class Happened:
+    TOPIC: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    n: int
+
+    def event_payload(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+
+async def test_events_wait_in_the_outbox_while_nats_is_down(store: Store, tmp_path: Path) -> None:
+    """NATS stops: the relay's publishes fail and the rows stay; NATS comes back on the
+    same port and storage: every event reaches the consumer, once."""
+    harness = Harness(store, None)
+    kind = type("Happened", (Happened,), {"TOPIC": harness.topic})
+    with own_nats_server(tmp_path) as (url, port):
+        harness.nats_url = url
+        bus = await NatsBus.connect(url)
+        relay = outbox.OutboxRelay(store.database, store.outbox, bus, max_backoff_seconds=0.01)
+        await harness.consumer(harness.recorder())
+    try:
+        async with store.database.transaction() as session:
+            for n in range(3):
+                await outbox.add(session, store.outbox, kind(n))
+        assert await relay.deliver_due() == 3
+        assert await _undelivered(store) == 3  # kept, to be tried again
+        with own_nats_server(tmp_path, port):
+            while await _undelivered(store):
+                await asyncio.sleep(0.05)
+                await relay.deliver_due()
+            await eventually(lambda: _count_processed(store, 3), "the three events handled")
+            await relay.deliver_due()  # nothing left to send again
+            async with store.database.read() as session:
+                ids = {str(i) for i in await session.scalars(select(store.outbox.c.id))}
+            assert sorted(await store.all_effects()) == sorted(ids)
+            for consumer in harness.consumers:
+                await consumer.stop()
+            await (await bus.jetstream()).delete_consumer("COURSEGRAPH", harness.name)
+    finally:
+        harness.consumers.clear()
+        await bus.close()
+
+
+async def _undelivered(store: Store) -> int:
+    async with store.database.read() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(store.outbox)
+            .where(store.outbox.c.delivered_at.is_(None))
+        )
+    return int(count or 0)
 
 
 def test_backoff_steps_then_repeats_the_last() -> None:
@@ -348,6 +412,7 @@ def test_backoff_steps_then_repeats_the_last() -> None:
 def test_processed_events_table_declares_the_dead_letters() -> None:
     metadata = MetaData()
     processed = processed_events_table(metadata)
+    outbox.outbox_table(metadata)
     assert [c.name for c in processed.primary_key.columns] == ["consumer", "event_id"]
     assert "dead_letters" in metadata.tables
 
