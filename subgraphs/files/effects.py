@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from contracts.events.files import VideoFailed, VideoReady
 from coursegraph.errors import ServiceUnavailable
 from coursegraph.events import Event
 from coursegraph.log import get_logger
@@ -13,8 +14,8 @@ from subgraphs.files.clients import CoursesClient
 
 log = get_logger("coursegraph.files.effects")
 
-TOPIC_READY = "video.ready"
-TOPIC_FAILED = "video.failed"
+TOPIC_READY = VideoReady.TOPIC
+TOPIC_FAILED = VideoFailed.TOPIC
 
 # Courses answers false while no lecture names the file. Shortly after an upload that can
 # be a race with courses' own commit, so it is retried; an hour later it is a file nobody

@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.files import VideoFailed, VideoReady
 from coursegraph import outbox as outbox_
 from coursegraph.batch import load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
 from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
-from subgraphs.files.effects import TOPIC_FAILED, TOPIC_READY
 from subgraphs.files.models import FileStatus, StoredFile, outbox
 from subgraphs.files.processing import (
     Playback,
@@ -107,8 +107,16 @@ class FileService:
 
     # ------------------------------------------------------------------ uploads
     async def create_upload(
-        self, owner_id: str, purpose: str, file_name: str, size_bytes: float, content_type: str
+        self,
+        owner_id: str,
+        purpose: str,
+        file_name: str,
+        size_bytes: float,
+        content_type: str,
+        *,
+        uploaded_by: str | None = None,
     ) -> Upload:
+        """`uploaded_by`: the account asking (named in the file's video events)."""
         allowed = ALLOWED_TYPES.get(purpose)
         if allowed is None:
             raise BadUserInput(f"Unknown upload purpose {purpose!r}.", field="purpose")
@@ -130,11 +138,14 @@ class FileService:
             )
         if not owner_id or len(owner_id) > 64:
             raise BadUserInput("The owner id is invalid.", field="ownerId")
+        if uploaded_by is not None and not 0 < len(uploaded_by) <= 64:
+            raise BadUserInput("The uploader id is invalid.", field="uploadedBy")
         file_id = uuid.uuid4()
         expires_at = _now() + timedelta(seconds=self._settings.upload_url_ttl_seconds)
         row = StoredFile(
             id=file_id,
             owner_id=owner_id,
+            uploaded_by=uploaded_by,
             purpose=purpose,
             file_name=sanitise_file_name(file_name),
             content_type=media_type,
@@ -292,22 +303,19 @@ class FileService:
         row.duration_seconds = duration if ready else None
         row.failure_reason = None if ready else reason
         row.processing_due_at = None
-        status = row.status
-        await outbox_.add(
-            session,
-            outbox,
-            TOPIC_READY if ready else TOPIC_FAILED,
-            {
-                "fileId": str(row.id),
-                "ownerId": row.owner_id,
-                "purpose": row.purpose,
-                "status": status,
-                "durationSeconds": row.duration_seconds,
-                "failureReason": row.failure_reason,
-                "recordedAt": _now().isoformat(),
-            },
-            dedupe_key=f"file:{row.id}:{status}",
+        outcome = VideoReady if ready else VideoFailed
+        event = outcome(
+            fileId=str(row.id),
+            ownerId=row.owner_id,
+            uploadedBy=row.uploaded_by,
+            purpose=row.purpose,
+            fileName=row.file_name,
+            status=row.status,
+            durationSeconds=row.duration_seconds,
+            failureReason=row.failure_reason,
+            recordedAt=_now(),
         )
+        await outbox_.add(session, outbox, event, dedupe_key=f"file:{row.id}:{row.status}")
 
     async def handle_mux_event(self, event: MuxEvent) -> bool:
         """Apply a verified Mux asset event; False when it concerns no known file."""

@@ -11,8 +11,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.payments import PaymentRefunded
 from coursegraph import outbox
-from subgraphs.payments.effects import PAYMENT_REFUNDED
 from subgraphs.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import RefundState
@@ -59,20 +59,15 @@ async def settle_refund(
         if refund.amount_minor >= payment.amount_minor
         else PaymentStatus.PARTIALLY_REFUNDED
     )
-    await outbox.add(
-        session,
-        outbox_table,
-        PAYMENT_REFUNDED,
-        {
-            "paymentId": str(payment.id),
-            "userId": str(payment.user_id),
-            "courseId": payment.course_id,
-            "refundId": str(refund.id),
-            "amountMinor": refund.amount_minor,
-            "currency": refund.currency,
-        },
-        dedupe_key=f"payment:{payment.id}:refunded",
+    refunded = PaymentRefunded(
+        paymentId=str(payment.id),
+        userId=str(payment.user_id),
+        courseId=payment.course_id,
+        refundId=str(refund.id),
+        amountMinor=refund.amount_minor,
+        currency=refund.currency,
     )
+    await outbox.add(session, outbox_table, refunded, dedupe_key=f"payment:{payment.id}:refunded")
 
 
 async def apply_provider_refund(

@@ -21,6 +21,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.payments import PaymentFailed as PaymentFailedEvent
+from contracts.events.payments import PaymentSucceeded, PaymentUnkept
 from coursegraph import outbox
 from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
@@ -38,7 +40,6 @@ from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import OPEN_FOR_ENROLLMENT, SEAT_STATUSES, CoursesClient
-from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.ledger import apply_provider_refund, lock_payment
 from subgraphs.payments.models import (
     SETTLED,
@@ -328,7 +329,7 @@ class PaymentService:
             locked = await lock_payment(session, payment.id)
             changed = self._apply_charge(locked, charge)
             if changed:
-                await self._announce_success(session, locked)
+                await self._announce(session, locked)
         if locked.status == PaymentStatus.SUCCEEDED:
             await self._await_completion(locked.id)
         if locked.status == PaymentStatus.FAILED:
@@ -341,7 +342,7 @@ class PaymentService:
             locked = await lock_payment(session, payment_id)
             changed = self._apply_charge(locked, charge)
             if changed:
-                await self._announce_success(session, locked)
+                await self._announce(session, locked)
         self._relay.wake()
         return changed
 
@@ -380,7 +381,23 @@ class PaymentService:
             return True
         return False
 
-    async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
+    async def _announce(self, session: AsyncSession, payment: Payment) -> None:
+        """The event of the status `_apply_charge` just gave the payment (under its lock)."""
+        if payment.status == PaymentStatus.FAILED:
+            failed = PaymentFailedEvent(
+                paymentId=str(payment.id),
+                userId=str(payment.user_id),
+                courseId=payment.course_id,
+                amountMinor=payment.amount_minor,
+                currency=payment.currency,
+                provider=payment.provider,
+                reason=payment.failure_reason or "The payment was declined.",
+            )
+            # A FAILED payment may still succeed later, but it fails once.
+            await outbox.add(
+                session, outbox_table, failed, dedupe_key=f"payment:{payment.id}:failed"
+            )
+            return
         if payment.status != PaymentStatus.SUCCEEDED:
             return
         if payment.closed_reason is not None:
@@ -388,24 +405,21 @@ class PaymentService:
             await outbox.add(
                 session,
                 outbox_table,
-                PAYMENT_UNKEPT,
-                {"paymentId": str(payment.id)},
+                PaymentUnkept(paymentId=str(payment.id)),
                 dedupe_key=f"payment:{payment.id}:unkept",
             )
             return
+        succeeded = PaymentSucceeded(
+            paymentId=str(payment.id),
+            userId=str(payment.user_id),
+            courseId=payment.course_id,
+            amountMinor=payment.amount_minor,
+            currency=payment.currency,
+            provider=payment.provider,
+        )
+        # One completion per payment, however many verifications and webhooks say so.
         await outbox.add(
-            session,
-            outbox_table,
-            PAYMENT_SUCCEEDED,
-            {
-                "paymentId": str(payment.id),
-                "userId": str(payment.user_id),
-                "courseId": payment.course_id,
-                "amountMinor": payment.amount_minor,
-                "currency": payment.currency,
-            },
-            # One completion per payment, however many verifications and webhooks say so.
-            dedupe_key=f"payment:{payment.id}:succeeded",
+            session, outbox_table, succeeded, dedupe_key=f"payment:{payment.id}:succeeded"
         )
 
     async def _await_completion(self, payment_id: uuid.UUID) -> None:
@@ -488,7 +502,7 @@ class PaymentService:
                 except PaymentFailed:
                     return "amount mismatch"
                 if changed:
-                    await self._announce_success(session, payment)
+                    await self._announce(session, payment)
                 outcome = f"payment {payment.status.lower()}" if changed else "no change"
         self._relay.wake()
         return outcome

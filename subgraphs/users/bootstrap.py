@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
+from coursegraph.events import EventBus, connect_bus
+from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
 from subgraphs.users.keys import KeyStore
+from subgraphs.users.models import outbox
 from subgraphs.users.service import UserService
 from subgraphs.users.settings import UsersSettings
 from subgraphs.users.throttle import Throttle
@@ -22,6 +25,8 @@ class UsersContainer:
     database: Database
     keys: KeyStore
     users: UserService
+    bus: EventBus
+    relay: OutboxRelay
 
 
 def key_store(settings: Settings, section: UsersSettings) -> KeyStore:
@@ -30,9 +35,10 @@ def key_store(settings: Settings, section: UsersSettings) -> KeyStore:
 
 @asynccontextmanager
 async def bootstrap(
-    settings: Settings, section: UsersSettings | None = None
+    settings: Settings, section: UsersSettings | None = None, *, relay: bool = True
 ) -> AsyncIterator[UsersContainer]:
-    """`section` defaults to the environment's."""
+    """`section` defaults to the environment's; `relay=False` for short-lived processes
+    (CLI, seeding): they leave delivery to servers."""
     section = section or load_section(UsersSettings)
     database = Database(
         create_engine(settings.database_url_for("users"), pool_size=settings.database_pool_size)
@@ -48,11 +54,16 @@ async def bootstrap(
         batch=PRUNE_BATCH,
         poll_seconds=window_seconds,
     )
+    bus = await connect_bus(settings.nats_url)
+    outbox_relay = OutboxRelay(database, outbox, bus)
+    users = UserService(database, keys, throttle, settings, on_event=outbox_relay.wake)
     pruning.start()
+    if relay:
+        outbox_relay.start()
     try:
-        yield UsersContainer(
-            database=database, keys=keys, users=UserService(database, keys, throttle, settings)
-        )
+        yield UsersContainer(database=database, keys=keys, users=users, bus=bus, relay=outbox_relay)
     finally:
+        await outbox_relay.stop()
         await pruning.stop()
+        await bus.close()
         await database.dispose()

@@ -8,10 +8,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from coursegraph.db import one_of, schema_metadata
 from coursegraph.identity import Role
+from coursegraph.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
     metadata = schema_metadata("users")
+
+
+outbox = outbox_table(Base.metadata)
 
 
 class User(Base):

@@ -10,10 +10,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
+import orjson
 import pytest
 from pydantic import SecretStr
 
+from contracts.events import EventPayload, parse
+from coursegraph.events import Event
 from coursegraph.identity import scope_claim
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
@@ -131,6 +135,23 @@ class Stack:
                 content=body,
                 headers={"content-type": "application/json", **headers},
             )
+
+    async def announced(self, payment_id: str) -> list[EventPayload]:
+        """The events payments wrote about this payment, each as its contract reads it."""
+        url = self.settings.database_url_for("payments").replace("postgresql+asyncpg", "postgresql")
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch(
+                "SELECT id, topic, version, payload FROM payments.outbox"
+                " WHERE payload->>'paymentId' = $1 ORDER BY created_at",
+                payment_id,
+            )
+        finally:
+            await connection.close()
+        return [
+            parse(Event(str(r["id"]), r["topic"], orjson.loads(r["payload"]), r["version"]))
+            for r in rows
+        ]
 
     def signer(self, service: str) -> ServiceSigner:
         return signer_for(service, self.settings)

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from contracts.events.payments import PaymentRefunded
 from tests.payments.conftest import Stack, eventually
 from tests.payments.stubs import FakeEnrollment
 
@@ -54,6 +55,13 @@ async def test_refund_is_prorated_and_drops_the_enrollment(stack: Stack) -> None
     payment = (await stack.payment(token, created["id"])).ok()["payment"]
     assert payment["status"] == "PARTIALLY_REFUNDED"
     await eventually(lambda: enrollment.status == "DROPPED")
+    refunded = (await stack.announced(created["id"]))[-1]
+    assert isinstance(refunded, PaymentRefunded)
+    assert (refunded.refundId, refunded.amountMinor, refunded.currency) == (
+        refund["id"],
+        1000,
+        "JPY",
+    )
 
 
 async def test_refund_twice_refunds_once(stack: Stack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import httpx
 
+from contracts.events.payments import PaymentFailed, PaymentSucceeded
 from tests.helpers import gql
 from tests.payments.conftest import Stack, eventually
 
@@ -68,6 +69,15 @@ async def test_sandbox_paid_enrollment_flow(stack: Stack) -> None:
     await _wait_for_sandbox_webhook(stack)
     assert stack.courses.activations == [created["id"]]
     assert len(stack.courses.operations("completePaidEnrollment")) == 1
+    (succeeded,) = await stack.announced(created["id"])
+    assert succeeded == PaymentSucceeded(
+        paymentId=created["id"],
+        userId=user_id,
+        courseId=course.id,
+        amountMinor=4999,
+        currency="USD",
+        provider="SANDBOX",
+    )
 
     listed = await gql(
         stack.graphql,
@@ -110,6 +120,14 @@ async def test_declined_sandbox_payment_fails_and_enrolls_nobody(stack: Stack) -
     assert payment["status"] == "FAILED"
     await _wait_for_sandbox_webhook(stack)
     assert stack.courses.activations == []
+    # Declined by the verify call and by the webhook: announced once.
+    (failed,) = await stack.announced(created["id"])
+    assert isinstance(failed, PaymentFailed)
+    assert (failed.provider, failed.amountMinor, failed.reason) == (
+        "SANDBOX",
+        4999,
+        "Declined in the sandbox.",
+    )
 
     # A new attempt creates a new payment rather than reusing the failed one.
     again = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
