@@ -23,7 +23,7 @@ DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
 DEV_SANDBOX_WEBHOOK_SECRET = "coursegraph-sandbox-webhook-secret"
 MIN_ROUTER_SECRET_LENGTH = 32
 
-SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
+SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files", "notifications")
 # Services that may sign internal calls: the subgraphs and the router.
 SERVICES: tuple[str, ...] = (*SUBGRAPHS, "router")
 
@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     courses_port: int = 3002
     payments_port: int = 3003
     files_port: int = 3008
+    notifications_port: int = 3004
     # Worker processes of `serve` and `router` (each its own event loop and core).
     # Default: one outside production, one per CPU in production.
     workers: int | None = Field(default=None, ge=1)
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     courses_url: str | None = None
     payments_url: str | None = None
     files_url: str | None = None
+    notifications_url: str | None = None
 
     # Browser origins that may call the router and files' upload and media URLs (CORS),
     # comma separated; `*` as port or leftmost label. Unset: DEVELOPMENT_ORIGINS in
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     courses_database_url: str | None = None
     payments_database_url: str | None = None
     files_database_url: str | None = None
+    notifications_database_url: str | None = None
     database_pool_size: int = 10
     redis_url: str | None = None
     nats_url: str | None = None
@@ -84,6 +87,7 @@ class Settings(BaseSettings):
     service_key_courses: SecretStr | None = None
     service_key_payments: SecretStr | None = None
     service_key_files: SecretStr | None = None
+    service_key_notifications: SecretStr | None = None
     service_key_router: SecretStr | None = None
     service_auth_max_skew_seconds: int = 300
     # What a third-party router (Hive Gateway, Apollo Router) sends in X-Router-Credential
@@ -203,8 +207,13 @@ class Settings(BaseSettings):
         """The key that signs local upload and media URLs."""
         if self.files_url_secret is not None:
             return self.files_url_secret.get_secret_value().encode()
+        return self.derived_key("files-urls")
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key of its own for one purpose (signed URLs, links in mails), derived from
+        SERVICE_SECRET_KEY: one secret, no key shared between purposes."""
         secret = self.service_secret_key.get_secret_value().encode()
-        return hmac.new(secret, b"coursegraph-files-urls", hashlib.sha256).digest()
+        return hmac.new(secret, f"coursegraph-{purpose}".encode(), hashlib.sha256).digest()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
