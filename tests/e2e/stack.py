@@ -1,4 +1,4 @@
-"""The real stack as separate processes: four subgraphs and the router, each a
+"""The real stack as separate processes: five subgraphs and the router, each a
 `python -m launcher.cli …` child on its own free port, stopped by PID.
 
 The processes are configured only through their environment and command line, as a
@@ -28,6 +28,7 @@ from coursegraph.embedded_pg import with_database
 from coursegraph.settings import SUBGRAPHS, Settings
 from launcher import migrations, subgraph_registry
 from router.composition import compose_config
+from subgraphs.notifications.settings import NotificationsSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Start-up of five Python processes on a 2-core machine: imports dominate.
@@ -69,7 +70,8 @@ def clean_environment() -> dict[str, str]:
     the stack under test must see only what the fixture gives it (`.env` is avoided by
     running the children in their own directory)."""
     known: set[str] = set()
-    for name, info in Settings.model_fields.items():
+    fields = {**Settings.model_fields, **NotificationsSettings.model_fields}
+    for name, info in fields.items():
         known.add(name.lower())
         if info.alias:
             known.add(info.alias.lower())
@@ -231,6 +233,7 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
         "COURSES_URL": urls["courses"],
         "PAYMENTS_URL": urls["payments"],
         "FILES_URL": urls["files"],
+        "NOTIFICATIONS_URL": urls["notifications"],
         "JWKS_URL": f"{urls['users']}/.well-known/jwks.json",
         "FILES_PUBLIC_URL": urls["files"],
         "PAYMENTS_PUBLIC_URL": urls["payments"],
