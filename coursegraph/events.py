@@ -2,15 +2,16 @@
 
 Events reach the bus only through the outbox relay, after their transaction committed.
 Every event carries its id; consumers de-duplicate on it (JetStream also does, by
-`Nats-Msg-Id`, inside its duplicate window).
+`Nats-Msg-Id`, inside its duplicate window). Durable consumers: `coursegraph.consumers`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
 
 import orjson
 
@@ -22,14 +23,62 @@ STREAM = "COURSEGRAPH"
 SUBJECT_PREFIX = "coursegraph."
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Event:
+    """The envelope: what every event carries whatever its topic."""
+
     id: str
     topic: str  # e.g. "payment.succeeded"
     payload: dict[str, Any]
+    version: int = 1  # of the topic's payload contract (docs/events.md)
+    occurred_at: datetime = field(default_factory=_now)
+
+
+class Announcement(Protocol):
+    """What producers hand to `outbox.add`: a declared, validated payload
+    (`contracts.events.EventPayload`), so no producer can write an undeclared shape."""
+
+    TOPIC: ClassVar[str]
+    VERSION: ClassVar[int]
+
+    def event_payload(self) -> dict[str, Any]: ...
 
 
 Subscriber = Callable[[Event], Awaitable[None]]
+
+
+def subject(topic: str) -> str:
+    return f"{SUBJECT_PREFIX}{topic}"
+
+
+def encode(event: Event) -> bytes:
+    return orjson.dumps(
+        {
+            "id": event.id,
+            "topic": event.topic,
+            "version": event.version,
+            "occurredAt": event.occurred_at.isoformat(),
+            "payload": event.payload,
+        }
+    )
+
+
+def decode_nats_message(data: bytes, *, received_at: datetime | None = None) -> Event:
+    """An envelope from the stream; messages written before versions existed are version 1
+    and, lacking `occurredAt`, date from when the stream stored them (`received_at`)."""
+    raw = orjson.loads(data)
+    occurred = raw.get("occurredAt")
+    return Event(
+        id=raw["id"],
+        topic=raw["topic"],
+        payload=raw["payload"],
+        version=int(raw.get("version", 1)),
+        occurred_at=datetime.fromisoformat(occurred) if occurred else received_at or _now(),
+    )
 
 
 class EventBus(Protocol):
@@ -40,35 +89,39 @@ class EventBus(Protocol):
 
 class InProcessBus:
     """Delivers to subscribers of this process; a failing subscriber fails the publish,
-    so the outbox retries it (subscribers are idempotent by event id)."""
+    so the outbox retries it (subscribers are idempotent by event id). Durable consumers
+    subscribe with a hand-off that never fails (their retries are their own)."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
 
-    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+    def subscribe(self, topic: str, subscriber: Subscriber) -> Callable[[], None]:
+        """Returns the unsubscribe."""
         self._subscribers[topic].append(subscriber)
+        return lambda: self._subscribers[topic].remove(subscriber)
 
     async def publish(self, event: Event) -> None:
-        for subscriber in self._subscribers.get(event.topic, ()):
+        for subscriber in tuple(self._subscribers.get(event.topic, ())):
             await subscriber(event)
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        """Nothing to release: the bus is shared by the process (`connect_bus`), and each
+        subscriber leaves through the unsubscribe `subscribe` returned."""
 
 
 class NatsBus:
     """Publishes to a JetStream stream `COURSEGRAPH` on subjects `coursegraph.<topic>`."""
 
     def __init__(self, nats: Any, jetstream: Any) -> None:
-        self._nats = nats
-        self._js = jetstream
+        self.nats = nats
+        self.jetstream = jetstream
 
     @classmethod
-    async def connect(cls, url: str) -> NatsBus:
+    async def connect(cls, url: str, *, name: str = "coursegraph") -> NatsBus:
         import nats
         from nats.js.errors import NotFoundError
 
-        client = await nats.connect(url, name="coursegraph")
+        client = await nats.connect(url, name=name)
         jetstream = client.jetstream()
         try:
             await jetstream.stream_info(STREAM)
@@ -77,21 +130,20 @@ class NatsBus:
         return cls(client, jetstream)
 
     async def publish(self, event: Event) -> None:
-        body = orjson.dumps({"id": event.id, "topic": event.topic, "payload": event.payload})
-        await self._js.publish(
-            f"{SUBJECT_PREFIX}{event.topic}", body, headers={"Nats-Msg-Id": event.id}
-        )
+        await self.publish_raw(subject(event.topic), encode(event), {"Nats-Msg-Id": event.id})
+
+    async def publish_raw(self, to: str, body: bytes, headers: dict[str, str]) -> None:
+        await self.jetstream.publish(to, body, headers=headers)
 
     async def close(self) -> None:
-        await self._nats.drain()
+        await self.nats.drain()
 
 
-def decode_nats_message(data: bytes) -> Event:
-    raw = orjson.loads(data)
-    return Event(id=raw["id"], topic=raw["topic"], payload=raw["payload"])
+# One per process: subgraphs served by one process reach each other's consumers.
+_IN_PROCESS = InProcessBus()
 
 
 async def connect_bus(nats_url: str | None) -> EventBus:
     if nats_url:
         return await NatsBus.connect(nats_url)
-    return InProcessBus()
+    return _IN_PROCESS

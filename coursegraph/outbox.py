@@ -15,7 +15,6 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database
-from coursegraph.events import Event, EventBus
+from coursegraph.events import Announcement, Event, EventBus
 from coursegraph.log import get_logger
 
 log = get_logger("coursegraph.outbox")
@@ -51,6 +50,8 @@ def outbox_table(metadata: MetaData) -> Table:
         metadata,
         Column("id", Uuid, primary_key=True),
         Column("topic", String(100), nullable=False),
+        # The version of the topic's payload contract the row was written in.
+        Column("version", Integer, nullable=False, server_default="1"),
         Column("payload", JSONB, nullable=False),
         # The same effect announced twice (say by a webhook and a verify call) is one row.
         Column("dedupe_key", String(200), unique=True),
@@ -72,14 +73,18 @@ def outbox_table(metadata: MetaData) -> Table:
 async def add(
     session: AsyncSession,
     table: Table,
-    topic: str,
-    payload: Mapping[str, Any],
+    event: Announcement,
     *,
     dedupe_key: str | None = None,
 ) -> None:
-    """Record an event inside the caller's transaction."""
+    """Record an event inside the caller's transaction. It is a declared payload
+    (validated when it was built), so what is written is what its contract says."""
     statement = insert(table).values(
-        id=uuid.uuid4(), topic=topic, payload=dict(payload), dedupe_key=dedupe_key
+        id=uuid.uuid4(),
+        topic=event.TOPIC,
+        version=event.VERSION,
+        payload=event.event_payload(),
+        dedupe_key=dedupe_key,
     )
     if dedupe_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
@@ -129,7 +134,9 @@ class OutboxRelay:
         async with self._db.transaction() as session:
             rows = (
                 await session.execute(
-                    select(t.c.id, t.c.topic, t.c.payload, t.c.attempts)
+                    select(
+                        t.c.id, t.c.topic, t.c.version, t.c.payload, t.c.created_at, t.c.attempts
+                    )
                     .where(t.c.delivered_at.is_(None), t.c.next_attempt_at <= func.now())
                     .order_by(t.c.next_attempt_at)
                     .limit(self._batch)
@@ -137,7 +144,13 @@ class OutboxRelay:
                 )
             ).all()
             for row in rows:
-                event = Event(id=str(row.id), topic=row.topic, payload=row.payload)
+                event = Event(
+                    id=str(row.id),
+                    topic=row.topic,
+                    payload=row.payload,
+                    version=row.version,
+                    occurred_at=row.created_at,
+                )
                 try:
                     handler = self._handlers.get(event.topic)
                     if handler is not None:

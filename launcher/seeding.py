@@ -46,7 +46,7 @@ async def seed_demo_data(settings: Settings) -> DemoData:
     for name in ("users", "courses"):
         await asyncio.to_thread(migrations.upgrade, name, settings.database_url_for(name))
     async with (
-        users_bootstrap(settings) as users,
+        users_bootstrap(settings, relay=False) as users,
         courses_bootstrap(settings, relay=False) as courses,
     ):
 

@@ -16,12 +16,17 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.courses import (
+    CertificateIssued,
+    EnrollmentCompleted,
+    EnrollmentCreated,
+    EnrollmentDropped,
+)
 from coursegraph import outbox
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -78,14 +83,7 @@ def normalise_code(code: str) -> str:
     return "-".join(compact[i : i + 4] for i in range(0, len(compact), 4))
 
 
-def _enrollment_event(enrollment: Enrollment) -> dict[str, Any]:
-    return {
-        "enrollmentId": str(enrollment.id),
-        "userId": str(enrollment.user_id),
-        "courseId": str(enrollment.course_id),
-        "paymentId": enrollment.payment_id,
-        "status": enrollment.status,
-    }
+EnrollmentEvent = type[EnrollmentCreated] | type[EnrollmentCompleted] | type[EnrollmentDropped]
 
 
 class EnrollmentService:
@@ -168,17 +166,23 @@ class EnrollmentService:
             .returning(Enrollment)
         )
         if enrollment is not None:
-            await self._event(session, "enrollment.created", enrollment)
+            await self._event(session, EnrollmentCreated, enrollment)
         return enrollment
 
-    async def _event(self, session: AsyncSession, topic: str, enrollment: Enrollment) -> None:
-        await outbox.add(
-            session,
-            outbox_table,
-            topic,
-            _enrollment_event(enrollment),
-            dedupe_key=f"{topic}:{enrollment.id}",
+    async def _event(
+        self, session: AsyncSession, kind: EnrollmentEvent, enrollment: Enrollment
+    ) -> None:
+        course = await session.get(Course, enrollment.course_id)
+        assert course is not None  # enrollments reference their course
+        event = kind(
+            enrollmentId=str(enrollment.id),
+            userId=str(enrollment.user_id),
+            courseId=str(enrollment.course_id),
+            courseTitle=course.title,
+            paymentId=enrollment.payment_id,
+            status=enrollment.status,
         )
+        await outbox.add(session, outbox_table, event, dedupe_key=f"{kind.TOPIC}:{enrollment.id}")
 
     async def _current(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Enrollment | None:
         async with self._db.read() as session:
@@ -229,7 +233,7 @@ class EnrollmentService:
                 raise NotFound("You are not enrolled in this course.")
             if enrollment.status == "COMPLETED":
                 # Deduplicated by key: only the first completion is announced.
-                await self._event(session, "enrollment.completed", enrollment)
+                await self._event(session, EnrollmentCompleted, enrollment)
         self._on_event()
         return enrollment
 
@@ -276,17 +280,16 @@ class EnrollmentService:
                 )
                 assert certificate is not None
                 return certificate
+            issued = CertificateIssued(
+                certificateId=str(created.id),
+                enrollmentId=str(enrollment.id),
+                userId=str(enrollment.user_id),
+                courseId=str(enrollment.course_id),
+                courseTitle=created.course_title,
+                verificationCode=created.code,
+            )
             await outbox.add(
-                session,
-                outbox_table,
-                "certificate.issued",
-                {
-                    "certificateId": str(created.id),
-                    "enrollmentId": str(enrollment.id),
-                    "userId": str(enrollment.user_id),
-                    "courseId": str(enrollment.course_id),
-                },
-                dedupe_key=f"certificate.issued:{created.id}",
+                session, outbox_table, issued, dedupe_key=f"certificate.issued:{created.id}"
             )
         self._on_event()
         return created
@@ -389,7 +392,7 @@ class EnrollmentService:
                 enrollment.dropped_at = datetime.now(UTC)
                 enrollment.frozen_at = None
                 await session.flush()
-                await self._event(session, "enrollment.dropped", enrollment)
+                await self._event(session, EnrollmentDropped, enrollment)
             if enrollment is not None:
                 await session.execute(
                     update(Certificate)

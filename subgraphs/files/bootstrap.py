@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from contracts.events.files import VideoFailed, VideoReady
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
@@ -18,7 +19,7 @@ from subgraphs.files.models import outbox
 from subgraphs.files.processing import VideoProcessor
 from subgraphs.files.processing.local import LocalProcessor
 from subgraphs.files.processing.mux import MuxProcessor, load_signing_key
-from subgraphs.files.service import TOPIC_FAILED, TOPIC_READY, FileService
+from subgraphs.files.service import FileService
 from subgraphs.files.storage import Storage
 from subgraphs.files.storage.local import LocalStorage
 
@@ -97,7 +98,10 @@ async def bootstrap(settings: Settings) -> AsyncIterator[FilesContainer]:
         database,
         outbox,
         bus,
-        {TOPIC_READY: courses.deliver_video_event, TOPIC_FAILED: courses.deliver_video_event},
+        {
+            VideoReady.TOPIC: courses.deliver_video_event,
+            VideoFailed.TOPIC: courses.deliver_video_event,
+        },
     )
     # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
     # so confirming an upload returns at once and work left by a restart resumes.

@@ -45,6 +45,8 @@ class StoredFile(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The account that asked for the upload (named in video events); None before it was kept.
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(32))
     file_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.files import VideoFailed, VideoReady
 from coursegraph import outbox as outbox_
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
@@ -44,8 +45,6 @@ log = get_logger("coursegraph.files")
 ALLOWED_TYPES: dict[str, frozenset[str]] = {
     "lecture_video": frozenset({"video/mp4", "video/webm", "video/quicktime"}),
 }
-TOPIC_READY = "video.ready"
-TOPIC_FAILED = "video.failed"
 MAX_FILE_NAME = 255
 # A claimed row is someone's for this long; a worker that dies frees it after that.
 PROCESSING_LEASE = timedelta(minutes=15)
@@ -298,22 +297,18 @@ class FileService:
         row.duration_seconds = duration if ready else None
         row.failure_reason = None if ready else reason
         row.processing_due_at = None
-        status = row.status
-        await outbox_.add(
-            session,
-            outbox,
-            TOPIC_READY if ready else TOPIC_FAILED,
-            {
-                "fileId": str(row.id),
-                "ownerId": row.owner_id,
-                "purpose": row.purpose,
-                "status": status,
-                "durationSeconds": row.duration_seconds,
-                "failureReason": row.failure_reason,
-                "recordedAt": _now().isoformat(),
-            },
-            dedupe_key=f"file:{row.id}:{status}",
+        outcome = VideoReady if ready else VideoFailed
+        event = outcome(
+            fileId=str(row.id),
+            ownerId=row.owner_id,
+            purpose=row.purpose,
+            fileName=row.file_name,
+            status=row.status,
+            durationSeconds=row.duration_seconds,
+            failureReason=row.failure_reason,
+            recordedAt=_now(),
         )
+        await outbox_.add(session, outbox, event, dedupe_key=f"file:{row.id}:{row.status}")
 
     async def handle_mux_event(self, event: MuxEvent) -> bool:
         """Apply a verified Mux asset event; False when it concerns no known file."""

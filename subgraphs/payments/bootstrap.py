@@ -10,6 +10,7 @@ from functools import partial
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from contracts.events.payments import SandboxWebhook
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
@@ -21,7 +22,7 @@ from subgraphs.payments.effects import outbox_handlers
 from subgraphs.payments.models import outbox
 from subgraphs.payments.providers.base import PaymentProvider, ProviderName
 from subgraphs.payments.providers.razorpay import RazorpayProvider
-from subgraphs.payments.providers.sandbox import WEBHOOK_TOPIC, SandboxProvider
+from subgraphs.payments.providers.sandbox import SandboxProvider
 from subgraphs.payments.providers.stripe import StripeProvider
 from subgraphs.payments.reconcile import ReconcileMetrics, Reconciler
 from subgraphs.payments.refunds import RefundService
@@ -121,7 +122,7 @@ async def bootstrap(
 
     handlers = outbox_handlers(database, courses, refund_unkept)
     if sandbox is not None:
-        handlers[WEBHOOK_TOPIC] = sandbox.deliver_webhook
+        handlers[SandboxWebhook.TOPIC] = sandbox.deliver_webhook
     relay = OutboxRelay(database, outbox, bus, handlers)
     if sandbox is not None:
         sandbox.on_settled = relay.wake

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import exists, select
 
+from contracts.events.payments import PaymentRefunded, PaymentSucceeded, PaymentUnkept
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, DomainError, NotFound, PaymentFailed
 from coursegraph.events import Event
@@ -26,10 +27,6 @@ from subgraphs.payments.models import Payment, Refund
 
 log = get_logger("coursegraph.payments.effects")
 
-PAYMENT_SUCCEEDED = "payment.succeeded"
-PAYMENT_REFUNDED = "payment.refunded"
-# A settled charge of a closed checkout: refunded in full, never completed (I1).
-PAYMENT_UNKEPT = "payment.unkept"
 PERMANENT_ERRORS = (Conflict, NotFound, BadUserInput, PaymentFailed)
 
 # Refunds a settled charge in full, recording why it is not kept (None: already known).
@@ -76,9 +73,10 @@ def outbox_handlers(
             _give_up(event, error)
 
     return {
-        PAYMENT_SUCCEEDED: complete_enrollment,
-        PAYMENT_REFUNDED: drop_enrollment,
-        PAYMENT_UNKEPT: refund_closed,
+        PaymentSucceeded.TOPIC: complete_enrollment,
+        PaymentRefunded.TOPIC: drop_enrollment,
+        # A settled charge of a closed checkout: refunded in full, never completed (I1).
+        PaymentUnkept.TOPIC: refund_closed,
     }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.payments import PaymentRefunded
 from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
@@ -29,7 +30,6 @@ from coursegraph.money import to_minor
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_REFUNDED
 from subgraphs.payments.models import Payment, Refund
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import (
@@ -294,20 +294,15 @@ async def settle_refund(
     payment.status = (
         "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
     )
-    await outbox.add(
-        session,
-        outbox_table,
-        PAYMENT_REFUNDED,
-        {
-            "paymentId": str(payment.id),
-            "userId": str(payment.user_id),
-            "courseId": payment.course_id,
-            "refundId": str(refund.id),
-            "amountMinor": refund.amount_minor,
-            "currency": refund.currency,
-        },
-        dedupe_key=f"payment:{payment.id}:refunded",
+    refunded = PaymentRefunded(
+        paymentId=str(payment.id),
+        userId=str(payment.user_id),
+        courseId=payment.course_id,
+        refundId=str(refund.id),
+        amountMinor=refund.amount_minor,
+        currency=refund.currency,
     )
+    await outbox.add(session, outbox_table, refunded, dedupe_key=f"payment:{payment.id}:refunded")
 
 
 async def apply_provider_refund(

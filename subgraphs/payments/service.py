@@ -22,6 +22,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.payments import PaymentFailed as PaymentFailedEvent
+from contracts.events.payments import PaymentSucceeded, PaymentUnkept
 from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
@@ -38,7 +40,6 @@ from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
 from subgraphs.payments.models import Payment, Refund, WebhookEvent
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import (
@@ -356,7 +357,7 @@ class PaymentService:
             locked = await lock_payment(session, payment.id)
             changed = self._apply_charge(locked, charge)
             if changed:
-                await self._announce_success(session, locked)
+                await self._announce(session, locked)
         if locked.status == "SUCCEEDED":
             await self._await_completion(locked.id)
         if locked.status == "FAILED":
@@ -369,7 +370,7 @@ class PaymentService:
             locked = await lock_payment(session, payment_id)
             changed = self._apply_charge(locked, charge)
             if changed:
-                await self._announce_success(session, locked)
+                await self._announce(session, locked)
         self._relay.wake()
         return changed
 
@@ -408,7 +409,23 @@ class PaymentService:
             return True
         return False
 
-    async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
+    async def _announce(self, session: AsyncSession, payment: Payment) -> None:
+        """The event of the status `_apply_charge` just gave the payment (under its lock)."""
+        if payment.status == "FAILED":
+            failed = PaymentFailedEvent(
+                paymentId=str(payment.id),
+                userId=str(payment.user_id),
+                courseId=payment.course_id,
+                amountMinor=payment.amount_minor,
+                currency=payment.currency,
+                provider=payment.provider,
+                reason=payment.failure_reason or "The payment was declined.",
+            )
+            # A FAILED payment may still succeed later, but it fails once.
+            await outbox.add(
+                session, outbox_table, failed, dedupe_key=f"payment:{payment.id}:failed"
+            )
+            return
         if payment.status != "SUCCEEDED":
             return
         if payment.closed_reason is not None:
@@ -416,24 +433,21 @@ class PaymentService:
             await outbox.add(
                 session,
                 outbox_table,
-                PAYMENT_UNKEPT,
-                {"paymentId": str(payment.id)},
+                PaymentUnkept(paymentId=str(payment.id)),
                 dedupe_key=f"payment:{payment.id}:unkept",
             )
             return
+        succeeded = PaymentSucceeded(
+            paymentId=str(payment.id),
+            userId=str(payment.user_id),
+            courseId=payment.course_id,
+            amountMinor=payment.amount_minor,
+            currency=payment.currency,
+            provider=payment.provider,
+        )
+        # One completion per payment, however many verifications and webhooks say so.
         await outbox.add(
-            session,
-            outbox_table,
-            PAYMENT_SUCCEEDED,
-            {
-                "paymentId": str(payment.id),
-                "userId": str(payment.user_id),
-                "courseId": payment.course_id,
-                "amountMinor": payment.amount_minor,
-                "currency": payment.currency,
-            },
-            # One completion per payment, however many verifications and webhooks say so.
-            dedupe_key=f"payment:{payment.id}:succeeded",
+            session, outbox_table, succeeded, dedupe_key=f"payment:{payment.id}:succeeded"
         )
 
     async def _await_completion(self, payment_id: uuid.UUID) -> None:
@@ -516,7 +530,7 @@ class PaymentService:
                 except PaymentFailed:
                     return "amount mismatch"
                 if changed:
-                    await self._announce_success(session, payment)
+                    await self._announce(session, payment)
                 outcome = f"payment {payment.status.lower()}" if changed else "no change"
         self._relay.wake()
         return outcome

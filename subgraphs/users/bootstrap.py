@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
+from coursegraph.events import EventBus, connect_bus
+from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
+from subgraphs.users.models import outbox
 from subgraphs.users.service import UserService
 from subgraphs.users.throttle import Throttle
 
@@ -21,6 +24,8 @@ class UsersContainer:
     database: Database
     keys: KeyStore
     users: UserService
+    bus: EventBus
+    relay: OutboxRelay
 
 
 def key_store(settings: Settings) -> KeyStore:
@@ -28,7 +33,8 @@ def key_store(settings: Settings) -> KeyStore:
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings) -> AsyncIterator[UsersContainer]:
+async def bootstrap(settings: Settings, *, relay: bool = True) -> AsyncIterator[UsersContainer]:
+    """`relay=False` for short-lived processes (CLI, seeding): they leave delivery to servers."""
     database = Database(
         create_engine(settings.database_url_for("users"), pool_size=settings.database_pool_size)
     )
@@ -42,11 +48,16 @@ async def bootstrap(settings: Settings) -> AsyncIterator[UsersContainer]:
         batch=PRUNE_BATCH,
         poll_seconds=settings.throttle_window_seconds,
     )
+    bus = await connect_bus(settings.nats_url)
+    outbox_relay = OutboxRelay(database, outbox, bus)
+    users = UserService(database, keys, throttle, settings, on_event=outbox_relay.wake)
     pruning.start()
+    if relay:
+        outbox_relay.start()
     try:
-        yield UsersContainer(
-            database=database, keys=keys, users=UserService(database, keys, throttle, settings)
-        )
+        yield UsersContainer(database=database, keys=keys, users=users, bus=bus, relay=outbox_relay)
     finally:
+        await outbox_relay.stop()
         await pruning.stop()
+        await bus.close()
         await database.dispose()

@@ -56,7 +56,7 @@ def _with_users(action: Callable[[UserService], Awaitable[T]]) -> T:
 
     async def run() -> T:
         await asyncio.to_thread(migrations.upgrade, MIGRATIONS, Base.metadata, url)
-        async with bootstrap(settings) as container:
+        async with bootstrap(settings, relay=False) as container:
             return await action(container.users)
 
     try:

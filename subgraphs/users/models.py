@@ -7,10 +7,14 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from coursegraph.db import schema_metadata
+from coursegraph.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
     metadata = schema_metadata("users")
+
+
+outbox = outbox_table(Base.metadata)
 
 
 class User(Base):

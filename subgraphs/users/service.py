@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +21,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.users import UserRegistered
+from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -33,6 +35,7 @@ from coursegraph.identity import ROLE_SCOPES, Viewer, scope_claim
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.models import RefreshToken, TokenRevocation, User
+from subgraphs.users.models import outbox as outbox_table
 from subgraphs.users.throttle import Throttle
 
 PUBLIC_ROLES = ("STUDENT", "TEACHER")
@@ -99,9 +102,16 @@ def _hash_token(token: str) -> str:
 
 class UserService:
     def __init__(
-        self, database: Database, keys: KeyStore, throttle: Throttle, settings: Settings
+        self,
+        database: Database,
+        keys: KeyStore,
+        throttle: Throttle,
+        settings: Settings,
+        on_event: Callable[[], None] = lambda: None,
     ) -> None:
         self._db = database
+        # Called after a commit that wrote outbox rows (wakes the relay).
+        self._on_event = on_event
         self._keys = keys
         self._throttle = throttle
         self._settings = settings
@@ -153,15 +163,21 @@ class UserService:
             role=account.role,
             password_hash=password_hash,
         )
+        registered = UserRegistered(
+            userId=str(user.id), email=user.email, name=user.name, role=user.role
+        )
         try:
             async with self._db.transaction() as session:
                 session.add(user)
+                await session.flush()  # the row first: a taken email writes no event
+                await outbox.add(session, outbox_table, registered)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise Conflict(
                     "An account with this email already exists.", field="email"
                 ) from None
             raise
+        self._on_event()
         return user
 
     async def set_role(self, email: str, role: str) -> User:

@@ -9,6 +9,14 @@ import httpx
 import orjson
 import pytest
 
+from contracts.events import parse
+from contracts.events.courses import (
+    CertificateIssued,
+    EnrollmentCompleted,
+    EnrollmentCreated,
+    EnrollmentDropped,
+)
+from coursegraph.events import Event
 from coursegraph.identity import Viewer
 from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
@@ -315,14 +323,16 @@ async def test_domain_events_go_through_the_outbox(
     enrollment = (await gql(courses_url, COMPLETE, variables, signer=payments)).ok()
     (await progress(courses_url, student, course["id"], 100)).ok()
     enrollment_id = enrollment["completePaidEnrollment"]["id"]
-    await gql(courses_url, ISSUE_CERTIFICATE, {"id": enrollment_id}, token=student.token)
+    issued = await gql(courses_url, ISSUE_CERTIFICATE, {"id": enrollment_id}, token=student.token)
+    certificate = issued.ok()["issueCertificate"]
     (await gql(courses_url, DROP, {"p": "pay_e"}, signer=payments)).ok()
 
     connection = await asyncpg.connect(courses_settings.database_url_for("courses"))
     try:
         for _ in range(100):  # the relay delivers right after each commit
             rows = await connection.fetch(
-                "SELECT topic, payload, delivered_at FROM courses.outbox ORDER BY created_at"
+                "SELECT id, topic, version, payload, delivered_at FROM courses.outbox"
+                " ORDER BY created_at"
             )
             if rows and all(r["delivered_at"] for r in rows):
                 break
@@ -336,4 +346,23 @@ async def test_domain_events_go_through_the_outbox(
         "enrollment.dropped",
     ]
     assert all(r["delivered_at"] for r in rows)
-    assert orjson.loads(rows[0]["payload"])["paymentId"] == "pay_e"
+    # Each is what its declared contract says.
+    parsed = [
+        parse(Event(str(r["id"]), r["topic"], orjson.loads(r["payload"]), r["version"]))
+        for r in rows
+    ]
+    created, completed, certified, dropped = parsed
+    assert isinstance(created, EnrollmentCreated)
+    assert (created.paymentId, created.status, created.courseTitle) == (
+        "pay_e",
+        "ACTIVE",
+        course["title"],
+    )
+    assert isinstance(completed, EnrollmentCompleted)
+    assert completed.status == "COMPLETED"
+    assert isinstance(dropped, EnrollmentDropped)
+    assert dropped.status == "DROPPED"
+    # The code mailed with the certificate is the one `verifyCertificate` accepts.
+    assert isinstance(certified, CertificateIssued)
+    assert certified.verificationCode == certificate["code"]
+    assert (certified.certificateId, certified.enrollmentId) == (certificate["id"], enrollment_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import MetaData, func, select, text
@@ -13,6 +15,16 @@ from coursegraph import outbox
 from coursegraph.db import Database, create_engine, schema_metadata
 from coursegraph.events import Event, InProcessBus, NatsBus, decode_nats_message
 from coursegraph.settings import Settings
+
+
+@dataclass(frozen=True)
+class ThingHappened:
+    TOPIC: ClassVar[str] = "thing.happened"
+    VERSION: ClassVar[int] = 2
+    n: int
+
+    def event_payload(self) -> dict[str, Any]:
+        return {"n": self.n}
 
 
 @pytest.fixture
@@ -34,7 +46,7 @@ async def _add(database: Database, metadata: MetaData, n: int, key: str | None =
     table = metadata.tables[f"{metadata.schema}.outbox"]
     async with database.transaction() as session:
         for i in range(n):
-            await outbox.add(session, table, "thing.happened", {"n": i}, dedupe_key=key)
+            await outbox.add(session, table, ThingHappened(i), dedupe_key=key)
 
 
 async def _undelivered(database: Database, metadata: MetaData) -> int:
@@ -120,7 +132,7 @@ async def test_running_relay_delivers_when_woken(store: tuple[Database, MetaData
         await _add(database, metadata, 1)
         relay.wake()
         event = await asyncio.wait_for(got.get(), timeout=5)
-        assert event.payload == {"n": 0}
+        assert (event.topic, event.version, event.payload) == ("thing.happened", 2, {"n": 0})
     finally:
         await relay.stop()
 

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from contracts.events.payments import SandboxWebhook
 from coursegraph import outbox
 from coursegraph.db import Database
 from coursegraph.events import Event
@@ -53,7 +54,6 @@ _CHECKOUT_STATES = {
     "FAILED": ChargeState.FAILED,
     "CANCELED": ChargeState.CANCELED,
 }
-WEBHOOK_TOPIC = "sandbox.webhook"
 OUTCOMES = ("succeeded", "failed")
 
 
@@ -255,21 +255,18 @@ class SandboxProvider:
                     raise CheckoutGone("This sandbox checkout has expired.")
                 checkout.status = status
                 checkout.gateway_payment_id = f"sbx_pay_{secrets.token_hex(12)}"
-                await outbox.add(
-                    session,
-                    outbox_table,
-                    WEBHOOK_TOPIC,
-                    {
-                        "id": f"evt_sbx_{uuid.uuid4().hex}",
-                        "type": f"payment.{outcome}",
-                        "data": {
-                            "checkoutId": checkout.id,
-                            "gatewayPaymentId": checkout.gateway_payment_id,
-                            "amountMinor": checkout.amount_minor,
-                            "currency": checkout.currency,
-                        },
+                webhook = SandboxWebhook(
+                    id=f"evt_sbx_{uuid.uuid4().hex}",
+                    type=f"payment.{outcome}",
+                    data={
+                        "checkoutId": checkout.id,
+                        "gatewayPaymentId": checkout.gateway_payment_id,
+                        "amountMinor": checkout.amount_minor,
+                        "currency": checkout.currency,
                     },
-                    dedupe_key=f"sandbox:{checkout.id}:settled",
+                )
+                await outbox.add(
+                    session, outbox_table, webhook, dedupe_key=f"sandbox:{checkout.id}:settled"
                 )
             elif checkout.status != status:
                 raise CheckoutClosed(f"This sandbox checkout already {checkout.status.lower()}.")

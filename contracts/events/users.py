@@ -1,0 +1,23 @@
+"""Events of the users subgraph."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from contracts.events import EventPayload
+
+Role = Literal["STUDENT", "TEACHER", "ADMIN"]
+
+
+class UserRegistered(EventPayload):
+    """An account was created (sign-up, or demo seeding through the service layer)."""
+
+    TOPIC: ClassVar[str] = "user.registered"
+    VERSION: ClassVar[int] = 1
+    userId: str
+    email: str
+    name: str
+    role: Role
+
+
+EVENTS: tuple[type[EventPayload], ...] = (UserRegistered,)
