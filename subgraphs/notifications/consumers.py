@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from contracts.events import parse
+from contracts.events import parse, validate
 from contracts.events.courses import (
     CertificateIssued,
     EnrollmentCompleted,
@@ -113,7 +113,9 @@ class NotificationConsumer:
         self._users = users
 
     def spec(self) -> ConsumerSpec:
-        return ConsumerSpec(name=CONSUMER, topics=tuple(DRAFTS), handle=self.handle, validate=parse)
+        return ConsumerSpec(
+            name=CONSUMER, topics=tuple(DRAFTS), handle=self.handle, validate=validate
+        )
 
     async def handle(self, session: AsyncSession, event: Event) -> None:
         payload = parse(event)

@@ -67,23 +67,29 @@ def _parse(raw: bytes) -> EmailMessage:
     return parsed
 
 
+def _summaries(box: mailbox.Maildir) -> list[dict[str, Any]]:
+    found = []
+    for key in box.keys():
+        message = _parse(box.get_bytes(key))
+        date = message["Date"]
+        found.append(
+            {
+                "key": key,
+                "date": str(date or ""),
+                "to": str(message["To"] or ""),
+                "subject": str(message["Subject"] or ""),
+                "sort": date.datetime if date is not None else None,
+            }
+        )
+    return found
+
+
 async def mailbox_list(request: Request) -> Response:
     container: NotificationsContainer = request.app.state.container
     if container.mailbox_dir is None:
         return Response(status_code=404)
     box = _mailbox(request)
-    mails = []
-    for key in box.keys() if box is not None else []:
-        message = _parse(box.get_bytes(key))
-        mails.append(
-            {
-                "key": key,
-                "date": message.get("Date", ""),
-                "to": message.get("To", ""),
-                "subject": message.get("Subject", ""),
-                "sort": message["Date"].datetime if message.get("Date") else None,
-            }
-        )
+    mails = _summaries(box) if box is not None else []
     mails.sort(key=lambda m: (m["sort"] is not None, m["sort"]), reverse=True)
     return _page(
         request,

@@ -217,7 +217,7 @@ class NotificationService:
             counts = {user: int(n) for user, n in rows.all()}
         return [counts.get(u, 0) for u in ids]
 
-    def _listing(self, user_id: str, unread_only: bool) -> Select[tuple[Notification]]:
+    def _listing(self, user_id: str, unread_only: bool) -> Select[Notification]:
         query = select(Notification).where(Notification.user_id == uuid.UUID(user_id))
         return query.where(Notification.read_at.is_(None)) if unread_only else query
 
