@@ -7,6 +7,7 @@ Every event carries its id; consumers de-duplicate on it (JetStream also does, b
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ log = get_logger("coursegraph.events")
 
 STREAM = "COURSEGRAPH"
 SUBJECT_PREFIX = "coursegraph."
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _now() -> datetime:
@@ -110,33 +112,66 @@ class InProcessBus:
 
 
 class NatsBus:
-    """Publishes to a JetStream stream `COURSEGRAPH` on subjects `coursegraph.<topic>`."""
+    """Publishes to a JetStream stream `COURSEGRAPH` on subjects `coursegraph.<topic>`.
 
-    def __init__(self, nats: Any, jetstream: Any) -> None:
-        self.nats = nats
-        self.jetstream = jetstream
+    NATS being down never stops a service: the bus connects when it is first needed and
+    again after the client gave up, and a publish that fails raises, so the outbox keeps
+    the event and the relay tries again later.
+    """
+
+    def __init__(self, url: str, name: str) -> None:
+        self._url = url
+        self._name = name
+        self.nats: Any = None
+        self._jetstream: Any = None
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def connect(cls, url: str, *, name: str = "coursegraph") -> NatsBus:
-        import nats
-        from nats.js.errors import NotFoundError
-
-        client = await nats.connect(url, name=name)
-        jetstream = client.jetstream()
+        bus = cls(url, name)
         try:
-            await jetstream.stream_info(STREAM)
-        except NotFoundError:
-            await jetstream.add_stream(name=STREAM, subjects=[f"{SUBJECT_PREFIX}>"])
-        return cls(client, jetstream)
+            await bus.jetstream()
+        except Exception as error:
+            log.warning("NATS unreachable; events wait in the outboxes", url=url, error=str(error))
+        return bus
+
+    async def jetstream(self) -> Any:
+        """The JetStream context, connecting (and creating the stream) if need be."""
+        async with self._lock:
+            if self.nats is None or self.nats.is_closed:
+                import nats
+                from nats.js.errors import NotFoundError
+
+                client = await nats.connect(
+                    self._url,
+                    name=self._name,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    # Reconnects for as long as the process lives; publishes meanwhile fail
+                    # (their events stay in the outbox).
+                    max_reconnect_attempts=-1,
+                )
+                jetstream = client.jetstream(timeout=CONNECT_TIMEOUT_SECONDS)
+                try:
+                    try:
+                        await jetstream.stream_info(STREAM)
+                    except NotFoundError:
+                        await jetstream.add_stream(name=STREAM, subjects=[f"{SUBJECT_PREFIX}>"])
+                except Exception:
+                    await client.close()
+                    raise
+                self.nats, self._jetstream = client, jetstream
+            return self._jetstream
 
     async def publish(self, event: Event) -> None:
         await self.publish_raw(subject(event.topic), encode(event), {"Nats-Msg-Id": event.id})
 
     async def publish_raw(self, to: str, body: bytes, headers: dict[str, str]) -> None:
-        await self.jetstream.publish(to, body, headers=headers)
+        jetstream = await self.jetstream()
+        await jetstream.publish(to, body, headers=headers)
 
     async def close(self) -> None:
-        await self.nats.drain()
+        if self.nats is not None and not self.nats.is_closed:
+            await self.nats.drain()
 
 
 # One per process: subgraphs served by one process reach each other's consumers.

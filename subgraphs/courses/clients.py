@@ -27,11 +27,12 @@ mutation CoursesPreparePayment(
 
 CREATE_UPLOAD = """
 mutation CoursesCreateUpload(
-  $ownerId: ID!, $purpose: String!, $fileName: String!, $sizeBytes: Float!, $contentType: String!
+  $ownerId: ID!, $purpose: String!, $fileName: String!, $sizeBytes: Float!, $contentType: String!,
+  $uploadedBy: ID
 ) {
   createUpload(
     ownerId: $ownerId, purpose: $purpose, fileName: $fileName, sizeBytes: $sizeBytes,
-    contentType: $contentType
+    contentType: $contentType, uploadedBy: $uploadedBy
   ) { fileId uploadUrl method headers { name value } expiresAt }
 }
 """
@@ -150,9 +151,16 @@ class FilesClient:
         self._client = client
 
     async def create_upload(
-        self, owner_id: str, purpose: str, file_name: str, size_bytes: int, content_type: str
+        self,
+        owner_id: str,
+        purpose: str,
+        file_name: str,
+        size_bytes: int,
+        content_type: str,
+        uploaded_by: str,
     ) -> UploadTicket:
-        """A new file record in files and the signed URL the client uploads it to."""
+        """A new file record in files and the signed URL the client uploads it to;
+        `uploaded_by` is told when processing ends (files' video events name them)."""
         data = await self._client.execute(
             CREATE_UPLOAD,
             {
@@ -161,6 +169,7 @@ class FilesClient:
                 "fileName": file_name,
                 "sizeBytes": size_bytes,
                 "contentType": content_type,
+                "uploadedBy": uploaded_by,
             },
         )
         try:

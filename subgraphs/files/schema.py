@@ -137,9 +137,15 @@ async def _create_upload(
     file_name: str,
     size_bytes: float,
     content_type: str,
+    uploaded_by: strawberry.ID | None = None,
 ) -> UploadTicket:
     upload = await info.context.container.files.create_upload(
-        str(owner_id), purpose, file_name, size_bytes, content_type
+        str(owner_id),
+        purpose,
+        file_name,
+        size_bytes,
+        content_type,
+        uploaded_by=str(uploaded_by) if uploaded_by is not None else None,
     )
     return ticket_from_upload(upload)
 

@@ -112,8 +112,16 @@ class FileService:
 
     # ------------------------------------------------------------------ uploads
     async def create_upload(
-        self, owner_id: str, purpose: str, file_name: str, size_bytes: float, content_type: str
+        self,
+        owner_id: str,
+        purpose: str,
+        file_name: str,
+        size_bytes: float,
+        content_type: str,
+        *,
+        uploaded_by: str | None = None,
     ) -> Upload:
+        """`uploaded_by`: the account asking (named in the file's video events)."""
         allowed = ALLOWED_TYPES.get(purpose)
         if allowed is None:
             raise BadUserInput(f"Unknown upload purpose {purpose!r}.", field="purpose")
@@ -135,11 +143,14 @@ class FileService:
             )
         if not owner_id or len(owner_id) > 64:
             raise BadUserInput("The owner id is invalid.", field="ownerId")
+        if uploaded_by is not None and not 0 < len(uploaded_by) <= 64:
+            raise BadUserInput("The uploader id is invalid.", field="uploadedBy")
         file_id = uuid.uuid4()
         expires_at = _now() + timedelta(seconds=self._settings.files_upload_url_ttl_seconds)
         row = StoredFile(
             id=file_id,
             owner_id=owner_id,
+            uploaded_by=uploaded_by,
             purpose=purpose,
             file_name=sanitise_file_name(file_name),
             content_type=media_type,
@@ -301,6 +312,7 @@ class FileService:
         event = outcome(
             fileId=str(row.id),
             ownerId=row.owner_id,
+            uploadedBy=row.uploaded_by,
             purpose=row.purpose,
             fileName=row.file_name,
             status=row.status,

@@ -248,7 +248,13 @@ class ScriptedFiles(FilesClient):
         self.delete_attempts: list[str] = []
 
     async def create_upload(
-        self, owner_id: str, purpose: str, file_name: str, size_bytes: int, content_type: str
+        self,
+        owner_id: str,
+        purpose: str,
+        file_name: str,
+        size_bytes: int,
+        content_type: str,
+        uploaded_by: str,
     ) -> UploadTicket:
         if self.on_create is not None:
             await self.on_create()

@@ -6,8 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import orjson
 import pytest
 
+from contracts.events import parse
+from contracts.events.files import VideoReady
 from coursegraph.db import Database, create_engine
 from coursegraph.errors import ServiceUnavailable
 from coursegraph.events import Event
@@ -39,7 +43,7 @@ async def test_pending_processing_resumes_after_a_restart(
     video = make_mp4(4.0)
     try:
         upload = await service.create_upload(
-            "lecture-9", "lecture_video", "a.mp4", len(video), "video/mp4"
+            "lecture-9", "lecture_video", "a.mp4", len(video), "video/mp4", uploaded_by="teacher-7"
         )
 
         async def body() -> AsyncIterator[bytes]:
@@ -54,6 +58,19 @@ async def test_pending_processing_resumes_after_a_restart(
     ready = await wait_for_status(files, str(upload.file.id))
     assert (ready["status"], ready["durationSeconds"]) == ("READY", 4.0)
     assert (await courses.wait_for_calls(1))[0]["status"] == "READY"
+    # The event names the teacher to tell, and fits its contract.
+    connection = await asyncpg.connect(settings.database_url_for("files"))
+    try:
+        row = await connection.fetchrow(
+            "SELECT id, topic, version, payload FROM files.outbox WHERE payload->>'fileId' = $1",
+            str(upload.file.id),
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    event = parse(Event(str(row["id"]), row["topic"], orjson.loads(row["payload"]), row["version"]))
+    assert isinstance(event, VideoReady)
+    assert (event.uploadedBy, event.ownerId, event.fileName) == ("teacher-7", "lecture-9", "a.mp4")
 
 
 async def test_courses_is_told_again_until_it_acknowledges(

@@ -2,13 +2,14 @@
 
 Revision ID: notifications_0001
 Revises:
-Create Date: 2026-12-06 12:48:59.311827
+Create Date: 2026-12-06 13:32:31.232278
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "notifications_0001"
 down_revision: str | None = None
@@ -17,6 +18,33 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("deliveries", sa.Integer(), nullable=False),
+        sa.Column(
+            "failed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("replay_requested_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+        sa.UniqueConstraint("consumer", "event_id", name="uq_dead_letters_consumer_event_id"),
+        schema="notifications",
+    )
+    op.create_index(
+        "ix_dead_letters_replay",
+        "dead_letters",
+        ["consumer"],
+        unique=False,
+        schema="notifications",
+        postgresql_where="replay_requested_at IS NOT NULL",
+    )
     op.create_table(
         "mails",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -143,6 +171,7 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("consumer", sa.String(length=100), nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("topic", sa.String(length=100), nullable=False),
         sa.Column(
             "processed_at",
             sa.DateTime(timezone=True),
@@ -169,8 +198,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("processed_events", schema="notifications")
     op.drop_table("recipients", schema="notifications")
+    op.drop_table("processed_events", schema="notifications")
     op.drop_table("preferences", schema="notifications")
     op.drop_index(
         "ix_notifications_user_unread",
@@ -189,3 +218,10 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'PENDING'"),
     )
     op.drop_table("mails", schema="notifications")
+    op.drop_index(
+        "ix_dead_letters_replay",
+        table_name="dead_letters",
+        schema="notifications",
+        postgresql_where="replay_requested_at IS NOT NULL",
+    )
+    op.drop_table("dead_letters", schema="notifications")
