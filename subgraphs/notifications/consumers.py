@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from contracts.events import parse, validate
 from contracts.events.courses import (
     CertificateIssued,
@@ -21,8 +23,6 @@ from contracts.events.files import VideoFailed, VideoReady
 from contracts.events.payments import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from contracts.events.users import UserRegistered
 from coursegraph.consumers import ConsumerSpec, PermanentEventError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from coursegraph.events import Event
 from coursegraph.log import get_logger
 from subgraphs.notifications import messages

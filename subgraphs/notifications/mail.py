@@ -20,6 +20,7 @@ connection's pool; nothing else happens in between.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,6 +114,7 @@ class MailSender:
         self._db = database
         self._transport = transport
         self._settings = settings
+        self._in_hand: asyncio.Task[None] | None = None
         self._loop = PollingLoop(
             "notifications-mail",
             self.send_due,
@@ -128,6 +130,9 @@ class MailSender:
 
     async def stop(self) -> None:
         await self._loop.stop()
+        if self._in_hand is not None:
+            await self._in_hand  # bounded by the SMTP timeout
+            self._in_hand = None
 
     async def send_due(self) -> int:
         """One pass: up to BATCH mails, claimed one at a time, so a claim's lease only has
@@ -137,7 +142,11 @@ class MailSender:
             mail = await self._claim()
             if mail is None:
                 break
-            await self._send(mail)
+            # Shielded: stopping (a deploy, Ctrl-C) lets a mail in hand finish and be
+            # recorded (`stop` waits for it) instead of cutting SMTP short, which would
+            # send it again later.
+            self._in_hand = asyncio.create_task(self._send(mail))
+            await asyncio.shield(self._in_hand)
             tried += 1
         return tried
 

@@ -69,7 +69,7 @@ def _parse(raw: bytes) -> EmailMessage:
 
 def _summaries(box: mailbox.Maildir) -> list[dict[str, Any]]:
     found = []
-    for key in box.keys():
+    for key in box.iterkeys():
         message = _parse(box.get_bytes(key))
         date = message["Date"]
         found.append(

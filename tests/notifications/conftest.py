@@ -35,7 +35,7 @@ from tests.helpers import GraphQLResult, gql
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], within: float = 90.0, what: str = "condition"
 ) -> None:
     """Wait until `check` holds (consumer and mail sender work in the background)."""
     deadline = time.monotonic() + within
@@ -50,7 +50,7 @@ def read_maildir(folder: Path) -> list[EmailMessage]:
         return []
     box = mailbox.Maildir(folder, factory=None, create=False)
     found = []
-    for key in box.keys():
+    for key in box.iterkeys():
         parsed = message_from_bytes(box.get_bytes(key), policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         found.append(parsed)

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from subgraphs.notifications.models import Base
 from tests.helpers import gql
-from tests.notifications.conftest import Notify, eventually
+from tests.notifications.conftest import Notify
 
+dead_letters = Base.metadata.tables["notifications.dead_letters"]
 COURSE_ID = "c0ffee00-0000-4000-8000-000000000001"
 PAYMENT_ID = "9a9a9a9a-0000-4000-8000-000000000002"
 
@@ -243,7 +246,15 @@ async def test_preferences_are_read_when_the_event_is_consumed(notify: Notify) -
 
 async def test_an_invalid_event_does_not_block_the_next(notify: Notify) -> None:
     user, _email = await notify.register()
-    await notify.publish("payment.succeeded", {"paymentId": "x", "userId": user})  # invalid
+    poison = await notify.publish("payment.succeeded", {"paymentId": "x", "userId": user})
     await notify.publish("payment.succeeded", _charge(user, provider="SANDBOX"))
     rows = await notify.wait_notifications(user, 2)
     assert [r.kind for r in rows] == ["WELCOME", "PAYMENT_RECEIPT"]
+    async with notify.database.read() as session:
+        reason = await session.scalar(
+            select(dead_letters.c.reason).where(
+                dead_letters.c.consumer == "notifications", dead_letters.c.event_id == poison.id
+            )
+        )
+    assert reason is not None
+    assert "payment.succeeded" in reason
