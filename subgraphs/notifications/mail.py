@@ -11,8 +11,9 @@ outside any transaction and records the outcome:
 - a permanent refusal (5xx) → retried too, FAILED with the server's reply after
   `mail_max_attempts`.
 
-The one window for a duplicate: the server accepted a mail and this process died before
-SENT was committed. The lease then runs out and the mail goes again, with the same
+A stop (deploy, Ctrl-C) lets the mail in hand finish and be recorded first. The one
+window for a duplicate: the server accepted a mail and this process died before SENT was
+committed. The lease then runs out and the mail goes again, with the same
 `Message-ID`, so a receiving system (or a person) can tell it is the same mail. The
 window is the time between the server's `250` and one small UPDATE on the same
 connection's pool; nothing else happens in between.
