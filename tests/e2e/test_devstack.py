@@ -58,8 +58,8 @@ def _interrupt(service: Service) -> int:
 
 def _dev(database_url: str, workdir: Path) -> tuple[Service, dict[str, int]]:
     """`coursegraph dev` on free ports (never the default 3000-3008), and those ports."""
-    # MAIL_SINK_PORT too: the local SMTP sink of development mail.
-    names = ["router", *SUBGRAPHS, "mail_sink"]
+    # The mail sink's and NATS' ports too (MAIL_SINK_PORT, NATS_PORT, NATS_MONITOR_PORT).
+    names = ["router", *SUBGRAPHS, "mail_sink", "nats", "nats_monitor"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **clean_environment(),

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import orjson
 
+from contracts.events import EventPayload, parse
+from contracts.events.payments import PaymentFailed, PaymentSucceeded
+from coursegraph.events import Event
 from tests.helpers import gql
 from tests.payments.conftest import Stack, eventually
 
@@ -68,6 +72,15 @@ async def test_sandbox_paid_enrollment_flow(stack: Stack) -> None:
     await _wait_for_sandbox_webhook(stack)
     assert stack.courses.activations == [created["id"]]
     assert len(stack.courses.operations("completePaidEnrollment")) == 1
+    (succeeded,) = await _announced(stack, created["id"])
+    assert succeeded == PaymentSucceeded(
+        paymentId=created["id"],
+        userId=user_id,
+        courseId=course.id,
+        amountMinor=4999,
+        currency="USD",
+        provider="SANDBOX",
+    )
 
     listed = await gql(
         stack.graphql,
@@ -77,6 +90,24 @@ async def test_sandbox_paid_enrollment_flow(stack: Stack) -> None:
     )
     assert listed.ok()["_entities"] == [
         {"id": user_id, "payments": [{"id": created["id"], "status": "SUCCEEDED"}]}
+    ]
+
+
+async def _announced(stack: Stack, payment_id: str) -> list[EventPayload]:
+    """The public events payments wrote about this payment, each as its contract reads it."""
+    url = stack.settings.database_url_for("payments").replace("postgresql+asyncpg", "postgresql")
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT id, topic, version, payload FROM payments.outbox"
+            " WHERE payload->>'paymentId' = $1 ORDER BY created_at",
+            payment_id,
+        )
+    finally:
+        await connection.close()
+    return [
+        parse(Event(str(r["id"]), r["topic"], orjson.loads(r["payload"]), r["version"]))
+        for r in rows
     ]
 
 
@@ -110,6 +141,14 @@ async def test_declined_sandbox_payment_fails_and_enrolls_nobody(stack: Stack) -
     assert payment["status"] == "FAILED"
     await _wait_for_sandbox_webhook(stack)
     assert stack.courses.activations == []
+    # Declined by the verify call and by the webhook: announced once.
+    (failed,) = await _announced(stack, created["id"])
+    assert isinstance(failed, PaymentFailed)
+    assert (failed.provider, failed.amountMinor, failed.reason) == (
+        "SANDBOX",
+        4999,
+        "Declined in the sandbox.",
+    )
 
     # A new attempt creates a new payment rather than reusing the failed one.
     again = (await stack.create(token, course.id, "SANDBOX")).ok()["createPayment"]
