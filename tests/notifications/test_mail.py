@@ -3,9 +3,12 @@ refusal → FAILED with the reason after the configured attempts."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.helpers import run_cli
 from tests.notifications.conftest import Notify, eventually
 
 
@@ -66,6 +69,12 @@ async def test_a_permanent_refusal_fails_after_the_attempts_with_the_reason(
     assert row.last_error is not None
     assert "550" in row.last_error
     assert row.sent_at is None
+    # Visible to operators, with the server's reason.
+    listed = await asyncio.to_thread(run_cli, notify.settings, "notifications", "mails")
+    assert listed.returncode == 0, listed.stderr
+    line = next(line for line in listed.stdout.splitlines() if str(row.id) in line)
+    assert "WELCOME" in line
+    assert "550" in line
 
 
 async def test_the_message_id_is_the_mail_rows(notify: Notify) -> None:
