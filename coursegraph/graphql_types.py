@@ -55,6 +55,14 @@ class Money:
         return cls(amount=money.to_decimal(minor, currency), currency=currency)
 
 
+@strawberry.federation.type(shareable=True)
+class PageInfo:
+    """Relay-style paging of a connection (courses' catalog, notifications)."""
+
+    has_next_page: bool
+    end_cursor: str | None
+
+
 @strawberry.input
 class MoneyInput:
     amount: Decimal

@@ -111,3 +111,8 @@ def to_minor(amount: Decimal | str, currency: str) -> Money:
 def to_decimal(minor: int, currency: str) -> Decimal:
     """Minor units as a Decimal with the currency's places: 9999 USD -> Decimal("99.99")."""
     return Decimal(minor).scaleb(-CURRENCY_EXPONENTS[currency])
+
+
+def display(minor: int, currency: str) -> str:
+    """An amount for people to read, with the currency's places: 4999 USD -> "49.99 USD"."""
+    return f"{to_decimal(minor, currency)} {currency}"

@@ -25,7 +25,7 @@ from coursegraph.cors import DEVELOPMENT_ORIGINS, parse_origins
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
 MIN_ROUTER_SECRET_LENGTH = 32
 
-SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
+SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files", "notifications")
 # Services that may sign internal calls: the subgraphs and the router.
 SERVICES: tuple[str, ...] = (*SUBGRAPHS, "router")
 
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     courses_port: int = 3002
     payments_port: int = 3003
     files_port: int = 3008
+    notifications_port: int = 3004
     # `coursegraph dev`'s NATS server (client port, and the monitoring port it is checked on).
     nats_port: int = 3006
     nats_monitor_port: int = 3007
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     courses_url: str | None = None
     payments_url: str | None = None
     files_url: str | None = None
+    notifications_url: str | None = None
 
     # Browser origins that may call the router and files' upload and media URLs (CORS),
     # comma separated; `*` as port or leftmost label. Unset: DEVELOPMENT_ORIGINS in
@@ -83,6 +85,7 @@ class Settings(BaseSettings):
     courses_database_url: str | None = None
     payments_database_url: str | None = None
     files_database_url: str | None = None
+    notifications_database_url: str | None = None
     database_pool_size: int = 10
     redis_url: str | None = None
     nats_url: str | None = None
@@ -93,6 +96,7 @@ class Settings(BaseSettings):
     service_key_courses: SecretStr | None = None
     service_key_payments: SecretStr | None = None
     service_key_files: SecretStr | None = None
+    service_key_notifications: SecretStr | None = None
     service_key_router: SecretStr | None = None
     service_auth_max_skew_seconds: int = 300
     # What a third-party router (Hive Gateway, Apollo Router) sends in X-Router-Credential
@@ -132,6 +136,12 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             parse_origins(value)  # a malformed entry fails at start-up, named
         return value
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key of its own for one purpose (signed URLs, links in mails), derived from
+        SERVICE_SECRET_KEY: one secret, no key shared between purposes."""
+        secret = self.service_secret_key.get_secret_value().encode()
+        return hmac.new(secret, f"coursegraph-{purpose}".encode(), hashlib.sha256).digest()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

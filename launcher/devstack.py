@@ -24,6 +24,8 @@ from coursegraph.database import ensure_database
 from coursegraph.settings import Settings
 from launcher import migrations, nats, subgraph_registry
 from launcher.seeding import DemoData, seed_demo_data
+from subgraphs.notifications.bootstrap import mailbox_dir
+from subgraphs.notifications.settings import NotificationsSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUPERGRAPH = REPO_ROOT / "supergraph.graphql"
@@ -43,6 +45,8 @@ RESTART_FIRST_DELAY_SECONDS = 1.0
 RESTART_MAX_DELAY_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 60.0
 SUPERVISE_INTERVAL_SECONDS = 0.5
+# The local SMTP server that keeps development mail (no /health: alive while it runs).
+MAIL_SINK = "mail-sink"
 
 
 def restart_delay(crashes: int) -> float:
@@ -101,6 +105,8 @@ class DevStack:
                 migrations.upgrade(name, settings.database_url_for(name))
             self._env = {**os.environ, "DATABASE_URL": settings.database_url_for(names[0])}
             self._start_nats()
+            if "notifications" in names:
+                self._start_mail_sink()
             say(f"Starting the subgraphs: {', '.join(names)}")
             for name in names:
                 # One worker each, whatever WORKERS says: this supervisor restarts by PID.
@@ -132,6 +138,25 @@ class DevStack:
         # Held between a child's fork and its bookkeeping: `_spawn` raises right after.
         if not self._hold_signals:
             raise KeyboardInterrupt
+
+    def _start_mail_sink(self) -> None:
+        """Mail goes to a local sink that keeps it (shown at /dev/mailbox), unless
+        SMTP_HOST names a real server."""
+        section = NotificationsSettings()
+        if section.smtp_host is not None:
+            say(f"Mail: sent through SMTP_HOST {section.smtp_host}")
+            return
+        folder = mailbox_dir(self.settings, section)
+        port = section.mail_sink_port
+        self._env.update(
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(port),
+            SMTP_SECURITY="none",
+            MAILBOX_DIR=str(folder.resolve()),
+        )
+        args = _cli("notifications", "mail-sink", "--port", str(port), "--maildir", str(folder))
+        child = self._spawn(MAIL_SINK, args)
+        say(f"Mail: an SMTP sink on 127.0.0.1:{port} keeps every mail (pid {child.process.pid})")
 
     def _start_nats(self) -> None:
         """A JetStream server for the events, as in production, unless NATS_URL names one."""
@@ -239,6 +264,8 @@ class DevStack:
         return f"http://{self.settings.host}:{self.settings.router_port}"
 
     def _healthy(self, name: str) -> bool:
+        if name == MAIL_SINK:
+            return self.children[name].process.poll() is None
         try:
             return httpx.get(self._health_url(name), timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -282,6 +309,12 @@ class DevStack:
             lines.append(
                 f"    jwks      {self.settings.service_url('users')}/.well-known/jwks.json"
             )
+        if MAIL_SINK in self.children:
+            lines += [
+                "",
+                "  Mail sent by notifications (the local SMTP sink keeps all of it):",
+                f"    mailbox   {self.settings.service_url('notifications')}/dev/mailbox",
+            ]
         events = self._env.get("NATS_URL")
         lines.append(
             f"  Events: NATS JetStream at {events}" if events else "  Events: in-process bus"

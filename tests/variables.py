@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings
 from coursegraph.settings import Settings
 from subgraphs.courses.settings import CoursesSettings
 from subgraphs.files.settings import FilesSettings
+from subgraphs.notifications.settings import NotificationsSettings
 from subgraphs.payments.settings import PaymentsSettings
 from subgraphs.users.settings import UsersSettings
 
@@ -17,6 +18,7 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
     CoursesSettings,
     PaymentsSettings,
     FilesSettings,
+    NotificationsSettings,
 )
 
 

@@ -11,7 +11,14 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.errors import NotFound
-from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket, list_size
+from coursegraph.graphql_types import (
+    Money,
+    MoneyInput,
+    PageInfo,
+    UploadHeader,
+    UploadTicket,
+    list_size,
+)
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.loaders import CoursesLoaders
@@ -44,12 +51,6 @@ strawberry.enum(CourseStatus)
 strawberry.enum(VideoStatus)
 strawberry.enum(EnrollmentStatus)
 strawberry.enum(PaymentProvider)
-
-
-@strawberry.federation.type(shareable=True)
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 # Files issues upload tickets; courses hands them to clients unchanged.

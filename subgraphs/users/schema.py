@@ -34,7 +34,7 @@ class Query:
 
     internal_users: list[InternalUser | None] = internal_field(
         internal_users,
-        services=["courses", "payments"],
+        services=["courses", "notifications", "payments"],
         description="Accounts by id, in order (null where none exists).",
     )
 

@@ -1,6 +1,7 @@
-"""The whole stack, started once for the end-to-end package: four subgraph processes and
-the router, the Stripe and Razorpay API stand-ins in threads, and a database of its own
-on the test server (see `fresh_database` for why not the shared `database_url` one).
+"""The whole stack, started once for the end-to-end package: five subgraph processes and
+the router, the Stripe and Razorpay API stand-ins in threads, a database of its own on
+the test server (see `fresh_database` for why not the shared `database_url` one), NATS
+JetStream (events cross processes only through it) and an SMTP sink for notifications.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from coursegraph.testing import ServerThread
+from subgraphs.notifications.sink import MailSink
 from tests.e2e.client import Api
-from tests.e2e.stack import Stack, build_stack, fresh_database
+from tests.e2e.stack import Stack, build_stack, free_ports, fresh_database
 from tests.payments.stubs import RazorpayStub, StripeStub
 
 STRIPE_KEY = "sk_test_e2e"
@@ -46,11 +48,21 @@ def e2e_database_url(database_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="package")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """Where the stack's notifications send mail (tests read its Maildir)."""
+    (port,) = free_ports(1)
+    with MailSink(tmp_path_factory.mktemp("mailbox"), port=port) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="package")
 def stack(
     e2e_database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     stripe: tuple[StripeStub, str],
     razorpay: tuple[RazorpayStub, str],
+    nats_url: str,
+    mail_sink: MailSink,
 ) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("e2e")
     (workdir / "data").mkdir()
@@ -58,6 +70,12 @@ def stack(
         workdir,
         e2e_database_url,
         {
+            "NATS_URL": nats_url,
+            "SMTP_HOST": mail_sink.host,
+            "SMTP_PORT": str(mail_sink.port),
+            "SMTP_SECURITY": "none",
+            "MAIL_POLL_SECONDS": "0.2",
+            "MAILBOX_DIR": str(mail_sink.maildir),
             "SERVICE_SECRET_KEY": secrets.token_hex(16),
             "ROUTER_SHARED_SECRET": ROUTER_SHARED_SECRET,
             "SANDBOX_WEBHOOK_SECRET": secrets.token_hex(16),

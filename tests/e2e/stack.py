@@ -1,4 +1,4 @@
-"""The real stack as separate processes: four subgraphs and the router, each a
+"""The real stack as separate processes: five subgraphs and the router, each a
 `python -m launcher.cli …` child on its own free port, stopped by PID.
 
 The processes are configured only through their environment and command line, as a
@@ -228,6 +228,7 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
         "COURSES_URL": urls["courses"],
         "PAYMENTS_URL": urls["payments"],
         "FILES_URL": urls["files"],
+        "NOTIFICATIONS_URL": urls["notifications"],
         "JWKS_URL": f"{urls['users']}/.well-known/jwks.json",
         "FILES_PUBLIC_URL": urls["files"],
         "PAYMENTS_PUBLIC_URL": urls["payments"],

@@ -58,7 +58,8 @@ def _interrupt(service: Service) -> int:
 
 def _dev(database_url: str, workdir: Path) -> tuple[Service, dict[str, int]]:
     """`coursegraph dev` on free ports (never the default 3000-3008), and those ports."""
-    names = ["router", *SUBGRAPHS]
+    # The mail sink's and NATS' ports too (MAIL_SINK_PORT, NATS_PORT, NATS_MONITOR_PORT).
+    names = ["router", *SUBGRAPHS, "mail_sink", "nats", "nats_monitor"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **clean_environment(),
@@ -94,6 +95,7 @@ def test_dev_runs_the_stack_with_demo_data_and_stops_on_ctrl_c(
         assert "30 courses created" in welcome
         for name in SUBGRAPHS:
             assert f"127.0.0.1:{ports[name]}/graphql" in welcome
+        assert f"127.0.0.1:{ports['notifications']}/dev/mailbox" in welcome
 
         catalog = httpx.post(
             graphql,

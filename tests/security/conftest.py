@@ -3,6 +3,6 @@ processes, real HTTP, real PostgreSQL. The package gets a stack of its own."""
 
 from __future__ import annotations
 
-from tests.e2e.conftest import api, e2e_database_url, razorpay, stack, stripe
+from tests.e2e.conftest import api, e2e_database_url, mail_sink, razorpay, stack, stripe
 
-__all__ = ["api", "e2e_database_url", "razorpay", "stack", "stripe"]
+__all__ = ["api", "e2e_database_url", "mail_sink", "razorpay", "stack", "stripe"]

@@ -181,7 +181,7 @@ async def test_chunked_oversize_is_refused_while_streaming(
     assert _rss(pid) - before < RSS_SLACK_BYTES
 
 
-@pytest.mark.parametrize("subgraph", ["users", "courses", "payments", "files"])
+@pytest.mark.parametrize("subgraph", ["users", "courses", "payments", "files", "notifications"])
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_subgraph_graphql_bodies_are_capped(
     stack: Stack, subgraph: str, chunked: bool

@@ -304,7 +304,13 @@ async def test_the_largest_storable_price_is_accepted(
 
 # ------------------------------------------------------------------ entity representations
 ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }"
-ENTITY = {"users": "User", "courses": "Course", "payments": "Payment", "files": "File"}
+ENTITY = {
+    "users": "User",
+    "courses": "Course",
+    "payments": "Payment",
+    "files": "File",
+    "notifications": "User",
+}
 
 
 @pytest.mark.parametrize("subgraph", sorted(ENTITY))
