@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.9
 UV := .tools/uv-$(UV_VERSION)/bin/uv
 
-.PHONY: dev test install lock lint format typecheck schema-check pytest schema clean
+.PHONY: dev test unit install lock lint format typecheck schema-check pytest schema clean
 
 $(UV):
 	$(PYTHON) -m venv .tools/uv-$(UV_VERSION)
@@ -58,6 +58,10 @@ PYTEST_WORKERS ?= 2
 
 pytest:
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+## The fast tier alone: pure unit tests (tests/unit/), no database or server, in seconds.
+unit: install
+	$(BIN)/pytest -m unit tests/unit
 
 ## Regenerate subgraphs/<name>/schema.graphql and supergraph.graphql from the code.
 schema: install

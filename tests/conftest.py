@@ -30,6 +30,7 @@ from tests.helpers import TEST_SERVICE_SECRET
 from tests.services import nats_server, redis_server, worker_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+UNIT_TESTS = REPO_ROOT / "tests" / "unit"
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +118,14 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+# Before pytest's own hook deselects by marker, so `-m unit` sees the markers set here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Chaos tests are long: CI (CI=true) runs them, and `-m chaos` selects them here."""
+    """Tests under tests/unit/ are the fast tier (marker `unit`). Chaos tests are long: CI
+    (CI=true) runs them, and `-m chaos` selects them here."""
+    for item in items:
+        if item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.unit)
     if os.environ.get("CI", "").lower() == "true" or "chaos" in (config.option.markexpr or ""):
         return
     skip = pytest.mark.skip(reason="chaos test: runs with CI=true or -m chaos")
