@@ -271,6 +271,29 @@ async def _live_refund(session: AsyncSession, payment_id: uuid.UUID) -> Refund |
     return refund
 
 
+def record_refund_answer(
+    payment: Payment, refund: Refund, provider_refund_id: str | None, state: RefundState
+) -> bool:
+    """The refund's state machine, without I/O: the provider's answer on the refund and
+    the payment; True when it refunded the payment, which happens once."""
+    if provider_refund_id and refund.provider_refund_id is None:
+        refund.provider_refund_id = provider_refund_id
+    if state is RefundState.FAILED:
+        if refund.status != "SUCCEEDED":
+            refund.status = "FAILED"
+        return False
+    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
+        refund.status = state.value
+    refund.failure_reason = None
+    if payment.status != "SUCCEEDED":
+        return False
+    payment.refunded_minor = refund.amount_minor
+    payment.status = (
+        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
+    )
+    return True
+
+
 async def settle_refund(
     session: AsyncSession,
     payment: Payment,
@@ -279,21 +302,8 @@ async def settle_refund(
     state: RefundState,
 ) -> None:
     """Record the provider's answer; the payment changes once. Caller holds its lock."""
-    if provider_refund_id and refund.provider_refund_id is None:
-        refund.provider_refund_id = provider_refund_id
-    if state is RefundState.FAILED:
-        if refund.status != "SUCCEEDED":
-            refund.status = "FAILED"
+    if not record_refund_answer(payment, refund, provider_refund_id, state):
         return
-    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
-        refund.status = state.value
-    refund.failure_reason = None
-    if payment.status != "SUCCEEDED":
-        return
-    payment.refunded_minor = refund.amount_minor
-    payment.status = (
-        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
-    )
     await outbox.add(
         session,
         outbox_table,
