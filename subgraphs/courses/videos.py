@@ -124,6 +124,45 @@ def whole_seconds(duration: float | None) -> int | None:
     return max(1, round(duration))
 
 
+# ------------------------------------------------------------------ status transitions
+# Pure functions of the lecture (tests/unit/test_video_states.py); callers hold its lock.
+def attach_video(lecture: Lecture, file_id: str) -> str | None:
+    """Make `file_id` the lecture's video, waiting for its upload; the file it replaced
+    (None when none, or when it is the same file, which changes nothing)."""
+    previous = lecture.video_file_id
+    if previous == file_id:
+        return None
+    lecture.video_file_id = file_id
+    lecture.video_status = VideoStatus.UPLOADING
+    lecture.duration_seconds = None
+    return previous
+
+
+def status_after_confirm(files_status: str) -> VideoStatus:
+    """The lecture's video status once files answered a confirmation."""
+    status = _STATUS_AFTER_CONFIRM.get(files_status)
+    if status is None:
+        raise ServiceUnavailable("The files service answered badly.")
+    return status
+
+
+def confirm_video(
+    lecture: Lecture, file_id: str, status: VideoStatus, duration: float | None
+) -> bool:
+    """Files confirmed `file_id` as `status`; True when the lecture moved on.
+
+    Only an upload still waiting moves on. Files' worker may already have reported READY
+    (its outbox can beat this commit), and a newer upload may have replaced this one: both
+    are newer news than this answer.
+    """
+    if lecture.video_file_id != file_id or lecture.video_status != VideoStatus.UPLOADING:
+        return False
+    lecture.video_status = status
+    if status == VideoStatus.READY:
+        lecture.duration_seconds = whole_seconds(duration)
+    return True
+
+
 class VideoService:
     def __init__(self, database: Database, files: FilesClient, max_video_bytes: int) -> None:
         self._db = database
@@ -169,17 +208,12 @@ class VideoService:
                 )
                 if lecture is None:
                     raise NotFound("No such lecture.")
-                previous = lecture.video_file_id
-                if previous == file_id:
-                    return Attached(lecture, None)
-                lecture.video_file_id = file_id
-                lecture.video_status = VideoStatus.UPLOADING
-                lecture.duration_seconds = None
+                replaced = attach_video(lecture, file_id)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise Conflict("This file is already the video of another lecture.") from None
             raise
-        return Attached(lecture, previous)
+        return Attached(lecture, replaced)
 
     async def confirm_upload(self, viewer: Viewer | None, lecture_id: str, file_id: str) -> Lecture:
         """Files checks the uploaded object and starts processing: PROCESSING or FAILED.
@@ -192,9 +226,7 @@ class VideoService:
         if lecture.video_status != VideoStatus.UPLOADING:
             return lecture
         confirmed = await self._files.confirm_upload(lecture.video_file_id)
-        status = _STATUS_AFTER_CONFIRM.get(confirmed.status)
-        if status is None:
-            raise ServiceUnavailable("The files service answered badly.")
+        status = status_after_confirm(confirmed.status)
         if status == VideoStatus.FAILED:
             # The contract has no field for the reason; operators find it here (and in files).
             log.info(
@@ -207,15 +239,7 @@ class VideoService:
             current = await session.get(Lecture, lecture.id, with_for_update=True)
             if current is None:
                 raise NotFound("No such lecture.")
-            # Only an upload still waiting moves on. Files' worker may already have reported
-            # READY (its outbox can beat this commit), and a newer upload may have replaced
-            # this one: both are newer news than this answer.
-            if current.video_file_id == lecture.video_file_id and (
-                current.video_status == VideoStatus.UPLOADING
-            ):
-                current.video_status = status
-                if status == VideoStatus.READY:
-                    current.duration_seconds = whole_seconds(confirmed.duration_seconds)
+            confirm_video(current, file_id, status, confirmed.duration_seconds)
         return current
 
     async def record_video_status(

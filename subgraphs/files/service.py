@@ -39,7 +39,7 @@ from subgraphs.files.processing import (
 )
 from subgraphs.files.processing.mux import MuxEvent
 from subgraphs.files.settings import FilesSettings
-from subgraphs.files.storage import Storage, UploadTarget
+from subgraphs.files.storage import ObjectInfo, Storage, UploadTarget
 
 log = get_logger("coursegraph.files")
 
@@ -73,6 +73,18 @@ def sanitise_file_name(name: str) -> str:
 
 def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
+
+
+def upload_problem(row: StoredFile, info: ObjectInfo | None) -> str | None:
+    """Why the stored object is not the upload `row` announced, or None: it then goes on
+    to PROCESSING, else to FAILED with this reason."""
+    if info is None:
+        return "The upload was not received."
+    if info.size != row.size_bytes:
+        return f"The upload has {info.size} bytes; {row.size_bytes} were announced."
+    if info.content_type is not None and _media_type(info.content_type) != row.content_type:
+        return f"The upload has type {info.content_type}; {row.content_type} was announced."
+    return None
 
 
 def _now() -> datetime:
@@ -172,14 +184,7 @@ class FileService:
         row = await self._require(file_id)
         if row.status != FileStatus.PENDING_UPLOAD:
             return row  # confirmed before: the same answer again
-        info = await self._storage.stat(row.storage_key)
-        reason = None
-        if info is None:
-            reason = "The upload was not received."
-        elif info.size != row.size_bytes:
-            reason = f"The upload has {info.size} bytes; {row.size_bytes} were announced."
-        elif info.content_type is not None and _media_type(info.content_type) != row.content_type:
-            reason = f"The upload has type {info.content_type}; {row.content_type} was announced."
+        reason = upload_problem(row, await self._storage.stat(row.storage_key))
         async with self._db.transaction() as session:
             locked = await session.get(StoredFile, row.id, with_for_update=True)
             if locked is None:

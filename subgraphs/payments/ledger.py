@@ -34,6 +34,31 @@ async def live_refund(session: AsyncSession, payment_id: uuid.UUID) -> Refund | 
     return refund
 
 
+def record_refund_answer(
+    payment: Payment, refund: Refund, provider_refund_id: str | None, state: RefundState
+) -> bool:
+    """The refund's state machine, without I/O: the provider's answer on the refund and
+    the payment; True when it refunded the payment, which happens once."""
+    if provider_refund_id and refund.provider_refund_id is None:
+        refund.provider_refund_id = provider_refund_id
+    if state is RefundState.FAILED:
+        if refund.status != RefundStatus.SUCCEEDED:
+            refund.status = RefundStatus.FAILED
+        return False
+    if state is RefundState.SUCCEEDED or refund.status == RefundStatus.FAILED:
+        refund.status = state.value
+    refund.failure_reason = None
+    if payment.status != PaymentStatus.SUCCEEDED:
+        return False
+    payment.refunded_minor = refund.amount_minor
+    payment.status = (
+        PaymentStatus.REFUNDED
+        if refund.amount_minor >= payment.amount_minor
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    return True
+
+
 async def settle_refund(
     session: AsyncSession,
     payment: Payment,
@@ -42,23 +67,8 @@ async def settle_refund(
     state: RefundState,
 ) -> None:
     """Record the provider's answer; the payment changes once. Caller holds its lock."""
-    if provider_refund_id and refund.provider_refund_id is None:
-        refund.provider_refund_id = provider_refund_id
-    if state is RefundState.FAILED:
-        if refund.status != RefundStatus.SUCCEEDED:
-            refund.status = RefundStatus.FAILED
+    if not record_refund_answer(payment, refund, provider_refund_id, state):
         return
-    if state is RefundState.SUCCEEDED or refund.status == RefundStatus.FAILED:
-        refund.status = state.value
-    refund.failure_reason = None
-    if payment.status != PaymentStatus.SUCCEEDED:
-        return
-    payment.refunded_minor = refund.amount_minor
-    payment.status = (
-        PaymentStatus.REFUNDED
-        if refund.amount_minor >= payment.amount_minor
-        else PaymentStatus.PARTIALLY_REFUNDED
-    )
     refunded = PaymentRefunded(
         paymentId=str(payment.id),
         userId=str(payment.user_id),

@@ -327,7 +327,7 @@ class PaymentService:
             raise PaymentFailed(str(error)) from None
         async with self._db.transaction() as session:
             locked = await lock_payment(session, payment.id)
-            changed = self._apply_charge(locked, charge)
+            changed = self.apply_charge(locked, charge)
             if changed:
                 await self._announce(session, locked)
         if locked.status == PaymentStatus.SUCCEEDED:
@@ -340,14 +340,16 @@ class PaymentService:
         """A charge the provider reports that we missed (the reconciler's repair)."""
         async with self._db.transaction() as session:
             locked = await lock_payment(session, payment_id)
-            changed = self._apply_charge(locked, charge)
+            changed = self.apply_charge(locked, charge)
             if changed:
                 await self._announce(session, locked)
         self._relay.wake()
         return changed
 
-    def _apply_charge(self, payment: Payment, charge: ChargeStatus) -> bool:
-        """The state machine; True when the payment changed. Caller holds the row lock."""
+    @staticmethod
+    def apply_charge(payment: Payment, charge: ChargeStatus) -> bool:
+        """The state machine, without I/O; True when the payment changed. Caller holds the
+        row lock."""
         if charge.state is ChargeState.SUCCEEDED:
             if payment.status in SETTLED:
                 return False
@@ -382,7 +384,7 @@ class PaymentService:
         return False
 
     async def _announce(self, session: AsyncSession, payment: Payment) -> None:
-        """The event of the status `_apply_charge` just gave the payment (under its lock)."""
+        """The event of the status `apply_charge` just gave the payment (under its lock)."""
         if payment.status == PaymentStatus.FAILED:
             failed = PaymentFailedEvent(
                 paymentId=str(payment.id),
@@ -498,7 +500,7 @@ class PaymentService:
                     failure_reason=event.failure_reason,
                 )
                 try:
-                    changed = self._apply_charge(payment, charge)
+                    changed = self.apply_charge(payment, charge)
                 except PaymentFailed:
                     return "amount mismatch"
                 if changed:

@@ -28,6 +28,7 @@ from coursegraph.embedded_pg import with_database
 from coursegraph.settings import SUBGRAPHS
 from launcher import migrations, subgraph_registry
 from router.composition import compose_config
+from tests.services import worker_name
 from tests.variables import all_variable_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def fresh_database(server_url: str, prefix: str, *, migrate: bool = True) -> Ite
     between tests, and any other stack's outbox relays and processing worker would claim
     this stack's rows (`FOR UPDATE SKIP LOCKED` takes whatever is due).
     """
-    name = f"{prefix}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{worker_name()}_{secrets.token_hex(4)}"
     asyncio.run(create_database(server_url, name))
     url = with_database(server_url, name)
     try:
