@@ -168,6 +168,28 @@ def test_every_service_is_deployed_hardened_and_probed(rendered: tuple[Manifest,
     assert [_containers(job)[0]["args"] for job in jobs.values()] == [["migrate"]]
 
 
+def test_instances_that_can_be_several_share_their_nonces(rendered: tuple[Manifest, ...]) -> None:
+    """Each instance keeps HMAC nonces in memory unless REDIS_URL is set: a signed request
+    could then be replayed to another pod of the same subgraph (tests/scaleout)."""
+    (config,) = (
+        doc
+        for name, doc in _of_kind(rendered, "ConfigMap").items()
+        if name.startswith("coursegraph-config")
+    )
+    ceilings = {
+        doc["spec"]["scaleTargetRef"]["name"]: doc["spec"]["maxReplicas"]
+        for doc in _of_kind(rendered, "HorizontalPodAutoscaler").values()
+    }
+    several = [
+        name
+        for name, doc in _of_kind(rendered, "Deployment").items()
+        if name != "router"
+        and max(doc["spec"]["replicas"], ceilings[name], int(config["data"]["WORKERS"])) > 1
+    ]
+    if several:
+        assert config["data"].get("REDIS_URL", "").startswith("redis"), several
+
+
 def _receivers(rendered: tuple[Manifest, ...]) -> dict[str, set[str]]:
     """ConfigMap or Secret name -> the services whose containers take it whole (envFrom)."""
     found: dict[str, set[str]] = {}
