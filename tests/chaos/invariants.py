@@ -4,7 +4,6 @@ and courses schemas of a stack's database, and the reconciler's own `--check`.""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import asyncpg
 
@@ -59,20 +58,4 @@ async def violations(database_url: str) -> dict[str, list[str]]:
 
 def reconcile_check(payments: Service) -> subprocess.CompletedProcess[str]:
     """`coursegraph payments reconcile --check` with the payments process's environment."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "launcher.cli",
-            "payments",
-            "reconcile",
-            "--check",
-            "--grace-seconds",
-            "0",
-        ],
-        env=dict(payments.env),
-        cwd=payments.workdir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return payments.cli("payments", "reconcile", "--check", "--grace-seconds", "0")

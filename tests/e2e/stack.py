@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Start-up of five Python processes on a 2-core machine: imports dominate.
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+PYTHON = [sys.executable, "-m", "launcher.cli"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -143,6 +144,17 @@ class Service:
         self.start()
         self.wait_healthy()
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`coursegraph <args>` with this process's environment, as an operator runs it."""
+        return subprocess.run(
+            [*PYTHON, *args],
+            env=dict(self.env),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -242,9 +254,6 @@ def stack_environment(
         "REGISTER_MAX_PER_ADDRESS": "100000",
         **extra_env,
     }
-
-
-PYTHON = [sys.executable, "-m", "launcher.cli"]
 
 
 def subgraph_argv(name: str, port: int) -> list[str]:
