@@ -134,10 +134,11 @@ class Chaos:
         return None
 
     async def account(self, role: str) -> str:
-        email = f"{role.lower()}-{secrets.token_hex(5)}@example.com"
-        account = {"email": email, "password": "chaos horse battery", "name": "Chaos", "role": role}
         for _ in range(20):
-            result = await gql(self.url, REGISTER, {"i": account})
+            # A new address each try: a try whose answer was lost may have made the account.
+            email = f"{role.lower()}-{secrets.token_hex(5)}@example.com"
+            account = {"email": email, "password": "chaos horse battery", "name": "Chaos"}
+            result = await gql(self.url, REGISTER, {"i": {**account, "role": role}})
             if not result.errors:
                 token: str = result.ok()["register"]["accessToken"]
                 return token
