@@ -24,8 +24,6 @@ import random
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -41,7 +40,7 @@ from coursegraph.http import signed_path
 from coursegraph.settings import Settings
 from tests.chaos.invariants import reconcile_check, violations
 from tests.e2e.client import PASSWORD, operation
-from tests.e2e.stack import Service, fresh_database
+from tests.e2e.stack import fresh_database
 from tests.helpers import signer_for
 from tests.scaleout.stack import NAMES, ScaledStack, build_scaled_stack
 from tests.services import unavailable
@@ -91,24 +90,13 @@ def scaled(
         )
         # Both users instances sign with one key, as the Secret gives it to both pods.
         users = stack.instances["users"][0]
-        made = _cli(users, "users", "rotate-keys")
+        made = users.cli("users", "rotate-keys")
         assert made.returncode == 0, made.stderr
         stack.start()
         try:
             yield stack, database_url
         finally:
             stack.stop()
-
-
-def _cli(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "launcher.cli", *args],
-        env=dict(service.env),
-        cwd=service.workdir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_a_signed_request_is_accepted_by_one_instance_only(
@@ -341,6 +329,14 @@ async def _kill_one_of_each(stack: ScaledStack, load: Load) -> None:
     await asyncio.gather(*restarts)
 
 
+async def _rows(database_url: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return list(await connection.fetch(query))
+    finally:
+        await connection.close()
+
+
 async def _seats(load: Load, token: str) -> set[str]:
     data = await load.graphql("after", "MyLearning", {}, token)
     assert data is not None
@@ -397,6 +393,14 @@ async def test_killing_one_instance_of_each_fails_only_requests_in_flight(
         assert not found, found
         assert check.returncode == 0, f"{check.stdout}\n{check.stderr}"
         assert not lost, f"{len(lost)} students miss a seat they were answered or paid for"
+        # Each student opened one checkout for one paid course: a repeated `enroll` reuses
+        # the pending payment, so a second row would be a doubled charge in the making.
+        doubled = await _rows(
+            database_url,
+            "SELECT user_id, course_id FROM payments.payments"
+            " GROUP BY user_id, course_id HAVING count(*) > 1",
+        )
+        assert not doubled, doubled
     finally:
         await load.http.aclose()
 
@@ -424,9 +428,8 @@ async def test_a_revoked_token_is_refused_by_every_router(
             return str(errors[0]["extensions"]["code"]) if errors else "OK"
 
         assert [await me(url) for url in routers] == ["OK", "OK"]  # cached by both now
-        changed = _cli(
-            stack.instances["users"][0], "users", "set-role", "--email", email, "--role", "TEACHER"
-        )
+        users = stack.instances["users"][0]
+        changed = users.cli("users", "set-role", "--email", email, "--role", "TEACHER")
         assert changed.returncode == 0, changed.stderr
         deadline = time.monotonic() + REVOCATION_SECONDS
         while (codes := [await me(url) for url in routers]) != ["UNAUTHENTICATED"] * 2:
