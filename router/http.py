@@ -176,18 +176,9 @@ class SubgraphClient:
         self, payload: dict[str, Any], headers: Mapping[str, str], *, retry: bool = True
     ) -> dict[str, Any]:
         body = orjson.dumps(payload)
-        lines = [self._head]
-        extra = dict(headers)
-        if self._signer is not None:
-            extra.update(self._signer.headers("POST", self._path, body))
-        for name, value in extra.items():
-            lines.append(f"{name}: {value}\r\n".encode())
-        lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
-        lines.append(body)
-        data = b"".join(lines)
         try:
             async with asyncio.timeout(self._timeout), self._slots:
-                status, raw = await self._exchange(data, retry)
+                status, raw = await self._exchange(body, headers, retry)
         except TimeoutError:
             raise SubgraphTimeout(f"timed out after {self._timeout:g}s") from None
         except OSError as exc:
@@ -202,7 +193,23 @@ class SubgraphClient:
         envelope = 2 if isinstance(result.get("data"), dict) else 1
         return SubgraphAnswer(result, raw.count(b"{") - envelope)
 
-    async def _exchange(self, data: bytes, retry: bool) -> tuple[int, bytes]:
+    def _frame(self, body: bytes, headers: Mapping[str, str]) -> bytes:
+        """The request's bytes, signed as it is sent: a repeat carries a nonce of its own,
+        or every instance sharing the nonce store (Redis) would refuse it as a replay."""
+        lines = [self._head]
+        extra = dict(headers)
+        if self._signer is not None:
+            extra.update(self._signer.headers("POST", self._path, body))
+        for name, value in extra.items():
+            lines.append(f"{name}: {value}\r\n".encode())
+        lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        lines.append(body)
+        return b"".join(lines)
+
+    async def _exchange(
+        self, body: bytes, headers: Mapping[str, str], retry: bool
+    ) -> tuple[int, bytes]:
+        data = self._frame(body, headers)
         conn = self._checkout()
         reused = conn is not None
         if conn is None:
@@ -215,7 +222,7 @@ class SubgraphClient:
             # A pooled connection the subgraph closed while idle: try once on a fresh one,
             # unless the request may have been processed (then only if it is safe to repeat).
             if reused and retry and not conn.received:
-                return await self._exchange(data, retry=False)
+                return await self._exchange(body, headers, retry=False)
             raise
         except BaseException:
             conn.close()

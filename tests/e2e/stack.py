@@ -35,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Start-up of five Python processes on a 2-core machine: imports dominate.
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+PYTHON = [sys.executable, "-m", "launcher.cli"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -141,6 +142,17 @@ class Service:
         self.start()
         self.wait_healthy()
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`coursegraph <args>` with this process's environment, as an operator runs it."""
+        return subprocess.run(
+            [*PYTHON, *args],
+            env=dict(self.env),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -211,12 +223,12 @@ def compose_supergraph(workdir: Path, urls: Mapping[str, str]) -> Path:
     return supergraph
 
 
-def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) -> Stack:
-    """Every process's command line and environment; nothing is started yet."""
-    names = [*SUBGRAPHS, "router"]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = {
+def stack_environment(
+    workdir: Path, database_url: str, urls: Mapping[str, str], extra_env: Mapping[str, str]
+) -> dict[str, str]:
+    """What every process of a stack is given: the database, where each service is
+    reached (`urls`: the subgraphs' addresses), short polls for bounded waits."""
+    return {
         **clean_environment(),
         "PYTHONUNBUFFERED": "1",
         "COURSEGRAPH_ENV": "test",
@@ -241,37 +253,46 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
         "REGISTER_MAX_PER_ADDRESS": "100000",
         **extra_env,
     }
+
+
+def subgraph_argv(name: str, port: int) -> list[str]:
+    return [*PYTHON, "serve", name, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def router_argv(supergraph: Path, router_config: Path, port: int) -> list[str]:
+    return [
+        *PYTHON,
+        "router",
+        "--supergraph",
+        str(supergraph),
+        "--config",
+        str(router_config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) -> Stack:
+    """Every process's command line and environment; nothing is started yet."""
+    names = [*SUBGRAPHS, "router"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = stack_environment(workdir, database_url, urls, extra_env)
     supergraph = compose_supergraph(workdir, urls)
     router_config = workdir / "router.yaml"
     # A stopped subgraph refuses connections at once; the timeout only bounds a hung one.
     router_config.write_text(yaml.safe_dump({"traffic": {"timeout_seconds": 10}}))
-    python = [sys.executable, "-m", "launcher.cli"]
     services = {
-        name: Service(
-            name,
-            [*python, "serve", name, "--host", "127.0.0.1", "--port", str(ports[name])],
-            ports[name],
-            env,
-            workdir,
-        )
+        name: Service(name, subgraph_argv(name, ports[name]), ports[name], env, workdir)
         for name in SUBGRAPHS
     }
     services["router"] = Service(
         "router",
-        [
-            *python,
-            "router",
-            "--supergraph",
-            str(supergraph),
-            "--config",
-            str(router_config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(ports["router"]),
-            "--log-level",
-            "warning",
-        ],
+        router_argv(supergraph, router_config, ports["router"]),
         ports["router"],
         env,
         workdir,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from coursegraph.service_auth import ServiceSigner
 from router.http import SubgraphClient, SubgraphEndpoint, SubgraphUnavailable
 from tests.router.conftest import closed_port
 
@@ -86,6 +87,41 @@ async def test_a_connection_closed_while_idle_is_replaced() -> None:
         await asyncio.sleep(0.05)
         assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
         assert len(connections) == 2
+        await subgraph.close()
+
+
+async def test_a_repeated_request_is_signed_again() -> None:
+    """A request on a pooled connection that closes before any answer is sent once more
+    (the instance behind a balancer may have died with it). The repeat carries a nonce of
+    its own: the first may have been claimed in the shared store before the instance died,
+    and the other instance would refuse the same one as a replay."""
+    nonces: list[bytes] = []
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int
+    ) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+            nonces.extend(
+                line.split(b": ")[1]
+                for line in head.split(b"\r\n")
+                if line.startswith(b"x-service-nonce")
+            )
+            if number == 1 and len(nonces) == 2:
+                return  # the second request on the first connection dies unanswered
+            writer.write(_response(OK_BODY))
+            await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        subgraph = SubgraphClient(
+            SubgraphEndpoint("test", url, 2.0), ServiceSigner("router", b"k" * 32), 4
+        )
+        await subgraph.request({"query": "{ ok }"}, {})
+        assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        assert len(connections) == 2
+        assert len(nonces) == 3
+        assert len(set(nonces)) == 3, "the repeat was sent with the nonce already used"
         await subgraph.close()
 
 
