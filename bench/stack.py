@@ -206,6 +206,39 @@ async def statement_count(cluster: Cluster) -> int:
         await db.close()
 
 
+async def reset_statements(cluster: Cluster) -> None:
+    db = await connect(cluster, "postgres")
+    try:
+        await db.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await db.close()
+
+
+async def top_statements(cluster: Cluster, count: int) -> list[dict[str, Any]]:
+    """The statements that took the most server time since the reset, all scenarios."""
+    db = await connect(cluster, "postgres")
+    try:
+        rows = await db.fetch(
+            "SELECT calls, total_exec_time, mean_exec_time, shared_blks_hit, query"
+            " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+            " WHERE d.datname = $1 ORDER BY total_exec_time DESC LIMIT $2",
+            DATABASE,
+            count,
+        )
+    finally:
+        await db.close()
+    return [
+        {
+            "calls": r["calls"],
+            "total_ms": round(r["total_exec_time"], 1),
+            "mean_ms": round(r["mean_exec_time"], 3),
+            "blocks_per_call": round(r["shared_blks_hit"] / max(r["calls"], 1), 1),
+            "query": " ".join(r["query"].split())[:400],
+        }
+        for r in rows
+    ]
+
+
 # --------------------------------------------------------------------------- CPU time
 def process_tree(root: int) -> list[int]:
     """`root` and every process below it (uvicorn workers, PostgreSQL backends)."""
@@ -240,22 +273,35 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 
 @dataclass
 class CpuProbe:
-    """CPU seconds per named group of processes between `start()` and `stop()`; a process
-    started in between counts from zero, one that ended in between is lost (none do)."""
+    """CPU seconds per named group of processes between `start()` and `stop()`, less what
+    the group spends idle (outbox relays and the files worker poll, PostgreSQL's own
+    background processes write): `idle_rate`, measured by `measure_idle()` before any
+    load. A process started in between counts from zero, one that ended is lost."""
 
     roots: dict[str, int]
+    idle_rate: dict[str, float] = field(default_factory=dict)  # CPU seconds per second
     _before: dict[str, dict[int, float]] = field(default_factory=dict)
+    _started: float = 0.0
+
+    def measure_idle(self, seconds: float) -> None:
+        self.idle_rate = {}
+        self.start()
+        time.sleep(seconds)
+        self.idle_rate = {name: used / seconds for name, used in self.stop().items()}
 
     def _sample(self) -> dict[str, dict[int, float]]:
         return {name: cpu_seconds(process_tree(pid)) for name, pid in self.roots.items()}
 
     def start(self) -> None:
         self._before = self._sample()
+        self._started = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         after = self._sample()
+        elapsed = time.monotonic() - self._started
         return {
             name: sum(t - self._before[name].get(pid, 0.0) for pid, t in after[name].items())
+            - self.idle_rate.get(name, 0.0) * elapsed
             for name in self.roots
         }
 
@@ -511,6 +557,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20, help="concurrent connections")
     parser.add_argument("--students", type=int, default=100, help="students signed in")
     parser.add_argument("--workdir", type=Path, default=BENCH / ".work" / "stack")
+    parser.add_argument("--idle", type=float, default=10, help="seconds of idle baseline")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -523,7 +570,13 @@ def main() -> int:
     with running(cluster.start, cluster.stop):
         prepare_database(cluster, size)
         workdir = Path(tempfile.mkdtemp(prefix="stack-", dir=args.workdir))
-        extra_env = {"DATABASE_POOL_SIZE": "10", "ACCESS_TOKEN_TTL_SECONDS": "7200"}
+        extra_env = {
+            "DATABASE_POOL_SIZE": "10",
+            # The benchmark outlasts the default 15 minutes of a token.
+            "ACCESS_TOKEN_TTL_SECONDS": "7200",
+            # The default poll (the test stack's 0.2 s would add idle work to every page).
+            "FILES_PROCESSING_POLL_SECONDS": "2",
+        }
         stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env)
         with stack:
             say(f"stack up: router {stack.router.url}; logs in {workdir}")
@@ -534,6 +587,10 @@ def main() -> int:
                 client.close()
             roots = {name: stack.services[name].process.pid for name in ("router", *SUBGRAPHS)}  # type: ignore[union-attr]
             probe = CpuProbe({**roots, "postgres": cluster.postmaster_pid()})
+            probe.measure_idle(args.idle)
+            idle = ", ".join(f"{n} {r * 1000:.1f}" for n, r in probe.idle_rate.items())
+            say(f"idle CPU ms per second, subtracted from each window: {idle}")
+            asyncio.run(reset_statements(cluster))
             outcomes = []
             for scenario in scenarios:
                 requests_file = workdir / f"{scenario}.requests"
@@ -541,6 +598,9 @@ def main() -> int:
                 outcome = measure(scenario, stack.router.url, requests_file, args, probe, cluster)
                 say(outcome.row())
                 outcomes.append(outcome)
+            top = asyncio.run(top_statements(cluster, 8))
+            for st in top:
+                say(f"{st['mean_ms']:.2f} ms, {st['calls']} calls: {st['query']}")
 
     names = " · ".join(probe.roots)
     table = [
@@ -554,8 +614,9 @@ def main() -> int:
     results = args.workdir / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json"
     results.write_text(
         json.dumps(
-            [{"scenario": o.scenario, "wrk": o.wrk, "cpu_seconds": o.cpu_seconds,
-              "statements": o.statements, "load": o.load} for o in outcomes],
+            {"idle_cpu_per_second": probe.idle_rate, "top_statements": top,
+             "scenarios": [{"scenario": o.scenario, "wrk": o.wrk, "cpu_seconds": o.cpu_seconds,
+                            "statements": o.statements, "load": o.load} for o in outcomes]},
             indent=2,
         )
     )  # fmt: skip
