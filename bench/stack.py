@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -388,7 +389,7 @@ async def student_seats(cluster: Cluster, user_ids: list[str]) -> dict[str, list
 def prepare_requests(
     client: Client, cluster: Cluster, size: catalog.CatalogSize, students: int
 ) -> dict[str, list[Request]]:
-    """Every scenario's request list, each request answered once and checked in full."""
+    """Every scenario's request list (the mix holds writes too)."""
     rng = random.Random(size.seed)
     login = {
         "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p)"
@@ -443,10 +444,6 @@ def prepare_requests(
         "course": course_list,
         "learning": learning_list,
     }
-    for requests in [*lists.values(), write_list]:
-        for request in {id(r): r for r in requests}.values():
-            check_shape(request, client.post(request))
-    say("one response of every prepared request checked in full")
     # 60 % catalog and course pages, 20 % my learning, 10 % search, 10 % writes: a list
     # of 100 drawn evenly from each part, so wrk's uniform draws keep the proportions.
     mix = [
@@ -457,6 +454,17 @@ def prepare_requests(
         *spread(write_list, 10),
     ]
     return {**lists, "mix": mix}
+
+
+def check_all(url: str, lists: dict[str, list[Request]]) -> None:
+    """Every prepared request answered once through `url` and checked in full."""
+    client = Client(url)
+    try:
+        everything = [r for requests in lists.values() for r in requests]
+        for request in {id(r): r for r in everything}.values():
+            check_shape(request, client.post(request))
+    finally:
+        client.close()
 
 
 def spread(items: list[Request], count: int) -> list[Request]:
@@ -480,6 +488,8 @@ def run_wrk(url: str, requests_file: Path, clients: int, seconds: int) -> dict[s
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     for line in result.stdout.splitlines():
+        if line.startswith("WRKBAD "):
+            say(f"a bad response: {line.removeprefix('WRKBAD ')}")
         if line.startswith("WRKJSON "):
             parsed: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
             return parsed
@@ -493,6 +503,7 @@ class Outcome:
     cpu_seconds: dict[str, float]
     statements: int
     load: str
+    gateway: str = "coursegraph"
 
     @property
     def requests(self) -> int:
@@ -509,13 +520,15 @@ class Outcome:
         return self.requests / (self.wrk["duration_us"] / 1e6)
 
     def cpu_ms(self, name: str) -> float:
-        return self.cpu_seconds[name] * 1000 / max(self.requests, 1)
+        # An idle process's baseline may exceed what it spent under load: report 0.
+        return max(self.cpu_seconds[name], 0.0) * 1000 / max(self.requests, 1)
 
     def row(self) -> str:
         cpu = " · ".join(f"{self.cpu_ms(name):.1f}" for name in self.cpu_seconds)
         ms = [self.wrk[k] / 1000 for k in ("p50_us", "p95_us", "p99_us")]
         return (
-            f"| {self.scenario} | {self.rps:.0f} | {ms[0]:.0f} / {ms[1]:.0f} / {ms[2]:.0f} | "
+            f"| {self.scenario} | {self.gateway} | {self.rps:.0f} | "
+            f"{ms[0]:.0f} / {ms[1]:.0f} / {ms[2]:.0f} | "
             f"{cpu} | {self.statements / max(self.requests, 1):.1f} | "
             f"{self.requests} ({self.bad}) | {self.load} |"
         )
@@ -528,15 +541,20 @@ def measure(
     args: argparse.Namespace,
     probe: CpuProbe,
     cluster: Cluster,
+    idle_statements: float,
 ) -> Outcome:
+    """One scenario: warm-up, then the measured window; CPU and statements net of what
+    the stack does idle (per second, measured before the first scenario)."""
     run_wrk(url, requests_file, args.clients, args.warmup)
     statements = asyncio.run(statement_count(cluster))
+    started = time.monotonic()
     probe.start()
     result = run_wrk(url, requests_file, args.clients, args.duration)
     cpu = probe.stop()
     statements = asyncio.run(statement_count(cluster)) - statements
+    statements -= round(idle_statements * (time.monotonic() - started))
     load = Path("/proc/loadavg").read_text().split()[0]
-    return Outcome(scenario, result, cpu, statements, load)
+    return Outcome(scenario, result, cpu, max(statements, 0), load)
 
 
 @contextmanager
@@ -548,10 +566,89 @@ def running(start: Callable[[], None], stop: Callable[[], None]) -> Iterator[Non
         stop()
 
 
+@contextmanager
+def hive_gateway(workdir: Path, supergraph: Path, credential: str) -> Iterator[tuple[str, int]]:
+    """Hive Gateway (bench/node_modules, `npm ci` in bench/) on the same subgraphs and
+    supergraph as our router, sending them the router credential; (URL, pid)."""
+    binary = BENCH / "node_modules" / ".bin" / "hive-gateway"
+    if not binary.exists():
+        raise SystemExit("Hive Gateway is not installed: run `npm ci` in bench/ first.")
+    port = free_port()
+    config = BENCH / "gateways" / "hive-stack.config.mjs"
+    log = (workdir / "hive-gateway.log").open("ab")
+    process = subprocess.Popen(
+        [str(binary), "supergraph", str(supergraph), "-c", str(config), "--host", "127.0.0.1",
+         "--port", str(port), "--fork", "1", "--jit"],
+        env={**os.environ, "NODE_ENV": "production", "ROUTER_SHARED_SECRET": credential},
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readiness", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Hive Gateway did not start; see {log.name}")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def run_scenarios(
+    gateway: str,
+    url: str,
+    roots: dict[str, int],
+    lists: dict[str, list[Request]],
+    workdir: Path,
+    cluster: Cluster,
+    args: argparse.Namespace,
+) -> tuple[list[Outcome], dict[str, Any]]:
+    check_all(url, lists)
+    say(f"{gateway}: one response of every prepared request checked in full")
+    probe = CpuProbe(roots)
+    # Outbox relays, the files worker and token revocation polls work while idle.
+    before = asyncio.run(statement_count(cluster))
+    probe.measure_idle(args.idle)
+    idle_statements = (asyncio.run(statement_count(cluster)) - before) / args.idle
+    idle = ", ".join(f"{n} {r * 1000:.1f}" for n, r in probe.idle_rate.items())
+    say(f"{gateway}: idle, subtracted from each window: CPU ms per second {idle};"
+        f" {idle_statements:.1f} statements per second")  # fmt: skip
+    asyncio.run(reset_statements(cluster))
+    outcomes = []
+    for scenario in args.scenarios.split(","):
+        requests_file = workdir / f"{scenario}.requests"
+        write_requests_file(requests_file, lists[scenario])
+        outcome = measure(scenario, url, requests_file, args, probe, cluster, idle_statements)
+        outcome.gateway = gateway
+        say(outcome.row())
+        outcomes.append(outcome)
+    top = asyncio.run(top_statements(cluster, 8))
+    for st in top:
+        say(f"{st['mean_ms']:.2f} ms, {st['calls']} calls: {st['query']}")
+    return outcomes, {
+        "idle_cpu_per_second": probe.idle_rate,
+        "idle_statements_per_second": idle_statements,
+        "top_statements": top,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(catalog.SIZES), default="full")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--gateways", default="coursegraph", help="coursegraph,hive")
     parser.add_argument("--duration", type=int, default=30, help="measured seconds")
     parser.add_argument("--warmup", type=int, default=10, help="seconds before each")
     parser.add_argument("--clients", type=int, default=20, help="concurrent connections")
@@ -560,13 +657,16 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=10, help="seconds of idle baseline")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args()
-    scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = set(scenarios) - set(SCENARIOS)
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
     if unknown:
-        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+        parser.error(f"unknown scenarios or gateways: {', '.join(sorted(unknown))}")
     size = catalog.SIZES[args.size]
     cluster = Cluster(args.workdir / args.size)
+    credential = secrets.token_hex(32)
 
+    outcomes: list[Outcome] = []
+    details: dict[str, Any] = {}
     with running(cluster.start, cluster.stop):
         prepare_database(cluster, size)
         workdir = Path(tempfile.mkdtemp(prefix="stack-", dir=args.workdir))
@@ -576,6 +676,8 @@ def main() -> int:
             "ACCESS_TOKEN_TTL_SECONDS": "7200",
             # The default poll (the test stack's 0.2 s would add idle work to every page).
             "FILES_PROCESSING_POLL_SECONDS": "2",
+            # What Hive Gateway sends instead of a signature (README "Behind another router").
+            "ROUTER_SHARED_SECRET": credential,
         }
         stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env)
         with stack:
@@ -585,28 +687,28 @@ def main() -> int:
                 lists = prepare_requests(client, cluster, size, args.students)
             finally:
                 client.close()
-            roots = {name: stack.services[name].process.pid for name in ("router", *SUBGRAPHS)}  # type: ignore[union-attr]
-            probe = CpuProbe({**roots, "postgres": cluster.postmaster_pid()})
-            probe.measure_idle(args.idle)
-            idle = ", ".join(f"{n} {r * 1000:.1f}" for n, r in probe.idle_rate.items())
-            say(f"idle CPU ms per second, subtracted from each window: {idle}")
-            asyncio.run(reset_statements(cluster))
-            outcomes = []
-            for scenario in scenarios:
-                requests_file = workdir / f"{scenario}.requests"
-                write_requests_file(requests_file, lists[scenario])
-                outcome = measure(scenario, stack.router.url, requests_file, args, probe, cluster)
-                say(outcome.row())
-                outcomes.append(outcome)
-            top = asyncio.run(top_statements(cluster, 8))
-            for st in top:
-                say(f"{st['mean_ms']:.2f} ms, {st['calls']} calls: {st['query']}")
+            pids = {name: stack.services[name].process.pid for name in ("router", *SUBGRAPHS)}  # type: ignore[union-attr]
+            subgraph_pids = {name: pids[name] for name in SUBGRAPHS}
+            database = {"postgres": cluster.postmaster_pid()}
+            for gateway in args.gateways.split(","):
+                if gateway == "coursegraph":
+                    roots = {"gateway": pids["router"], **subgraph_pids, **database}
+                    found = run_scenarios(
+                        gateway, stack.router.url, roots, lists, workdir, cluster, args
+                    )
+                else:
+                    supergraph = workdir / "supergraph.graphql"
+                    with hive_gateway(workdir, supergraph, credential) as (url, pid):
+                        roots = {"gateway": pid, **subgraph_pids, **database}
+                        found = run_scenarios(gateway, url, roots, lists, workdir, cluster, args)
+                outcomes.extend(found[0])
+                details[gateway] = found[1]
 
-    names = " · ".join(probe.roots)
+    names = " · ".join(outcomes[0].cpu_seconds) if outcomes else ""
     table = [
-        f"| scenario | RPS | p50 / p95 / p99 ms | CPU ms per request: {names} | "
+        f"| scenario | gateway | RPS | p50 / p95 / p99 ms | CPU ms per request: {names} | "
         "SQL statements per request | requests (bad) | load avg |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
         *(o.row() for o in outcomes),
     ]
     text = "\n".join(table)
@@ -614,9 +716,10 @@ def main() -> int:
     results = args.workdir / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json"
     results.write_text(
         json.dumps(
-            {"idle_cpu_per_second": probe.idle_rate, "top_statements": top,
-             "scenarios": [{"scenario": o.scenario, "wrk": o.wrk, "cpu_seconds": o.cpu_seconds,
-                            "statements": o.statements, "load": o.load} for o in outcomes]},
+            {"gateways": details,
+             "scenarios": [{"scenario": o.scenario, "gateway": o.gateway, "wrk": o.wrk,
+                            "cpu_seconds": o.cpu_seconds, "statements": o.statements,
+                            "load": o.load} for o in outcomes]},
             indent=2,
         )
     )  # fmt: skip

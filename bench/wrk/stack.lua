@@ -5,13 +5,17 @@
 --                                   ("-" for none), the JSON body (one line)
 -- A response is bad when its status is not 200, it contains "errors", or it does not
 -- start with one of the list's prefixes (an operation's root field and first selection).
--- done() prints one JSON line prefixed "WRKJSON ".
-local entries = {}
-do
-  local lines = {}
-  for line in io.lines(os.getenv("BENCH_REQUESTS_FILE")) do
-    table.insert(lines, line)
-  end
+-- done() prints one JSON line prefixed "WRKJSON ", and the first bad response of each
+-- thread prefixed "WRKBAD ".
+local lines = {}
+for line in io.lines(os.getenv("BENCH_REQUESTS_FILE")) do
+  table.insert(lines, line)
+end
+
+-- Formatted in init(): wrk knows the Host header only then (Node servers refuse an
+-- HTTP/1.1 request without one).
+local function format_entries()
+  local entries = {}
   for i = 1, #lines - 2, 3 do
     local headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
     if lines[i + 1] ~= "-" then
@@ -22,6 +26,7 @@ do
       request = wrk.format("POST", nil, headers, lines[i + 2]),
     })
   end
+  return entries
 end
 
 local threads = {}
@@ -38,6 +43,8 @@ end
 function init(args)
   math.randomseed(os.time() * 1000 + id)
   checked, bad_status, with_errors, bad_shape = 0, 0, 0, 0
+  first_bad = ""
+  entries = format_entries()
   prefixes = {}
   for _, e in ipairs(entries) do
     prefixes[e.prefix] = true
@@ -59,12 +66,18 @@ end
 
 function response(status, headers, body)
   checked = checked + 1
+  local bad = true
   if status ~= 200 then
     bad_status = bad_status + 1
   elseif string.find(body, '"errors"', 1, true) then
     with_errors = with_errors + 1
   elseif not known_prefix(body) then
     bad_shape = bad_shape + 1
+  else
+    bad = false
+  end
+  if bad and first_bad == "" then
+    first_bad = status .. " " .. string.sub(body, 1, 300)
   end
 end
 
@@ -75,6 +88,11 @@ function done(summary, latency, requests)
     s = s + t:get("bad_status")
     e = e + t:get("with_errors")
     b = b + t:get("bad_shape")
+  end
+  for _, t in ipairs(threads) do
+    if t:get("first_bad") ~= "" then
+      io.write("WRKBAD " .. t:get("first_bad") .. "\n")
+    end
   end
   local err = summary.errors
   io.write(string.format(
