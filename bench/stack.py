@@ -1,17 +1,19 @@
 """The stack benchmark (docs/benchmarks.md, "Stack benchmark"): the apps' own pages
-through the router, on a large generated catalog.
+through the router (or Hive Gateway) and the real subgraphs, on a large generated catalog.
 
     .venv/bin/python bench/stack.py                          # full size, every scenario
     .venv/bin/python bench/stack.py --size smoke --duration 5 --warmup 2
     .venv/bin/python bench/stack.py --scenarios catalog,search --clients 20
+    .venv/bin/python bench/stack.py --gateways coursegraph,hive   # after `npm ci` in bench/
 
 It runs its own PostgreSQL cluster (Debian's server binaries, `pg_stat_statements`
 preloaded) under bench/.work/stack/<size>/, generates the catalog there once
 (bench/catalog.py; kept for the next run), runs every subgraph's migrations, starts the
 router and the subgraphs as separate processes (tests/e2e/stack.py), signs students in,
-checks one response of every prepared request in full, then drives each scenario with
-wrk (bench/wrk/stack.lua checks every response) and reads CPU time per process from
-/proc and statement counts from pg_stat_statements before and after the measured window.
+checks one response of every prepared request in full through each gateway, drives each
+scenario with wrk (bench/wrk/stack.lua checks every response) and reads CPU time per
+process from /proc and statement counts from pg_stat_statements around the measured
+window.
 """
 
 from __future__ import annotations
