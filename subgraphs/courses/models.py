@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -107,6 +108,19 @@ class Course(Base):
         ),
         deferred=True,
     )
+
+
+class CourseCount(Base):
+    """How many courses have each status, free or not: `totalCount` of the whole catalog
+    reads these rows instead of counting 100,000. Kept by the `count_courses` trigger
+    (migration courses_0004) in the same statement as every course write."""
+
+    __tablename__ = "course_counts"
+    __table_args__ = (CheckConstraint("courses >= 0", name="not_negative"),)
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    is_free: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    courses: Mapped[int] = mapped_column(BigInteger)
 
 
 class Section(Base):

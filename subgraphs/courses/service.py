@@ -12,13 +12,13 @@ import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,14 @@ from coursegraph.ids import parse_uuid
 from coursegraph.money import Money, to_minor
 from subgraphs.courses.clients import UsersClient
 from subgraphs.courses.cursors import CourseCursor, listing_key
-from subgraphs.courses.models import Course, CourseStatus, Lecture, Section, VideoStatus
+from subgraphs.courses.models import (
+    Course,
+    CourseCount,
+    CourseStatus,
+    Lecture,
+    Section,
+    VideoStatus,
+)
 from subgraphs.courses.policy import (
     can_view,
     lists_everything_of,
@@ -47,8 +54,12 @@ MAX_SECTIONS_PER_COURSE = 50
 MAX_LECTURES_PER_SECTION = 50
 MAX_SLUG_BASE = 80
 SEARCH_CONFIG = "english"
+# A search lists (and counts) at most this many courses: its newest matches, ordered by
+# relevance. A bound as large search engines keep one; more than a person pages through.
+SEARCH_CANDIDATES = 1000
 
 _Item = TypeVar("_Item", Section, Lecture)
+_Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
 # A `taughtCourses` load: (teacher id, unpublished courses too, at most this many).
 TaughtKey = tuple[str, bool, int]
 
@@ -74,6 +85,8 @@ class CatalogFilter:
     search: str | None
     teacher_id: uuid.UUID | None
     free_only: bool
+    # The listing's count when the page's own query computed it (a search does).
+    total: int | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -343,47 +356,91 @@ class CourseService:
             )
         cursor = CourseCursor.decode(after, catalog.key) if after else None
 
-        rank: ColumnElement[float] | None = None
-        statement: Select[Any]
         if catalog.search is not None:
-            query = func.websearch_to_tsquery(SEARCH_CONFIG, catalog.search)
-            rank = func.ts_rank(Course.search, query)
-            statement = select(Course, rank)
-            keys: list[ColumnElement[Any]] = [
-                rank,
-                Course.created_at.expression,
-                Course.id.expression,
-            ]
-        else:
-            statement = select(Course)
-            keys = [Course.created_at.expression, Course.id.expression]
-        statement = self._where(statement, catalog)
+            return await self._search_page(catalog, catalog.search, first, cursor)
+        statement = self._where(select(Course), catalog)
         if cursor is not None:
-            bound: list[Any] = [cursor.created_at, cursor.id]
-            if rank is not None:
-                bound.insert(0, cursor.rank)
-            # Every key sorts descending, so "after" is one row comparison.
-            statement = statement.where(tuple_(*keys) < tuple_(*bound))
-        statement = statement.order_by(*(k.desc() for k in keys)).limit(first + 1)
+            statement = statement.where(
+                tuple_(Course.created_at, Course.id) < tuple_(cursor.created_at, cursor.id)
+            )
+        statement = statement.order_by(Course.created_at.desc(), Course.id.desc())
+        async with self._db.read() as session:
+            found = list(await session.scalars(statement.limit(first + 1)))
+        page = found[:first]
+        cursors = [CourseCursor(created_at=c.created_at, id=c.id).encode(catalog.key) for c in page]
+        return CoursePage(page, cursors, len(found) > first, catalog)
 
+    async def _search_page(
+        self, catalog: CatalogFilter, search: str, first: int, cursor: CourseCursor | None
+    ) -> CoursePage:
+        """One statement: the candidates ranked and counted, the page's rows cut from
+        them, and only those joined back to their courses."""
+        candidates = self._search_candidates(catalog).subquery("candidates")
+        query = func.websearch_to_tsquery(SEARCH_CONFIG, search)
+        ranked = select(
+            candidates.c.id,
+            candidates.c.created_at,
+            func.ts_rank(candidates.c.search, query).label("rank"),
+            func.count().over().label("total"),
+        ).subquery("ranked")
+        keys = [ranked.c.rank, ranked.c.created_at, ranked.c.id]
+        page_rows = select(ranked)
+        if cursor is not None:
+            # Every key sorts descending, so "after" is one row comparison.
+            bound = tuple_(cursor.rank, cursor.created_at, cursor.id)
+            page_rows = page_rows.where(tuple_(*keys) < bound)
+        in_page = page_rows.order_by(*(k.desc() for k in keys)).limit(first + 1).subquery("page")
+        statement = (
+            select(Course, in_page.c.rank, in_page.c.total)
+            .join(in_page, in_page.c.id == Course.id)
+            .order_by(in_page.c.rank.desc(), in_page.c.created_at.desc(), in_page.c.id.desc())
+        )
         async with self._db.read() as session:
             rows = (await session.execute(statement)).all()
         page = rows[:first]
-        courses = [row[0] for row in page]
         cursors = [
-            CourseCursor(
-                created_at=row[0].created_at,
-                id=row[0].id,
-                rank=float(row[1]) if rank is not None else None,
-            ).encode(catalog.key)
-            for row in page
+            CourseCursor(created_at=course.created_at, id=course.id, rank=float(rank)).encode(
+                catalog.key
+            )
+            for course, rank, _ in page
         ]
-        return CoursePage(courses, cursors, len(rows) > first, catalog)
+        # Past the last candidate no row carries the total; count() then asks for it.
+        total = int(rows[0][2]) if rows else None
+        listing = replace(catalog, total=total)
+        return CoursePage([row[0] for row in page], cursors, len(rows) > first, listing)
 
     async def count(self, catalog: CatalogFilter) -> int:
-        statement = self._where(select(func.count()).select_from(Course), catalog)
+        """Exact, and never a scan of the whole catalog: the whole catalog's counts are
+        kept in `course_counts`; a teacher's listing counts along the teacher's index; a
+        search counts its candidates (at most SEARCH_CANDIDATES), usually along with its
+        page."""
+        if catalog.total is not None:
+            return catalog.total
+        statement: Select[Any]
+        if catalog.search is not None:
+            candidates = self._search_candidates(catalog).subquery()
+            statement = select(func.count()).select_from(candidates)
+        elif catalog.teacher_id is not None:
+            statement = self._where(select(func.count()).select_from(Course), catalog)
+        else:
+            statement = select(func.coalesce(func.sum(CourseCount.courses), 0)).where(
+                CourseCount.status.in_(catalog.statuses)
+            )
+            if catalog.free_only:
+                statement = statement.where(CourseCount.is_free)
         async with self._db.read() as session:
             return int(await session.scalar(statement) or 0)
+
+    def _search_candidates(self, catalog: CatalogFilter) -> Select[uuid.UUID, datetime, str]:
+        """The courses a search ranks: its SEARCH_CANDIDATES newest matches. The planner
+        takes them from the GIN index or, for a term many courses have, walks the
+        newest-first index until it has enough, so ranking costs at most that many
+        `ts_rank` calls however large the catalog and however common the term."""
+        return (
+            self._where(select(Course.id, Course.created_at, Course.search), catalog)
+            .order_by(Course.created_at.desc(), Course.id.desc())
+            .limit(SEARCH_CANDIDATES)
+        )
 
     @staticmethod
     def _filter(
@@ -406,7 +463,7 @@ class CourseService:
         return CatalogFilter(statuses, text, teacher, free_only)
 
     @staticmethod
-    def _where(statement: Select[Any], catalog: CatalogFilter) -> Select[Any]:
+    def _where(statement: _Select, catalog: CatalogFilter) -> _Select:
         statement = statement.where(Course.status.in_(catalog.statuses))
         if catalog.teacher_id is not None:
             statement = statement.where(Course.teacher_id == catalog.teacher_id)
