@@ -58,7 +58,8 @@ def _interrupt(service: Service) -> int:
 
 def _dev(database_url: str, workdir: Path) -> tuple[Service, dict[str, int]]:
     """`coursegraph dev` on free ports (never the default 3000-3008), and those ports."""
-    names = ["router", *SUBGRAPHS]
+    # NATS' ports too (NATS_PORT, NATS_MONITOR_PORT).
+    names = ["router", *SUBGRAPHS, "nats", "nats_monitor"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **clean_environment(),
@@ -141,7 +142,7 @@ def test_dev_restarts_a_crashed_subgraph_and_router(dev_database_url: str, tmp_p
             name: int(pid)
             for name, pid in re.findall(r"\[dev\] (\w+) is up: \S+ \(pid (\d+)\)", welcome)
         }
-        assert set(pids) == {"router", *SUBGRAPHS}
+        assert set(pids) == {"router", "nats", *SUBGRAPHS}
         for name in ("courses", "router"):
             offset = dev.log_path.stat().st_size
             os.kill(pids[name], signal.SIGKILL)
