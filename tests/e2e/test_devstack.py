@@ -143,7 +143,7 @@ def test_dev_restarts_a_crashed_subgraph_and_router(dev_database_url: str, tmp_p
             name: int(pid)
             for name, pid in re.findall(r"\[dev\] (\w+) is up: \S+ \(pid (\d+)\)", welcome)
         }
-        assert set(pids) == {"router", *SUBGRAPHS}
+        assert set(pids) == {"router", "nats", *SUBGRAPHS}
         for name in ("courses", "router"):
             offset = dev.log_path.stat().st_size
             os.kill(pids[name], signal.SIGKILL)
