@@ -14,7 +14,7 @@ repeated).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -122,6 +122,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """A CHECK constraint's text: `column` holds one of `values` (a `StrEnum`, say)."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
 
 
 def is_unique_violation(error: DBAPIError, constraint: str | None = None) -> bool:

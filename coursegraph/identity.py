@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -26,12 +27,21 @@ from coursegraph.http import signed_client
 from coursegraph.log import get_logger
 from coursegraph.settings import Settings
 
-ROLES = ("STUDENT", "TEACHER", "ADMIN")
+
+class Role(StrEnum):
+    """An account's role: users stores it, tokens carry it, every subgraph checks it."""
+
+    STUDENT = "STUDENT"
+    TEACHER = "TEACHER"
+    ADMIN = "ADMIN"
+
+
+ROLES = tuple(Role)
 # The scopes users puts in each role's tokens; what `@requiresScopes` fields check.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "STUDENT": frozenset(("profile", "learn")),
-    "TEACHER": frozenset(("profile", "learn", "teach")),
-    "ADMIN": frozenset(("profile", "learn", "teach", "admin")),
+    Role.STUDENT: frozenset(("profile", "learn")),
+    Role.TEACHER: frozenset(("profile", "learn", "teach")),
+    Role.ADMIN: frozenset(("profile", "learn", "teach", "admin")),
 }
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
 # User id → unix second at or before which that user's access tokens are refused.
@@ -51,7 +61,7 @@ class Viewer:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "ADMIN"
+        return self.role == Role.ADMIN
 
     def is_self_or_admin(self, user_id: object) -> bool:
         return self.is_admin or str(user_id) == self.id

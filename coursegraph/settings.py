@@ -1,7 +1,10 @@
-"""The one settings object of Coursegraph, read from the environment and `.env`.
+"""The kernel's settings, read from the environment and `.env`, and the base of the
+sections that subgraphs and their adapters declare for themselves.
 
 Every process (router, subgraphs, CLI) reads the same variables; the README lists them.
-Production refuses the development defaults of secrets.
+`Settings` holds only what the kernel, the router and the launcher need (network, data,
+service keys, identity); a subgraph's own variables live in its `settings.py` section,
+loaded by `load_section`. Production refuses the development defaults of secrets.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,7 +23,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from coursegraph.cors import DEVELOPMENT_ORIGINS, parse_origins
 
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
-DEV_SANDBOX_WEBHOOK_SECRET = "coursegraph-sandbox-webhook-secret"
 MIN_ROUTER_SECRET_LENGTH = 32
 
 SUBGRAPHS: tuple[str, ...] = ("users", "courses", "payments", "files")
@@ -34,10 +36,14 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+# Both read every variable and `.env`, ignoring what belongs to someone else.
+_SOURCES = SettingsConfigDict(
+    env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = _SOURCES
 
     environment: Environment = Field(Environment.DEVELOPMENT, alias="COURSEGRAPH_ENV")
     data_dir: Path = Field(Path(".coursegraph"), alias="COURSEGRAPH_DATA_DIR")
@@ -99,8 +105,6 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["RS256", "EdDSA"] = "RS256"
     jwt_issuer: str = "coursegraph-users"
     jwt_audience: str = "coursegraph"
-    jwt_keys_dir: Path | None = None  # default: data_dir / "jwt-keys"
-    jwt_keys_kept: int = 3  # signing keys kept published in the JWKS after rotation
     jwks_url: str | None = None  # default: users_url + /.well-known/jwks.json
     jwks_min_refresh_seconds: float = 10.0
     access_token_ttl_seconds: int = 900
@@ -112,70 +116,10 @@ class Settings(BaseSettings):
     # Verified access tokens each process remembers until they expire (0: none).
     token_cache_size: int = Field(default=10_000, ge=0)
 
-    # --- sign-in, registration and refresh throttles (subgraphs/users/throttle.py)
-    login_max_failures_per_email: int = 5
-    login_max_failures_per_address: int = 20
-    register_max_per_address: int = 20
-    # Window of every throttle count; default 900 s in production, 60 s elsewhere, so a
-    # developer trying wrong passwords is not locked out for long.
-    login_failure_window_seconds: int | None = Field(default=None, gt=0)
-
-    # --- payments
-    # Public address of payments, used in the sandbox checkout URL and as the target of
-    # sandbox webhooks; default: PAYMENTS_URL.
-    payments_public_url: str | None = None
-    # A provider is offered only when configured: Stripe needs its secret key, Razorpay
-    # its key id and secret; the built-in sandbox is on unless production (or set false).
-    stripe_secret_key: SecretStr | None = None
-    stripe_webhook_secret: SecretStr | None = None
-    stripe_api_base: str = "https://api.stripe.com"
-    razorpay_key_id: str | None = None
-    razorpay_key_secret: SecretStr | None = None
-    razorpay_webhook_secret: SecretStr | None = None
-    razorpay_api_base: str = "https://api.razorpay.com"
-    sandbox_enabled: bool | None = None
-    sandbox_webhook_secret: SecretStr = SecretStr(DEV_SANDBOX_WEBHOOK_SECRET)
-    sandbox_checkout_ttl_seconds: int = 3600
-    refund_window_days: int = 30
-    # The payments reconciler's periodic run (0: off) and how old a row must be first.
-    payments_reconcile_interval_seconds: float = 300.0
-    payments_reconcile_grace_seconds: float = 120.0
-    # Seconds a signed webhook stays acceptable (Stripe's and the sandbox's `t=`).
-    webhook_tolerance_seconds: int = 300
-
-    # --- courses
-    courses_max_page_size: int = 100  # largest `first` that `courses(...)` accepts
-    # Largest lecture video courses asks files to accept; files applies its own limit too.
-    courses_max_video_bytes: int = 5 * 1024**3
-    # The password `coursegraph seed` gives demo accounts (development data only).
+    # --- development
+    # The password of the demo accounts: the launcher seeds them with it and the router's
+    # GraphiQL fills it into its sign-in tab (development data only).
     seed_password: SecretStr = SecretStr("coursegraph-demo")
-
-    # --- files
-    files_storage: Literal["local", "s3"] = "local"
-    files_storage_dir: Path | None = None  # local storage; default: data_dir / "files"
-    # Base of the upload and media URLs that local storage signs (what clients can reach).
-    files_public_url: str | None = None  # default: files_url
-    files_url_secret: SecretStr | None = None  # signs local URLs; default: derived
-    files_max_upload_bytes: int = 5 * 1024**3
-    files_upload_url_ttl_seconds: int = 900
-    files_playback_url_ttl_seconds: int = 3600
-    files_s3_bucket: str = "coursegraph-files"
-    files_s3_endpoint_url: str | None = None  # unset: AWS; set for MinIO, moto, R2 …
-    files_s3_region: str = "us-east-1"
-    files_s3_access_key_id: SecretStr | None = None  # unset: boto3's credential chain
-    files_s3_secret_access_key: SecretStr | None = None
-    files_video_processor: Literal["local", "mux"] = "local"
-    files_processing_poll_seconds: float = 2.0
-    files_processing_max_attempts: int = 5
-    mux_api_url: str = "https://api.mux.com"
-    mux_token_id: SecretStr | None = None
-    mux_token_secret: SecretStr | None = None
-    mux_webhook_secret: SecretStr | None = None
-    mux_webhook_tolerance_seconds: int = 300
-    mux_signing_key_id: str | None = None
-    mux_signing_private_key: SecretStr | None = None  # PEM, or base64 of it as Mux shows it
-    mux_stream_url: str = "https://stream.mux.com"
-    mux_image_url: str = "https://image.mux.com"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -185,26 +129,6 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             parse_origins(value)  # a malformed entry fails at start-up, named
         return value
-
-    @model_validator(mode="after")
-    def _refuse_default_files_secret(self) -> Settings:
-        # Derived from SERVICE_SECRET_KEY, which production may leave at the development
-        # value when every SERVICE_KEY_<NAME> is set; signed URLs need a real secret too.
-        if (
-            self.environment is Environment.PRODUCTION
-            and self.files_url_secret is None
-            and self.service_secret_key.get_secret_value() == DEV_SERVICE_SECRET
-            and all(self._explicit_key(name) is not None for name in SERVICES)
-        ):
-            raise ValueError("FILES_URL_SECRET must be set in production")
-        return self
-
-    def files_url_key(self) -> bytes:
-        """The key that signs local upload and media URLs."""
-        if self.files_url_secret is not None:
-            return self.files_url_secret.get_secret_value().encode()
-        secret = self.service_secret_key.get_secret_value().encode()
-        return hmac.new(secret, b"coursegraph-files-urls", hashlib.sha256).digest()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -275,26 +199,6 @@ class Settings(BaseSettings):
         return self.jwks_url or f"{self.service_url('users')}/.well-known/jwks.json"
 
     @property
-    def resolved_jwt_keys_dir(self) -> Path:
-        return self.jwt_keys_dir or self.data_dir / "jwt-keys"
-
-    @property
-    def resolved_payments_public_url(self) -> str:
-        return (self.payments_public_url or self.service_url("payments")).rstrip("/")
-
-    @property
-    def throttle_window_seconds(self) -> int:
-        if self.login_failure_window_seconds is not None:
-            return self.login_failure_window_seconds
-        return 900 if self.is_production else 60
-
-    @property
-    def sandbox_is_enabled(self) -> bool:
-        if self.sandbox_enabled is None:
-            return not self.is_production
-        return self.sandbox_enabled
-
-    @property
     def resolved_cors_origins(self) -> tuple[str, ...]:
         if self.cors_origins is not None:
             return self.cors_origins
@@ -308,3 +212,28 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class Section(BaseSettings):
+    """A subgraph's (or adapter's) own settings, from the same environment and `.env`.
+
+    A nested model field reads the variables named `<FIELD>_<NAME>`: a `stripe` field
+    holding `secret_key` reads STRIPE_SECRET_KEY (split once, at the first `_` after the
+    field's name or alias). `env_prefix` or `validation_alias` keep the variable names the
+    README lists; fields are also accepted by name in code and tests.
+    """
+
+    model_config = SettingsConfigDict(
+        **_SOURCES, env_nested_delimiter="_", env_nested_max_split=1, populate_by_name=True
+    )
+
+
+S = TypeVar("S", bound=Section)
+_sections: dict[type[Section], Section] = {}
+
+
+def load_section(section: type[S]) -> S:
+    """`section` read once per process, as `get_settings` reads `Settings`."""
+    if section not in _sections:
+        _sections[section] = section()
+    return cast(S, _sections[section])

@@ -11,16 +11,17 @@ import importlib.util
 import click
 from starlette.applications import Starlette
 
-from coursegraph.settings import SUBGRAPHS, Settings
+from coursegraph.settings import SUBGRAPHS, Section, Settings
 
 
 def available() -> list[str]:
     return [name for name in SUBGRAPHS if importlib.util.find_spec(f"subgraphs.{name}")]
 
 
-def create_app(name: str, settings: Settings) -> Starlette:
+def create_app(name: str, settings: Settings, section: Section | None = None) -> Starlette:
+    """`section`: the subgraph's own settings; default: the environment's."""
     module = importlib.import_module(f"subgraphs.{name}.app")
-    app: Starlette = module.create_app(settings)
+    app: Starlette = module.create_app(settings, section)
     return app
 
 

@@ -1,6 +1,9 @@
 """`coursegraph router`: serve a supergraph with uvicorn; `coursegraph router plan` prints
 the query plan of an operation without serving or calling any subgraph.
 
+The process entry point: the one place of the router that reads the settings
+(`get_settings()`); everything below gets them handed in (router/bootstrap.py).
+
 `--config` takes the router's YAML. Its format is a superset of rover's `supergraph.yaml`,
 so `--config supergraph.yaml` composes the listed subgraphs at start-up, and a router.yaml
 with only router settings reads the supergraph from `--supergraph` or `supergraph.path`.
@@ -19,55 +22,11 @@ from coursegraph import serving
 from coursegraph.log import configure_logging, get_logger
 from coursegraph.settings import Environment, Settings, get_settings
 from router.api_schema import build_api_schema
-from router.edge_auth import EdgeAuthenticator
-from router.operation import OperationError, Operations
+from router.bootstrap import build_app
+from router.operation import Operations
 from router.planner.builder import PlanError
-from router.reload import Reloader
-from router.server import create_app
-from router.service import Router
+from router.prepared import OperationError
 from router.source import LoadError, SupergraphSource
-
-
-def build_app(
-    source: SupergraphSource,
-    settings: Settings,
-    *,
-    watch: bool,
-    poll_seconds: float = 1.0,
-    sdl_poll_seconds: float = 3.0,
-) -> Starlette:
-    """The router's composition root: load (or compose) the supergraph, wire the edge and,
-    with `watch`, the hot reloader. Raises LoadError when there is nothing to serve."""
-    # Taken before loading, so a change made while the first composition runs is reloaded.
-    seen = source.signature()
-    loaded = source.load()
-    try:
-        router = Router(loaded.supergraph, loaded.config)
-    except ValueError as error:
-        raise LoadError(str(error)) from None
-    config = loaded.config
-    authenticator = (
-        EdgeAuthenticator.from_settings(settings, config.auth.jwks_url)
-        if config.auth.verify_tokens
-        else None
-    )
-    reloader = (
-        Reloader(
-            router,
-            source,
-            seen,
-            loaded.remote_sdls,
-            poll_seconds=poll_seconds,
-            sdl_poll_seconds=sdl_poll_seconds,
-        )
-        if watch
-        else None
-    )
-    try:
-        return create_app(router, authenticator, reloader)
-    except ValueError as error:  # an edge section that cannot work, e.g. Redis without a URL
-        raise LoadError(str(error)) from None
-
 
 _config_option = click.option(
     "--config",
@@ -121,7 +80,7 @@ def router_command(
     settings = _settings(log_level)
     if watch is None:
         watch = settings.environment is Environment.DEVELOPMENT
-    source = SupergraphSource(config_path=config_path, supergraph_path=supergraph_path)
+    source = SupergraphSource(config_path, supergraph_path, settings=settings)
     # Built here even for several workers, so a supergraph that cannot load is refused
     # once, with its reason, rather than by every worker again and again.
     try:
@@ -183,7 +142,8 @@ def plan_command(
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     try:
-        supergraph = SupergraphSource(config_path, supergraph_path).load().supergraph
+        source = SupergraphSource(config_path, supergraph_path, settings=get_settings())
+        supergraph = source.load().supergraph
     except LoadError as error:
         raise click.ClickException(f"no supergraph to plan against: {error}") from None
     # No edge checks (limits, safelist, authorization): the plan of the operation itself.
@@ -211,8 +171,10 @@ def _settings(log_level: str | None) -> Settings:
 def worker_app() -> Starlette:
     """The app of one `router --workers N` worker process."""
     args = serving.factory_args()
+    settings = _settings(args["log_level"])
     source = SupergraphSource(
-        config_path=Path(args["config_path"]) if args["config_path"] else None,
-        supergraph_path=Path(args["supergraph_path"]) if args["supergraph_path"] else None,
+        Path(args["config_path"]) if args["config_path"] else None,
+        Path(args["supergraph_path"]) if args["supergraph_path"] else None,
+        settings=settings,
     )
-    return build_app(source, _settings(args["log_level"]), watch=args["watch"])
+    return build_app(source, settings, watch=args["watch"])

@@ -21,12 +21,12 @@ import httptools
 import orjson
 
 from coursegraph.service_auth import ServiceSigner
-from coursegraph.settings import get_settings
+from coursegraph.settings import Settings
 
 
-def router_signer(sign: bool) -> ServiceSigner | None:
+def router_signer(settings: Settings, sign: bool) -> ServiceSigner | None:
     """How the router signs its subgraph calls, when `auth.sign_subgraph_requests`."""
-    return ServiceSigner("router", get_settings().service_key("router")) if sign else None
+    return ServiceSigner("router", settings.service_key("router")) if sign else None
 
 
 class SubgraphAnswer(dict[str, Any]):

@@ -1,9 +1,9 @@
-"""Starlette app: POST/GET /graphql, GraphiQL for browsers, GET /health.
+"""The router's HTTP endpoints: POST/GET /graphql, GraphiQL for browsers, GET /health.
 
-The edge stages (CORS, CSRF, authentication, persisted queries, rate limiting, telemetry)
-and their order are fixed in `router/edge/pipeline.py`; this module reads the request
-(body size limit first), runs them around `Router.handle`, and turns refusals into GraphQL
-errors with Apollo's codes. A hot reloader, when given, polls for the app's lifetime.
+`RouterEndpoints` reads the request (body size limit first), runs the edge's stages around
+`Router.handle`, and turns refusals into GraphQL errors with Apollo's codes. The stages
+and their order come in from the composition root (router/bootstrap.py, from
+router/edge/pipeline.py); a hot reloader, when given, polls for the app's lifetime.
 """
 
 from __future__ import annotations
@@ -22,18 +22,16 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from coursegraph.body_limit import BodyTooLarge, read_body
-from coursegraph.settings import get_settings
 from router.client_address import ClientAddresses
-from router.edge.pipeline import Edge, build_edge, exposes_schema
-from router.edge.stage import EdgeRefusal, Exchange
-from router.edge_auth import EdgeAuthenticator
+from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
+from router.stage import Edge, EdgeRefusal, Exchange
 
 GRAPHQL_JSON = "application/json"
 # A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
@@ -50,55 +48,117 @@ def _error(message: str, status: int, code: str = "BAD_REQUEST") -> Response:
     return _json({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
 
 
-def create_app(
-    router: Router,
-    authenticator: EdgeAuthenticator | None = None,
-    reloader: Reloader | None = None,
-    *,
-    edge: Edge | None = None,
-) -> Starlette:
-    """The HTTP app. The edge stages come from `build_edge` (pipeline.py), which fixes
-    their order; without `edge` they are built from the router's config."""
-    config = router.config
-    if edge is None:
-        edge = build_edge(
-            config,
-            authenticator,
-            cache_counts=lambda: (
-                router.state.operations.cache.hits,
-                router.state.operations.cache.misses,
-            ),
-            safelist=lambda: router.state.operations.checks.safelist,
+class RouterEndpoints:
+    """The HTTP side of one router. Everything it reads from the config is read here, once:
+    the edge sections apply from start-up (a reload swaps only the schema state)."""
+
+    def __init__(self, router: Router, edge: Edge, reloader: Reloader | None = None) -> None:
+        config, settings = router.config, router.settings
+        self.router = router
+        self.edge = edge
+        self.reloader = reloader
+        # Built once: the page depends only on settings, and a reload builds a new app.
+        self.graphiql = (
+            graphiql_html(settings, plan_panel=router.state.plan_on_request)
+            if config.graphiql.enabled and exposes_schema(settings)
+            else None
         )
-    settings = get_settings()
-    # Built once: the page depends only on settings, and a reload builds a new app.
-    graphiql = (
-        graphiql_html(settings, plan_panel=router.state.plan_on_request)
-        if config.graphiql.enabled and exposes_schema(settings)
-        else None
-    )
-    forwarded = tuple(h.lower() for h in config.headers.forward)
-    request_id_header = config.headers.request_id.lower()
-    max_body = config.limits.max_body_bytes
-    request_hooks = edge.request_hooks
-    response_hooks = edge.response_hooks
-    observer = edge.observer
-    admits = bool(edge.operation_hooks)
+        # Outside production, people who open the router's address land in GraphiQL.
+        self.home_redirects = self.graphiql is not None and not settings.is_production
+        self.forwarded = tuple(h.lower() for h in config.headers.forward)
+        self.request_id_header = config.headers.request_id.lower()
+        self.max_body = config.limits.max_body_bytes
+        self.clients = ClientAddresses(config.headers.trusted_proxies)
+        self.admits = bool(edge.operation_hooks)
 
-    clients = ClientAddresses(config.headers.trusted_proxies)
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=self.routes(),
+            # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
+            middleware=self.edge.middleware(),
+            lifespan=self.lifespan,
+        )
 
-    def subgraph_headers(request: Request, client_address: str | None) -> dict[str, str]:
-        headers = request.headers
-        out = {name: headers[name] for name in forwarded if name in headers}
-        out[request_id_header] = headers.get(request_id_header) or uuid.uuid4().hex
-        # Subgraphs believe this only on a signed router request; the client's own
-        # x-forwarded-for is never passed on (router/client_address.py).
-        out.pop("x-forwarded-for", None)
-        if client_address is not None:
-            out["x-forwarded-for"] = client_address
-        return out
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/graphql", self.graphql_post, methods=["POST"]),
+            Route("/graphql", self.graphql_get, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+            *([Route("/", self.home, methods=["GET"])] if self.home_redirects else []),
+            *self.edge.routes(),
+            Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"),
+        ]
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        reloader = self.reloader
+        watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await self.router.close()
+            await self.edge.close()
+
+    async def graphql_post(self, request: Request) -> Response:
+        max_body = self.max_body
+        try:
+            raw = await read_body(request, max_body)
+        except BodyTooLarge:
+            return _error(
+                f"The request body is larger than {max_body} bytes.", 413, "PAYLOAD_TOO_LARGE"
+            )
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _error("The request body is not valid JSON.", 400)
+        if not isinstance(payload, dict):
+            return _error("The request body must be a JSON object.", 400)
+        return await self.answer(
+            request,
+            payload.get("query"),
+            payload.get("operationName"),
+            payload.get("variables"),
+            payload.get("extensions"),
+            allow_mutation=True,
+        )
+
+    async def graphql_get(self, request: Request) -> Response:
+        params = request.query_params
+        accept = request.headers.get("accept", "")
+        if "query" not in params and "text/html" in accept:
+            if self.graphiql is not None:
+                return HTMLResponse(self.graphiql)
+            return _error("GraphiQL is disabled.", 404)
+        decoded: dict[str, Any] = {}
+        for field in ("variables", "extensions"):
+            if params.get(field):
+                try:
+                    decoded[field] = orjson.loads(params[field])
+                except orjson.JSONDecodeError:
+                    return _error(f"`{field}` is not valid JSON.", 400)
+        return await self.answer(
+            request,
+            params.get("query"),
+            params.get("operationName") or None,
+            decoded.get("variables"),
+            decoded.get("extensions"),
+            allow_mutation=False,
+        )
+
+    async def health(self, request: Request) -> Response:
+        # The pid tells which worker process answered (`router --workers N`).
+        return _json({"status": "ok", "pid": os.getpid()})
+
+    async def home(self, request: Request) -> Response:
+        # Relative, so it also works when the router sits under a path prefix.
+        return RedirectResponse("graphql", status_code=307)
 
     async def answer(
+        self,
         request: Request,
         query: Any,
         name: Any,
@@ -106,22 +166,24 @@ def create_app(
         extensions: Any,
         allow_mutation: bool,
     ) -> Response:
-        client_address = clients.of(request)
+        edge = self.edge
+        request_id_header = self.request_id_header
+        client_address = self.clients.of(request)
         exchange = Exchange(request, query, name, extensions, client_address)
-        headers = subgraph_headers(request, client_address)
+        headers = self.subgraph_headers(request, client_address)
         status = 200
         errors: list[Any] | None = None
         try:
-            for hook in request_hooks:
+            for hook in edge.request_hooks:
                 await hook(exchange)
-            result = await router.handle(
+            result = await self.router.handle(
                 exchange.query,
                 exchange.operation_name,
                 variables,
                 headers,
                 allow_mutation=allow_mutation,
-                admit=partial(edge.admit, exchange) if admits else None,
-                observer=observer,
+                admit=partial(edge.admit, exchange) if self.admits else None,
+                observer=edge.observer,
                 viewer=exchange.viewer,
                 wants_plan=request.headers.get(PLAN_HEADER) == "1",
             )
@@ -147,93 +209,19 @@ def create_app(
             status = 500
             response = _error("Internal server error.", 500, "INTERNAL_SERVER_ERROR")
         finally:
-            for response_hook in response_hooks:
+            for response_hook in edge.response_hooks:
                 response_hook(exchange, status, errors)
         response.headers[request_id_header] = headers[request_id_header]
         return response
 
-    async def graphql_post(request: Request) -> Response:
-        try:
-            raw = await read_body(request, max_body)
-        except BodyTooLarge:
-            return _error(
-                f"The request body is larger than {max_body} bytes.", 413, "PAYLOAD_TOO_LARGE"
-            )
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return _error("The request body is not valid JSON.", 400)
-        if not isinstance(payload, dict):
-            return _error("The request body must be a JSON object.", 400)
-        return await answer(
-            request,
-            payload.get("query"),
-            payload.get("operationName"),
-            payload.get("variables"),
-            payload.get("extensions"),
-            allow_mutation=True,
-        )
-
-    async def graphql_get(request: Request) -> Response:
-        params = request.query_params
-        accept = request.headers.get("accept", "")
-        if "query" not in params and "text/html" in accept:
-            if graphiql is not None:
-                return HTMLResponse(graphiql)
-            return _error("GraphiQL is disabled.", 404)
-        decoded: dict[str, Any] = {}
-        for field in ("variables", "extensions"):
-            if params.get(field):
-                try:
-                    decoded[field] = orjson.loads(params[field])
-                except orjson.JSONDecodeError:
-                    return _error(f"`{field}` is not valid JSON.", 400)
-        return await answer(
-            request,
-            params.get("query"),
-            params.get("operationName") or None,
-            decoded.get("variables"),
-            decoded.get("extensions"),
-            allow_mutation=False,
-        )
-
-    async def health(request: Request) -> Response:
-        # The pid tells which worker process answered (`router --workers N`).
-        return _json({"status": "ok", "pid": os.getpid()})
-
-    async def home(request: Request) -> Response:
-        # Relative, so it also works when the router sits under a path prefix.
-        return RedirectResponse("graphql", status_code=307)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
-        try:
-            yield
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            await router.close()
-            await edge.close()
-
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql_post, methods=["POST"]),
-            Route("/graphql", graphql_get, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            # Outside production, people who open the router's address land in GraphiQL.
-            *(
-                [Route("/", home, methods=["GET"])]
-                if graphiql is not None and not settings.is_production
-                else []
-            ),
-            *edge.routes(),
-            Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="graphiql-assets"),
-        ],
-        # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
-        middleware=edge.middleware(),
-        lifespan=lifespan,
-    )
-    return app
+    def subgraph_headers(self, request: Request, client_address: str | None) -> dict[str, str]:
+        headers = request.headers
+        out = {name: headers[name] for name in self.forwarded if name in headers}
+        request_id_header = self.request_id_header
+        out[request_id_header] = headers.get(request_id_header) or uuid.uuid4().hex
+        # Subgraphs believe this only on a signed router request; the client's own
+        # x-forwarded-for is never passed on (router/client_address.py).
+        out.pop("x-forwarded-for", None)
+        if client_address is not None:
+            out["x-forwarded-for"] = client_address
+        return out

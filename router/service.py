@@ -8,19 +8,21 @@ admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import OperationType, execute_sync
 
 from coursegraph.identity import Viewer
-from coursegraph.settings import Environment, get_settings
+from coursegraph.settings import Settings
+from router.checks import CheckFactory
 from router.config import RouterConfig
 from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
-from router.http import router_signer
-from router.operation import OperationError, PreparedOperation
+from router.exposure import cost_extension
+from router.http import SubgraphClient, router_signer
 from router.planner.builder import PlanError
+from router.prepared import OperationError, PreparedOperation
 from router.projection import Projector
 from router.state import SchemaState
 from router.supergraph import Supergraph
@@ -50,24 +52,40 @@ class Router:
 
     `config` is the start-up configuration: the edge settings the HTTP app reads once
     (headers, auth, GraphiQL). The state carries the configuration it was built with.
+    `settings` are the deployment's (the edge stages and the HTTP endpoints read them
+    here too); `checks` makes each state's operation checks (router/edge/pipeline.py).
     """
 
-    def __init__(self, supergraph: Supergraph, config: RouterConfig) -> None:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        config: RouterConfig,
+        settings: Settings,
+        checks: CheckFactory,
+    ) -> None:
         self.config = config
-        self.signer = router_signer(config.auth.sign_subgraph_requests)
-        self.state = SchemaState.build(supergraph, config, self.signer)
-        extension = config.limits.cost_extension
-        # `extensions.cost` on every answer: a development aid, off elsewhere by default.
-        self.cost_extension = (
-            extension
-            if extension is not None
-            else get_settings().environment is Environment.DEVELOPMENT
-        )
+        self.settings = settings
+        self.checks = checks
+        self.signer = router_signer(settings, config.auth.sign_subgraph_requests)
+        self.state = self._state(supergraph, config, reuse=())
+        self.cost_extension = cost_extension(config, settings)
 
     def build_state(self, supergraph: Supergraph, config: RouterConfig) -> SchemaState:
         """A state for a new supergraph, reusing the clients of unchanged subgraphs. Pure
         CPU work on immutable inputs, so a reload runs it off the event loop."""
-        return SchemaState.build(supergraph, config, self.signer, reuse=self.state.clients)
+        return self._state(supergraph, config, reuse=self.state.clients)
+
+    def _state(
+        self, supergraph: Supergraph, config: RouterConfig, reuse: Iterable[SubgraphClient]
+    ) -> SchemaState:
+        return SchemaState.build(
+            supergraph,
+            config,
+            settings=self.settings,
+            signer=self.signer,
+            checks=self.checks,
+            reuse=reuse,
+        )
 
     def swap(self, state: SchemaState) -> None:
         """Serve `state` from now on. Requests in flight keep the state they read; clients
@@ -96,7 +114,7 @@ class Router:
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
-        (the verified claims) decides which fields the authorization directives allow.
+        (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
         state allows it."""
         if not isinstance(query, str) or not query.strip():
@@ -153,10 +171,8 @@ class Router:
                 execution.data.update(result.data)
             for error in result.errors or ():
                 execution.errors.append(dict(error.formatted))
-        if planned.denials and operations.authorization is not None:
-            execution.errors.extend(
-                operations.authorization.errors(execution.data, planned.denials)
-            )
+        for restricted in planned.restricted:
+            execution.errors.extend(restricted.errors(execution.data))
         errors = execution.errors
         data = Projector(errors).run(planned.projection, execution.data)
         body: JSONObject = {"data": data}

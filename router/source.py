@@ -18,6 +18,7 @@ from graphql import GraphQLError
 from pydantic import ValidationError
 
 from coursegraph.http import ServiceAuth
+from coursegraph.settings import Settings
 from router.composition import SourceError, compose, watched_paths
 from router.composition.sources import SubgraphConfig as SubgraphSourceConfig
 from router.composition.sources import fetch_sdl, load_source, read_config
@@ -60,6 +61,8 @@ class SupergraphSource:
     config_path: Path | None = None
     supergraph_path: Path | None = None
     timeout_seconds: float = 10.0
+    # The router's key signs its requests for subgraphs' SDL, like its queries.
+    settings: Settings = field(kw_only=True)
 
     def load(self) -> Loaded:
         config = self._config()
@@ -70,7 +73,7 @@ class SupergraphSource:
                     f"--supergraph and {self.config_path}'s subgraph schemas are two "
                     "supergraph sources; give one"
                 )
-            sdl, remote = self._compose(self.config_path, _sdl_auth(config))
+            sdl, remote = self._compose(self.config_path, _sdl_auth(config, self.settings))
         else:
             path = self.supergraph_path or config.supergraph.path
             if path is None:
@@ -163,7 +166,7 @@ class SupergraphSource:
             configs = read_config(self.config_path)
         except (OSError, ValueError, yaml.YAMLError):
             return ()  # a broken config is reported by the load its change triggers
-        auth = _sdl_auth(config)
+        auth = _sdl_auth(config, self.settings)
         return tuple(
             fetch_sdl(c.introspect_url, timeout=self.timeout_seconds, auth=auth)
             for c in configs
@@ -171,9 +174,9 @@ class SupergraphSource:
         )
 
 
-def _sdl_auth(config: RouterConfig) -> httpx.Auth | None:
+def _sdl_auth(config: RouterConfig, settings: Settings) -> httpx.Auth | None:
     """Signs SDL requests as the router does its queries: subgraphs answer no one else."""
-    signer = router_signer(config.auth.sign_subgraph_requests)
+    signer = router_signer(settings, config.auth.sign_subgraph_requests)
     return ServiceAuth(signer) if signer is not None else None
 
 

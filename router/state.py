@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from graphql import GraphQLSchema
 
 from coursegraph.service_auth import ServiceSigner
+from coursegraph.settings import Settings
 from router.api_schema import build_api_schema
+from router.checks import CheckFactory
 from router.config import RouterConfig
-from router.edge.authorization import Authorization
-from router.edge.pipeline import operation_checks, plan_on_request
 from router.executor import Executor
+from router.exposure import plan_on_request
 from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
 from router.operation import Operations
 from router.supergraph import Supergraph
@@ -41,11 +42,14 @@ class SchemaState:
         cls,
         supergraph: Supergraph,
         config: RouterConfig,
+        *,
+        settings: Settings,
         signer: ServiceSigner | None,
+        checks: CheckFactory,
         reuse: Iterable[SubgraphClient] = (),
     ) -> SchemaState:
-        """Build a state; clients in `reuse` whose endpoint is unchanged are kept, so a
-        reload does not drop their warm connections."""
+        """Build a state; `checks` makes its operation checks. Clients in `reuse` whose
+        endpoint is unchanged are kept, so a reload does not drop their warm connections."""
         unknown = set(config.subgraphs) - {s.name for s in supergraph.subgraphs.values()}
         if unknown:
             raise ValueError(f"the router config names unknown subgraphs: {sorted(unknown)}")
@@ -81,8 +85,8 @@ class SchemaState:
                 supergraph,
                 api_schema,
                 config.plan_cache.size,
-                operation_checks(config, supergraph.schema),
-                Authorization.build(supergraph, config.authorization),
+                checks(supergraph, api_schema, config),
+                max_tokens=config.limits.max_tokens,
             ),
             clients=subgraph_clients,
             executor=Executor(
@@ -94,5 +98,5 @@ class SchemaState:
                 },
                 config.limits.max_response_objects,
             ),
-            plan_on_request=plan_on_request(config),
+            plan_on_request=plan_on_request(config, settings),
         )

@@ -19,8 +19,12 @@ import redis
 
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
-from coursegraph.settings import Settings
+from coursegraph.settings import Section, Settings
 from launcher import migrations, subgraph_registry
+from subgraphs.courses.settings import CoursesSettings
+from subgraphs.files.settings import FilesSettings
+from subgraphs.payments.settings import PaymentsSettings
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import TEST_SERVICE_SECRET
 from tests.services import nats_server, redis_server
 
@@ -60,9 +64,30 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         database_pool_size=5,
         service_secret_key=TEST_SERVICE_SECRET,
         log_level="WARNING",
-        # Every test signs up from 127.0.0.1; tests/users/test_throttle.py sets its own budget.
-        register_max_per_address=100_000,
     )
+
+
+@pytest.fixture(scope="session")
+def users_section() -> UsersSettings:
+    """What every users server in the tests runs with (keys under the data dir)."""
+    # Every test signs up from 127.0.0.1; tests/users/test_throttle.py sets its own budget.
+    return UsersSettings(_env_file=None, register_max_per_address=100_000)
+
+
+@pytest.fixture(scope="session")
+def courses_section() -> CoursesSettings:
+    return CoursesSettings(_env_file=None)
+
+
+@pytest.fixture(scope="session")
+def sections(users_section: UsersSettings, courses_section: CoursesSettings) -> dict[str, Section]:
+    """Every subgraph's section by name, for apps built through the launcher's registry."""
+    return {
+        "users": users_section,
+        "courses": courses_section,
+        "payments": PaymentsSettings(_env_file=None),
+        "files": FilesSettings(_env_file=None),
+    }
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from coursegraph.settings import Settings
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import run_cli
 
 
@@ -17,8 +18,8 @@ def test_create_admin_and_refuse_a_duplicate(settings: Settings, clean_database:
     assert "already exists" in again.stderr
 
 
-def test_rotate_keys_adds_a_key(settings: Settings) -> None:
-    folder = settings.resolved_jwt_keys_dir
+def test_rotate_keys_adds_a_key(settings: Settings, users_section: UsersSettings) -> None:
+    folder = users_section.keys_dir(settings)
     before = set(folder.glob("*.pem")) if folder.exists() else set()
     rotated = run_cli(settings, "users", "rotate-keys")
     assert rotated.returncode == 0, rotated.stderr

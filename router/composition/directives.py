@@ -27,8 +27,9 @@ from graphql import (
 )
 
 from router.composition import errors
+from router.composition.definitions import Applied, Subgraph
 from router.composition.model import MergedSchema
-from router.composition.subgraph import COST_DIRECTIVES, Applied, Subgraph
+from router.composition.subgraph import COST_DIRECTIVES
 
 EXECUTABLE_LOCATIONS = frozenset(
     {

@@ -20,6 +20,7 @@ from graphql import (
 from graphql.language.block_string import print_block_string
 from graphql.language.print_string import print_string
 
+from router.composition.definitions import Applied
 from router.composition.model import (
     JoinField,
     JoinType,
@@ -28,7 +29,6 @@ from router.composition.model import (
     MergedSchema,
     MergedType,
 )
-from router.composition.subgraph import Applied
 
 INACCESSIBLE_DEF = (
     "directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | "

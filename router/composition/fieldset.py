@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from graphql import (
     FieldNode,
@@ -20,8 +19,7 @@ from graphql import (
     parse_type,
 )
 
-if TYPE_CHECKING:
-    from router.composition.subgraph import FieldDef, TypeDef
+from router.composition.definitions import Applied, FieldDef, TypeDef
 
 
 class FieldSetSyntaxError(ValueError):
@@ -91,9 +89,6 @@ def walk(
 
 
 def typename_field() -> FieldDef:
-    # Imported here because subgraph.py imports this module.
-    from router.composition.subgraph import Applied, FieldDef
-
     return FieldDef("__typename", parse_type("String!"), None, {}, Applied())
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from graphql import ConstValueNode, NonNullTypeNode, TypeNode, print_ast
 
 from router.composition import errors, typeref
+from router.composition.definitions import ArgDef, FieldDef, Subgraph, TypeDef, named_type
 from router.composition.directives import (
     merge_applied,
     merge_directive_definitions,
@@ -34,15 +35,7 @@ from router.composition.model import (
     MergedType,
 )
 from router.composition.override import Override, validate_override
-from router.composition.subgraph import (
-    COST_DIRECTIVES,
-    SECURITY_DIRECTIVES,
-    ArgDef,
-    FieldDef,
-    Subgraph,
-    TypeDef,
-    named_type,
-)
+from router.composition.subgraph import COST_DIRECTIVES, SECURITY_DIRECTIVES
 
 
 def graph_enum_names(names: Sequence[str]) -> list[str]:

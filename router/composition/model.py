@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from graphql import ConstValueNode, DirectiveDefinitionNode, TypeNode
 
-from router.composition.subgraph import Applied, Kind, Link
+from router.composition.definitions import Applied, Kind, Link
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from router.composition import errors
-from router.composition.subgraph import FieldDef
+from router.composition.definitions import FieldDef
 
 LABEL = re.compile(r"^[a-zA-Z][a-zA-Z0-9_\-:./]*$")
 PERCENT = re.compile(r"^percent\((\d{1,2}(\.\d{1,8})?|100)\)$")

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from graphql import NonNullTypeNode
 
 from router.composition import errors
+from router.composition.definitions import FieldDef, Subgraph, TypeDef, named_type
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, parse_field_set, walk
 from router.composition.model import MergedSchema, MergedType
-from router.composition.subgraph import FieldDef, Subgraph, TypeDef, named_type
 
 _Fail = Callable[[str, str, MergedType, str], None]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.composition import errors
+from router.composition.definitions import Subgraph, TypeDef, named_type
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, parse_field_set
 from router.composition.model import MergedField, MergedSchema, MergedType
-from router.composition.subgraph import Subgraph, TypeDef, named_type
 
 
 def check_satisfiability(

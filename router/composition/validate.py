@@ -20,15 +20,10 @@ from graphql import (
 )
 
 from router.composition import errors
+from router.composition.definitions import Subgraph, TypeDef, named_type
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, Selected, parse_field_set, walk
-from router.composition.subgraph import (
-    BUILT_IN_SCALARS,
-    SECURITY_DIRECTIVES,
-    Subgraph,
-    TypeDef,
-    named_type,
-)
+from router.composition.subgraph import BUILT_IN_SCALARS, SECURITY_DIRECTIVES
 
 COMPOSITE = ("object", "interface", "union")
 _Fail = Callable[[str, str, str], None]

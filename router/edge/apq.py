@@ -33,8 +33,10 @@ from graphql import (
 )
 from redis.exceptions import RedisError
 
-from router.edge.stage import EdgeRefusal, Exchange, Stage
+from router.checks import OperationCheck
 from router.plan_cache import LRUCache
+from router.prepared import OperationError, PreparedOperation
+from router.stage import EdgeRefusal, Exchange, Stage
 
 log = logging.getLogger("router")
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
@@ -211,6 +213,22 @@ class Safelist:
         self, operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
     ) -> bool:
         return sha256_hex(normalized(operation, fragments)) in self.by_hash
+
+
+class SafelistCheck(OperationCheck[None]):
+    """The operation check of safelist mode: only listed operations run (the verdict is
+    cached with the operation)."""
+
+    def __init__(self, safelist: Safelist) -> None:
+        self.safelist = safelist
+
+    def prepare(self, operation: PreparedOperation) -> None:
+        if not self.safelist.allows(operation.operation, operation.fragments):
+            message = (
+                "This operation is not in the router's safelist of persisted operations; "
+                "only the operations in the client's operation files are accepted."
+            )
+            raise OperationError.of(message, "OPERATION_NOT_IN_SAFELIST", 403)
 
 
 class PersistedQueryStage(Stage):

@@ -16,12 +16,16 @@ without a token, FORBIDDEN with one that lacks the scopes or policies, each sayi
 the field needs and which roles have it ("Mutation.createCourse needs scope `teach`
 (TEACHER or ADMIN).", coursegraph.identity words the subgraphs' refusals the same way).
 
+`AuthorizationCheck` is the operation check (router/checks.py): its note is the operation's
+requirements, its restriction per request the viewer's `Denied` fields.
+
 Policies are granted by role: `authorization.policies` maps a policy name to the roles
 (the token's `role` claim) that hold it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +56,9 @@ from coursegraph.identity import (
     policies_requirement,
     scopes_requirement,
 )
+from router.checks import OperationCheck
 from router.config import AuthorizationConfig
+from router.prepared import PreparedOperation
 from router.supergraph import Supergraph
 from router.types import JSONObject, ResponsePath
 
@@ -332,6 +338,61 @@ class Authorization:
                 condition, inner = _fragment_parts(selection, type_name, fragments)
                 if inner is not None:
                     yield from self._walk(condition, inner, fragments, path)
+
+
+class AuthorizationCheck(OperationCheck[tuple[Requirement, ...]]):
+    def __init__(self, authorization: Authorization) -> None:
+        self.authorization = authorization
+
+    def prepare(self, operation: PreparedOperation) -> tuple[Requirement, ...]:
+        return self.authorization.requirements_of(
+            operation.root_type, operation.operation, operation.fragments
+        )
+
+    def restriction(
+        self,
+        operation: PreparedOperation,
+        note: tuple[Requirement, ...],
+        viewer: Viewer | None,
+    ) -> Denied | None:
+        if not note:
+            return None
+        verdict = self.authorization.verdict(note, viewer)
+        if not any(verdict):
+            return None
+        return Denied(verdict, operation.root_type, note, self.authorization)
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """The requirements one viewer fails in one operation. Equal verdicts share a plan."""
+
+    verdict: Verdict
+    root_type: str = dataclasses.field(compare=False)
+    requirements: tuple[Requirement, ...] = dataclasses.field(compare=False)
+    authorization: Authorization = dataclasses.field(compare=False)
+
+    def apply(
+        self, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+    ) -> DeniedFields:
+        denied = {r: c for r, c in zip(self.requirements, self.verdict, strict=True) if c}
+        kept, kept_fragments, denials = self.authorization.restrict(
+            self.root_type, operation, fragments, denied
+        )
+        return DeniedFields(kept, kept_fragments, denials, self.authorization)
+
+
+@dataclass(frozen=True, slots=True)
+class DeniedFields:
+    """The operation without the denied fields, and where they were."""
+
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
+    denials: tuple[Denial, ...]
+    authorization: Authorization
+
+    def errors(self, data: JSONObject) -> list[JSONObject]:
+        return self.authorization.errors(data, self.denials)
 
 
 class _Restrict:

@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from coursegraph.cors import parse_origins
 from coursegraph.settings import Settings
 from router.config import CorsConfig
-from router.edge.stage import Stage
+from router.stage import Stage
 
 
 class Cors(Stage):

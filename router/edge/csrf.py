@@ -11,7 +11,7 @@ forces a preflight that CORS then judges.
 from __future__ import annotations
 
 from router.config import CsrfConfig
-from router.edge.stage import EdgeRefusal, Exchange, Stage
+from router.stage import EdgeRefusal, Exchange, Stage
 
 SIMPLE_CONTENT_TYPES = frozenset(
     ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")

@@ -7,6 +7,9 @@ operation costs nothing here. The one per-request part is for operations whose l
 come from variables (`first: $first`): their cost is re-estimated with the values sent,
 memoised per combination of those values.
 
+`LimitsCheck` is the operation check (router/checks.py) the pipeline runs; the token limit
+is applied by the parser itself (`Operations(max_tokens=...)`).
+
 The cost is the kernel's estimate (coursegraph/cost.py: Apollo Router's demand control
 over the subgraphs' `@cost`/`@listSize`, as composed into the supergraph).
 """
@@ -20,7 +23,9 @@ from typing import Any
 from graphql import FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
 
 from coursegraph.cost import CostQueryError, CostWalk, field_costs
+from router.checks import OperationCheck
 from router.config import LimitsConfig
+from router.prepared import OperationError, PreparedOperation
 
 # Cost estimates kept per operation for different list-size variable values.
 _VARIABLE_COSTS_KEPT = 64
@@ -120,3 +125,30 @@ class OperationLimits:
             estimate.memo[key] = cost
         self.check_cost(cost)
         return cost
+
+
+class LimitsCheck(OperationCheck[CostEstimate]):
+    """Depth, aliases, root fields and cost once per operation; its note is the cost
+    estimate, re-estimated per request only when list sizes come from variables."""
+
+    def __init__(self, limits: OperationLimits, api_schema: GraphQLSchema) -> None:
+        self.limits = limits
+        self.api_schema = api_schema
+
+    def prepare(self, operation: PreparedOperation) -> CostEstimate:
+        try:
+            return self.limits.check(self.api_schema, operation.operation, operation.fragments)
+        except LimitExceeded as exc:
+            raise OperationError.of(exc.message, exc.code) from None
+
+    def cost(
+        self, operation: PreparedOperation, note: CostEstimate, variables: Mapping[str, Any]
+    ) -> int:
+        if not note.size_variables:
+            return note.cost
+        try:
+            return self.limits.variable_cost(
+                note, self.api_schema, operation.operation, operation.fragments, variables
+            )
+        except LimitExceeded as exc:
+            raise OperationError.of(exc.message, exc.code) from None

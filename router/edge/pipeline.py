@@ -1,5 +1,9 @@
 """The edge pipeline: which concerns run, in which order, and why — fixed here only.
 
+Two lists, both built here: the HTTP stages (`build_edge`, router/stage.py says what a
+stage is) and the operation checks (`operation_checks`, router/checks.py says what a
+check is). The core runs them in the order given and knows none of them by name.
+
 Request order (first to last; the body size limit comes before all of them, in
 server.py, so an oversized body is refused before it is read whole or parsed):
 
@@ -13,13 +17,14 @@ server.py, so an oversized body is refused before it is read whole or parsed):
    operation work, and the claims are what rate limiting and authorization read;
 5. persisted queries — turns a hash into query text, which everything after needs;
    then the operation is prepared (operation.py), once per distinct operation and cached:
-   parse (token limit) → validate → introspection → safelist → depth/aliases/root
-   fields/cost, in that order (`operation_checks`): the cheap yes/no checks first;
+   parse (token limit) → validate → the operation checks, in `operation_checks`' order:
+   introspection → safelist (cheap yes/no lookups first) → depth/aliases/root fields/cost
+   (walks the operation) → authorization (collects the requirements its fields carry);
 6. rate limiting — after preparing, because cost classes and the stricter `login`/
    `register` buckets depend on the operation, and after authentication, because the
    client is the verified user; a refused request never reaches planning or subgraphs;
-   then planning, where authorization removes the fields the claims do not allow
-   (authorization.py, cached per plan and claims), and execution, where each subgraph
+   then planning, where the authorization check removes the fields the claims do not
+   allow (authorization.py, plans cached per verdict), and execution, where each subgraph
    fetch goes through traffic shaping (traffic.py) observed by telemetry.
 
 Disabled concerns are not in the list, so they cost nothing per request (the persisted
@@ -33,10 +38,9 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLSchema
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
 
-from coursegraph.settings import Environment, Settings, get_settings
+from coursegraph.settings import Settings
+from router.checks import OperationCheck
 from router.config import RouterConfig
 from router.edge.apq import (
     MemoryQueryStore,
@@ -45,56 +49,32 @@ from router.edge.apq import (
     QueryStore,
     RedisQueryStore,
     Safelist,
+    SafelistCheck,
 )
+from router.edge.authentication import Authentication, EdgeAuthenticator
+from router.edge.authorization import Authorization, AuthorizationCheck
 from router.edge.cors import Cors
 from router.edge.csrf import CsrfPrevention
-from router.edge.limits import OperationLimits
+from router.edge.introspection import IntrospectionDisabled
+from router.edge.limits import LimitsCheck, OperationLimits
 from router.edge.rate_limit import BucketStore, MemoryBuckets, RateLimit, RedisBuckets
-from router.edge.stage import Exchange, Stage
-from router.edge_auth import Authentication, EdgeAuthenticator
 from router.executor import FetchObserver
-from router.operation import OperationChecks, PreparedOperation
-
-
-class Edge:
-    def __init__(self, stages: list[Stage], observer: FetchObserver | None = None) -> None:
-        self.stages = stages
-        self.request_hooks = [s.on_request for s in stages if _overrides(s, "on_request")]
-        self.operation_hooks = [s.on_operation for s in stages if _overrides(s, "on_operation")]
-        self.response_hooks = [s.on_response for s in stages if _overrides(s, "on_response")]
-        self.observer = observer
-
-    def middleware(self) -> list[Middleware]:
-        # Starlette puts the first one outermost: the stages' order holds.
-        return [layer for stage in self.stages for layer in stage.middleware()]
-
-    def routes(self) -> list[BaseRoute]:
-        return [route for stage in self.stages for route in stage.routes()]
-
-    async def admit(self, exchange: Exchange, prepared: PreparedOperation, cost: int) -> None:
-        for hook in self.operation_hooks:
-            await hook(exchange, prepared, cost)
-
-    async def close(self) -> None:
-        for stage in self.stages:
-            await stage.close()
-
-
-def _overrides(stage: Stage, hook: str) -> bool:
-    return getattr(type(stage), hook) is not getattr(Stage, hook)
+from router.exposure import answers_introspection
+from router.service import Router
+from router.stage import Edge, Stage
+from router.supergraph import Supergraph
 
 
 def build_edge(
-    config: RouterConfig,
+    router: Router,
     authenticator: EdgeAuthenticator | None,
     *,
-    cache_counts: Callable[[], tuple[int, int]],
-    safelist: Callable[[], Safelist | None],
     redis_factory: Callable[[str], Any] | None = None,
     span_exporter: Any = None,
 ) -> Edge:
-    """The edge stages `config` switches on, in the order above."""
-    settings = get_settings()
+    """The edge stages the router's start-up config switches on, in the order above, with
+    the router's settings."""
+    config, settings = router.config, router.settings
     make_redis = redis_factory or _redis
 
     def redis_url(explicit: str | None, section: str) -> str:
@@ -110,6 +90,10 @@ def build_edge(
         # Imported only when switched on: prometheus-client and OpenTelemetry load slowly
         # and a router without telemetry does not need them installed.
         from router.edge.telemetry import Telemetry
+
+        def cache_counts() -> tuple[int, int]:
+            cache = router.state.operations.cache
+            return cache.hits, cache.misses
 
         stage = Telemetry(telemetry, cache_counts, span_exporter)
         stages.append(stage)
@@ -134,7 +118,7 @@ def build_edge(
         )
     elif persisted.apq:
         store = MemoryQueryStore(persisted.memory_size)
-    stages.append(PersistedQueryStage(PersistedQueries(store, safelist)))
+    stages.append(PersistedQueryStage(PersistedQueries(store, lambda: _safelist(router))))
     limit = config.rate_limit
     if limit.enabled:
         buckets: BucketStore = (
@@ -146,41 +130,29 @@ def build_edge(
     return Edge(stages, observer)
 
 
-def operation_checks(config: RouterConfig, supergraph_schema: GraphQLSchema) -> OperationChecks:
-    """What `Operations` checks once per prepared operation, in this order: introspection
-    and the safelist are yes/no lookups, limits walk the operation."""
-    limits = config.limits
-    settings = get_settings()
-    introspection = limits.introspection
-    if introspection is None:
-        introspection = settings.environment is Environment.DEVELOPMENT
-    safelist = (
-        Safelist.from_files(config.persisted_queries.safelist)
-        if config.persisted_queries.safelist
-        else None
-    )
-    return OperationChecks(
-        introspection=introspection and exposes_schema(settings),
-        safelist=safelist,
-        limits=OperationLimits(limits, supergraph_schema),
-    )
+def operation_checks(
+    settings: Settings, supergraph: Supergraph, api_schema: GraphQLSchema, config: RouterConfig
+) -> list[OperationCheck[Any]]:
+    """The checks of one schema state, in the order above; those switched off are left out.
+    Bound to the settings, this is the router's `CheckFactory` (router/bootstrap.py)."""
+    checks: list[OperationCheck[Any]] = []
+    if not answers_introspection(config, settings):
+        checks.append(IntrospectionDisabled())
+    if config.persisted_queries.safelist:
+        checks.append(SafelistCheck(Safelist.from_files(config.persisted_queries.safelist)))
+    checks.append(LimitsCheck(OperationLimits(config.limits, supergraph.schema), api_schema))
+    authorization = Authorization.build(supergraph, config.authorization)
+    if authorization is not None:
+        checks.append(AuthorizationCheck(authorization))
+    return checks
 
 
-def plan_on_request(config: RouterConfig) -> bool:
-    """Whether `X-Coursegraph-Plan: 1` gets the query plan: debug.query_plan_header, by
-    default only in development, and like the schema never in production unless allowed."""
-    settings = get_settings()
-    allowed = config.debug.query_plan_header
-    if allowed is None:
-        allowed = settings.environment is Environment.DEVELOPMENT
-    return allowed and exposes_schema(settings)
-
-
-def exposes_schema(settings: Settings) -> bool:
-    """Production shows no schema (introspection, GraphiQL) whatever router.yaml says,
-    unless ROUTER_EXPOSE_SCHEMA_IN_PRODUCTION says so: a config copied from development
-    must not publish the whole API, internal names and all."""
-    return not settings.is_production or settings.router_expose_schema_in_production
+def _safelist(router: Router) -> Safelist | None:
+    """The running state's safelist (a reload reads the operation files again)."""
+    for check in router.state.operations.checks:
+        if isinstance(check, SafelistCheck):
+            return check.safelist
+    return None
 
 
 def _redis(url: str) -> Any:

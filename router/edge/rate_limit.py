@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from router.config import BucketConfig, RateLimitConfig
-from router.edge.stage import EdgeRefusal, Exchange, Stage
-from router.operation import PreparedOperation
+from router.prepared import PreparedOperation
+from router.stage import EdgeRefusal, Exchange, Stage
 
 log = logging.getLogger("router")
 # Buckets kept in memory before full (idle) ones are dropped.

@@ -36,8 +36,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from router.config import TelemetryConfig
-from router.edge.stage import Exchange, Stage
 from router.http import SubgraphUnavailable
+from router.stage import Exchange, Stage
 from router.traffic import SubgraphTraffic
 from router.types import JSONObject
 

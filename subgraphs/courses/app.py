@@ -5,20 +5,25 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
-from coursegraph.settings import Settings, get_settings
+from coursegraph.settings import Settings, get_settings, load_section
 from subgraphs.courses.bootstrap import CoursesContainer, bootstrap
 from subgraphs.courses.loaders import CoursesLoaders, make_loaders
 from subgraphs.courses.schema import schema
+from subgraphs.courses.settings import CoursesSettings
 
 
-def spec() -> SubgraphSpec[CoursesContainer, CoursesLoaders]:
+def spec(section: CoursesSettings) -> SubgraphSpec[CoursesContainer, CoursesLoaders]:
     return SubgraphSpec(
         name="courses",
         schema=schema,
-        bootstrap=bootstrap,
+        bootstrap=lambda settings: bootstrap(settings, section),
         loaders=lambda container: make_loaders(container.courses, container.enrollments),
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    return create_subgraph_app(spec(), settings or get_settings())
+def create_app(
+    settings: Settings | None = None, section: CoursesSettings | None = None
+) -> Starlette:
+    return create_subgraph_app(
+        spec(section or load_section(CoursesSettings)), settings or get_settings()
+    )

@@ -10,11 +10,12 @@ from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.http import GraphQLServiceClient, signed_client
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import Settings
+from coursegraph.settings import Settings, load_section
 from subgraphs.courses.clients import FilesClient, PaymentsClient, UsersClient
 from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.models import outbox
 from subgraphs.courses.service import CourseService
+from subgraphs.courses.settings import CoursesSettings
 from subgraphs.courses.videos import VideoService
 
 
@@ -38,8 +39,12 @@ def _client(settings: Settings, service: str) -> GraphQLServiceClient:
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings, *, relay: bool = True) -> AsyncIterator[CoursesContainer]:
-    """`relay=False` for short-lived processes (seeding): they leave delivery to servers."""
+async def bootstrap(
+    settings: Settings, section: CoursesSettings | None = None, *, relay: bool = True
+) -> AsyncIterator[CoursesContainer]:
+    """`relay=False` for short-lived processes (seeding): they leave delivery to servers.
+    `section` defaults to the environment's."""
+    section = section or load_section(CoursesSettings)
     database = Database(
         create_engine(settings.database_url_for("courses"), pool_size=settings.database_pool_size)
     )
@@ -50,9 +55,9 @@ async def bootstrap(settings: Settings, *, relay: bool = True) -> AsyncIterator[
     outbox_relay = OutboxRelay(database, outbox, bus)
     container = CoursesContainer(
         database=database,
-        courses=CourseService(database, users, settings.courses_max_page_size),
+        courses=CourseService(database, users, section.max_page_size),
         enrollments=EnrollmentService(database, users, payments, on_event=outbox_relay.wake),
-        videos=VideoService(database, files, settings.courses_max_video_bytes),
+        videos=VideoService(database, files, section.max_video_bytes),
         users=users,
         payments=payments,
         files=files,

@@ -12,7 +12,6 @@ import base64
 import math
 import secrets
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,17 +22,25 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox
+from coursegraph.batch import count_by_key, load_by_key
 from coursegraph.db import Database
-from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
+from coursegraph.errors import BadUserInput, Conflict, NotFound
 from coursegraph.identity import Viewer
+from coursegraph.ids import parse_uuid, require_uuid
 from coursegraph.money import Money
 from subgraphs.courses.clients import PaymentOrder, PaymentsClient, UsersClient
-from subgraphs.courses.models import CURRENT_STATUSES, Certificate, Course, Enrollment
+from subgraphs.courses.models import (
+    CURRENT_STATUSES,
+    Certificate,
+    Course,
+    Enrollment,
+    EnrollmentStatus,
+    PaymentProvider,
+)
 from subgraphs.courses.models import outbox as outbox_table
-from subgraphs.courses.policy import can_view, is_owner_or_admin, parse_id
+from subgraphs.courses.policy import require_open_for_enrollment
 from subgraphs.courses.service import course_price
 
-PAYMENT_PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
 CODE_BYTES = 15  # 120 random bits: a code cannot be guessed, only verified
 FROZEN_MESSAGE = (
     "A refund of this enrollment is being processed: progress and certificates wait "
@@ -112,15 +119,12 @@ class EnrollmentService:
         forward_headers: Mapping[str, str] | None = None,
     ) -> Enrollment | PaymentRequired:
         """Free course: an ACTIVE enrollment. Paid: what to pay, with a payment if asked."""
-        if provider is not None and provider not in PAYMENT_PROVIDERS:
+        if provider is not None and provider not in tuple(PaymentProvider):
             raise BadUserInput(f"Unknown payment provider {provider!r}.", field="provider")
-        parsed = parse_id(course_id)
+        parsed = parse_uuid(course_id)
         async with self._db.read() as session:
             course = await session.get(Course, parsed) if parsed else None
-        if course is None or course.status == "DRAFT" or not can_view(course, viewer):
-            raise NotFound("No such course is open for enrollment.")
-        if course.status == "ARCHIVED":
-            raise Conflict("This course no longer accepts enrollments.")
+        course = require_open_for_enrollment(course, viewer)
         price = course_price(course)
         user_id = uuid.UUID(viewer.id)
 
@@ -161,7 +165,7 @@ class EnrollmentService:
                 id=uuid.uuid4(),
                 user_id=user_id,
                 course_id=course_id,
-                status="ACTIVE",
+                status=EnrollmentStatus.ACTIVE,
                 payment_id=payment_id,
             )
             .on_conflict_do_nothing()
@@ -193,7 +197,7 @@ class EnrollmentService:
             raise BadUserInput("Progress must be between 0 and 100.", field="progressPercentage")
         if total_watch_time < 0:
             raise BadUserInput("Watch time must not be negative.", field="totalWatchTime")
-        parsed = parse_id(course_id)
+        parsed = parse_uuid(course_id)
         if parsed is None:
             raise NotFound("You are not enrolled in this course.")
         progress = func.greatest(Enrollment.progress_percentage, progress_percentage)
@@ -211,7 +215,7 @@ class EnrollmentService:
             .values(
                 progress_percentage=progress,
                 total_watch_time=func.greatest(Enrollment.total_watch_time, total_watch_time),
-                status=case((completes, "COMPLETED"), else_=Enrollment.status),
+                status=case((completes, EnrollmentStatus.COMPLETED.value), else_=Enrollment.status),
                 completed_at=case(
                     (and_(completes, Enrollment.completed_at.is_(None)), func.now()),
                     else_=Enrollment.completed_at,
@@ -227,7 +231,7 @@ class EnrollmentService:
                 if current is not None and current.frozen_at is not None:
                     raise Conflict(FROZEN_MESSAGE)
                 raise NotFound("You are not enrolled in this course.")
-            if enrollment.status == "COMPLETED":
+            if enrollment.status == EnrollmentStatus.COMPLETED:
                 # Deduplicated by key: only the first completion is announced.
                 await self._event(session, "enrollment.completed", enrollment)
         self._on_event()
@@ -236,7 +240,7 @@ class EnrollmentService:
     # ------------------------------------------------------------------ certificates
     async def issue_certificate(self, viewer: Viewer, enrollment_id: str) -> Certificate:
         """The enrollment's certificate; made on first call, the same one after."""
-        parsed = parse_id(enrollment_id)
+        parsed = parse_uuid(enrollment_id)
         async with self._db.read() as session:
             enrollment = await session.get(Enrollment, parsed) if parsed else None
             if enrollment is None or not viewer.is_self_or_admin(enrollment.user_id):
@@ -384,8 +388,8 @@ class EnrollmentService:
                 user, course_key = _parse_seat(user_id, course_id, payment_id)
                 if await session.get(Course, course_key) is not None:
                     enrollment = await _dropped_row(session, user, course_key, payment_id)
-            if enrollment is not None and enrollment.status != "DROPPED":
-                enrollment.status = "DROPPED"
+            if enrollment is not None and enrollment.status != EnrollmentStatus.DROPPED:
+                enrollment.status = EnrollmentStatus.DROPPED
                 enrollment.dropped_at = datetime.now(UTC)
                 enrollment.frozen_at = None
                 await session.flush()
@@ -403,7 +407,7 @@ class EnrollmentService:
         return enrollment
 
     async def progress(self, user_id: str, course_id: str) -> Progress:
-        user, course = parse_id(user_id), parse_id(course_id)
+        user, course = parse_uuid(user_id), parse_uuid(course_id)
         if user is None or course is None:
             return Progress(None, False)
         async with self._db.read() as session:
@@ -419,60 +423,25 @@ class EnrollmentService:
             )
         return Progress(enrollment, issued)
 
-    # ------------------------------------------------------------------ visibility
-    @staticmethod
-    def can_see(enrollment: Enrollment, course: Course | None, viewer: Viewer | None) -> bool:
-        """The student, an admin, and the course's teacher may see an enrollment."""
-        if viewer is None:
-            return False
-        if viewer.is_self_or_admin(enrollment.user_id):
-            return True
-        return course is not None and is_owner_or_admin(course, viewer)
-
-    @staticmethod
-    def require_self_or_admin(viewer: Viewer | None, user_id: str) -> Viewer:
-        if viewer is None or not viewer.is_self_or_admin(user_id):
-            raise Forbidden("Only this user or an admin can see their enrollments.")
-        return viewer
-
     # ------------------------------------------------------------------ batched reads
     async def get_many(self, enrollment_ids: Sequence[str]) -> list[Enrollment | None]:
-        ids = {p for i in enrollment_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Enrollment] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Enrollment).where(Enrollment.id.in_(ids)))
-                found = {e.id: e for e in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in enrollment_ids]
+        return await load_by_key(self._db, select(Enrollment), Enrollment.id, enrollment_ids)
 
     async def by_payments(self, payment_ids: Sequence[str]) -> list[Enrollment | None]:
-        found: dict[str, Enrollment] = {}
-        if payment_ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Enrollment).where(Enrollment.payment_id.in_(set(payment_ids)))
-                )
-                found = {str(e.payment_id): e for e in rows}
-        return [found.get(i) for i in payment_ids]
+        return await load_by_key(
+            self._db, select(Enrollment), Enrollment.payment_id, payment_ids, parse=str
+        )
 
     async def of_users(self, user_ids: Sequence[str]) -> list[list[Enrollment]]:
         """Every enrollment of each user (DROPPED too: they are history), newest first."""
-        ids = {p for i in user_ids if (p := parse_id(i))}
-        grouped: dict[uuid.UUID, list[Enrollment]] = defaultdict(list)
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Enrollment)
-                    .where(Enrollment.user_id.in_(ids))
-                    .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
-                )
-                for enrollment in rows:
-                    grouped[enrollment.user_id].append(enrollment)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in user_ids]
+        newest_first = select(Enrollment).order_by(
+            Enrollment.enrolled_at.desc(), Enrollment.id.desc()
+        )
+        return await load_by_key(self._db, newest_first, Enrollment.user_id, user_ids, many=True)
 
     async def current_of(self, keys: Sequence[tuple[str, str]]) -> list[Enrollment | None]:
         """The ACTIVE/COMPLETED enrollment for each (user id, course id), if any."""
-        parsed = [(parse_id(u), parse_id(c)) for u, c in keys]
+        parsed = [(parse_uuid(u), parse_uuid(c)) for u, c in keys]
         pairs = {(u, c) for u, c in parsed if u is not None and c is not None}
         found: dict[tuple[uuid.UUID | None, uuid.UUID | None], Enrollment] = {}
         if pairs:
@@ -491,28 +460,13 @@ class EnrollmentService:
 
     async def counts(self, course_ids: Sequence[str]) -> list[int]:
         """ACTIVE + COMPLETED enrollments per course, counted, never cached: always exact."""
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        counts: dict[uuid.UUID, int] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.execute(
-                    select(Enrollment.course_id, func.count())
-                    .where(Enrollment.course_id.in_(ids), Enrollment.status.in_(CURRENT_STATUSES))
-                    .group_by(Enrollment.course_id)
-                )
-                counts = {course_id: int(n) for course_id, n in rows}
-        return [counts.get(p, 0) if (p := parse_id(i)) else 0 for i in course_ids]
+        current = Enrollment.status.in_(CURRENT_STATUSES)
+        return await count_by_key(self._db, Enrollment.course_id, course_ids, current)
 
     async def certificates_of(self, enrollment_ids: Sequence[str]) -> list[Certificate | None]:
-        ids = {p for i in enrollment_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Certificate] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Certificate).where(Certificate.enrollment_id.in_(ids))
-                )
-                found = {c.enrollment_id: c for c in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in enrollment_ids]
+        return await load_by_key(
+            self._db, select(Certificate), Certificate.enrollment_id, enrollment_ids
+        )
 
 
 def _current_query(user_id: uuid.UUID, course_id: uuid.UUID) -> Select[Enrollment]:
@@ -524,9 +478,9 @@ def _current_query(user_id: uuid.UUID, course_id: uuid.UUID) -> Select[Enrollmen
 
 
 def _parse_seat(user_id: str, course_id: str, payment_id: str) -> tuple[uuid.UUID, uuid.UUID]:
-    user, course = parse_id(user_id), parse_id(course_id)
-    if user is None or course is None or not payment_id.strip():
-        raise BadUserInput("userId, courseId and paymentId must be valid ids.")
+    user, course = require_uuid(user_id, "userId"), require_uuid(course_id, "courseId")
+    if not payment_id.strip():
+        raise BadUserInput("`paymentId` must not be empty.", field="paymentId")
     return user, course
 
 
@@ -550,7 +504,7 @@ async def _dropped_row(
             id=uuid.uuid4(),
             user_id=user_id,
             course_id=course_id,
-            status="DROPPED",
+            status=EnrollmentStatus.DROPPED,
             payment_id=payment_id,
             dropped_at=func.now(),
         )
@@ -579,5 +533,5 @@ async def _certificate_of(session: AsyncSession, enrollment_id: uuid.UUID) -> Ce
 def _check_certifiable(enrollment: Enrollment) -> None:
     if enrollment.frozen_at is not None:
         raise Conflict(FROZEN_MESSAGE)
-    if enrollment.status != "COMPLETED":
+    if enrollment.status != EnrollmentStatus.COMPLETED:
         raise Conflict("A certificate is issued only once the course is completed.")

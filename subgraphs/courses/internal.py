@@ -7,7 +7,8 @@ from datetime import datetime
 import strawberry
 
 from subgraphs.courses import models
-from subgraphs.courses.types import CourseInfo, CourseStatus, EnrollmentStatus, VideoStatus
+from subgraphs.courses.models import CourseStatus, EnrollmentStatus, VideoStatus
+from subgraphs.courses.objects import CourseInfo
 
 
 # ------------------------------------------------------------------ internal (services)

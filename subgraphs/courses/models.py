@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -22,19 +23,42 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from coursegraph.db import schema_metadata
+from coursegraph.db import one_of, schema_metadata
 from coursegraph.outbox import outbox_table
 
-COURSE_STATUSES = ("DRAFT", "PUBLISHED", "ARCHIVED")
-VIDEO_STATUSES = ("NONE", "UPLOADING", "PROCESSING", "READY", "FAILED")
-ENROLLMENT_STATUSES = ("ACTIVE", "COMPLETED", "DROPPED")
+
+class CourseStatus(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    ARCHIVED = "ARCHIVED"
+
+
+class VideoStatus(StrEnum):
+    NONE = "NONE"
+    UPLOADING = "UPLOADING"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class EnrollmentStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    DROPPED = "DROPPED"
+
+
+class PaymentProvider(StrEnum):
+    """The providers `enroll(provider:)` accepts: payments' list, as its SDL enum names
+    them (courses does not import payments)."""
+
+    STRIPE = "STRIPE"
+    RAZORPAY = "RAZORPAY"
+    SANDBOX = "SANDBOX"
+
+
 # The statuses that hold a seat: at most one such enrollment per user and course.
-CURRENT_STATUSES = ("ACTIVE", "COMPLETED")
+CURRENT_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED)
 CURRENT_WHERE = text("status IN ('ACTIVE', 'COMPLETED')")
-
-
-def _in(values: tuple[str, ...]) -> str:
-    return ", ".join(f"'{v}'" for v in values)
 
 
 class Base(DeclarativeBase):
@@ -44,7 +68,7 @@ class Base(DeclarativeBase):
 class Course(Base):
     __tablename__ = "courses"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_in(COURSE_STATUSES)})", name="status"),
+        CheckConstraint(one_of("status", CourseStatus), name="status"),
         # A price is both parts or neither (free), never negative.
         CheckConstraint(
             "(price_amount_minor IS NULL) = (currency IS NULL)", name="price_has_currency"
@@ -65,7 +89,7 @@ class Course(Base):
     description: Mapped[str | None] = mapped_column(Text)
     price_amount_minor: Mapped[int | None] = mapped_column(Integer)
     currency: Mapped[str | None] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), server_default="DRAFT")
+    status: Mapped[str] = mapped_column(String(16), server_default=CourseStatus.DRAFT)
     # A user id owned by the users subgraph; no foreign key across subgraphs.
     teacher_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -111,7 +135,7 @@ class Lecture(Base):
             "section_id", "position", name="uq_lectures_section_position", deferrable=True,
             initially="DEFERRED",
         ),
-        CheckConstraint(f"video_status IN ({_in(VIDEO_STATUSES)})", name="video_status"),
+        CheckConstraint(one_of("video_status", VideoStatus), name="video_status"),
         CheckConstraint("duration_seconds >= 0", name="duration_not_negative"),
         Index("ix_lectures_course_id", "course_id"),
     )  # fmt: skip
@@ -128,7 +152,7 @@ class Lecture(Base):
     position: Mapped[int] = mapped_column(Integer)
     is_preview: Mapped[bool] = mapped_column(Boolean, server_default="false")
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    video_status: Mapped[str] = mapped_column(String(16), server_default="NONE")
+    video_status: Mapped[str] = mapped_column(String(16), server_default=VideoStatus.NONE)
     # A file id owned by the files subgraph; one file is the video of one lecture.
     video_file_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -137,7 +161,7 @@ class Lecture(Base):
 class Enrollment(Base):
     __tablename__ = "enrollments"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_in(ENROLLMENT_STATUSES)})", name="status"),
+        CheckConstraint(one_of("status", EnrollmentStatus), name="status"),
         CheckConstraint(
             "progress_percentage >= 0 AND progress_percentage <= 100", name="progress_range"
         ),
@@ -160,7 +184,7 @@ class Enrollment(Base):
     course_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("courses.courses.id", ondelete="CASCADE")
     )
-    status: Mapped[str] = mapped_column(String(16), server_default="ACTIVE")
+    status: Mapped[str] = mapped_column(String(16), server_default=EnrollmentStatus.ACTIVE)
     progress_percentage: Mapped[float] = mapped_column(Float, server_default="0")
     total_watch_time: Mapped[int] = mapped_column(Integer, server_default="0")
     # The payment (owned by payments) that paid for this seat; unique, so completing

@@ -22,13 +22,8 @@ from subgraphs.courses.internal import (
     unfreeze_enrollment_for_payment,
     viewer_progress,
 )
-from subgraphs.courses.service import (
-    KEEP,
-    MAX_LECTURES_PER_SECTION,
-    MAX_SECTIONS_PER_COURSE,
-    Keep,
-)
-from subgraphs.courses.types import (
+from subgraphs.courses.models import PaymentProvider
+from subgraphs.courses.objects import (
     AddLectureInput,
     Certificate,
     Course,
@@ -42,7 +37,6 @@ from subgraphs.courses.types import (
     Lecture,
     PageInfo,
     Payment,
-    PaymentProvider,
     PaymentRequired,
     Section,
     UpdateCourseInput,
@@ -53,6 +47,12 @@ from subgraphs.courses.types import (
     ticket_from_files,
     visible_course,
     visible_lecture,
+)
+from subgraphs.courses.service import (
+    KEEP,
+    MAX_LECTURES_PER_SECTION,
+    MAX_SECTIONS_PER_COURSE,
+    Keep,
 )
 from subgraphs.courses.videos import VideoUpload
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from coursegraph.identity import Viewer
+from coursegraph.identity import Role, Viewer
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.service import PriceInput, slugify
 
@@ -134,14 +134,14 @@ LECTURES_PER_SECTION = 3
 
 
 async def seed_demo(container: CoursesContainer, accounts: Accounts) -> SeedSummary:
-    teachers = [await accounts.ensure(e, n, "TEACHER") for e, n in TEACHERS]
-    students = [await accounts.ensure(e, n, "STUDENT") for e, n in STUDENTS]
+    teachers = [await accounts.ensure(e, n, Role.TEACHER) for e, n in TEACHERS]
+    students = [await accounts.ensure(e, n, Role.STUDENT) for e, n in STUDENTS]
     created = existing = 0
     for index, demo in enumerate(COURSES):
         if await container.courses.get_by_slug(slugify(demo.title)) is not None:
             existing += 1
             continue
-        teacher = Viewer(id=teachers[index % len(teachers)], role="TEACHER")
+        teacher = Viewer(id=teachers[index % len(teachers)], role=Role.TEACHER)
         await _create(container, teacher, demo, students, index)
         created += 1
     return SeedSummary(len(teachers), len(students), created, existing)
@@ -171,7 +171,7 @@ async def _create(
         return  # paid seats come from payments
     # A few students in each free course, at different stages.
     for offset, progress in enumerate((100.0, 60.0, 10.0)):
-        student = Viewer(id=students[(index + offset) % len(students)], role="STUDENT")
+        student = Viewer(id=students[(index + offset) % len(students)], role=Role.STUDENT)
         await container.enrollments.enroll(student, course_id, None)
         await container.enrollments.update_progress(
             student, course_id, progress, int(progress) * 36

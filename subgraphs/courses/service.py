@@ -22,16 +22,18 @@ from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursegraph.batch import count_by_key, load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
-from coursegraph.identity import Viewer
+from coursegraph.identity import Role, Viewer
+from coursegraph.ids import parse_uuid
 from coursegraph.money import Money, to_minor
 from subgraphs.courses.clients import UsersClient
 from subgraphs.courses.cursors import CourseCursor, listing_key
-from subgraphs.courses.models import COURSE_STATUSES, Course, Lecture, Section
+from subgraphs.courses.models import Course, CourseStatus, Lecture, Section, VideoStatus
 from subgraphs.courses.policy import (
     can_view,
-    parse_id,
+    lists_everything_of,
     require_author,
     require_editable,
     require_manage,
@@ -68,7 +70,7 @@ class PriceInput:
 
 @dataclass(frozen=True, slots=True)
 class CatalogFilter:
-    statuses: tuple[str, ...]
+    statuses: tuple[CourseStatus, ...]
     search: str | None
     teacher_id: uuid.UUID | None
     free_only: bool
@@ -149,7 +151,7 @@ class CourseService:
         values = {
             "title": clean_title(title),
             "description": clean_description(description),
-            "status": "DRAFT",
+            "status": CourseStatus.DRAFT,
             **_price_values(price),
         }
         # Checked last: the input is refused before any call to users.
@@ -175,11 +177,11 @@ class CourseService:
             return uuid.UUID(author.id)
         if not author.is_admin:
             raise Forbidden("Teachers create courses only for themselves.", field="teacherId")
-        parsed = parse_id(teacher_id)
+        parsed = parse_uuid(teacher_id)
         account = await self._users.account(str(parsed)) if parsed else None
         if account is None:
             raise BadUserInput("No user has this id.", field="teacherId")
-        if account.role != "TEACHER":
+        if account.role != Role.TEACHER:
             raise BadUserInput("That user is not a teacher.", field="teacherId")
         return uuid.UUID(account.id)
 
@@ -194,7 +196,7 @@ class CourseService:
     ) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "ARCHIVED":
+            if course.status == CourseStatus.ARCHIVED:
                 raise Conflict("An archived course cannot be changed.")
             if not isinstance(title, Keep):
                 course.title = clean_title(title)
@@ -208,30 +210,30 @@ class CourseService:
     async def publish_course(self, viewer: Viewer | None, course_id: str) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "PUBLISHED":
+            if course.status == CourseStatus.PUBLISHED:
                 return course
-            if course.status == "ARCHIVED":
+            if course.status == CourseStatus.ARCHIVED:
                 raise Conflict("An archived course cannot be published again.")
             has_lecture = await session.scalar(
                 select(select(Lecture.id).where(Lecture.course_id == course.id).exists())
             )
             if not has_lecture:
                 raise Conflict("Add at least one lecture before publishing.")
-            course.status = "PUBLISHED"
+            course.status = CourseStatus.PUBLISHED
             course.published_at = datetime.now(UTC)
         return course
 
     async def archive_course(self, viewer: Viewer | None, course_id: str) -> Course:
         async with self._db.transaction() as session:
             course = require_manage(await self._lock(session, course_id), viewer)
-            if course.status == "DRAFT":
+            if course.status == CourseStatus.DRAFT:
                 raise Conflict("Only a published course can be archived.")
-            course.status = "ARCHIVED"
+            course.status = CourseStatus.ARCHIVED
         return course
 
     async def _lock(self, session: AsyncSession, course_id: object) -> Course | None:
         """The course row, locked: curriculum edits of one course run one at a time."""
-        parsed = parse_id(course_id)
+        parsed = parse_uuid(course_id)
         if parsed is None:
             return None
         return await session.get(Course, parsed, with_for_update=True)
@@ -283,7 +285,7 @@ class CourseService:
                 title=clean_title(title),
                 position=(last or 0) + 1,
                 is_preview=is_preview,
-                video_status="NONE",
+                video_status=VideoStatus.NONE,
             )
             session.add(lecture)
         return lecture
@@ -316,7 +318,7 @@ class CourseService:
         return ordered
 
     async def _section(self, session: AsyncSession, section_id: object) -> Section:
-        parsed = parse_id(section_id)
+        parsed = parse_uuid(section_id)
         section = await session.get(Section, parsed) if parsed else None
         if section is None:
             raise NotFound("No such section.")
@@ -336,7 +338,9 @@ class CourseService:
         self.check_page_size(first)
         catalog = self._filter(viewer, search, teacher_id, free_only)
         if catalog is None:
-            return CoursePage([], [], False, CatalogFilter(("PUBLISHED",), None, None, False))
+            return CoursePage(
+                [], [], False, CatalogFilter((CourseStatus.PUBLISHED,), None, None, False)
+            )
         cursor = CourseCursor.decode(after, catalog.key) if after else None
 
         rank: ColumnElement[float] | None = None
@@ -392,14 +396,13 @@ class CourseService:
                 f"Search for at most {MAX_SEARCH_LENGTH} characters.", field="search"
             )
         teacher: uuid.UUID | None = None
-        statuses: tuple[str, ...] = ("PUBLISHED",)
+        statuses: tuple[CourseStatus, ...] = (CourseStatus.PUBLISHED,)
         if teacher_id is not None:
-            teacher = parse_id(teacher_id)
+            teacher = parse_uuid(teacher_id)
             if teacher is None:
                 return None
-            # A teacher listing their own courses (or an admin) also sees drafts.
-            if viewer is not None and (viewer.is_admin or viewer.id == str(teacher)):
-                statuses = COURSE_STATUSES
+            if lists_everything_of(viewer, teacher):
+                statuses = tuple(CourseStatus)
         return CatalogFilter(statuses, text, teacher, free_only)
 
     @staticmethod
@@ -419,13 +422,7 @@ class CourseService:
         return (await self.get_many([course_id]))[0]
 
     async def get_many(self, course_ids: Sequence[str]) -> list[Course | None]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Course] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Course).where(Course.id.in_(ids)))
-                found = {course.id: course for course in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in course_ids]
+        return await load_by_key(self._db, select(Course), Course.id, course_ids)
 
     async def get_by_slug(self, slug: str) -> Course | None:
         async with self._db.read() as session:
@@ -448,10 +445,10 @@ class CourseService:
         """For each (teacher id, with unpublished ones, at most n): that teacher's courses,
         newest first — PUBLISHED only unless unpublished ones are asked for. The limit is
         applied per teacher in SQL, so a prolific teacher costs `n` rows, not all of hers."""
-        ids = {p for teacher, _, _ in keys if (p := parse_id(teacher))}
+        ids = {p for teacher, _, _ in keys if (p := parse_uuid(teacher))}
         grouped: dict[uuid.UUID, list[Course]] = defaultdict(list)
         if ids:
-            everything = {p for t, drafts, _ in keys if drafts and (p := parse_id(t))}
+            everything = {p for t, drafts, _ in keys if drafts and (p := parse_uuid(t))}
             limit = max(n for _, _, n in keys)
             rank = (
                 func.row_number()
@@ -461,7 +458,7 @@ class CourseService:
                 )
                 .label("rank")
             )
-            visible = Course.status == "PUBLISHED"
+            visible = Course.status == CourseStatus.PUBLISHED
             if everything:
                 visible = visible | Course.teacher_id.in_(everything)
             ranked = (
@@ -480,76 +477,35 @@ class CourseService:
                     grouped[course.teacher_id].append(course)
         out: list[list[Course]] = []
         for teacher, drafts, n in keys:
-            found = grouped.get(p, []) if (p := parse_id(teacher)) else []
-            out.append([c for c in found if drafts or c.status == "PUBLISHED"][:n])
+            found = grouped.get(p, []) if (p := parse_uuid(teacher)) else []
+            out.append([c for c in found if drafts or c.status == CourseStatus.PUBLISHED][:n])
         return out
 
     async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        grouped: dict[uuid.UUID, list[Section]] = defaultdict(list)
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Section)
-                    .where(Section.course_id.in_(ids))
-                    .order_by(Section.course_id, Section.position)
-                )
-                for section in rows:
-                    grouped[section.course_id].append(section)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in course_ids]
+        in_order = select(Section).order_by(Section.course_id, Section.position)
+        return await load_by_key(self._db, in_order, Section.course_id, course_ids, many=True)
 
     async def lectures_of(self, section_ids: Sequence[str]) -> list[list[Lecture]]:
-        ids = {p for i in section_ids if (p := parse_id(i))}
-        grouped: dict[uuid.UUID, list[Lecture]] = defaultdict(list)
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Lecture)
-                    .where(Lecture.section_id.in_(ids))
-                    .order_by(Lecture.section_id, Lecture.position)
-                )
-                for lecture in rows:
-                    grouped[lecture.section_id].append(lecture)
-        return [grouped.get(p, []) if (p := parse_id(i)) else [] for i in section_ids]
+        in_order = select(Lecture).order_by(Lecture.section_id, Lecture.position)
+        return await load_by_key(self._db, in_order, Lecture.section_id, section_ids, many=True)
 
     async def lectures(self, lecture_ids: Sequence[str]) -> list[Lecture | None]:
-        ids = {p for i in lecture_ids if (p := parse_id(i))}
-        found: dict[uuid.UUID, Lecture] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Lecture).where(Lecture.id.in_(ids)))
-                found = {lecture.id: lecture for lecture in rows}
-        return [found.get(p) if (p := parse_id(i)) else None for i in lecture_ids]
+        return await load_by_key(self._db, select(Lecture), Lecture.id, lecture_ids)
 
     async def lectures_by_videos(self, file_ids: Sequence[str]) -> list[Lecture | None]:
         """The lecture whose video each file is, if any."""
-        found: dict[str, Lecture] = {}
-        if file_ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Lecture).where(Lecture.video_file_id.in_(set(file_ids)))
-                )
-                found = {str(lecture.video_file_id): lecture for lecture in rows}
-        return [found.get(i) for i in file_ids]
+        return await load_by_key(
+            self._db, select(Lecture), Lecture.video_file_id, file_ids, parse=str
+        )
 
     async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
-        ids = {p for i in course_ids if (p := parse_id(i))}
-        counts: dict[uuid.UUID, int] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.execute(
-                    select(Lecture.course_id, func.count())
-                    .where(Lecture.course_id.in_(ids))
-                    .group_by(Lecture.course_id)
-                )
-                counts = {course_id: int(n) for course_id, n in rows}
-        return [counts.get(p, 0) if (p := parse_id(i)) else 0 for i in course_ids]
+        return await count_by_key(self._db, Lecture.course_id, course_ids)
 
 
 def _permutation(items: list[_Item], wanted_ids: Sequence[str], field: str) -> list[_Item]:
     """`items` in the order of `wanted_ids`, which must name each of them exactly once."""
     by_id = {str(item.id): item for item in items}
-    wanted = [str(parse_id(i) or i) for i in wanted_ids]
+    wanted = [str(parse_uuid(i) or i) for i in wanted_ids]
     if len(wanted) != len(set(wanted)) or set(wanted) != set(by_id):
         raise BadUserInput(f"`{field}` must list every item exactly once.", field=field)
     return [by_id[i] for i in wanted]

@@ -26,12 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavailable
 from coursegraph.identity import Viewer
+from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
-from subgraphs.courses.models import VIDEO_STATUSES, Course, Lecture
+from subgraphs.courses.models import Course, Lecture, VideoStatus
 from subgraphs.courses.policy import (
     can_view,
-    parse_id,
     require_author,
     require_editable,
     require_manage,
@@ -46,10 +46,10 @@ MAX_FILE_NAME = 255
 _MAX_EXTENSION = 16
 # The lecture's status once files has answered a confirmation.
 _STATUS_AFTER_CONFIRM = {
-    "UPLOADED": "PROCESSING",
-    "PROCESSING": "PROCESSING",
-    "READY": "READY",
-    "FAILED": "FAILED",
+    "UPLOADED": VideoStatus.PROCESSING,
+    "PROCESSING": VideoStatus.PROCESSING,
+    "READY": VideoStatus.READY,
+    "FAILED": VideoStatus.FAILED,
 }
 
 
@@ -154,7 +154,7 @@ class VideoService:
 
     async def attach(self, viewer: Viewer | None, lecture_id: str, file_id: str) -> Attached:
         """Make `file_id` (a file in files) the lecture's video, waiting for its upload."""
-        parsed = parse_id(lecture_id)
+        parsed = parse_uuid(lecture_id)
         try:
             async with self._db.transaction() as session:
                 found = await session.get(Lecture, parsed) if parsed else None
@@ -172,7 +172,7 @@ class VideoService:
                 if previous == file_id:
                     return Attached(lecture, None)
                 lecture.video_file_id = file_id
-                lecture.video_status = "UPLOADING"
+                lecture.video_status = VideoStatus.UPLOADING
                 lecture.duration_seconds = None
         except IntegrityError as error:
             if is_unique_violation(error):
@@ -188,13 +188,13 @@ class VideoService:
         lecture = await self._managed(viewer, lecture_id)
         if lecture.video_file_id is None or lecture.video_file_id != file_id:
             raise BadUserInput("This file is not the lecture's current upload.", field="fileId")
-        if lecture.video_status != "UPLOADING":
+        if lecture.video_status != VideoStatus.UPLOADING:
             return lecture
         confirmed = await self._files.confirm_upload(lecture.video_file_id)
         status = _STATUS_AFTER_CONFIRM.get(confirmed.status)
         if status is None:
             raise ServiceUnavailable("The files service answered badly.")
-        if status == "FAILED":
+        if status == VideoStatus.FAILED:
             # The contract has no field for the reason; operators find it here (and in files).
             log.info(
                 "lecture video upload failed",
@@ -210,10 +210,10 @@ class VideoService:
             # READY (its outbox can beat this commit), and a newer upload may have replaced
             # this one: both are newer news than this answer.
             if current.video_file_id == lecture.video_file_id and (
-                current.video_status == "UPLOADING"
+                current.video_status == VideoStatus.UPLOADING
             ):
                 current.video_status = status
-                if status == "READY":
+                if status == VideoStatus.READY:
                     current.duration_seconds = whole_seconds(confirmed.duration_seconds)
         return current
 
@@ -225,7 +225,7 @@ class VideoService:
         Files calls this when processing ends. Idempotent; False when no lecture has that
         video (any more).
         """
-        if status not in VIDEO_STATUSES:
+        if status not in tuple(VideoStatus):
             raise BadUserInput(f"Unknown video status {status!r}.", field="status")
         if duration_seconds is not None and duration_seconds < 0:
             raise BadUserInput("The duration must not be negative.", field="durationSeconds")
@@ -245,7 +245,7 @@ class VideoService:
     async def _managed(self, viewer: Viewer | None, lecture_id: str) -> Lecture:
         """The lecture, if `viewer` may change its course (checked before any call out)."""
         require_author(viewer)
-        parsed = parse_id(lecture_id)
+        parsed = parse_uuid(lecture_id)
         async with self._db.read() as session:
             lecture = await session.get(Lecture, parsed) if parsed else None
             if lecture is None:

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from coursegraph.app import SubgraphSpec, create_subgraph_app
-from coursegraph.body_limit import BodyLimit
 from coursegraph.cors import PathCors, parse_origins
-from coursegraph.settings import Settings, get_settings
-from subgraphs.files import endpoints
+from coursegraph.settings import Settings, get_settings, load_section
 from subgraphs.files.bootstrap import FilesContainer, bootstrap
 from subgraphs.files.loaders import FilesLoaders, make_loaders
+from subgraphs.files.routes import routes
 from subgraphs.files.schema import schema
+from subgraphs.files.settings import FilesSettings
 
 
-def spec() -> SubgraphSpec[FilesContainer, FilesLoaders]:
+def spec(section: FilesSettings) -> SubgraphSpec[FilesContainer, FilesLoaders]:
     return SubgraphSpec(
         name="files",
         schema=schema,
-        bootstrap=bootstrap,
+        bootstrap=lambda settings: bootstrap(settings, section),
         loaders=lambda container: make_loaders(container.files),
-        routes=[
-            Route("/storage/uploads/{key}", endpoints.upload, methods=["PUT"]),
-            Route("/media/{key}", endpoints.media, methods=["GET", "HEAD"]),
-            Route(
-                "/webhooks/mux",
-                BodyLimit(endpoints.mux_webhook, endpoints.MAX_WEBHOOK_BYTES),
-                methods=["POST"],
-            ),
-        ],
+        routes=routes,
     )
 
 
@@ -40,9 +31,9 @@ BROWSER_REQUEST_HEADERS = ("content-type", "range")
 BROWSER_RESPONSE_HEADERS = ("content-range", "accept-ranges", "content-length")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, section: FilesSettings | None = None) -> Starlette:
     settings = settings or get_settings()
-    app = create_subgraph_app(spec(), settings)
+    app = create_subgraph_app(spec(section or load_section(FilesSettings)), settings)
     origins = parse_origins(settings.resolved_cors_origins)
     if origins:
         # Browsers on the allowed origins PUT uploads and GET media straight from here;

@@ -12,13 +12,15 @@ from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import Settings
+from coursegraph.settings import Settings, load_section
 from subgraphs.files.clients import CoursesClient
+from subgraphs.files.effects import outbox_handlers
 from subgraphs.files.models import outbox
 from subgraphs.files.processing import VideoProcessor
 from subgraphs.files.processing.local import LocalProcessor
 from subgraphs.files.processing.mux import MuxProcessor, load_signing_key
-from subgraphs.files.service import TOPIC_FAILED, TOPIC_READY, FileService
+from subgraphs.files.service import FileService
+from subgraphs.files.settings import FilesSettings
 from subgraphs.files.storage import Storage
 from subgraphs.files.storage.local import LocalStorage
 
@@ -41,75 +43,76 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def make_storage(settings: Settings) -> Storage:
-    if settings.files_storage == "s3":
+def make_storage(settings: Settings, section: FilesSettings) -> Storage:
+    if section.storage == "s3":
         from subgraphs.files.storage.s3 import S3Storage
 
+        s3 = section.s3
         return S3Storage(
-            settings.files_s3_bucket,
-            region=settings.files_s3_region,
-            endpoint_url=settings.files_s3_endpoint_url,
-            access_key_id=_secret(settings.files_s3_access_key_id),
-            secret_access_key=_secret(settings.files_s3_secret_access_key),
+            s3.bucket,
+            region=s3.region,
+            endpoint_url=s3.endpoint_url,
+            access_key_id=_secret(s3.access_key_id),
+            secret_access_key=_secret(s3.secret_access_key),
         )
     local = LocalStorage(
-        settings.files_storage_dir or settings.data_dir / "files",
-        settings.files_public_url or settings.service_url("files"),
-        settings.files_url_key(),
+        section.resolved_storage_dir(settings),
+        section.resolved_public_url(settings),
+        section.url_key(settings),
     )
     local.open()
     return local
 
 
-def make_processor(settings: Settings, storage: Storage) -> VideoProcessor:
-    if settings.files_video_processor == "local":
+def make_processor(section: FilesSettings, storage: Storage) -> VideoProcessor:
+    if section.video_processor == "local":
         return LocalProcessor(storage)
-    token_id, token_secret = settings.mux_token_id, settings.mux_token_secret
-    key_id, private_key = settings.mux_signing_key_id, settings.mux_signing_private_key
-    if not (token_id and token_secret and key_id and private_key and settings.mux_webhook_secret):
+    mux = section.mux
+    token_id, token_secret = mux.token_id, mux.token_secret
+    key_id, private_key = mux.signing_key_id, mux.signing_private_key
+    if not (token_id and token_secret and key_id and private_key and mux.webhook_secret):
         raise RuntimeError(
             "FILES_VIDEO_PROCESSOR=mux needs MUX_TOKEN_ID, MUX_TOKEN_SECRET, "
             "MUX_WEBHOOK_SECRET, MUX_SIGNING_KEY_ID and MUX_SIGNING_PRIVATE_KEY"
         )
     return MuxProcessor(
         storage,
-        api_url=settings.mux_api_url,
+        api_url=mux.api_url,
         token_id=token_id.get_secret_value(),
         token_secret=token_secret.get_secret_value(),
         signing_key_id=key_id,
         signing_key=load_signing_key(private_key.get_secret_value()),
-        stream_url=settings.mux_stream_url,
-        image_url=settings.mux_image_url,
+        stream_url=mux.stream_url,
+        image_url=mux.image_url,
     )
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings) -> AsyncIterator[FilesContainer]:
-    storage = make_storage(settings)
-    processor = make_processor(settings, storage)
+async def bootstrap(
+    settings: Settings, section: FilesSettings | None = None
+) -> AsyncIterator[FilesContainer]:
+    """`section` defaults to the environment's."""
+    section = section or load_section(FilesSettings)
+    storage = make_storage(settings, section)
+    processor = make_processor(section, storage)
     database = Database(
         create_engine(settings.database_url_for("files"), pool_size=settings.database_pool_size)
     )
-    files = FileService(database, storage, processor, settings)
+    files = FileService(database, storage, processor, section)
     courses = CoursesClient(settings)
     bus: EventBus = await connect_bus(settings.nats_url)
-    relay = OutboxRelay(
-        database,
-        outbox,
-        bus,
-        {TOPIC_READY: courses.deliver_video_event, TOPIC_FAILED: courses.deliver_video_event},
-    )
+    relay = OutboxRelay(database, outbox, bus, outbox_handlers(courses))
     # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
     # so confirming an upload returns at once and work left by a restart resumes.
     worker = PollingLoop(
         "files-processing",
         lambda: files.process_due(PROCESSING_BATCH),
         batch=PROCESSING_BATCH,
-        poll_seconds=settings.files_processing_poll_seconds,
+        poll_seconds=section.processing.poll_seconds,
     )
     files.events_recorded = relay.wake
     files.work_queued = worker.wake
-    webhook_secret = settings.mux_webhook_secret
+    webhook_secret = section.mux.webhook_secret
     relay.start()
     worker.start()
     try:
@@ -120,10 +123,10 @@ async def bootstrap(settings: Settings) -> AsyncIterator[FilesContainer]:
             files=files,
             mux_webhook_secret=(
                 webhook_secret.get_secret_value().encode()
-                if webhook_secret is not None and settings.files_video_processor == "mux"
+                if webhook_secret is not None and section.video_processor == "mux"
                 else None
             ),
-            mux_webhook_tolerance_seconds=settings.mux_webhook_tolerance_seconds,
+            mux_webhook_tolerance_seconds=section.mux.webhook_tolerance_seconds,
         )
     finally:
         await worker.stop()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -17,10 +18,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from coursegraph.db import schema_metadata
+from coursegraph.db import one_of, schema_metadata
 from coursegraph.outbox import outbox_table
 
-STATUSES = ("PENDING_UPLOAD", "UPLOADED", "PROCESSING", "READY", "FAILED")
+
+class FileStatus(StrEnum):
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    UPLOADED = "UPLOADED"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
 
 
 class Base(DeclarativeBase):
@@ -33,7 +40,7 @@ class StoredFile(Base):
 
     __tablename__ = "files"
     __table_args__ = (
-        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+        CheckConstraint(one_of("status", FileStatus), name="status"),
         CheckConstraint("size_bytes > 0", name="size_positive"),
         # The processing worker's queue: files waiting for (another) processing attempt.
         Index(

@@ -21,11 +21,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox as outbox_
+from coursegraph.batch import load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, NotFound
+from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
-from coursegraph.settings import Settings
-from subgraphs.files.models import StoredFile, outbox
+from subgraphs.files.effects import TOPIC_FAILED, TOPIC_READY
+from subgraphs.files.models import FileStatus, StoredFile, outbox
 from subgraphs.files.processing import (
     Playback,
     PlaybackRef,
@@ -36,6 +38,7 @@ from subgraphs.files.processing import (
     VideoSource,
 )
 from subgraphs.files.processing.mux import MuxEvent
+from subgraphs.files.settings import FilesSettings
 from subgraphs.files.storage import Storage, UploadTarget
 
 log = get_logger("coursegraph.files")
@@ -44,8 +47,6 @@ log = get_logger("coursegraph.files")
 ALLOWED_TYPES: dict[str, frozenset[str]] = {
     "lecture_video": frozenset({"video/mp4", "video/webm", "video/quicktime"}),
 }
-TOPIC_READY = "video.ready"
-TOPIC_FAILED = "video.failed"
 MAX_FILE_NAME = 255
 # A claimed row is someone's for this long; a worker that dies frees it after that.
 PROCESSING_LEASE = timedelta(minutes=15)
@@ -74,13 +75,6 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -97,7 +91,7 @@ class FileService:
         database: Database,
         storage: Storage,
         processor: VideoProcessor,
-        settings: Settings,
+        settings: FilesSettings,
     ) -> None:
         self._db = database
         self._storage = storage
@@ -125,7 +119,7 @@ class FileService:
                 f"{', '.join(sorted(allowed))}.",
                 field="contentType",
             )
-        limit = self._settings.files_max_upload_bytes
+        limit = self._settings.max_upload_bytes
         if not math.isfinite(size_bytes) or size_bytes != int(size_bytes) or size_bytes <= 0:
             raise BadUserInput(
                 "The file size must be a positive whole number of bytes.", field="sizeBytes"
@@ -137,7 +131,7 @@ class FileService:
         if not owner_id or len(owner_id) > 64:
             raise BadUserInput("The owner id is invalid.", field="ownerId")
         file_id = uuid.uuid4()
-        expires_at = _now() + timedelta(seconds=self._settings.files_upload_url_ttl_seconds)
+        expires_at = _now() + timedelta(seconds=self._settings.upload_url_ttl_seconds)
         row = StoredFile(
             id=file_id,
             owner_id=owner_id,
@@ -145,7 +139,7 @@ class FileService:
             file_name=sanitise_file_name(file_name),
             content_type=media_type,
             size_bytes=int(size_bytes),
-            status="PENDING_UPLOAD",
+            status=FileStatus.PENDING_UPLOAD,
             storage_key=str(file_id),
             upload_expires_at=expires_at,
             processing_attempts=0,
@@ -161,11 +155,11 @@ class FileService:
     async def may_receive_upload(self, file_id: str) -> bool:
         """Only a file still waiting for its upload may be written (not a processed one)."""
         row = await self.get(file_id)
-        return row is not None and row.status == "PENDING_UPLOAD"
+        return row is not None and row.status == FileStatus.PENDING_UPLOAD
 
     async def confirm_upload(self, file_id: str) -> StoredFile:
         row = await self._require(file_id)
-        if row.status != "PENDING_UPLOAD":
+        if row.status != FileStatus.PENDING_UPLOAD:
             return row  # confirmed before: the same answer again
         info = await self._storage.stat(row.storage_key)
         reason = None
@@ -179,13 +173,13 @@ class FileService:
             locked = await session.get(StoredFile, row.id, with_for_update=True)
             if locked is None:
                 raise NotFound("No such file.")
-            if locked.status != "PENDING_UPLOAD":
+            if locked.status != FileStatus.PENDING_UPLOAD:
                 return locked
             if reason is not None:
-                locked.status, locked.failure_reason = "FAILED", reason
+                locked.status, locked.failure_reason = FileStatus.FAILED, reason
             else:
                 # Stored and checked (UPLOADED); the PROCESSING row is the durable job.
-                locked.status = "PROCESSING"
+                locked.status = FileStatus.PROCESSING
                 locked.processor = self._processor.name
                 locked.processing_due_at = _now()
         if reason is None:
@@ -206,7 +200,7 @@ class FileService:
                 await session.scalars(
                     select(StoredFile)
                     .where(
-                        StoredFile.status == "PROCESSING",
+                        StoredFile.status == FileStatus.PROCESSING,
                         StoredFile.mux_asset_id.is_(None),
                         StoredFile.processor == self._processor.name,
                         StoredFile.processing_due_at <= _now(),
@@ -231,7 +225,7 @@ class FileService:
             await self._finish(source.file_id, ready=False, reason=str(error))
             return
         except Exception as error:
-            if attempts >= self._settings.files_processing_max_attempts:
+            if attempts >= self._settings.processing.max_attempts:
                 log.error("video processing gave up", file_id=source.file_id, exc_info=error)
                 await self._finish(
                     source.file_id, ready=False, reason="The video could not be processed."
@@ -255,13 +249,13 @@ class FileService:
     async def _reschedule(self, file_id: str, due: datetime) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is not None and row.status == "PROCESSING":
+            if row is not None and row.status == FileStatus.PROCESSING:
                 row.processing_due_at = due
 
     async def _submitted(self, file_id: str, result: Submitted) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is not None and row.status == "PROCESSING" and row.mux_asset_id is None:
+            if row is not None and row.status == FileStatus.PROCESSING and row.mux_asset_id is None:
                 row.mux_asset_id = result.asset_id
                 row.mux_playback_id = result.playback_id
                 return
@@ -280,7 +274,7 @@ class FileService:
     ) -> None:
         async with self._db.transaction() as session:
             row = await session.get(StoredFile, uuid.UUID(file_id), with_for_update=True)
-            if row is None or row.status != "PROCESSING":
+            if row is None or row.status != FileStatus.PROCESSING:
                 return  # deleted, or already finished: events are idempotent
             await self._record_outcome(session, row, ready=ready, duration=duration, reason=reason)
         self.events_recorded()
@@ -294,7 +288,7 @@ class FileService:
         duration: float | None,
         reason: str | None,
     ) -> None:
-        row.status = "READY" if ready else "FAILED"
+        row.status = FileStatus.READY if ready else FileStatus.FAILED
         row.duration_seconds = duration if ready else None
         row.failure_reason = None if ready else reason
         row.processing_due_at = None
@@ -325,7 +319,7 @@ class FileService:
                 .where(StoredFile.mux_asset_id == event.asset_id)
                 .with_for_update()
             )
-            passthrough = _parse_id(event.passthrough or "")
+            passthrough = parse_uuid(event.passthrough or "")
             if row is None and passthrough is not None:
                 # The asset was created but its id never stored (the process stopped).
                 row = await session.get(StoredFile, passthrough, with_for_update=True)
@@ -333,7 +327,7 @@ class FileService:
                     row = None
             if row is None:
                 return False
-            if row.status != "PROCESSING":
+            if row.status != FileStatus.PROCESSING:
                 return True  # a retried delivery of an event already applied
             row.mux_asset_id = event.asset_id
             if event.type == "video.asset.ready":
@@ -358,13 +352,7 @@ class FileService:
         return (await self.get_many([file_id]))[0]
 
     async def get_many(self, file_ids: Sequence[str]) -> list[StoredFile | None]:
-        ids = {i for i in (_parse_id(f) for f in file_ids) if i is not None}
-        found: dict[uuid.UUID, StoredFile] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(StoredFile).where(StoredFile.id.in_(ids)))
-                found = {r.id: r for r in rows}
-        return [found.get(i) if (i := _parse_id(f)) else None for f in file_ids]
+        return await load_by_key(self._db, select(StoredFile), StoredFile.id, file_ids)
 
     async def _require(self, file_id: str) -> StoredFile:
         row = await self.get(file_id)
@@ -375,22 +363,22 @@ class FileService:
     async def media_content_type(self, file_id: str) -> str | None:
         """The type to serve a stored object with, or None when it may not be served."""
         row = await self.get(file_id)
-        if row is None or row.status not in ("PROCESSING", "READY"):
+        if row is None or row.status not in (FileStatus.PROCESSING, FileStatus.READY):
             return None
         return row.content_type
 
     def playback(self, row: StoredFile, viewer_can_watch: bool) -> Playback | None:
         """Signed, expiring playback URLs for an entitled viewer of a READY video."""
-        if not viewer_can_watch or row.status != "READY":
+        if not viewer_can_watch or row.status != FileStatus.READY:
             return None
-        expires_at = _now() + timedelta(seconds=self._settings.files_playback_url_ttl_seconds)
+        expires_at = _now() + timedelta(seconds=self._settings.playback_url_ttl_seconds)
         return self._processor.playback(
             PlaybackRef(row.storage_key, row.mux_playback_id), expires_at
         )
 
     # ------------------------------------------------------------------ deletion
     async def delete(self, file_id: str) -> bool:
-        parsed = _parse_id(file_id)
+        parsed = parse_uuid(file_id)
         if parsed is None:
             return False
         async with self._db.transaction() as session:

@@ -15,17 +15,18 @@ from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.log import get_logger
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import DEV_SANDBOX_WEBHOOK_SECRET, Settings
+from coursegraph.settings import Settings, load_section
 from subgraphs.payments.clients import CoursesClient
 from subgraphs.payments.effects import outbox_handlers
-from subgraphs.payments.models import outbox
-from subgraphs.payments.providers.base import PaymentProvider, ProviderName
+from subgraphs.payments.models import ProviderName, outbox
+from subgraphs.payments.providers.base import PaymentProvider
 from subgraphs.payments.providers.razorpay import RazorpayProvider
 from subgraphs.payments.providers.sandbox import WEBHOOK_TOPIC, SandboxProvider
 from subgraphs.payments.providers.stripe import StripeProvider
 from subgraphs.payments.reconcile import ReconcileMetrics, Reconciler
 from subgraphs.payments.refunds import RefundService
 from subgraphs.payments.service import PaymentService
+from subgraphs.payments.settings import DEV_SANDBOX_WEBHOOK_SECRET, PaymentsSettings
 
 log = get_logger("coursegraph.payments")
 
@@ -45,38 +46,39 @@ class PaymentsContainer:
 
 
 def configured_providers(
-    settings: Settings, database: Database
+    settings: Settings, section: PaymentsSettings, database: Database
 ) -> tuple[dict[ProviderName, PaymentProvider], SandboxProvider | None]:
     """The providers whose credentials are set (plus the sandbox unless turned off)."""
     providers: dict[ProviderName, PaymentProvider] = {}
     timeout = settings.service_timeout_seconds
-    tolerance = settings.webhook_tolerance_seconds
-    if settings.stripe_secret_key is not None:
+    tolerance = section.webhook_tolerance_seconds
+    stripe, razorpay = section.stripe, section.razorpay
+    if stripe.secret_key is not None:
         providers[ProviderName.STRIPE] = StripeProvider(
-            settings.stripe_secret_key.get_secret_value(),
-            _secret(settings.stripe_webhook_secret),
-            settings.stripe_api_base,
+            stripe.secret_key.get_secret_value(),
+            _secret(stripe.webhook_secret),
+            stripe.api_base,
             timeout_seconds=timeout,
             tolerance_seconds=tolerance,
         )
-    if settings.razorpay_key_id and settings.razorpay_key_secret is not None:
+    if razorpay.key_id and razorpay.key_secret is not None:
         providers[ProviderName.RAZORPAY] = RazorpayProvider(
-            settings.razorpay_key_id,
-            settings.razorpay_key_secret.get_secret_value(),
-            _secret(settings.razorpay_webhook_secret),
-            settings.razorpay_api_base,
+            razorpay.key_id,
+            razorpay.key_secret.get_secret_value(),
+            _secret(razorpay.webhook_secret),
+            razorpay.api_base,
             timeout_seconds=timeout,
         )
     sandbox: SandboxProvider | None = None
-    if settings.sandbox_is_enabled:
-        secret = settings.sandbox_webhook_secret.get_secret_value()
+    if section.sandbox.is_enabled(settings):
+        secret = section.sandbox.webhook_secret.get_secret_value()
         if settings.is_production and secret == DEV_SANDBOX_WEBHOOK_SECRET:
             raise RuntimeError("SANDBOX_WEBHOOK_SECRET is the development default")
         sandbox = SandboxProvider(
             database,
             webhook_secret=secret,
-            public_url=settings.resolved_payments_public_url,
-            checkout_ttl_seconds=settings.sandbox_checkout_ttl_seconds,
+            public_url=section.resolved_public_url(settings),
+            checkout_ttl_seconds=section.sandbox.checkout_ttl_seconds,
             tolerance_seconds=tolerance,
             timeout_seconds=timeout,
         )
@@ -103,13 +105,15 @@ def _secret(value: SecretStr | None) -> str | None:
 
 @asynccontextmanager
 async def bootstrap(
-    settings: Settings, *, background: bool = True
+    settings: Settings, section: PaymentsSettings | None = None, *, background: bool = True
 ) -> AsyncIterator[PaymentsContainer]:
-    """`background=False` (the CLI): no relay loop and no periodic reconciler."""
+    """`background=False` (the CLI): no relay loop and no periodic reconciler. `section`
+    defaults to the environment's."""
+    section = section or load_section(PaymentsSettings)
     database = Database(
         create_engine(settings.database_url_for("payments"), pool_size=settings.database_pool_size)
     )
-    providers, sandbox = configured_providers(settings, database)
+    providers, sandbox = configured_providers(settings, section, database)
     courses = CoursesClient.from_settings(settings)
     bus = await connect_bus(settings.nats_url)
     refunds: RefundService | None = None
@@ -126,7 +130,7 @@ async def bootstrap(
     if sandbox is not None:
         sandbox.on_settled = relay.wake
     payments = PaymentService(database, providers, courses, relay, settings)
-    refunds = RefundService(database, payments, courses, relay, settings)
+    refunds = RefundService(database, payments, courses, relay, section.refund_window_days)
     registry = CollectorRegistry()
     reconciler = Reconciler(
         database,
@@ -135,10 +139,10 @@ async def bootstrap(
         courses,
         relay,
         ReconcileMetrics(registry),
-        grace_seconds=settings.payments_reconcile_grace_seconds,
-        window_days=settings.refund_window_days + 1,
+        grace_seconds=section.reconcile.grace_seconds,
+        window_days=section.refund_window_days + 1,
     )
-    interval = settings.payments_reconcile_interval_seconds
+    interval = section.reconcile.interval_seconds
     periodic = PollingLoop(
         "payments-reconciler", partial(_reconcile_pass, reconciler), batch=1, poll_seconds=interval
     )

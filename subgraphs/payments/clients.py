@@ -10,6 +10,11 @@ from typing import Any
 from coursegraph.http import GraphQLServiceClient, signed_client
 from coursegraph.settings import Settings
 
+# Values of courses' SDL enums that payments acts on (it imports no courses code): the
+# enrollment statuses that hold a seat, and the course status open for checkout.
+SEAT_STATUSES = ("ACTIVE", "COMPLETED")
+OPEN_FOR_ENROLLMENT = "PUBLISHED"
+
 COURSE_PRICING = """
 query CoursePricing($courseId: ID!) {
   coursePricing(courseId: $courseId) {
@@ -111,7 +116,7 @@ class PaidEnrollment:
 
     @property
     def holds_seat(self) -> bool:
-        return self.status in ("ACTIVE", "COMPLETED")
+        return self.status in SEAT_STATUSES
 
 
 def _percentage(value: object) -> Decimal:

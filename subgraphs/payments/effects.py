@@ -22,7 +22,7 @@ from coursegraph.events import Event
 from coursegraph.log import get_logger
 from coursegraph.outbox import Handler
 from subgraphs.payments.clients import CoursesClient, PaidEnrollment
-from subgraphs.payments.models import Payment, Refund
+from subgraphs.payments.models import ClosedReason, Payment, PaymentStatus, Refund, RefundStatus
 
 log = get_logger("coursegraph.payments.effects")
 
@@ -86,22 +86,26 @@ async def _unkept_reason(
     courses: CoursesClient, seat: PaidEnrollment, payment_id: str, course_id: str
 ) -> str:
     if seat.payment_id is not None and seat.payment_id != payment_id:
-        return "DUPLICATE"
+        return ClosedReason.DUPLICATE
     if seat.payment_id is None:
         # A free seat: held before, or made because the course turned free meanwhile.
         pricing = await courses.course_pricing(course_id)
         if pricing is not None and pricing.is_free:
-            return "COURSE_FREE"
-    return "SEAT_HELD"
+            return ClosedReason.COURSE_FREE
+    return ClosedReason.SEAT_HELD
 
 
 async def _still_kept(database: Database, payment_id: str) -> bool:
     """SUCCEEDED and no refund under way (a FAILED refund changes nothing)."""
-    refunding = exists().where(Refund.payment_id == Payment.id, Refund.status != "FAILED")
+    refunding = exists().where(
+        Refund.payment_id == Payment.id, Refund.status != RefundStatus.FAILED
+    )
     async with database.read() as session:
         kept = await session.scalar(
             select(Payment.id).where(
-                Payment.id == uuid.UUID(payment_id), Payment.status == "SUCCEEDED", ~refunding
+                Payment.id == uuid.UUID(payment_id),
+                Payment.status == PaymentStatus.SUCCEEDED,
+                ~refunding,
             )
         )
     return kept is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from coursegraph.db import schema_metadata
+from coursegraph.db import one_of, schema_metadata
 from coursegraph.outbox import outbox_table
 
 
@@ -30,25 +31,58 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 
-PROVIDERS = ("STRIPE", "RAZORPAY", "SANDBOX")
-PAYMENT_STATUSES = ("PENDING", "SUCCEEDED", "FAILED", "CANCELED", "REFUNDED", "PARTIALLY_REFUNDED")
-REFUND_STATUSES = ("PENDING", "SUCCEEDED", "FAILED")
-# Why payments closed a payment on its own (I1, I5): its checkout was superseded or
-# canceled, or its charge holds no seat. A charge that settles anyway is refunded in full.
-CLOSED_REASONS = ("SUPERSEDED", "CANCELED", "DUPLICATE", "SEAT_HELD", "COURSE_FREE")
-SANDBOX_STATUSES = ("OPEN", "SUCCEEDED", "FAILED", "CANCELED")
+
+class ProviderName(StrEnum):
+    """The payment providers: the one list (adapters, settings, the GraphQL enum)."""
+
+    STRIPE = "STRIPE"
+    RAZORPAY = "RAZORPAY"
+    SANDBOX = "SANDBOX"
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ClosedReason(StrEnum):
+    """Why payments closed a payment on its own (I1, I5): its checkout was superseded or
+    canceled, or its charge holds no seat. A charge that settles anyway is refunded in full."""
+
+    SUPERSEDED = "SUPERSEDED"
+    CANCELED = "CANCELED"
+    DUPLICATE = "DUPLICATE"
+    SEAT_HELD = "SEAT_HELD"
+    COURSE_FREE = "COURSE_FREE"
+
+
+class SandboxStatus(StrEnum):
+    OPEN = "OPEN"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+# A payment that already moved money; a late "failed" event must not undo it.
+SETTLED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint(_one_of("provider", PROVIDERS), name="provider"),
-        CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status"),
-        CheckConstraint(_one_of("closed_reason", CLOSED_REASONS), name="closed_reason"),
+        CheckConstraint(one_of("provider", ProviderName), name="provider"),
+        CheckConstraint(one_of("status", PaymentStatus), name="status"),
+        CheckConstraint(one_of("closed_reason", ClosedReason), name="closed_reason"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_range"
@@ -104,7 +138,7 @@ class Payment(Base):
 class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (
-        CheckConstraint(_one_of("status", REFUND_STATUSES), name="status"),
+        CheckConstraint(one_of("status", RefundStatus), name="status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         # One live refund per payment: a repeated request finds this row instead of
         # refunding again. One the provider refused (FAILED) leaves room for a new try.
@@ -153,7 +187,7 @@ class SandboxCheckout(Base):
 
     __tablename__ = "sandbox_checkouts"
     __table_args__ = (
-        CheckConstraint(_one_of("status", SANDBOX_STATUSES), name="status"),
+        CheckConstraint(one_of("status", SandboxStatus), name="status"),
         UniqueConstraint("gateway_payment_id", name="uq_sandbox_checkouts_gateway_payment_id"),
     )
 

@@ -24,9 +24,17 @@ from coursegraph.errors import DomainError
 from coursegraph.log import get_logger
 from coursegraph.outbox import OutboxRelay
 from subgraphs.payments.clients import CoursesClient, PaidEnrollment
-from subgraphs.payments.models import Payment, Refund
+from subgraphs.payments.models import (
+    SETTLED,
+    ClosedReason,
+    Payment,
+    PaymentStatus,
+    ProviderName,
+    Refund,
+    RefundStatus,
+)
 from subgraphs.payments.models import outbox as outbox_table
-from subgraphs.payments.providers.base import ChargeState, ProviderName, ProviderUnavailable
+from subgraphs.payments.providers.base import ChargeState, ProviderUnavailable
 from subgraphs.payments.refunds import RefundService
 from subgraphs.payments.service import PaymentService
 
@@ -53,7 +61,6 @@ KINDS = {
     "charge_missing_at_provider": "we hold a charge the provider does not (reported)",
     "refund_mismatch_at_provider": "the provider refunded another amount (reported)",
 }
-SEAT_STATUSES = ("ACTIVE", "COMPLETED")
 COURSES_BATCH = 200
 
 
@@ -152,7 +159,9 @@ class Reconciler:
             found.append(Violation("seats_not_checked", None, error.message))
         for payment in payments:
             if seats is not None:
-                live = next((r for r in refunds[payment.id] if r.status != "FAILED"), None)
+                live = next(
+                    (r for r in refunds[payment.id] if r.status != RefundStatus.FAILED), None
+                )
                 seat = seats.get(str(payment.id))
                 found += await self._payment(payment, live, seat, cutoff, repair)
             found += await self._provider(payment, repair)
@@ -208,8 +217,8 @@ class Reconciler:
         repair: bool,
     ) -> list[Violation]:
         pid = str(payment.id)
-        holds = seat is not None and seat.status in SEAT_STATUSES and seat.payment_id == pid
-        refunded = payment.status in ("REFUNDED", "PARTIALLY_REFUNDED")
+        holds = seat is not None and seat.holds_seat and seat.payment_id == pid
+        refunded = payment.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
         found: list[Violation] = []
 
         async def act(kind: str, detail: str, fix: Callable[[], Awaitable[object]]) -> None:
@@ -223,7 +232,7 @@ class Reconciler:
             found.append(Violation(kind, pid, detail, done))
 
         user, course = str(payment.user_id), payment.course_id
-        if payment.status == "SUCCEEDED" and live is None:
+        if payment.status == PaymentStatus.SUCCEEDED and live is None:
             if payment.closed_reason is not None:
                 await act(
                     "closed_charge_kept",
@@ -241,11 +250,14 @@ class Reconciler:
                     await act(
                         "kept_charge_without_seat",
                         f"courses holds {seat.status} for payment {seat.payment_id}",
-                        lambda: self._refunds.refund_unkept(pid, "SEAT_HELD"),
+                        lambda: self._refunds.refund_unkept(pid, ClosedReason.SEAT_HELD),
                     )
-        if payment.status in ("PENDING", "FAILED", "CANCELED") and holds:
+        if (
+            payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.CANCELED)
+            and holds
+        ):
             found.append(Violation("seat_without_charge", pid, f"payment {payment.status}"))
-        if (refunded or (live is not None and live.status == "SUCCEEDED")) and holds:
+        if (refunded or (live is not None and live.status == RefundStatus.SUCCEEDED)) and holds:
             await act(
                 "refunded_payment_holds_seat",
                 f"seat {seat.status if seat else '-'}",
@@ -257,7 +269,7 @@ class Reconciler:
                 f"seat {seat.status}",
                 lambda: self._courses.drop_enrollment_for_payment(pid, user, course),
             )
-        if live is not None and live.status == "PENDING":
+        if live is not None and live.status == RefundStatus.PENDING:
             if holds and seat is not None and not seat.frozen:
                 await act(
                     "refund_pending_seat_not_frozen",
@@ -270,7 +282,7 @@ class Reconciler:
                 stuck = live
                 await act("refund_stuck", f"refund {live.id}", lambda: self._refunds.resume(stuck))
         if (
-            payment.status == "SUCCEEDED"
+            payment.status == PaymentStatus.SUCCEEDED
             and live is None
             and holds
             and seat is not None
@@ -307,7 +319,7 @@ class Reconciler:
         except ProviderUnavailable as error:
             log.warning("provider not reachable for reconciliation", payment_id=pid)
             return [Violation("charge_missing_at_provider", pid, f"not checked: {error}")]
-        settled = payment.status in ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
+        settled = payment.status in SETTLED
         if charge.state is ChargeState.SUCCEEDED and not settled:
             repaired = False
             if repair:

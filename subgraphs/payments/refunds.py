@@ -8,13 +8,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -27,34 +24,29 @@ from coursegraph.identity import Viewer
 from coursegraph.log import get_logger
 from coursegraph.money import to_minor
 from coursegraph.outbox import OutboxRelay
-from coursegraph.settings import Settings
 from subgraphs.payments.clients import CoursesClient
-from subgraphs.payments.effects import PAYMENT_REFUNDED
-from subgraphs.payments.models import Payment, Refund
-from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.ledger import live_refund, lock_payment, settle_refund
+from subgraphs.payments.models import ClosedReason, Payment, PaymentStatus, Refund, RefundStatus
+from subgraphs.payments.policy import may_override_refund_rules
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ProviderDeclined,
     ProviderUnavailable,
     RefundRequest,
-    RefundState,
 )
-from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
-
-if TYPE_CHECKING:
-    from subgraphs.payments.service import PaymentService
+from subgraphs.payments.service import PaymentService
 
 log = get_logger("coursegraph.payments.refunds")
 
 HUNDRED = Decimal(100)
 
 # What the automatic refund of a charge that holds no seat says (I1), per closed reason.
-CLOSED_REASONS = {
-    "SUPERSEDED": "Paid after its checkout was replaced (price change or expiry).",
-    "CANCELED": "Paid after its checkout was canceled.",
-    "DUPLICATE": "Another payment already holds this seat.",
-    "SEAT_HELD": "You already hold this seat.",
-    "COURSE_FREE": "The course became free; your seat is free.",
+CLOSED_REASONS: dict[str, str] = {
+    ClosedReason.SUPERSEDED: "Paid after its checkout was replaced (price change or expiry).",
+    ClosedReason.CANCELED: "Paid after its checkout was canceled.",
+    ClosedReason.DUPLICATE: "Another payment already holds this seat.",
+    ClosedReason.SEAT_HELD: "You already hold this seat.",
+    ClosedReason.COURSE_FREE: "The course became free; your seat is free.",
 }
 
 
@@ -73,13 +65,6 @@ def prorated_refund(paid_minor: int, progress_percentage: Decimal) -> int:
     return int(share.to_integral_value(rounding=ROUND_FLOOR))
 
 
-async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment:
-    """The payment's row under `SELECT … FOR UPDATE`: every status change holds it."""
-    payment = await session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
-    assert payment is not None
-    return payment
-
-
 class RefundService:
     def __init__(
         self,
@@ -87,13 +72,13 @@ class RefundService:
         payments: PaymentService,
         courses: CoursesClient,
         relay: OutboxRelay,
-        settings: Settings,
+        refund_window_days: int,
     ) -> None:
         self._db = database
         self._payments = payments
         self._courses = courses
         self._relay = relay
-        self._refund_window = timedelta(days=settings.refund_window_days)
+        self._refund_window = timedelta(days=refund_window_days)
 
     async def request_refund(
         self,
@@ -105,13 +90,13 @@ class RefundService:
         """Freeze the seat in courses, price the refund from the frozen enrollment, then
         refund at the provider; a refusal there unfreezes the seat (I2, I3)."""
         payment = await self._payments.get_for_viewer(viewer, payment_id)
-        if amount is not None and not viewer.is_admin:
+        if amount is not None and not may_override_refund_rules(viewer):
             raise Forbidden("Only an admin may choose the refund amount.", field="amount")
         reason = " ".join(reason.split())[:500] if reason else None
         existing = await self._live_refund_of(payment.id)
         if existing is not None:
             return await self._finish_refund(existing)
-        if payment.status != "SUCCEEDED":
+        if payment.status != PaymentStatus.SUCCEEDED:
             raise Conflict("Only a succeeded payment can be refunded.")
         assert payment.succeeded_at is not None
         if datetime.now(UTC) - payment.succeeded_at > self._refund_window:
@@ -124,9 +109,9 @@ class RefundService:
             str(payment.user_id),
             payment.course_id,
             str(payment.id),
-            allow_certificate=viewer.is_admin,
+            allow_certificate=may_override_refund_rules(viewer),
         )
-        if seat.certificate_issued and not viewer.is_admin:
+        if seat.certificate_issued and not may_override_refund_rules(viewer):
             raise Conflict("A certificate was issued for this course: no refund.")
         # A payment whose seat is gone (or never came) is refunded in full.
         progress = seat.progress_percentage if seat.holds_seat else Decimal(0)
@@ -143,16 +128,16 @@ class RefundService:
                 locked = await lock_payment(session, payment.id)
                 # A concurrent request may have refunded while this one froze the seat;
                 # it froze the same seat and read the same progress.
-                refund = await _live_refund(session, payment.id)
+                refund = await live_refund(session, payment.id)
                 if refund is None:
-                    if locked.status != "SUCCEEDED":
+                    if locked.status != PaymentStatus.SUCCEEDED:
                         raise Conflict("Only a succeeded payment can be refunded.")
                     refund = Refund(
                         id=uuid.uuid4(),
                         payment_id=payment.id,
                         amount_minor=refund_minor,
                         currency=payment.currency,
-                        status="PENDING",
+                        status=RefundStatus.PENDING,
                         reason=reason,
                         requested_by=uuid.UUID(viewer.id),
                     )
@@ -177,17 +162,17 @@ class RefundService:
                 payment = await lock_payment(session, key)
                 if reason is not None and payment.closed_reason is None:
                     payment.closed_reason = reason
-                refund = await _live_refund(session, key)
+                refund = await live_refund(session, key)
                 if refund is None:
-                    if payment.status != "SUCCEEDED":
+                    if payment.status != PaymentStatus.SUCCEEDED:
                         return
                     refund = Refund(
                         id=uuid.uuid4(),
                         payment_id=key,
                         amount_minor=payment.amount_minor,
                         currency=payment.currency,
-                        status="PENDING",
-                        reason=CLOSED_REASONS[payment.closed_reason or "SEAT_HELD"],
+                        status=RefundStatus.PENDING,
+                        reason=CLOSED_REASONS[payment.closed_reason or ClosedReason.SEAT_HELD],
                     )
                     session.add(refund)
                     await session.flush()
@@ -200,7 +185,7 @@ class RefundService:
 
     async def _live_refund_of(self, payment_id: uuid.UUID) -> Refund | None:
         async with self._db.read() as session:
-            return await _live_refund(session, payment_id)
+            return await live_refund(session, payment_id)
 
     async def resume(self, refund: Refund) -> Refund:
         """Ask the provider again for a refund left PENDING (the reconciler's repair)."""
@@ -211,7 +196,7 @@ class RefundService:
         the refund's, so repeats and races refund once at the provider too. A refusal
         fails the refund and unfreezes the seat; an unreachable provider leaves both as
         they are (the money may have moved), for the next request or the reconciler."""
-        if refund.provider_refund_id is not None or refund.status != "PENDING":
+        if refund.provider_refund_id is not None or refund.status != RefundStatus.PENDING:
             return refund
         async with self._db.read() as session:
             payment = await session.get(Payment, refund.payment_id)
@@ -235,7 +220,7 @@ class RefundService:
                 await session.execute(
                     update(Refund)
                     .where(Refund.id == refund.id, Refund.provider_refund_id.is_(None))
-                    .values(status="FAILED", failure_reason=str(error)[:2000])
+                    .values(status=RefundStatus.FAILED, failure_reason=str(error)[:2000])
                 )
             await self._courses.unfreeze_enrollment_for_payment(str(payment.id))
             log.warning("refund refused", refund_id=str(refund.id), error=str(error))
@@ -247,7 +232,7 @@ class RefundService:
             )
             assert fresh is not None
             await settle_refund(session, locked, fresh, result.provider_refund_id, result.state)
-        if fresh.status == "FAILED":
+        if fresh.status == RefundStatus.FAILED:
             await self._courses.unfreeze_enrollment_for_payment(str(payment.id))
         self._relay.wake()
         return fresh
@@ -261,73 +246,3 @@ def _explicit_minor(amount: RefundAmount, payment: Payment) -> int:
     if not 0 < money.minor <= payment.amount_minor:
         raise BadUserInput("The refund must be more than 0 and at most the amount paid.")
     return money.minor
-
-
-async def _live_refund(session: AsyncSession, payment_id: uuid.UUID) -> Refund | None:
-    """The payment's one refund that is not FAILED (a partial unique index keeps it one)."""
-    refund: Refund | None = await session.scalar(
-        select(Refund).where(Refund.payment_id == payment_id, Refund.status != "FAILED")
-    )
-    return refund
-
-
-async def settle_refund(
-    session: AsyncSession,
-    payment: Payment,
-    refund: Refund,
-    provider_refund_id: str | None,
-    state: RefundState,
-) -> None:
-    """Record the provider's answer; the payment changes once. Caller holds its lock."""
-    if provider_refund_id and refund.provider_refund_id is None:
-        refund.provider_refund_id = provider_refund_id
-    if state is RefundState.FAILED:
-        if refund.status != "SUCCEEDED":
-            refund.status = "FAILED"
-        return
-    if state is RefundState.SUCCEEDED or refund.status == "FAILED":
-        refund.status = state.value
-    refund.failure_reason = None
-    if payment.status != "SUCCEEDED":
-        return
-    payment.refunded_minor = refund.amount_minor
-    payment.status = (
-        "REFUNDED" if refund.amount_minor >= payment.amount_minor else "PARTIALLY_REFUNDED"
-    )
-    await outbox.add(
-        session,
-        outbox_table,
-        PAYMENT_REFUNDED,
-        {
-            "paymentId": str(payment.id),
-            "userId": str(payment.user_id),
-            "courseId": payment.course_id,
-            "refundId": str(refund.id),
-            "amountMinor": refund.amount_minor,
-            "currency": refund.currency,
-        },
-        dedupe_key=f"payment:{payment.id}:refunded",
-    )
-
-
-async def apply_provider_refund(
-    session: AsyncSession, payment: Payment, event: ProviderEvent
-) -> None:
-    """A provider's refund webhook; the caller holds the payment's lock."""
-    refund = await _live_refund(session, payment.id)
-    if refund is None:
-        # Refunded at the provider (its dashboard): record it as ours would be.
-        amount = event.refund_amount_minor or 0
-        if payment.status != "SUCCEEDED" or not 0 < amount <= payment.amount_minor:
-            return
-        refund = Refund(
-            id=uuid.uuid4(),
-            payment_id=payment.id,
-            amount_minor=amount,
-            currency=payment.currency,
-            status="PENDING",
-            reason="Refunded at the provider.",
-        )
-        session.add(refund)
-        await session.flush()
-    await settle_refund(session, payment, refund, event.provider_refund_id, RefundState.SUCCEEDED)

@@ -18,7 +18,8 @@ from coursegraph.body_limit import BodyLimit
 from coursegraph.log import get_logger
 from coursegraph.money import to_decimal
 from subgraphs.payments.bootstrap import PaymentsContainer
-from subgraphs.payments.providers.base import InvalidWebhook, ProviderName
+from subgraphs.payments.models import ProviderName
+from subgraphs.payments.providers.base import InvalidWebhook
 from subgraphs.payments.providers.sandbox import CheckoutClosed, CheckoutGone, CheckoutNotFound
 
 log = get_logger("coursegraph.payments.webhooks")

@@ -1,216 +1,23 @@
-"""Payments' GraphQL types and resolvers: thin, they call `PaymentService`."""
+"""Payments' root fields: thin resolvers that call the services; the schema itself."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
-
 import strawberry
-from strawberry.federation.schema_directives import Key
-from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from coursegraph.context import RequestContext
 from coursegraph.federation import build_schema, internal_field
-from coursegraph.graphql_types import Money, MoneyInput, list_size
-from subgraphs.payments import models
-from subgraphs.payments.bootstrap import PaymentsContainer
-from subgraphs.payments.loaders import PaymentsLoaders
-from subgraphs.payments.refunds import RefundAmount
-from subgraphs.payments.service import MAX_PAYMENTS_LISTED, Order
-
-Context = RequestContext[PaymentsContainer, PaymentsLoaders]
-
-
-@strawberry.enum
-class PaymentProvider(Enum):
-    STRIPE = "STRIPE"
-    RAZORPAY = "RAZORPAY"
-    SANDBOX = "SANDBOX"
-
-
-@strawberry.enum
-class PaymentStatus(Enum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-    REFUNDED = "REFUNDED"
-    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
-
-
-@strawberry.enum(
-    description="Why payments closed a payment on its own; a charge it holds anyway is "
-    "refunded in full."
+from coursegraph.graphql_types import MoneyInput
+from subgraphs.payments.internal import PaymentRef, prepare_payment
+from subgraphs.payments.objects import (
+    Context,
+    Course,
+    CreatePaymentInput,
+    Payment,
+    Refund,
+    User,
+    VerifyPaymentInput,
 )
-class PaymentClosedReason(Enum):
-    SUPERSEDED = strawberry.enum_value(
-        "SUPERSEDED", description="A new checkout replaced it (price change or expiry)."
-    )
-    CANCELED = strawberry.enum_value("CANCELED", description="Its checkout was canceled.")
-    DUPLICATE = strawberry.enum_value(
-        "DUPLICATE", description="Another payment already holds the seat."
-    )
-    SEAT_HELD = strawberry.enum_value("SEAT_HELD", description="The seat was already held.")
-    COURSE_FREE = strawberry.enum_value(
-        "COURSE_FREE", description="The course became free; the seat is free."
-    )
-
-
-@strawberry.enum
-class RefundStatus(Enum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-@strawberry.federation.type(keys=[Key(fields=FieldSet("id"), resolvable=False)])
-class Course:
-    id: strawberry.ID
-
-
-@strawberry.type
-class Checkout:
-    provider: PaymentProvider
-    client_secret: str | None = strawberry.field(
-        default=None, description="Stripe PaymentIntent client secret."
-    )
-    order_id: str | None = strawberry.field(default=None, description="Razorpay order id.")
-    key_id: str | None = strawberry.field(default=None, description="Razorpay public key id.")
-    sandbox_url: str | None = strawberry.field(
-        default=None, description="Built-in sandbox: GET shows a page, POST settles."
-    )
-    expires_at: datetime | None = None
-
-
-@strawberry.type
-class Refund:
-    id: strawberry.ID
-    amount: Money
-    status: RefundStatus
-    reason: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_model(cls, refund: models.Refund) -> Refund:
-        return cls(
-            id=strawberry.ID(str(refund.id)),
-            amount=Money.of(refund.amount_minor, refund.currency),
-            status=RefundStatus(refund.status),
-            reason=refund.reason,
-            created_at=refund.created_at,
-        )
-
-
-@strawberry.federation.type(keys=["id"])
-class Payment:
-    id: strawberry.ID
-    status: PaymentStatus
-    provider: PaymentProvider
-    amount: Money
-    refunded_amount: Money
-    created_at: datetime
-    succeeded_at: datetime | None
-    closed_reason: PaymentClosedReason | None = strawberry.field(
-        description="Set when payments closed the payment on its own (see the enum)."
-    )
-    _model: strawberry.Private[models.Payment]
-
-    @classmethod
-    def from_model(cls, payment: models.Payment) -> Payment:
-        return cls(
-            id=strawberry.ID(str(payment.id)),
-            status=PaymentStatus(payment.status),
-            provider=PaymentProvider(payment.provider),
-            amount=Money.of(payment.amount_minor, payment.currency),
-            refunded_amount=Money.of(payment.refunded_minor, payment.currency),
-            created_at=payment.created_at,
-            succeeded_at=payment.succeeded_at,
-            closed_reason=PaymentClosedReason(payment.closed_reason)
-            if payment.closed_reason
-            else None,
-            _model=payment,
-        )
-
-    @strawberry.field
-    def user(self) -> User:
-        return User(id=strawberry.ID(str(self._model.user_id)))
-
-    @strawberry.field
-    def course(self) -> Course:
-        return Course(id=strawberry.ID(self._model.course_id))
-
-    @strawberry.field(description="What the client needs to pay; null once settled.")
-    def checkout(self, info: Info[Context, None]) -> Checkout | None:
-        details = info.context.container.payments.checkout_details(self._model)
-        if details is None:
-            return None
-        return Checkout(
-            provider=self.provider,
-            client_secret=details.client_secret,
-            order_id=details.order_id,
-            key_id=details.key_id,
-            sandbox_url=details.sandbox_url,
-            expires_at=self._model.checkout_expires_at,
-        )
-
-    # At most one refund per payment (uq_refunds_payment_id).
-    @strawberry.field(directives=[list_size(assumed=1)])
-    async def refunds(self, info: Info[Context, None]) -> list[Refund]:
-        refunds = await info.context.loaders.refunds_by_payment.load(str(self.id))
-        return [Refund.from_model(r) for r in refunds]
-
-    @classmethod
-    async def resolve_reference(
-        cls, info: Info[Context, None], id: strawberry.ID
-    ) -> Payment | None:
-        # Payments are private: only their owner (or an ADMIN) resolves them.
-        viewer = info.context.viewer
-        payment = await info.context.loaders.payments.load(str(id))
-        if payment is None or viewer is None or not viewer.is_self_or_admin(payment.user_id):
-            return None
-        return cls.from_model(payment)
-
-
-@strawberry.federation.type(keys=["id"])
-class User:
-    id: strawberry.ID
-
-    @strawberry.field(
-        description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
-        f"most `first` (1 to {MAX_PAYMENTS_LISTED}).",
-        directives=[list_size(slicing=["first"])],
-    )
-    async def payments(
-        self, info: Info[Context, None], first: int = MAX_PAYMENTS_LISTED
-    ) -> list[Payment]:
-        viewer = info.context.require_viewer()
-        service = info.context.container.payments
-        service.check_can_list(viewer, str(self.id), first)
-        payments = await info.context.loaders.payments_by_user.load(str(self.id))
-        return [Payment.from_model(p) for p in payments[:first]]
-
-    @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> User:
-        return cls(id=id)
-
-
-@strawberry.federation.type(inaccessible=True)
-class PaymentRef:
-    id: strawberry.ID
-
-
-@strawberry.input
-class CreatePaymentInput:
-    course_id: strawberry.ID
-    provider: PaymentProvider
-
-
-@strawberry.input
-class VerifyPaymentInput:
-    payment_id: strawberry.ID
-    gateway_payment_id: str
-    signature: str | None = None
+from subgraphs.payments.refunds import RefundAmount
 
 
 @strawberry.type
@@ -222,32 +29,6 @@ class Query:
         viewer = info.context.require_viewer()
         payment = await info.context.container.payments.get_for_viewer(viewer, str(id))
         return Payment.from_model(payment)
-
-
-@strawberry.federation.input(
-    inaccessible=True, description="What courses charges for a seat, and the viewer's state."
-)
-class PaymentOrderInput:
-    title: str
-    price_amount_minor: int
-    currency: str
-    viewer_enrolled: bool
-
-
-async def _prepare_payment(
-    info: Info[Context, None],
-    user_id: strawberry.ID,
-    course_id: strawberry.ID,
-    provider: PaymentProvider,
-    order: PaymentOrderInput,
-) -> PaymentRef:
-    payment = await info.context.container.payments.prepare_payment(
-        str(user_id),
-        str(course_id),
-        provider.value,
-        Order(order.title, order.price_amount_minor, order.currency, order.viewer_enrolled),
-    )
-    return PaymentRef(id=strawberry.ID(str(payment.id)))
 
 
 @strawberry.type
@@ -292,7 +73,7 @@ class Mutation:
         return Refund.from_model(refund)
 
     prepare_payment: PaymentRef = internal_field(
-        _prepare_payment,
+        prepare_payment,
         services=["courses"],
         description="Create or reuse the user's PENDING payment (for courses' enroll); "
         "courses states the price and the viewer's seat, payments calls nobody back.",

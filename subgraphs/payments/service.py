@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,24 +22,35 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coursegraph import outbox
+from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
     Conflict,
-    Forbidden,
     NotFound,
     PaymentFailed,
     ServiceUnavailable,
 )
 from coursegraph.identity import Viewer
+from coursegraph.ids import require_uuid
 from coursegraph.log import get_logger
 from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings
-from subgraphs.payments.clients import CoursesClient
+from subgraphs.payments.clients import OPEN_FOR_ENROLLMENT, SEAT_STATUSES, CoursesClient
 from subgraphs.payments.effects import PAYMENT_SUCCEEDED, PAYMENT_UNKEPT
-from subgraphs.payments.models import Payment, Refund, WebhookEvent
+from subgraphs.payments.ledger import apply_provider_refund, lock_payment
+from subgraphs.payments.models import (
+    SETTLED,
+    ClosedReason,
+    Payment,
+    PaymentStatus,
+    ProviderName,
+    Refund,
+    WebhookEvent,
+)
 from subgraphs.payments.models import outbox as outbox_table
+from subgraphs.payments.policy import owns_payments_of
 from subgraphs.payments.providers.base import (
     PROVIDER_UNAVAILABLE,
     ChargeState,
@@ -50,17 +60,13 @@ from subgraphs.payments.providers.base import (
     InvalidVerification,
     PaymentProvider,
     ProviderDeclined,
-    ProviderName,
     ProviderUnavailable,
     WebhookKind,
 )
 from subgraphs.payments.providers.base import WebhookEvent as ProviderEvent
-from subgraphs.payments.refunds import apply_provider_refund, lock_payment
 
 log = get_logger("coursegraph.payments")
 
-# A payment that already moved money; a late "failed" event must not undo it.
-SETTLED = ("SUCCEEDED", "REFUNDED", "PARTIALLY_REFUNDED")
 # The most `User.payments(first:)` lists (declared to routers as its slicing argument).
 MAX_PAYMENTS_LISTED = 100
 
@@ -73,13 +79,6 @@ class Order:
     price_minor: int
     currency: str
     viewer_enrolled: bool
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 class PaymentService:
@@ -110,7 +109,7 @@ class PaymentService:
 
     def checkout_details(self, payment: Payment) -> CheckoutDetails | None:
         """What the client needs to pay; none once the payment is settled."""
-        if payment.status != "PENDING" or payment.provider_ref is None:
+        if payment.status != PaymentStatus.PENDING or payment.provider_ref is None:
             return None
         adapter = self._providers.get(ProviderName(payment.provider))
         if adapter is None:
@@ -119,50 +118,24 @@ class PaymentService:
 
     # ------------------------------------------------------------------ reads
     async def get_many(self, ids: Sequence[str]) -> list[Payment | None]:
-        keys = {u for i in ids if (u := _uuid(i)) is not None}
-        found: dict[uuid.UUID, Payment] = {}
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(Payment).where(Payment.id.in_(keys)))
-                found = {p.id: p for p in rows}
-        return [found.get(u) if (u := _uuid(i)) else None for i in ids]
+        return await load_by_key(self._db, select(Payment), Payment.id, ids)
 
     async def for_users(self, user_ids: Sequence[str]) -> list[list[Payment]]:
-        keys = {u for i in user_ids if (u := _uuid(i)) is not None}
-        by_user: dict[uuid.UUID, list[Payment]] = defaultdict(list)
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Payment)
-                    .where(Payment.user_id.in_(keys))
-                    .order_by(Payment.created_at.desc(), Payment.id)
-                )
-                for payment in rows:
-                    by_user[payment.user_id].append(payment)
-        return [by_user.get(u, []) if (u := _uuid(i)) else [] for i in user_ids]
+        newest_first = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
+        return await load_by_key(self._db, newest_first, Payment.user_id, user_ids, many=True)
 
     async def refunds_for(self, payment_ids: Sequence[str]) -> list[list[Refund]]:
-        keys = {u for i in payment_ids if (u := _uuid(i)) is not None}
-        by_payment: dict[uuid.UUID, list[Refund]] = defaultdict(list)
-        if keys:
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Refund).where(Refund.payment_id.in_(keys)).order_by(Refund.created_at)
-                )
-                for refund in rows:
-                    by_payment[refund.payment_id].append(refund)
-        return [by_payment.get(u, []) if (u := _uuid(i)) else [] for i in payment_ids]
+        oldest_first = select(Refund).order_by(Refund.created_at)
+        return await load_by_key(self._db, oldest_first, Refund.payment_id, payment_ids, many=True)
 
     async def get_for_viewer(self, viewer: Viewer, payment_id: str) -> Payment:
         """The viewer's own payment (ADMIN: any). Others' look exactly like missing ones."""
         payment = (await self.get_many([payment_id]))[0]
-        if payment is None or not viewer.is_self_or_admin(payment.user_id):
+        if payment is None or not owns_payments_of(viewer, payment.user_id):
             raise NotFound("No payment with this id.")
         return payment
 
-    def check_can_list(self, viewer: Viewer, user_id: str, first: int) -> None:
-        if not viewer.is_self_or_admin(user_id):
-            raise Forbidden("You may only see your own payments.")
+    def check_page_size(self, first: int) -> None:
         if not 1 <= first <= MAX_PAYMENTS_LISTED:
             raise BadUserInput(
                 f"`first` must be between 1 and {MAX_PAYMENTS_LISTED}.", field="first"
@@ -175,7 +148,7 @@ class PaymentService:
         pricing = await self._courses.course_pricing(course_id)
         if pricing is None:
             raise NotFound("No course with this id.", field="courseId")
-        if pricing.status != "PUBLISHED":
+        if pricing.status != OPEN_FOR_ENROLLMENT:
             raise Conflict("This course is not open for enrollment.")
         if pricing.is_free or pricing.price_minor is None or pricing.currency is None:
             raise Conflict("This course is free: enroll without paying.")
@@ -184,7 +157,7 @@ class PaymentService:
             title=pricing.title,
             price_minor=pricing.price_minor,
             currency=pricing.currency,
-            viewer_enrolled=progress.status in ("ACTIVE", "COMPLETED"),
+            viewer_enrolled=progress.status in SEAT_STATUSES,
         )
         return await self._checkout(viewer.id, course_id, adapter, order)
 
@@ -201,8 +174,7 @@ class PaymentService:
         self, user_id: str, course_id: str, adapter: PaymentProvider, order: Order
     ) -> Payment:
         """Create or reuse the user's PENDING payment for this course and provider."""
-        if _uuid(user_id) is None:
-            raise BadUserInput("Unknown user id.", field="userId")
+        require_uuid(user_id, "userId")
         if order.viewer_enrolled:
             raise Conflict("You are already enrolled in this course.")
         # The price is courses' word, in minor units; the client never names an amount.
@@ -256,7 +228,7 @@ class PaymentService:
                             Payment.user_id == user_id,
                             Payment.course_id == course_id,
                             Payment.provider == provider,
-                            Payment.status == "PENDING",
+                            Payment.status == PaymentStatus.PENDING,
                         )
                         .with_for_update()
                     )
@@ -272,8 +244,8 @@ class PaymentService:
                         if same_price and not expired:
                             return existing, None
                         # The price changed or the checkout lapsed: start afresh.
-                        existing.status = "CANCELED"
-                        existing.closed_reason = "SUPERSEDED"
+                        existing.status = PaymentStatus.CANCELED
+                        existing.closed_reason = ClosedReason.SUPERSEDED
                         await session.flush()
                         superseded = existing.provider_ref
                     payment = Payment(
@@ -281,7 +253,7 @@ class PaymentService:
                         user_id=user_id,
                         course_id=course_id,
                         provider=provider,
-                        status="PENDING",
+                        status=PaymentStatus.PENDING,
                         amount_minor=amount_minor,
                         currency=currency,
                         refunded_minor=0,
@@ -336,7 +308,7 @@ class PaymentService:
     ) -> Payment:
         payment = await self.get_for_viewer(viewer, payment_id)
         if payment.status in SETTLED:
-            if payment.status == "SUCCEEDED":
+            if payment.status == PaymentStatus.SUCCEEDED:
                 await self._await_completion(payment.id)
             return payment
         if payment.provider_ref is None:
@@ -357,9 +329,9 @@ class PaymentService:
             changed = self._apply_charge(locked, charge)
             if changed:
                 await self._announce_success(session, locked)
-        if locked.status == "SUCCEEDED":
+        if locked.status == PaymentStatus.SUCCEEDED:
             await self._await_completion(locked.id)
-        if locked.status == "FAILED":
+        if locked.status == PaymentStatus.FAILED:
             raise PaymentFailed(locked.failure_reason or "The payment was declined.")
         return locked
 
@@ -389,27 +361,27 @@ class PaymentService:
                 raise PaymentFailed("The amount paid does not match the course price.")
             # FAILED or CANCELED can still become SUCCEEDED: the money has moved. A charge
             # of a closed (superseded or canceled) checkout is refunded in full (I1).
-            if payment.status == "CANCELED" and payment.closed_reason is None:
-                payment.closed_reason = "CANCELED"
-            payment.status = "SUCCEEDED"
+            if payment.status == PaymentStatus.CANCELED and payment.closed_reason is None:
+                payment.closed_reason = ClosedReason.CANCELED
+            payment.status = PaymentStatus.SUCCEEDED
             payment.succeeded_at = datetime.now(UTC)
             payment.gateway_payment_id = charge.gateway_payment_id
             payment.failure_reason = None
             return True
-        if charge.state is ChargeState.FAILED and payment.status == "PENDING":
-            payment.status = "FAILED"
+        if charge.state is ChargeState.FAILED and payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.FAILED
             payment.failure_reason = charge.failure_reason or "The payment was declined."
             if charge.gateway_payment_id:
                 payment.gateway_payment_id = charge.gateway_payment_id
             return True
-        if charge.state is ChargeState.CANCELED and payment.status == "PENDING":
-            payment.status = "CANCELED"
-            payment.closed_reason = "CANCELED"
+        if charge.state is ChargeState.CANCELED and payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.CANCELED
+            payment.closed_reason = ClosedReason.CANCELED
             return True
         return False
 
     async def _announce_success(self, session: AsyncSession, payment: Payment) -> None:
-        if payment.status != "SUCCEEDED":
+        if payment.status != PaymentStatus.SUCCEEDED:
             return
         if payment.closed_reason is not None:
             # Closed before it was paid: no seat, the whole charge goes back (I1).

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
-from coursegraph.settings import Settings
+from coursegraph.settings import Settings, load_section
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.service import UserService
+from subgraphs.users.settings import UsersSettings
 from subgraphs.users.throttle import Throttle
 
 PRUNE_BATCH = 1000
@@ -23,24 +24,29 @@ class UsersContainer:
     users: UserService
 
 
-def key_store(settings: Settings) -> KeyStore:
-    return KeyStore(settings.resolved_jwt_keys_dir, settings.jwt_algorithm, settings.jwt_keys_kept)
+def key_store(settings: Settings, section: UsersSettings) -> KeyStore:
+    return KeyStore(section.keys_dir(settings), settings.jwt_algorithm, section.jwt_keys_kept)
 
 
 @asynccontextmanager
-async def bootstrap(settings: Settings) -> AsyncIterator[UsersContainer]:
+async def bootstrap(
+    settings: Settings, section: UsersSettings | None = None
+) -> AsyncIterator[UsersContainer]:
+    """`section` defaults to the environment's."""
+    section = section or load_section(UsersSettings)
     database = Database(
         create_engine(settings.database_url_for("users"), pool_size=settings.database_pool_size)
     )
-    keys = key_store(settings)
+    keys = key_store(settings, section)
     keys.load(create=True)
-    throttle = Throttle(database, settings)
+    window_seconds = section.throttle_window_seconds(settings)
+    throttle = Throttle(database, section, window_seconds)
     # Throttle counts whose window ended are deleted beside the request handlers.
     pruning = PollingLoop(
         "users-throttle-pruning",
         lambda: throttle.forget_expired(PRUNE_BATCH),
         batch=PRUNE_BATCH,
-        poll_seconds=settings.throttle_window_seconds,
+        poll_seconds=window_seconds,
     )
     pruning.start()
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from coursegraph.database import ensure_database
-from coursegraph.settings import get_settings
+from coursegraph.settings import get_settings, load_section
 
 if TYPE_CHECKING:
     from subgraphs.users.service import UserService
@@ -72,8 +72,9 @@ def _with_users(action: Callable[[UserService], Awaitable[T]]) -> T:
 def rotate_keys() -> None:
     """Add a new JWT signing key; restart users to sign with it."""
     from subgraphs.users.bootstrap import key_store
+    from subgraphs.users.settings import UsersSettings
 
-    store = key_store(get_settings())
+    store = key_store(get_settings(), load_section(UsersSettings))
     store.load(create=False)
     key = store.rotate()
     click.echo(f"new signing key {key.kid} in {store.folder}")

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -29,13 +30,13 @@ from coursegraph.errors import (
     NotFound,
     Unauthenticated,
 )
-from coursegraph.identity import ROLE_SCOPES, Viewer, scope_claim
+from coursegraph.identity import ROLE_SCOPES, Role, Viewer, scope_claim
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
 from subgraphs.users.models import RefreshToken, TokenRevocation, User
 from subgraphs.users.throttle import Throttle
 
-PUBLIC_ROLES = ("STUDENT", "TEACHER")
+PUBLIC_ROLES = (Role.STUDENT, Role.TEACHER)
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 # Hashing a megabyte-long password would be a cheap denial of service.
@@ -122,7 +123,7 @@ class UserService:
         return await self._start_session(user)
 
     async def create_admin(self, email: str, password: str, name: str) -> User:
-        return await self._create_user(_NewAccount.checked(email, password, name, "ADMIN"))
+        return await self._create_user(_NewAccount.checked(email, password, name, Role.ADMIN))
 
     async def ensure_demo_account(self, email: str, password: str, name: str, role: str) -> User:
         """The account with this email, created if missing, its password set to `password`.
@@ -223,13 +224,7 @@ class UserService:
         return (await self.get_many([user_id]))[0]
 
     async def get_many(self, user_ids: Sequence[str]) -> list[User | None]:
-        ids = {_parse_uuid(i) for i in user_ids} - {None}
-        found: dict[str, User] = {}
-        if ids:
-            async with self._db.read() as session:
-                rows = await session.scalars(select(User).where(User.id.in_(ids)))
-                found = {str(u.id): u for u in rows}
-        return [found.get(str(_parse_uuid(i))) for i in user_ids]
+        return await load_by_key(self._db, select(User), User.id, user_ids)
 
     async def update_profile(self, viewer: Viewer, name: str | None) -> User:
         async with self._db.transaction() as session:
@@ -356,10 +351,3 @@ class UserService:
             ttl_seconds=ttl,
         )
         return AuthResult(access_token, refresh_token, ttl, user)
-
-
-def _parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

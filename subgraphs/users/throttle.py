@@ -5,7 +5,7 @@ Every attempt first takes a slot with one atomic upsert (`INSERT … ON CONFLICT
 … WHERE failures < limit RETURNING`), so N concurrent guesses at one account check at most
 the limit passwords; the row lock of the upsert orders them. A success gives its slot back.
 
-Keys (one row each, fixed window of `throttle_window_seconds`):
+Keys (one row each, fixed window of `UsersSettings.throttle_window_seconds`):
 
 - `account:<email>`: failed sign-ins at the account from anywhere. At the limit the
   account refuses sign-in for the rest of the window (distributed guessing is bounded).
@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coursegraph.addresses import parse_ip
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, RateLimited
-from coursegraph.settings import Settings
 from subgraphs.users.models import LoginFailure
+from subgraphs.users.settings import UsersSettings
 
 TOO_MANY_SIGN_INS = "Too many failed sign-in attempts; try again later."
 TOO_MANY_REGISTRATIONS = "Too many registrations from your address; try again later."
@@ -61,10 +61,10 @@ class SignInSlot:
 
 
 class Throttle:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: UsersSettings, window_seconds: int) -> None:
         self._db = database
         self._settings = settings
-        self._window = timedelta(seconds=settings.throttle_window_seconds)
+        self._window = timedelta(seconds=window_seconds)
 
     # ------------------------------------------------------------------ sign-in
     async def reserve_sign_in(self, email: str, client_address: str | None) -> SignInSlot:

@@ -12,6 +12,7 @@ from typing import Any
 from coursegraph.identity import scope_claim
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from subgraphs.courses.settings import CoursesSettings
 from subgraphs.users.keys import KeyStore
 from tests.helpers import GraphQLResult, gql, signer_for
 
@@ -246,6 +247,7 @@ class UploadStack:
     courses: ServerThread
     files: ServerThread
     settings: Settings
+    courses_section: CoursesSettings
 
     @property
     def courses_url(self) -> str:

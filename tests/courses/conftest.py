@@ -25,10 +25,13 @@ from coursegraph.settings import SERVICES, Settings
 from coursegraph.testing import ServerThread
 from subgraphs.courses.app import create_app
 from subgraphs.courses.bootstrap import CoursesContainer, bootstrap
+from subgraphs.courses.settings import CoursesSettings
 from subgraphs.files.app import create_app as create_files_app
+from subgraphs.files.settings import FilesSettings, ProcessingSettings
 from subgraphs.users.app import create_app as create_users_app
 from subgraphs.users.bootstrap import key_store
 from subgraphs.users.keys import KeyStore
+from subgraphs.users.settings import UsersSettings
 from tests.courses.api import People, UploadStack
 from tests.files.servers import DeferredApp
 
@@ -95,8 +98,10 @@ def fake_payments(
 
 # ------------------------------------------------------------------ real servers
 @pytest.fixture(scope="session")
-def courses_users_server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_users_app(settings)) as server:
+def courses_users_server(
+    settings: Settings, users_section: UsersSettings
+) -> Iterator[ServerThread]:
+    with ServerThread(create_users_app(settings, users_section)) as server:
         yield server
 
 
@@ -150,8 +155,10 @@ class CoursesServer:
 
 
 @pytest.fixture(scope="session")
-def courses_server(courses_settings: Settings) -> Iterator[CoursesServer]:
-    app = create_app(courses_settings)
+def courses_server(
+    courses_settings: Settings, courses_section: CoursesSettings
+) -> Iterator[CoursesServer]:
+    app = create_app(courses_settings, courses_section)
     with ServerThread(app) as server:
         counter = StatementCounter()
         engine = app.state.container.database.engine.sync_engine
@@ -166,45 +173,48 @@ def courses_url(courses_server: CoursesServer, clean_database: None) -> str:
 
 
 @pytest.fixture
-async def container(courses_settings: Settings) -> AsyncIterator[CoursesContainer]:
+async def container(
+    courses_settings: Settings, courses_section: CoursesSettings
+) -> AsyncIterator[CoursesContainer]:
     """The service layer in the test's own event loop (for set-ups the API leaves to
     other subgraphs, such as attaching a video file)."""
-    async with bootstrap(courses_settings, relay=False) as built:
+    async with bootstrap(courses_settings, courses_section, relay=False) as built:
         yield built
 
 
 # ------------------------------------------------------------------ courses with files
 @contextmanager
-def running_upload_stack(settings: Settings, **files_settings: Any) -> Iterator[UploadStack]:
+def running_upload_stack(
+    settings: Settings, courses_section: CoursesSettings, **files_settings: Any
+) -> Iterator[UploadStack]:
     """Courses and files servers, each told the other's address; keyword arguments
-    choose files' backends (storage, video processor)."""
+    (FilesSettings fields) choose files' backends (storage, video processor)."""
     # Both ports are bound first: each app's settings name the other's address.
     courses_app, files_app = DeferredApp(), DeferredApp()
     courses, files = ServerThread(courses_app), ServerThread(files_app)
     stack_settings = settings.model_copy(
-        update={
-            "courses_url": courses.url,
-            "files_url": files.url,
-            "files_public_url": files.url,
-            "files_processing_poll_seconds": 0.2,
-            **files_settings,
-        }
+        update={"courses_url": courses.url, "files_url": files.url}
     )
-    courses_app.app = create_app(stack_settings)
-    files_app.app = create_files_app(stack_settings)
+    files_section = FilesSettings(
+        _env_file=None, processing=ProcessingSettings(poll_seconds=0.2)
+    ).model_copy(update=files_settings)
+    courses_app.app = create_app(stack_settings, courses_section)
+    files_app.app = create_files_app(stack_settings, files_section)
     with files, courses:
-        yield UploadStack(courses, files, stack_settings)
+        yield UploadStack(courses, files, stack_settings, courses_section)
 
 
 @pytest.fixture(scope="module")
 def upload_servers(
-    courses_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    courses_settings: Settings,
+    courses_section: CoursesSettings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[UploadStack]:
     # Per module, not per session: a files server's worker claims any due PROCESSING row
     # in the shared database, so it must be gone before other files servers (with other
     # storage folders) start in tests/files.
     storage_dir = tmp_path_factory.mktemp("files-storage")
-    with running_upload_stack(courses_settings, files_storage_dir=storage_dir) as stack:
+    with running_upload_stack(courses_settings, courses_section, storage_dir=storage_dir) as stack:
         yield stack
 
 
@@ -221,15 +231,17 @@ def courses_without_files(upload_stack: UploadStack) -> Iterator[str]:
         unused.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{unused.getsockname()[1]}"
         settings = upload_stack.settings.model_copy(update={"files_url": dead_url})
-        with ServerThread(create_app(settings)) as server:
+        with ServerThread(create_app(settings, upload_stack.courses_section)) as server:
             yield f"{server.url}/graphql"
 
 
 # ------------------------------------------------------------------ people
 @pytest.fixture(scope="session")
-def signing_keys(settings: Settings, courses_users_server: ServerThread) -> KeyStore:
+def signing_keys(
+    settings: Settings, users_section: UsersSettings, courses_users_server: ServerThread
+) -> KeyStore:
     # The users server made the keys when it started; sign with the same ones.
-    keys = key_store(settings)
+    keys = key_store(settings, users_section)
     keys.load(create=False)
     return keys
 

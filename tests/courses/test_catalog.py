@@ -7,6 +7,7 @@ import pytest
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.courses.app import create_app
+from subgraphs.courses.settings import CoursesSettings
 from tests.courses.api import (
     ADD_LECTURE,
     ADD_SECTION,
@@ -356,7 +357,10 @@ async def test_a_teacher_cannot_create_for_someone_else(courses_url: str, people
 
 
 async def test_users_unreachable_is_service_unavailable(
-    courses_settings: Settings, people: People, clean_database: None
+    courses_settings: Settings,
+    courses_section: CoursesSettings,
+    people: People,
+    clean_database: None,
 ) -> None:
     # Tokens still verify (the JWKS address is explicit); the account lookup cannot work.
     broken = courses_settings.model_copy(
@@ -365,7 +369,7 @@ async def test_users_unreachable_is_service_unavailable(
             "jwks_url": courses_settings.resolved_jwks_url,
         }
     )
-    with ServerThread(create_app(broken)) as server:
+    with ServerThread(create_app(broken, courses_section)) as server:
         url = f"{server.url}/graphql"
         result = await gql(
             url,

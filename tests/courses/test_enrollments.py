@@ -9,6 +9,7 @@ import asyncpg
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.courses.app import create_app
+from subgraphs.courses.settings import CoursesSettings
 from tests.courses.api import (
     ARCHIVE,
     COURSE,
@@ -171,11 +172,14 @@ async def test_payments_down_is_service_unavailable_and_writes_nothing(
 
 
 async def test_payments_unreachable_is_service_unavailable(
-    courses_url: str, people: People, courses_settings: Settings
+    courses_url: str,
+    people: People,
+    courses_settings: Settings,
+    courses_section: CoursesSettings,
 ) -> None:
     # A courses server whose payments address has nothing listening.
     unreachable = courses_settings.model_copy(update={"payments_url": "http://127.0.0.1:9"})
-    with ServerThread(create_app(unreachable)) as server:
+    with ServerThread(create_app(unreachable, courses_section)) as server:
         url = f"{server.url}/graphql"
         course = await published_course(url, people.make("TEACHER"), price=PAID)
         result = await enroll(url, people.make(), course["id"], "RAZORPAY")

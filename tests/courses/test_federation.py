@@ -19,6 +19,7 @@ from subgraphs.courses.service import (
 )
 from tests.courses.api import (
     ADD_SECTION,
+    ARCHIVE,
     People,
     Person,
     add_lecture,
@@ -47,6 +48,8 @@ TAUGHT = """
 query($r: [_Any!]!) {
   _entities(representations: $r) { ... on User { id taughtCourses { title status } } }
 }"""
+LISTING = """
+query($t: ID!) { courses(teacherId: $t) { edges { node { title status } } } }"""
 PAYMENT = """
 query($r: [_Any!]!) { _entities(representations: $r) { ... on Payment { id enrollment { id } } } }
 """
@@ -138,6 +141,49 @@ async def test_taught_courses_show_drafts_only_to_their_teacher(
     assert titles((await gql(courses_url, TAUGHT, refs)).ok()) == ["Public course"]
     own = (await gql(courses_url, TAUGHT, refs, token=teacher.token)).ok()
     assert titles(own) == ["Work in progress", "Public course"]
+
+
+async def test_an_archived_course_stays_readable_but_leaves_every_listing_but_its_teachers(
+    courses_url: str, people: People
+) -> None:
+    """The two visibilities of `policy.py`: by id an ARCHIVED course is hidden from no one
+    (its students keep their course), while listings show it to its teacher and ADMIN only."""
+    teacher = people.make("TEACHER")
+    course = await published_course(courses_url, teacher, "Retired course")
+    student = people.make()
+    enrollment = (await enroll(courses_url, student, course["id"])).ok()["enroll"]
+    archived = await gql(courses_url, ARCHIVE, {"id": course["id"]}, token=teacher.token)
+    assert archived.ok()["archiveCourse"]["status"] == "ARCHIVED"
+
+    by_id = _refs("Course", course["id"])
+    for who in (None, student, people.make(), teacher):
+        token = who.token if who else None
+        seen = (await gql(courses_url, ENTITIES, by_id, token=token)).ok()["_entities"]
+        assert seen[0]["status"] == "ARCHIVED"
+    mine = await gql(
+        courses_url, ENTITIES, _refs("Enrollment", enrollment["id"]), token=student.token
+    )
+    assert mine.ok()["_entities"][0]["course"] == {"id": course["id"]}
+
+    def taught(result: dict[str, Any]) -> list[str]:
+        return [c["title"] for c in result["_entities"][0]["taughtCourses"]]
+
+    def listed(result: dict[str, Any]) -> list[str]:
+        return [e["node"]["title"] for e in result["courses"]["edges"]]
+
+    refs = _refs("User", teacher.id)
+    listing = {"t": teacher.id}
+    for who in (None, student):
+        token = who.token if who else None
+        assert taught((await gql(courses_url, TAUGHT, refs, token=token)).ok()) == []
+        assert listed((await gql(courses_url, LISTING, listing, token=token)).ok()) == []
+    for who in (teacher, people.admin()):
+        assert taught((await gql(courses_url, TAUGHT, refs, token=who.token)).ok()) == [
+            "Retired course"
+        ]
+        assert listed((await gql(courses_url, LISTING, listing, token=who.token)).ok()) == [
+            "Retired course"
+        ]
 
 
 async def test_enrollment_lists_take_at_most_first(courses_url: str, people: People) -> None:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from subgraphs.courses.settings import CoursesSettings
 from tests.courses.api import (
     PUBLISH,
     People,
@@ -65,7 +66,9 @@ class S3MuxStack:
 
 
 @pytest.fixture(scope="module")
-def s3_mux_servers(courses_settings: Settings) -> Iterator[S3MuxStack]:
+def s3_mux_servers(
+    courses_settings: Settings, courses_section: CoursesSettings
+) -> Iterator[S3MuxStack]:
     # Per module, like `upload_servers`: this files server's worker must be gone before
     # other files servers share the database.
     signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -80,10 +83,11 @@ def s3_mux_servers(courses_settings: Settings) -> Iterator[S3MuxStack]:
         ServerThread(mux.app()) as mux_server,
         running_upload_stack(
             courses_settings,
+            courses_section,
             **s3_settings(s3_url, S3_BUCKET),
             **mux_settings(mux_server.url, pem, signing_key_id=SIGNING_KEY_ID),
-            files_upload_url_ttl_seconds=UPLOAD_URL_TTL,
-            files_playback_url_ttl_seconds=PLAYBACK_URL_TTL,
+            upload_url_ttl_seconds=UPLOAD_URL_TTL,
+            playback_url_ttl_seconds=PLAYBACK_URL_TTL,
         ) as stack,
     ):
         yield S3MuxStack(stack, s3_url, mux, signing_key.public_key())

@@ -97,7 +97,7 @@ async def test_the_announced_video_is_checked(upload_stack: UploadStack, people:
     url = upload_stack.courses_url
     teacher = people.make("TEACHER")
     lecture_id = await _lecture(url, teacher)
-    limit = upload_stack.settings.courses_max_video_bytes
+    limit = upload_stack.courses_section.max_video_bytes
     refused: list[dict[str, Any]] = [
         {"content_type": "image/png", "file_size": 1000},
         {"content_type": "video/x-msvideo", "file_size": 1000},

@@ -25,9 +25,10 @@ import yaml
 
 from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import with_database
-from coursegraph.settings import SUBGRAPHS, Settings
+from coursegraph.settings import SUBGRAPHS
 from launcher import migrations, subgraph_registry
 from router.composition import compose_config
+from tests.variables import all_variable_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Start-up of five Python processes on a 2-core machine: imports dominate.
@@ -69,12 +70,8 @@ def clean_environment() -> dict[str, str]:
     """This process's environment without any Coursegraph setting a developer exported:
     the stack under test must see only what the fixture gives it (`.env` is avoided by
     running the children in their own directory)."""
-    known: set[str] = set()
-    for name, info in Settings.model_fields.items():
-        known.add(name.lower())
-        if info.alias:
-            known.add(info.alias.lower())
-    return {key: value for key, value in os.environ.items() if key.lower() not in known}
+    known = all_variable_names()
+    return {key: value for key, value in os.environ.items() if key.upper() not in known}
 
 
 @dataclass

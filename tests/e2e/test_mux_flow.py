@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from coursegraph.testing import ServerThread
+from subgraphs.files.settings import FilesSettings
 from tests.e2e.client import Api
 from tests.e2e.scenario import published_course, upload_lecture_video
 from tests.e2e.stack import build_stack, fresh_database
@@ -45,10 +46,15 @@ def mux_api(
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    env = {
-        name.upper(): value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        for name, value in mux_settings(mux_url, pem).items()
+    files = FilesSettings(_env_file=None, **mux_settings(mux_url, pem))
+    mux_env = {
+        f"MUX_{name.upper()}": value.get_secret_value()
+        if isinstance(value, SecretStr)
+        else str(value)
+        for name, value in files.mux.model_dump().items()
+        if value is not None
     }
+    env = {"FILES_VIDEO_PROCESSOR": files.video_processor, **mux_env}
     with fresh_database(database_server_url, "coursegraph_e2e_mux") as database_url:
         stack = build_stack(workdir, database_url, env)
         # Mux reaches files on its public address, which here is files' own.

@@ -12,6 +12,7 @@ import pytest
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.files.app import create_app
+from subgraphs.files.settings import FilesSettings, ProcessingSettings
 from tests.files.servers import DeferredApp, FakeCourses, FilesServer, StartFiles
 
 
@@ -27,24 +28,25 @@ def courses(settings: Settings) -> Iterator[FakeCourses]:
 async def start_files(
     settings: Settings, courses: FakeCourses, tmp_path: Path, clean_database: None
 ) -> AsyncIterator[StartFiles]:
-    """Start a files server; keyword arguments override settings."""
+    """Start a files server; keyword arguments override its settings section, `kernel`
+    its kernel settings."""
     started: list[ServerThread] = []
 
-    def start(**overrides: Any) -> FilesServer:
+    def start(*, kernel: dict[str, Any] | None = None, **overrides: Any) -> FilesServer:
         deferred = DeferredApp()
         server = ServerThread(deferred)
         files_settings = settings.model_copy(
-            update={
-                "courses_url": courses.settings.courses_url,
-                "files_storage_dir": tmp_path / "storage",
-                "files_public_url": server.url,
-                "files_processing_poll_seconds": 0.2,
-                **overrides,
-            }
+            update={"courses_url": courses.settings.courses_url, **(kernel or {})}
         )
-        deferred.app = create_app(files_settings)
+        section = FilesSettings(
+            _env_file=None,
+            storage_dir=tmp_path / "storage",
+            public_url=server.url,
+            processing=ProcessingSettings(poll_seconds=0.2),
+        ).model_copy(update=overrides)
+        deferred.app = create_app(files_settings, section)
         started.append(server.start())
-        return FilesServer(server, files_settings)
+        return FilesServer(server, files_settings, section)
 
     yield start
     for server in reversed(started):

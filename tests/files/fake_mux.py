@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from subgraphs.files.processing.probe import ProbeError, probe
+from subgraphs.files.settings import MuxSettings
 
 WEBHOOK_SECRET = "mux-webhook-secret"
 
@@ -42,17 +43,17 @@ def mux_signature(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None =
 def mux_settings(
     api_url: str, signing_key_pem: bytes, *, signing_key_id: str = "signing-key-1"
 ) -> dict[str, Any]:
-    """Files settings that send videos to the stand-in at `api_url`."""
-    return {
-        "files_video_processor": "mux",
-        "mux_api_url": api_url,
-        "mux_token_id": SecretStr("token-id"),
-        "mux_token_secret": SecretStr("token-secret"),
-        "mux_webhook_secret": SecretStr(WEBHOOK_SECRET),
-        "mux_signing_key_id": signing_key_id,
+    """Files settings (section fields) that send videos to the stand-in at `api_url`."""
+    mux = MuxSettings(
+        api_url=api_url,
+        token_id=SecretStr("token-id"),
+        token_secret=SecretStr("token-secret"),
+        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        signing_key_id=signing_key_id,
         # Mux hands signing keys out base64-encoded.
-        "mux_signing_private_key": SecretStr(base64.b64encode(signing_key_pem).decode()),
-    }
+        signing_private_key=SecretStr(base64.b64encode(signing_key_pem).decode()),
+    )
+    return {"video_processor": "mux", "mux": mux}
 
 
 def ready_event(

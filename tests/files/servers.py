@@ -31,6 +31,7 @@ from coursegraph.service_auth import (
 )
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from subgraphs.files.settings import FilesSettings, S3Settings
 from tests.helpers import GraphQLResult, gql, signer_for
 
 
@@ -88,6 +89,7 @@ class DeferredApp:
 class FilesServer:
     server: ServerThread
     settings: Settings
+    section: FilesSettings
 
     @property
     def url(self) -> str:
@@ -104,7 +106,8 @@ class FilesServer:
         return await gql(self.graphql, query, variables, signer=signer)
 
 
-# Starts a files server; keyword arguments override its settings.
+# Starts a files server; keyword arguments override its settings section (FilesSettings),
+# `kernel={...}` its kernel settings.
 StartFiles = Callable[..., FilesServer]
 
 
@@ -139,11 +142,12 @@ def moto_s3(bucket: str = S3_BUCKET) -> Iterator[str]:
 
 
 def s3_settings(url: str, bucket: str = S3_BUCKET) -> dict[str, Any]:
-    """Files settings that store objects in `bucket` at the S3 endpoint `url`."""
-    return {
-        "files_storage": "s3",
-        "files_s3_bucket": bucket,
-        "files_s3_endpoint_url": url,
-        "files_s3_access_key_id": SecretStr("test"),
-        "files_s3_secret_access_key": SecretStr("test"),
-    }
+    """Files settings (section fields) that store objects in `bucket` at the S3 endpoint
+    `url`."""
+    s3 = S3Settings(
+        bucket=bucket,
+        endpoint_url=url,
+        access_key_id=SecretStr("test"),
+        secret_access_key=SecretStr("test"),
+    )
+    return {"storage": "s3", "s3": s3}

@@ -26,7 +26,7 @@ async def _preflight(url: str, origin: str, method: str, headers: str) -> httpx.
 
 async def test_a_page_on_an_allowed_origin_uploads_and_streams(start_files: StartFiles) -> None:
     # A wildcard port, as in development's default.
-    files = start_files(cors_origins=("http://localhost:*",))
+    files = start_files(kernel={"cors_origins": ("http://localhost:*",)})
     video = make_mp4(10.0, media_bytes=8192)
     ticket = await create_upload(files, len(video))
 
@@ -53,7 +53,7 @@ async def test_a_page_on_an_allowed_origin_uploads_and_streams(start_files: Star
 
 
 async def test_other_origins_and_private_routes_get_no_cors(start_files: StartFiles) -> None:
-    files = start_files(cors_origins=("http://localhost:*",))
+    files = start_files(kernel={"cors_origins": ("http://localhost:*",)})
     ticket = await create_upload(files, 100)
     for origin in ("https://evil.test", "http://localhost.evil.test:5173"):
         refused = await _preflight(ticket["uploadUrl"], origin, "PUT", "content-type")
@@ -70,7 +70,7 @@ async def test_other_origins_and_private_routes_get_no_cors(start_files: StartFi
 
 
 async def test_no_origins_no_cors(start_files: StartFiles) -> None:
-    files = start_files(cors_origins=())
+    files = start_files(kernel={"cors_origins": ()})
     ticket = await create_upload(files, 100)
     answer = await _preflight(ticket["uploadUrl"], PAGE, "PUT", "content-type")
     assert answer.status_code == 405

@@ -86,7 +86,7 @@ async def test_a_file_that_is_not_a_video_fails_and_courses_hears_it(
 
 
 async def test_create_upload_validates_its_input(start_files: StartFiles) -> None:
-    files = start_files(files_max_upload_bytes=1000)
+    files = start_files(max_upload_bytes=1000)
     base = {"owner": "l1", "purpose": "lecture_video", "name": "a.mp4", "size": 10}
     cases: list[tuple[dict[str, object], str]] = [
         ({"type": "application/x-msdownload"}, "contentType"),
@@ -100,7 +100,7 @@ async def test_create_upload_validates_its_input(start_files: StartFiles) -> Non
         assert result.code == "BAD_USER_INPUT", change
         assert result.errors[0]["extensions"]["field"] == field
     # Sizes past 2^31 are fine below the limit (the contract's Float).
-    big = start_files(files_max_upload_bytes=10 * 1024**3)
+    big = start_files(max_upload_bytes=10 * 1024**3)
     ticket = await create_upload(big, 6 * 1024**3)
     assert ticket["fileId"]
 
@@ -146,7 +146,7 @@ async def test_wrong_type_is_refused(start_files: StartFiles) -> None:
 
 
 async def test_expired_or_tampered_upload_url_is_refused(start_files: StartFiles) -> None:
-    files = start_files(files_upload_url_ttl_seconds=1)
+    files = start_files(upload_url_ttl_seconds=1)
     ticket = await create_upload(files, 10)
     url = ticket["uploadUrl"]
     for tampered in (
@@ -171,7 +171,7 @@ async def test_delete_removes_the_file(start_files: StartFiles) -> None:
     video = make_mp4(1.0)
     ticket = await create_upload(files, len(video))
     await put(ticket, video)
-    stored = files.settings.files_storage_dir
+    stored = files.section.storage_dir
     assert stored is not None
     assert any(p.name == ticket["fileId"] for p in stored.rglob("*"))
     assert (await files.call(DELETE, {"id": ticket["fileId"]})).ok()["deleteFile"] is True

@@ -49,7 +49,7 @@ def mux() -> Iterator[tuple[FakeMux, str]]:
 def mux_files(start_files: StartFiles, mux: tuple[FakeMux, str]) -> FilesServer:
     fake, url = mux
     fake.reset()
-    return start_files(**mux_settings(url, PEM), files_playback_url_ttl_seconds=600)
+    return start_files(**mux_settings(url, PEM), playback_url_ttl_seconds=600)
 
 
 async def _webhook(files: FilesServer, event: dict[str, Any], **sign: Any) -> httpx.Response:

@@ -88,7 +88,7 @@ async def test_media_url_must_be_signed_and_fresh(start_files: StartFiles) -> No
             assert (await client.get(forged)).status_code == 403
         bare = urlunsplit(parts._replace(query=""))
         assert (await client.get(bare)).status_code == 403
-    short = start_files(files_playback_url_ttl_seconds=-1)
+    short = start_files(playback_url_ttl_seconds=-1)
     stale = (await entity(short, file_id, viewerCanWatch=True))["playbackUrl"]
     async with httpx.AsyncClient() as client:
         response = await client.get(stale)

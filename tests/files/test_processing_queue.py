@@ -12,6 +12,7 @@ from coursegraph.db import Database, create_engine
 from coursegraph.errors import ServiceUnavailable
 from coursegraph.events import Event
 from subgraphs.files.clients import CoursesClient
+from subgraphs.files.effects import outbox_handlers
 from subgraphs.files.processing.local import LocalProcessor
 from subgraphs.files.service import FileService
 from subgraphs.files.storage.local import LocalStorage
@@ -27,15 +28,15 @@ async def test_pending_processing_resumes_after_a_restart(
     # just the service with nothing draining its queue.
     first = start_files()
     first.server.stop()
-    settings = first.settings
-    assert settings.files_storage_dir is not None
-    assert settings.files_public_url is not None
+    settings, section = first.settings, first.section
     storage = LocalStorage(
-        settings.files_storage_dir, settings.files_public_url, settings.files_url_key()
+        section.resolved_storage_dir(settings),
+        section.resolved_public_url(settings),
+        section.url_key(settings),
     )
     storage.open()
     database = Database(create_engine(settings.database_url_for("files"), pool_size=2))
-    service = FileService(database, storage, LocalProcessor(storage), settings)
+    service = FileService(database, storage, LocalProcessor(storage), section)
     video = make_mp4(4.0)
     try:
         upload = await service.create_upload(
@@ -79,6 +80,7 @@ async def test_a_video_no_lecture_claims_is_retried_for_a_while_only(
     courses: FakeCourses,
 ) -> None:
     client = CoursesClient(courses.settings)
+    deliver = outbox_handlers(client)["video.ready"]
     courses.claimed = False
 
     def event(age: timedelta) -> Event:
@@ -91,11 +93,11 @@ async def test_a_video_no_lecture_claims_is_retried_for_a_while_only(
     try:
         # Soon after the upload, courses may not have committed the lecture's file yet.
         with pytest.raises(ServiceUnavailable):
-            await client.deliver_video_event(event(timedelta(seconds=5)))
+            await deliver(event(timedelta(seconds=5)))
         # Much later, the file is nobody's: the event is dropped instead of retried forever.
-        await client.deliver_video_event(event(timedelta(hours=2)))
+        await deliver(event(timedelta(hours=2)))
         courses.claimed = True
-        await client.deliver_video_event(event(timedelta(seconds=1)))
+        await deliver(event(timedelta(seconds=1)))
     finally:
         await client.aclose()
     assert [c["durationSeconds"] for c in courses.calls] == [1, 1, 1]

@@ -35,7 +35,7 @@ def s3_url() -> Iterator[str]:
 
 @pytest.fixture
 def s3_files(start_files: StartFiles, s3_url: str) -> FilesServer:
-    return start_files(**s3_settings(s3_url, BUCKET), files_upload_url_ttl_seconds=600)
+    return start_files(**s3_settings(s3_url, BUCKET), upload_url_ttl_seconds=600)
 
 
 async def test_presigned_put_binds_type_size_and_expiry(s3_files: FilesServer, s3_url: str) -> None:

@@ -19,10 +19,19 @@ from coursegraph.service_auth import ServiceSigner
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.courses.app import create_app as create_courses_app
+from subgraphs.courses.settings import CoursesSettings
 from subgraphs.payments.app import create_app as create_payments_app
+from subgraphs.payments.settings import (
+    PaymentsSettings,
+    RazorpaySettings,
+    ReconcileSettings,
+    SandboxSettings,
+    StripeSettings,
+)
 from subgraphs.users.app import create_app as create_users_app
 from subgraphs.users.bootstrap import key_store
 from subgraphs.users.keys import KeyStore
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import GraphQLResult, gql, signer_for
 from tests.payments.stubs import (
     FakeCourse,
@@ -71,6 +80,7 @@ query($id: ID!) {
 class Stack:
     url: str  # payments' base URL
     settings: Settings
+    section: PaymentsSettings
     courses: FakeCourses
     stripe: StripeStub
     razorpay: RazorpayStub
@@ -141,8 +151,8 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float 
 
 
 @pytest.fixture(scope="session")
-def _users_server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_users_app(settings)) as server:
+def _users_server(settings: Settings, users_section: UsersSettings) -> Iterator[ServerThread]:
+    with ServerThread(create_users_app(settings, users_section)) as server:
         yield server
 
 
@@ -174,7 +184,7 @@ def _payments_server(
     _fake_courses: tuple[FakeCourses, ServerThread],
     _stripe_stub: tuple[StripeStub, ServerThread],
     _razorpay_stub: tuple[RazorpayStub, ServerThread],
-) -> Iterator[tuple[ServerThread, Settings]]:
+) -> Iterator[tuple[ServerThread, Settings, PaymentsSettings]]:
     late = LateApp()
     server = ServerThread(late)
     payments_settings = settings.model_copy(
@@ -182,41 +192,50 @@ def _payments_server(
             "users_url": _users_server.url,
             "courses_url": _fake_courses[1].url,
             "payments_url": server.url,
-            "stripe_secret_key": SecretStr(STRIPE_KEY),
-            "stripe_webhook_secret": SecretStr(STRIPE_WHSEC),
-            "stripe_api_base": _stripe_stub[1].url,
-            "razorpay_key_id": RAZORPAY_KEY_ID,
-            "razorpay_key_secret": SecretStr(RAZORPAY_SECRET),
-            "razorpay_webhook_secret": SecretStr(RAZORPAY_WHSEC),
-            "razorpay_api_base": _razorpay_stub[1].url,
-            "sandbox_webhook_secret": SecretStr(SANDBOX_SECRET),
             "service_timeout_seconds": 5.0,
-            # The reconciler runs when a test asks (tests/payments/test_reconcile.py).
-            "payments_reconcile_interval_seconds": 0,
         }
     )
-    late.app = create_payments_app(payments_settings)
+    section = PaymentsSettings(
+        _env_file=None,
+        stripe=StripeSettings(
+            secret_key=SecretStr(STRIPE_KEY),
+            webhook_secret=SecretStr(STRIPE_WHSEC),
+            api_base=_stripe_stub[1].url,
+        ),
+        razorpay=RazorpaySettings(
+            key_id=RAZORPAY_KEY_ID,
+            key_secret=SecretStr(RAZORPAY_SECRET),
+            webhook_secret=SecretStr(RAZORPAY_WHSEC),
+            api_base=_razorpay_stub[1].url,
+        ),
+        sandbox=SandboxSettings(webhook_secret=SecretStr(SANDBOX_SECRET)),
+        # The reconciler runs when a test asks (tests/payments/test_reconcile.py).
+        reconcile=ReconcileSettings(interval_seconds=0),
+    )
+    late.app = create_payments_app(payments_settings, section)
     with server:
-        yield server, payments_settings
+        yield server, payments_settings, section
 
 
 @pytest.fixture
 def stack(
     clean_database: None,
-    _payments_server: tuple[ServerThread, Settings],
+    _payments_server: tuple[ServerThread, Settings, PaymentsSettings],
     _fake_courses: tuple[FakeCourses, ServerThread],
     _stripe_stub: tuple[StripeStub, ServerThread],
     _razorpay_stub: tuple[RazorpayStub, ServerThread],
+    users_section: UsersSettings,
 ) -> Stack:
-    server, payments_settings = _payments_server
+    server, payments_settings, section = _payments_server
     courses, stripe_stub, razorpay_stub = _fake_courses[0], _stripe_stub[0], _razorpay_stub[0]
     for stub in (courses, stripe_stub, razorpay_stub):
         stub.reset()
-    keys = key_store(payments_settings)
+    keys = key_store(payments_settings, users_section)
     keys.load(create=False)
     return Stack(
         url=server.url,
         settings=payments_settings,
+        section=section,
         courses=courses,
         stripe=stripe_stub,
         razorpay=razorpay_stub,
@@ -226,16 +245,18 @@ def stack(
 
 @pytest.fixture(scope="module")
 def courses_server(
-    settings: Settings, _payments_server: tuple[ServerThread, Settings]
+    settings: Settings,
+    courses_section: CoursesSettings,
+    _payments_server: tuple[ServerThread, Settings, PaymentsSettings],
 ) -> Iterator[ServerThread]:
-    _, payments_settings = _payments_server
+    _, payments_settings, _ = _payments_server
     courses_settings = settings.model_copy(
         update={
             "users_url": payments_settings.users_url,
             "payments_url": payments_settings.payments_url,
         }
     )
-    with ServerThread(create_courses_app(courses_settings)) as server:
+    with ServerThread(create_courses_app(courses_settings, courses_section)) as server:
         yield server
 
 

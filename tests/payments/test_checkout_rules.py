@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from coursegraph.db import Database
 from coursegraph.settings import Environment, Settings
 from subgraphs.payments.bootstrap import configured_providers
-from subgraphs.payments.providers.base import ProviderName
+from subgraphs.payments.models import ProviderName
+from subgraphs.payments.settings import PaymentsSettings, SandboxSettings, StripeSettings
 from tests.helpers import gql
 from tests.payments.conftest import CREATE, Stack
 
@@ -144,21 +145,25 @@ async def test_unknown_provider_is_refused(stack: Stack) -> None:
 
 async def test_only_configured_providers_are_offered(settings: Settings) -> None:
     database = cast(Database, None)  # not touched while wiring
-    providers, sandbox = configured_providers(settings, database)
+    section = PaymentsSettings(_env_file=None)
+    providers, sandbox = configured_providers(settings, section, database)
     assert list(providers) == [ProviderName.SANDBOX]
     assert sandbox is not None
     await sandbox.aclose()
 
     production = settings.model_copy(update={"environment": Environment.PRODUCTION})
-    providers, sandbox = configured_providers(production, database)
+    providers, sandbox = configured_providers(production, section, database)
     assert providers == {}
     assert sandbox is None
 
+    sandbox_on = section.model_copy(update={"sandbox": SandboxSettings(enabled=True)})
     with pytest.raises(RuntimeError, match="SANDBOX_WEBHOOK_SECRET"):
-        configured_providers(production.model_copy(update={"sandbox_enabled": True}), database)
+        configured_providers(production, sandbox_on, database)
 
-    stripe_only = production.model_copy(update={"stripe_secret_key": SecretStr("sk_live_x")})
-    providers, _ = configured_providers(stripe_only, database)
+    stripe_only = section.model_copy(
+        update={"stripe": StripeSettings(secret_key=SecretStr("sk_live_x"))}
+    )
+    providers, _ = configured_providers(production, stripe_only, database)
     assert list(providers) == [ProviderName.STRIPE]
     for provider in providers.values():
         await provider.aclose()

@@ -17,7 +17,7 @@ from tests.payments.test_refunds import paid, sql
 
 async def reconcile(stack: Stack, *, repair: bool) -> list[Violation]:
     """A reconciler in its own container, as `coursegraph payments reconcile` runs it."""
-    async with bootstrap(stack.settings, background=False) as container:
+    async with bootstrap(stack.settings, stack.section, background=False) as container:
         return await container.reconciler.run(repair=repair, grace_seconds=0)
 
 
@@ -131,7 +131,7 @@ async def test_the_cli_check_exits_non_zero_on_a_violation(stack: Stack) -> None
         "DATABASE_URL": stack.settings.database_url_for("payments"),
         "SERVICE_SECRET_KEY": "test-service-secret",
         "COURSES_URL": stack.settings.service_url("courses"),
-        "SANDBOX_WEBHOOK_SECRET": stack.settings.sandbox_webhook_secret.get_secret_value(),
+        "SANDBOX_WEBHOOK_SECRET": stack.section.sandbox.webhook_secret.get_secret_value(),
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "launcher.cli", "payments", "reconcile"]
@@ -171,7 +171,7 @@ async def test_a_periodic_pass_skips_history_beyond_the_refund_window(stack: Sta
         uuid.UUID(created["id"]),
     )
     assert await reconcile(stack, repair=False) == []
-    async with bootstrap(stack.settings, background=False) as container:
+    async with bootstrap(stack.settings, stack.section, background=False) as container:
         found = await container.reconciler.run(repair=False, grace_seconds=0, everything=True)
     assert kinds(found) == ["frozen_seat_without_refund"]
 

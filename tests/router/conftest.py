@@ -24,13 +24,16 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from coursegraph.identity import JWKSCache, TokenVerifier
+from coursegraph.settings import Environment, Settings
 from coursegraph.testing import ServerThread
+from router.bootstrap import build_router, create_app
 from router.config import RouterConfig
-from router.edge.pipeline import Edge, build_edge
-from router.edge_auth import EdgeAuthenticator
-from router.server import create_app
+from router.edge.authentication import EdgeAuthenticator
+from router.edge.pipeline import build_edge
 from router.service import Router
+from router.stage import Edge
 from router.supergraph import Supergraph
+from tests.helpers import TEST_SERVICE_SECRET
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 
@@ -46,6 +49,21 @@ GRAPHS = (
     "partial_union_complex",
 )
 SLOW_SECONDS = 1.0
+
+
+def router_settings(**update: Any) -> Settings:
+    """The settings test routers are given: development (introspection, GraphiQL and the
+    plan header as a developer sees them), the suite's service secret, no `.env`;
+    `update` changes some, e.g. `environment=Environment.PRODUCTION`."""
+    settings = Settings(
+        _env_file=None,
+        COURSEGRAPH_ENV=Environment.DEVELOPMENT,
+        service_secret_key=TEST_SERVICE_SECRET,
+    )
+    return settings.model_copy(update=update) if update else settings
+
+
+SETTINGS = router_settings()
 
 
 def closed_port() -> int:
@@ -112,7 +130,7 @@ async def _static_jwks() -> dict[str, Any]:
     return {"keys": [{**jwk, "kid": "test-key", "alg": "RS256", "use": "sig"}]}
 
 
-def _router(graph: str, base: str, **overrides: Any) -> Router:
+def _router(graph: str, base: str, settings: Settings = SETTINGS, **overrides: Any) -> Router:
     loaded = load_graph(graph)
     urls = {name: {"url": f"{base}/{graph}/{name}/graphql"} for name in loaded.subgraphs}
     for name, extra in overrides.pop("subgraphs", {}).items():
@@ -120,7 +138,7 @@ def _router(graph: str, base: str, **overrides: Any) -> Router:
     # The development-only `extensions.cost` stays out of the answers tests compare.
     overrides["limits"] = {"cost_extension": False, **overrides.get("limits", {})}
     config = RouterConfig.model_validate({"subgraphs": urls, **overrides})
-    return Router(Supergraph(loaded.supergraph), config)
+    return build_router(Supergraph(loaded.supergraph), config, settings)
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +190,7 @@ def stack() -> Iterator[Stack]:
     )
     router_app = Starlette(
         routes=[
-            Mount(f"/{name}", app=create_app(r, authenticators[name]))
+            Mount(f"/{name}", app=create_app(r, authenticator=authenticators[name]))
             for name, r in routers.items()
         ],
         lifespan=lifespan,
@@ -227,8 +245,8 @@ def app_host() -> Iterator[AppHost]:
 @pytest.fixture
 def serve_router(stack: Stack, app_host: AppHost) -> Iterator[RouterFactory]:
     """Start a router for one test: `serve_router(graph, authenticated=False,
-    span_exporter=None, **config)` returns its base URL (GraphQL at /graphql); closed when
-    the test ends."""
+    span_exporter=None, settings=SETTINGS, **config)` returns its base URL (GraphQL at
+    /graphql); closed when the test ends."""
     started: list[tuple[Mount, Router, Edge]] = []
 
     def start(
@@ -236,9 +254,10 @@ def serve_router(stack: Stack, app_host: AppHost) -> Iterator[RouterFactory]:
         *,
         authenticated: bool = False,
         span_exporter: Any = None,
+        settings: Settings = SETTINGS,
         **config: Any,
     ) -> str:
-        router = _router(graph, stack.subgraph_url, **config)
+        router = _router(graph, stack.subgraph_url, settings, **config)
         return serve(app_host, started, router, authenticated, span_exporter)
 
     yield start
@@ -255,17 +274,8 @@ def serve(
 ) -> str:
     """Mount `router` with its edge on `host`; its base URL."""
     authenticator = make_authenticator() if authenticated else None
-    edge = build_edge(
-        router.config,
-        authenticator,
-        cache_counts=lambda: (
-            router.state.operations.cache.hits,
-            router.state.operations.cache.misses,
-        ),
-        safelist=lambda: router.state.operations.checks.safelist,
-        span_exporter=span_exporter,
-    )
-    url, mount = host.mount(create_app(router, authenticator, edge=edge))
+    edge = build_edge(router, authenticator, span_exporter=span_exporter)
+    url, mount = host.mount(create_app(router, edge=edge))
     started.append((mount, router, edge))
     return url
 

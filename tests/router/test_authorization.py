@@ -10,10 +10,12 @@ import httpx
 import pytest
 
 from coursegraph.identity import Viewer
+from router.bootstrap import build_router
 from router.config import RouterConfig
-from router.service import Router
+from router.edge.authorization import AuthorizationCheck, DeniedFields
+from router.prepared import PlannedOperation
 from router.supergraph import Supergraph
-from tests.router.conftest import RouterFactory, Stack, make_token
+from tests.router.conftest import SETTINGS, RouterFactory, Stack, make_token
 from tests.router.graphs.loader import load_graph
 
 POLICIES = {"policies": {"support": ["ADMIN"]}}
@@ -128,25 +130,40 @@ def test_errors_point_into_lists_and_fragments(serve_router: RouterFactory) -> N
     assert _codes(result) == [(["me", "invoices"], "FORBIDDEN")]
 
 
+def _denied(planned: PlannedOperation) -> list[str]:
+    return [
+        denial.coordinate
+        for restricted in planned.restricted
+        if isinstance(restricted, DeniedFields)
+        for denial in restricted.denials
+    ]
+
+
 def test_plans_are_cached_per_verdict() -> None:
     loaded = load_graph("secure")
-    router = Router(Supergraph(loaded.supergraph), RouterConfig())
+    router = build_router(Supergraph(loaded.supergraph), RouterConfig(), SETTINGS)
     operations = router.state.operations
     prepared = operations.prepare("{ me { id email } }", None)
-    assert len(prepared.secured) == 2
+    [requirements] = [
+        note
+        for check, note in zip(operations.checks, prepared.notes, strict=True)
+        if isinstance(check, AuthorizationCheck)
+    ]
+    assert len(requirements) == 2
     anonymous = operations.planned(prepared, {}, None)
     assert operations.planned(prepared, {}, None) is anonymous
-    assert [d.coordinate for d in anonymous.denials] == ["Query.me"]
+    assert _denied(anonymous) == ["Query.me"]
     viewer = Viewer(id="u1", role="STUDENT", scopes=frozenset({"users:email"}))
     allowed = operations.planned(prepared, {}, viewer)
-    assert allowed.denials == ()
+    assert allowed.restricted == ()
     assert allowed is not anonymous
 
 
 def test_graphs_without_the_directives_pay_nothing() -> None:
     loaded = load_graph("basic")
-    router = Router(Supergraph(loaded.supergraph), RouterConfig())
-    assert router.state.operations.authorization is None
+    router = build_router(Supergraph(loaded.supergraph), RouterConfig(), SETTINGS)
+    checks = router.state.operations.checks
+    assert not any(isinstance(check, AuthorizationCheck) for check in checks)
 
 
 def test_authorization_can_be_switched_off(serve_router: RouterFactory) -> None:

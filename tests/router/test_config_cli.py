@@ -8,10 +8,11 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from router.bootstrap import build_router
 from router.cli import router_command
 from router.config import RouterConfig, load_config
-from router.service import Router
 from router.supergraph import Supergraph, SupergraphError
+from tests.router.conftest import SETTINGS
 
 GRAPHS = Path(__file__).parent / "graphs"
 
@@ -55,7 +56,7 @@ def test_config_naming_an_unknown_subgraph_is_refused() -> None:
     supergraph = Supergraph.from_file(GRAPHS / "basic" / "supergraph.graphql")
     config = RouterConfig.model_validate({"subgraphs": {"acounts": {"url": "http://x/"}}})
     with pytest.raises(ValueError, match="acounts"):
-        Router(supergraph, config)
+        build_router(supergraph, config, SETTINGS)
 
 
 def test_not_a_supergraph_is_refused() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from coursegraph.settings import Environment, get_settings
+from coursegraph.settings import Environment
 from router.config import RouterConfig
-from router.edge import pipeline
-from tests.router.conftest import RouterFactory
+from tests.router.conftest import RouterFactory, router_settings
 
 ORIGIN = "https://app.coursegraph.test"
 CORS = {"enabled": True, "origins": [ORIGIN], "max_age_seconds": 300}
@@ -74,33 +73,24 @@ def _allowed(url: str, origin: str) -> bool:
     return response.headers.get("access-control-allow-origin") == origin
 
 
-def test_origins_default_to_the_setting(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    development = get_settings().model_copy(update={"environment": Environment.DEVELOPMENT})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: development)
-    url = serve_router()
+def test_origins_default_to_the_setting(serve_router: RouterFactory) -> None:
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     # A frontend dev server on this machine, whatever its port.
     assert _allowed(url, "http://localhost:5173")
     assert _allowed(url, "http://127.0.0.1:8080")
     assert _allowed(url, "http://localhost")
     assert not _allowed(url, "http://localhost.evil.test:5173")
     assert not _allowed(url, "https://app.coursegraph.test")
-    explicit = development.model_copy(update={"cors_origins": ("https://*.coursegraph.test",)})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: explicit)
-    url = serve_router()
+    explicit = router_settings(cors_origins=("https://*.coursegraph.test",))
+    url = serve_router(settings=explicit)
     assert _allowed(url, "https://app.coursegraph.test")
     assert not _allowed(url, "https://coursegraph.test")
     assert not _allowed(url, "http://localhost:5173")
 
 
-def test_no_origins_or_switched_off_means_no_cors(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_origins_or_switched_off_means_no_cors(serve_router: RouterFactory) -> None:
     # Outside development no origin is allowed by default: preflights are not answered.
-    production = get_settings().model_copy(update={"environment": Environment.PRODUCTION})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: production)
-    url = serve_router()
+    url = serve_router(settings=router_settings(environment=Environment.PRODUCTION))
     refused = httpx.options(
         f"{url}/graphql",
         headers={"origin": "http://localhost:5173", "access-control-request-method": "POST"},

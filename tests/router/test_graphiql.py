@@ -6,18 +6,16 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 from graphql import OperationDefinitionNode, parse, validate
 from pydantic import SecretStr
 
-from coursegraph.settings import Environment, get_settings
+from coursegraph.settings import Environment
 from router.api_schema import build_api_schema
 from router.graphiql import walkthrough_tabs
 from router.graphiql_tabs import DEMO_STUDENT_EMAIL, DEMO_TEACHER_EMAIL, WALKTHROUGH
 from router.supergraph import Supergraph
 from subgraphs.courses.seed import STUDENTS, TEACHERS
-from tests.router.conftest import RouterFactory
-from tests.router.environment import patch_settings
+from tests.router.conftest import RouterFactory, router_settings
 
 SUPERGRAPH = Path(__file__).resolve().parents[2] / "supergraph.graphql"
 HTML = {"accept": "text/html,*/*"}
@@ -41,18 +39,15 @@ def test_walkthrough_names_real_demo_accounts() -> None:
 
 
 def test_sign_in_tab_is_prefilled_with_the_demo_password() -> None:
-    settings = get_settings().model_copy(update={"seed_password": SecretStr("s3cret-demo")})
+    settings = router_settings(seed_password=SecretStr("s3cret-demo"))
     first = walkthrough_tabs(settings)[0]
     assert "mutation Login" in first["query"]
     assert json.loads(first["variables"])["email"] == DEMO_STUDENT_EMAIL
     assert json.loads(first["variables"])["password"] == "s3cret-demo"
 
 
-def test_development_page_opens_the_walkthrough(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    url = serve_router()
+def test_development_page_opens_the_walkthrough(serve_router: RouterFactory) -> None:
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     page = httpx.get(f"{url}/graphql", headers=HTML)
     assert page.status_code == 200
     assert "defaultTabs" in page.text
@@ -67,11 +62,12 @@ def test_development_page_opens_the_walkthrough(
     assert followed.status_code == 200
 
 
-def test_production_serves_no_explorer_whatever_the_config(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    patch_settings(monkeypatch, environment=Environment.PRODUCTION)
-    url = serve_router(graphiql={"enabled": True}, limits={"introspection": True})
+def test_production_serves_no_explorer_whatever_the_config(serve_router: RouterFactory) -> None:
+    url = serve_router(
+        settings=router_settings(environment=Environment.PRODUCTION),
+        graphiql={"enabled": True},
+        limits={"introspection": True},
+    )
     page = httpx.get(f"{url}/graphql", headers=HTML)
     assert page.status_code == 404
     assert page.json()["errors"][0]["message"] == "GraphiQL is disabled."
@@ -80,13 +76,11 @@ def test_production_serves_no_explorer_whatever_the_config(
     assert answer.json()["errors"][0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
 
 
-def test_production_explorer_needs_the_explicit_setting(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = patch_settings(
-        monkeypatch, environment=Environment.PRODUCTION, router_expose_schema_in_production=True
+def test_production_explorer_needs_the_explicit_setting(serve_router: RouterFactory) -> None:
+    settings = router_settings(
+        environment=Environment.PRODUCTION, router_expose_schema_in_production=True
     )
-    url = serve_router(limits={"introspection": True})
+    url = serve_router(settings=settings, limits={"introspection": True})
     page = httpx.get(f"{url}/graphql", headers=HTML)
     assert page.status_code == 200
     # The plain explorer: no demo tabs, no demo password, no token kept by the page.

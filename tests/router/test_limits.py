@@ -7,14 +7,16 @@ from typing import Any
 import httpx
 import pytest
 
-from coursegraph.settings import Environment, get_settings
+from coursegraph.settings import Environment, Settings
+from router.api_schema import build_api_schema
+from router.bootstrap import build_router
 from router.config import RouterConfig
-from router.edge import pipeline
-from router.edge.limits import OperationLimits
+from router.edge.introspection import IntrospectionDisabled
+from router.edge.limits import LimitsCheck
+from router.edge.pipeline import operation_checks
 from router.operation import Operations
-from router.service import Router
 from router.supergraph import Supergraph
-from tests.router.conftest import RouterFactory
+from tests.router.conftest import SETTINGS, RouterFactory, router_settings
 from tests.router.graphs.loader import load_graph
 
 
@@ -78,10 +80,9 @@ def test_cost_uses_list_sizes_from_arguments_and_variables(serve_router: RouterF
 
 def test_limits_are_checked_once_per_cached_operation(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = load_graph("basic")
-    router = Router(Supergraph(loaded.supergraph), RouterConfig())
+    router = build_router(Supergraph(loaded.supergraph), RouterConfig(), SETTINGS)
     operations: Operations = router.state.operations
-    limits = operations.checks.limits
-    assert isinstance(limits, OperationLimits)
+    [limits] = [c.limits for c in operations.checks if isinstance(c, LimitsCheck)]
     calls = 0
     original = limits.check
 
@@ -117,28 +118,29 @@ def test_introspection_can_be_switched_off(serve_router: RouterFactory) -> None:
     }
 
 
-def test_introspection_is_off_by_default_outside_development(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    schema = Supergraph(load_graph("basic").supergraph).schema
-    production = get_settings().model_copy(update={"environment": Environment.PRODUCTION})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: production)
-    assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
+def test_introspection_is_off_by_default_outside_development() -> None:
+    supergraph = Supergraph(load_graph("basic").supergraph)
+    api_schema = build_api_schema(supergraph)
+
+    def refused(config: RouterConfig, settings: Settings) -> bool:
+        checks = operation_checks(settings, supergraph, api_schema, config)
+        return any(isinstance(check, IntrospectionDisabled) for check in checks)
+
+    production = router_settings(environment=Environment.PRODUCTION)
+    assert refused(RouterConfig(), production)
     explicit = RouterConfig.model_validate({"limits": {"introspection": True}})
     # A config copied from development does not publish the schema in production...
-    assert pipeline.operation_checks(explicit, schema).introspection is False
+    assert refused(explicit, production)
     # ...only the explicit setting does, and only together with the config.
-    exposed = production.model_copy(update={"router_expose_schema_in_production": True})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: exposed)
-    assert pipeline.operation_checks(explicit, schema).introspection is True
-    assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
-    testing = production.model_copy(update={"environment": Environment.TEST})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: testing)
-    assert pipeline.operation_checks(RouterConfig(), schema).introspection is False
-    assert pipeline.operation_checks(explicit, schema).introspection is True
-    development = production.model_copy(update={"environment": Environment.DEVELOPMENT})
-    monkeypatch.setattr(pipeline, "get_settings", lambda: development)
-    assert pipeline.operation_checks(RouterConfig(), schema).introspection is True
+    exposed = router_settings(
+        environment=Environment.PRODUCTION, router_expose_schema_in_production=True
+    )
+    assert not refused(explicit, exposed)
+    assert refused(RouterConfig(), exposed)
+    testing = router_settings(environment=Environment.TEST)
+    assert refused(RouterConfig(), testing)
+    assert not refused(explicit, testing)
+    assert not refused(RouterConfig(), router_settings(environment=Environment.DEVELOPMENT))
 
 
 # Every place `__schema`/`__type` can hide in a valid operation.

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from router.api_schema import build_api_schema
-from router.operation import OperationError, Operations
+from router.operation import Operations
 from router.plan_cache import LRUCache
+from router.prepared import OperationError
 from router.supergraph import Supergraph
 
 GRAPHS = Path(__file__).parent / "graphs"

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from coursegraph.settings import Environment
 from router.cli import router_command
 from tests.e2e.browser import devtools
-from tests.router.conftest import RouterFactory
-from tests.router.environment import patch_settings
+from tests.router.conftest import RouterFactory, router_settings
 
 GRAPHS = Path(__file__).parent / "graphs"
 PARTIAL = GRAPHS / "partial_union_complex" / "supergraph.graphql"
@@ -109,10 +108,9 @@ def test_cli_without_a_supergraph(tmp_path: Path) -> None:
 
 
 def test_header_returns_the_plan_in_development(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+    serve_router: RouterFactory,
 ) -> None:
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    url = serve_router()
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     body = httpx.post(f"{url}/graphql", json={"query": QUERY}, headers=PLAN).json()
     assert body["data"] == {"product": {"name": "Table", "inStock": True}}
     plan = body["extensions"]["queryPlan"]
@@ -147,14 +145,13 @@ def test_header_returns_the_plan_in_development(
 )
 def test_header_is_answered_only_where_allowed(
     serve_router: RouterFactory,
-    monkeypatch: pytest.MonkeyPatch,
     environment: Environment,
     expose: bool,
     configured: bool | None,
     answered: bool,
 ) -> None:
-    patch_settings(monkeypatch, environment=environment, router_expose_schema_in_production=expose)
-    url = serve_router(debug={"query_plan_header": configured})
+    settings = router_settings(environment=environment, router_expose_schema_in_production=expose)
+    url = serve_router(settings=settings, debug={"query_plan_header": configured})
     response = httpx.post(f"{url}/graphql", json={"query": QUERY}, headers=PLAN)
     assert response.status_code == 200
     body = response.json()
@@ -163,20 +160,18 @@ def test_header_is_answered_only_where_allowed(
 
 
 def test_errors_before_planning_carry_no_plan(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+    serve_router: RouterFactory,
 ) -> None:
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    url = serve_router()
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     body = httpx.post(f"{url}/graphql", json={"query": "{ nope }"}, headers=PLAN).json()
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "extensions" not in body
 
 
 def test_cors_preflight_allows_the_header(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+    serve_router: RouterFactory,
 ) -> None:
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    url = serve_router()
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     response = httpx.options(
         f"{url}/graphql",
         headers={
@@ -196,23 +191,23 @@ def _options(page: str) -> dict[str, object]:
 
 
 def test_graphiql_shows_a_plan_panel_where_the_header_is_answered(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+    serve_router: RouterFactory,
 ) -> None:
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    page = httpx.get(f"{serve_router()}/graphql", headers=HTML).text
+    development = router_settings(environment=Environment.DEVELOPMENT)
+    page = httpx.get(f"{serve_router(settings=development)}/graphql", headers=HTML).text
     assert _options(page)["planPanel"] is True
     assert 'title: "Query plan"' in page
-    off = httpx.get(f"{serve_router(debug={'query_plan_header': False})}/graphql", headers=HTML)
+    off_url = serve_router(settings=development, debug={"query_plan_header": False})
+    off = httpx.get(f"{off_url}/graphql", headers=HTML)
     assert _options(off.text)["planPanel"] is False
 
 
 async def test_graphiql_panel_shows_the_plan_in_a_browser(
-    serve_router: RouterFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    serve_router: RouterFactory, tmp_path: Path
 ) -> None:
     """Headless Chromium (skipped without one): run an operation with the panel open; the
     panel shows its plan and the response pane shows only the answer."""
-    patch_settings(monkeypatch, environment=Environment.DEVELOPMENT)
-    url = serve_router()
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
     # The panel opens where GraphiQL remembers it was left.
     setup = "localStorage.setItem('graphiql:visiblePlugin', 'Query plan');"
     editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"

@@ -21,11 +21,11 @@ from graphql import GraphQLSchema
 from structlog.testing import capture_logs
 from structlog.typing import EventDict
 
-from coursegraph.settings import get_settings
 from coursegraph.testing import ServerThread
-from router.cli import build_app
+from router.bootstrap import build_app
 from router.composition import SubgraphSource, compose
 from router.source import LoadError, SupergraphSource
+from tests.router.conftest import SETTINGS as ROUTER_SETTINGS
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema, subgraph_app
 
@@ -122,8 +122,8 @@ def subgraphs(
 
 
 def _start(stack: ReloadStack) -> ServerThread:
-    source = SupergraphSource(config_path=stack.folder / "supergraph.yaml")
-    app = build_app(source, get_settings(), watch=True, poll_seconds=0.05, sdl_poll_seconds=0.2)
+    source = SupergraphSource(stack.folder / "supergraph.yaml", settings=ROUTER_SETTINGS)
+    app = build_app(source, ROUTER_SETTINGS, watch=True, poll_seconds=0.05, sdl_poll_seconds=0.2)
     server = ServerThread(app).start()
     stack.router_url = server.url
     return server
@@ -247,9 +247,9 @@ def test_start_up_composition_failure_is_refused(tmp_path: Path) -> None:
     (tmp_path / "accounts.graphql").write_text(ACCOUNTS_BROKEN, encoding="utf-8")
     (tmp_path / "products.graphql").write_text(BASIC.subgraphs["products"], encoding="utf-8")
     (tmp_path / "supergraph.yaml").write_text(_yaml("http://127.0.0.1:9"), encoding="utf-8")
-    source = SupergraphSource(config_path=tmp_path / "supergraph.yaml")
+    source = SupergraphSource(tmp_path / "supergraph.yaml", settings=ROUTER_SETTINGS)
     with pytest.raises(LoadError) as caught:
-        build_app(source, get_settings(), watch=False)
+        build_app(source, ROUTER_SETTINGS, watch=False)
     assert "composition" in caught.value.message
     assert any("FIELD_TYPE_MISMATCH" in line for line in caught.value.details)
 
@@ -269,8 +269,8 @@ def test_supergraph_file_change_is_served(
     supergraph = tmp_path / "supergraph.graphql"
     supergraph.write_text(composed(ACCOUNTS_OLD), encoding="utf-8")
     (tmp_path / "router.yaml").write_text(SETTINGS, encoding="utf-8")
-    source = SupergraphSource(config_path=tmp_path / "router.yaml", supergraph_path=supergraph)
-    app = build_app(source, get_settings(), watch=True, poll_seconds=0.05)
+    source = SupergraphSource(tmp_path / "router.yaml", supergraph, settings=ROUTER_SETTINGS)
+    app = build_app(source, ROUTER_SETTINGS, watch=True, poll_seconds=0.05)
     server = ServerThread(app).start()
     stack = ReloadStack(tmp_path, {}, base, [], server.url)
     try:

@@ -7,8 +7,7 @@ import asyncio
 import os
 
 from coursegraph.service_auth import MemoryNonceStore, ServiceVerifier
-from coursegraph.settings import get_settings
-from tests.router.conftest import Stack
+from tests.router.conftest import SETTINGS, Stack
 
 
 def test_get_query(stack: Stack) -> None:
@@ -96,7 +95,7 @@ def test_headers_are_forwarded_and_requests_signed(stack: Stack) -> None:
     [payload] = stack.requests("basic", "accounts")
     body = stack.subgraphs["basic"]["accounts"].bodies[0]
     assert payload["query"]
-    verifier = ServiceVerifier({"router": get_settings().service_key("router")}, MemoryNonceStore())
+    verifier = ServiceVerifier({"router": SETTINGS.service_key("router")}, MemoryNonceStore())
     caller = asyncio.run(verifier.verify("POST", "/basic/accounts/graphql", headers, body))
     assert caller == "router"
 

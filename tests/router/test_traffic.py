@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from router.bootstrap import build_router
 from router.config import RouterConfig
-from router.edge.pipeline import Edge
 from router.service import Router
+from router.stage import Edge
 from router.supergraph import Supergraph
 from router.traffic import CircuitBreaker
-from tests.router.conftest import AppHost, Stack, make_token, serve
+from tests.router.conftest import SETTINGS, AppHost, Stack, make_token, serve
 from tests.router.graphs.loader import load_graph
 from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 
@@ -64,11 +65,12 @@ def flaky_router(stack: Stack, app_host: AppHost) -> Iterator[Any]:
             sub: {"url": f"{stack.subgraph_url}/{graph}/{sub}/graphql"} for sub in loaded.subgraphs
         }
         subgraphs[name] = {"url": f"{flaky_url}/graphql"}
-        router = Router(
+        router = build_router(
             Supergraph(loaded.supergraph),
             RouterConfig.model_validate(
                 {"subgraphs": subgraphs, "limits": {"cost_extension": False}, **config}
             ),
+            SETTINGS,
         )
         return serve(app_host, started, router, authenticated=True), flaky
 

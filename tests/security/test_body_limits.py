@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from coursegraph.body_limit import BodyLimit
 from coursegraph.http import signed_path
-from coursegraph.settings import Settings
+from coursegraph.settings import Section, Settings
 from launcher import subgraph_registry
 from tests.e2e.stack import Stack
 from tests.security.subgraph_calls import router_signer
@@ -214,12 +214,14 @@ async def test_bodies_under_the_caps_still_work(stack: Stack) -> None:
         assert "totalCount" in response.json()["data"]["courses"]
 
 
-def test_every_route_that_reads_a_body_is_capped(stack: Stack) -> None:
+def test_every_route_that_reads_a_body_is_capped(
+    stack: Stack, sections: dict[str, Section]
+) -> None:
     """No subgraph route that takes a body escapes the kernel's BodyLimit, except the
     upload PUT, which streams to storage and stops at the signed size."""
     settings = Settings(_env_file=None, COURSEGRAPH_ENV="test", database_url="postgresql://x/y")
     for name in subgraph_registry.available():
-        app = subgraph_registry.create_app(name, settings)
+        app = subgraph_registry.create_app(name, settings, sections[name])
         for route in app.routes:
             if not isinstance(route, Route) or not (route.methods or set()) & {"POST", "PUT"}:
                 continue

@@ -25,7 +25,7 @@ from graphql import (
 from coursegraph.federation import LIMIT_RULES, ResultSizeLimiter
 from coursegraph.http import signed_client
 from coursegraph.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
-from coursegraph.settings import Settings
+from coursegraph.settings import Section, Settings
 from coursegraph.testing import ServerThread
 from launcher import subgraph_registry
 from router.planner.builder import PlanBuilder
@@ -38,11 +38,12 @@ SUBGRAPHS = subgraph_registry.available()
 
 
 @pytest.fixture(scope="module")
-def servers(settings: Settings) -> Iterator[dict[str, ServerThread]]:
+def servers(settings: Settings, sections: dict[str, Section]) -> Iterator[dict[str, ServerThread]]:
     started: dict[str, ServerThread] = {}
     try:
         for name in SUBGRAPHS:
-            started[name] = ServerThread(subgraph_registry.create_app(name, settings)).start()
+            app = subgraph_registry.create_app(name, settings, sections[name])
+            started[name] = ServerThread(app).start()
         yield started
     finally:
         for server in started.values():

@@ -7,11 +7,12 @@ import pytest
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
 from subgraphs.users.app import create_app
+from subgraphs.users.settings import UsersSettings
 
 
 @pytest.fixture(scope="session")
-def users_server(settings: Settings) -> Iterator[ServerThread]:
-    with ServerThread(create_app(settings)) as server:
+def users_server(settings: Settings, users_section: UsersSettings) -> Iterator[ServerThread]:
+    with ServerThread(create_app(settings, users_section)) as server:
         yield server
 
 

@@ -12,14 +12,15 @@ import pytest
 
 from coursegraph.identity import REVOCATIONS_PATH, RevocationList
 from coursegraph.service_auth import ServiceSigner
-from coursegraph.settings import Settings, get_settings
+from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from router.bootstrap import build_router
+from router.bootstrap import create_app as create_router_app
 from router.config import RouterConfig
-from router.edge_auth import EdgeAuthenticator
-from router.server import create_app as create_router_app
-from router.service import Router
+from router.edge.authentication import EdgeAuthenticator
 from router.supergraph import Supergraph
 from subgraphs.users.app import create_app
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import REPO_ROOT, gql, run_cli, signer_for
 
 REGISTER = """
@@ -38,17 +39,10 @@ class Revoking:
 
 
 @pytest.fixture(scope="module")
-def revoking_stack(settings: Settings) -> Iterator[Revoking]:
-    env = get_settings()  # what the routers sign their subgraph requests with
-    users_settings = settings.model_copy(
-        update={
-            "token_revocation_poll_seconds": 0.0,
-            "service_secret_key": env.service_secret_key,
-            "service_key_router": env.service_key_router,
-        }
-    )
+def revoking_stack(settings: Settings, users_section: UsersSettings) -> Iterator[Revoking]:
+    users_settings = settings.model_copy(update={"token_revocation_poll_seconds": 0.0})
     supergraph = Supergraph((REPO_ROOT / "supergraph.graphql").read_text(encoding="utf-8"))
-    with ServerThread(create_app(users_settings)) as users:
+    with ServerThread(create_app(users_settings, users_section)) as users:
         router_settings = users_settings.model_copy(update={"users_url": users.url})
 
         def router() -> ServerThread:
@@ -56,7 +50,8 @@ def revoking_stack(settings: Settings) -> Iterator[Revoking]:
                 {"subgraphs": {"users": {"url": f"{users.url}/graphql"}}}
             )
             authenticator = EdgeAuthenticator.from_settings(router_settings, None)
-            return ServerThread(create_router_app(Router(supergraph, config), authenticator))
+            router = build_router(supergraph, config, router_settings)
+            return ServerThread(create_router_app(router, authenticator=authenticator))
 
         with router() as one, router() as two:
             yield Revoking(

@@ -15,6 +15,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from subgraphs.users.settings import UsersSettings
 from tests.helpers import gql
 from tests.users.test_accounts import LOGIN, ME, register
 
@@ -136,11 +137,13 @@ async def test_bad_tokens_are_refused(users_url: str) -> None:
         assert await _me_code(users_url, token) == "UNAUTHENTICATED", token
 
 
-async def test_expired_token_is_refused(users_url: str, settings: Any) -> None:
+async def test_expired_token_is_refused(
+    users_url: str, settings: Any, users_section: UsersSettings
+) -> None:
     from subgraphs.users.bootstrap import key_store
 
     ada = await register(users_url)
-    store = key_store(settings)
+    store = key_store(settings, users_section)
     store.load(create=False)
     expired = store.sign(
         {"sub": ada["user"]["id"], "role": "STUDENT", "scope": "profile"},
@@ -153,11 +156,13 @@ async def test_expired_token_is_refused(users_url: str, settings: Any) -> None:
     assert "expired" in result.errors[0]["message"]
 
 
-async def test_wrong_audience_is_refused(users_url: str, settings: Any) -> None:
+async def test_wrong_audience_is_refused(
+    users_url: str, settings: Any, users_section: UsersSettings
+) -> None:
     from subgraphs.users.bootstrap import key_store
 
     ada = await register(users_url)
-    store = key_store(settings)
+    store = key_store(settings, users_section)
     store.load(create=False)
     token = store.sign(
         {"sub": ada["user"]["id"], "role": "STUDENT", "scope": ""},
@@ -173,12 +178,16 @@ async def test_malformed_authorization_header(users_url: str) -> None:
     assert result.code == "UNAUTHENTICATED"
 
 
-async def test_key_rotation_keeps_old_tokens_valid(users_url: str, settings: Any) -> None:
+async def test_key_rotation_keeps_old_tokens_valid(
+    users_url: str, settings: Any, users_section: UsersSettings
+) -> None:
     from subgraphs.users.bootstrap import key_store
 
     ada = await register(users_url)
     old_kid = jwt.get_unverified_header(ada["accessToken"])["kid"]
-    store = key_store(settings)  # as `coursegraph users rotate-keys` does, beside the server
+    store = key_store(
+        settings, users_section
+    )  # as `coursegraph users rotate-keys` does, beside the server
     store.load(create=False)
     new_kid = store.rotate().kid
 

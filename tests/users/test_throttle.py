@@ -13,15 +13,16 @@ import pytest
 
 from coursegraph.db import Database, create_engine
 from coursegraph.service_auth import ServiceSigner
-from coursegraph.settings import Settings, get_settings
+from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
+from router.bootstrap import build_router
+from router.bootstrap import create_app as create_router_app
 from router.config import RouterConfig
-from router.server import create_app as create_router_app
-from router.service import Router
 from router.supergraph import Supergraph
 from subgraphs.users.app import create_app
+from subgraphs.users.settings import UsersSettings
 from subgraphs.users.throttle import Throttle
-from tests.helpers import AS_ROUTER, REPO_ROOT, gql, run_cli
+from tests.helpers import AS_ROUTER, REPO_ROOT, gql, run_cli, signer_for
 
 PASSWORD = "correct horse"
 REGISTER = """
@@ -32,9 +33,6 @@ LOGIN = """
 mutation($email: String!, $password: String!) { login(email: $email, password: $password) {
   accessToken } }"""
 REFRESH = "mutation($token: String!) { refreshToken(refreshToken: $token) { refreshToken } }"
-# The routers sign with the environment's key (router.http.router_signer), so users runs
-# with it and direct calls here sign as that router too.
-ENV_ROUTER = ServiceSigner("router", get_settings().service_key("router"))
 # The tight stack: three failures per address, three registrations per address.
 BUDGET = 3
 
@@ -47,24 +45,19 @@ class Tight:
 
 
 @pytest.fixture(scope="module")
-def tight_stack(settings: Settings) -> Iterator[Tight]:
-    env = get_settings()  # what the routers sign with
-    users_settings = settings.model_copy(
-        update={
-            "login_max_failures_per_address": BUDGET,
-            "register_max_per_address": BUDGET,
-            "service_secret_key": env.service_secret_key,
-            "service_key_router": env.service_key_router,
-        }
+def tight_stack(settings: Settings, users_section: UsersSettings) -> Iterator[Tight]:
+    users_settings = settings
+    tight_section = users_section.model_copy(
+        update={"login_max_failures_per_address": BUDGET, "register_max_per_address": BUDGET}
     )
     supergraph = Supergraph((REPO_ROOT / "supergraph.graphql").read_text(encoding="utf-8"))
-    with ServerThread(create_app(users_settings)) as users:
+    with ServerThread(create_app(users_settings, tight_section)) as users:
 
         def router(**headers: object) -> ServerThread:
             config = RouterConfig.model_validate(
                 {"subgraphs": {"users": {"url": f"{users.url}/graphql"}}, "headers": headers}
             )
-            return ServerThread(create_router_app(Router(supergraph, config)))
+            return ServerThread(create_router_app(build_router(supergraph, config, settings)))
 
         with router() as plain, router(trusted_proxies=["127.0.0.0/8"]) as proxied:
             yield Tight(
@@ -79,7 +72,7 @@ def tight(tight_stack: Tight, clean_database: None) -> Tight:
     return tight_stack
 
 
-async def _register(url: str, email: str, signer: ServiceSigner = ENV_ROUTER) -> str:
+async def _register(url: str, email: str, signer: ServiceSigner = AS_ROUTER) -> str:
     token: str = (await gql(url, REGISTER, {"email": email}, signer=signer)).ok()["register"][
         "refreshToken"
     ]
@@ -90,7 +83,7 @@ async def _login(
     url: str,
     email: str,
     password: str,
-    signer: ServiceSigner = ENV_ROUTER,
+    signer: ServiceSigner = AS_ROUTER,
     headers: dict[str, str] | None = None,
 ) -> str:
     result = await gql(
@@ -139,13 +132,13 @@ async def test_an_address_over_budget_still_signs_in_to_accounts_not_attacked(
 
 
 async def test_registration_is_throttled_per_address(tight: Tight, settings: Settings) -> None:
-    bad = await gql(tight.users, REGISTER, {"email": "not an email"}, signer=ENV_ROUTER)
+    bad = await gql(tight.users, REGISTER, {"email": "not an email"}, signer=AS_ROUTER)
     assert bad.code == "BAD_USER_INPUT"  # refused before counting
     await _register(tight.users, "one@example.com")
     await _register(tight.users, "two@example.com")
-    taken = await gql(tight.users, REGISTER, {"email": "one@example.com"}, signer=ENV_ROUTER)
+    taken = await gql(tight.users, REGISTER, {"email": "one@example.com"}, signer=AS_ROUTER)
     assert taken.code == "CONFLICT"  # counted: probing for accounts costs budget
-    refused = await gql(tight.users, REGISTER, {"email": "three@example.com"}, signer=ENV_ROUTER)
+    refused = await gql(tight.users, REGISTER, {"email": "three@example.com"}, signer=AS_ROUTER)
     assert refused.code == "RATE_LIMITED"
     assert refused.errors[0]["extensions"]["retryAfter"] > 0
     assert await _counts(settings) == {"register:127.0.0.1": BUDGET}
@@ -154,13 +147,13 @@ async def test_registration_is_throttled_per_address(tight: Tight, settings: Set
 async def test_refresh_is_throttled_per_address(tight: Tight) -> None:
     token = await _register(tight.users, "ada@example.com")
     for _ in range(BUDGET + 2):  # successes give their slot back
-        refreshed = await gql(tight.users, REFRESH, {"token": token}, signer=ENV_ROUTER)
+        refreshed = await gql(tight.users, REFRESH, {"token": token}, signer=AS_ROUTER)
         token = refreshed.ok()["refreshToken"]["refreshToken"]
     for i in range(BUDGET):
-        bogus = await gql(tight.users, REFRESH, {"token": f"not-a-token-{i}"}, signer=ENV_ROUTER)
+        bogus = await gql(tight.users, REFRESH, {"token": f"not-a-token-{i}"}, signer=AS_ROUTER)
         assert bogus.code == "UNAUTHENTICATED"
     assert (
-        await gql(tight.users, REFRESH, {"token": "one-more"}, signer=ENV_ROUTER)
+        await gql(tight.users, REFRESH, {"token": "one-more"}, signer=AS_ROUTER)
     ).code == "RATE_LIMITED"
 
 
@@ -199,7 +192,7 @@ async def test_only_the_signed_router_may_name_the_client(tight: Tight, settings
         tight.users, LOGIN, {"email": "x@example.com", "password": "wrong"}, signer=None
     )
     assert unsigned.status == 401
-    courses = ServiceSigner("courses", get_settings().service_key("courses"))
+    courses = signer_for("courses")
     result = await gql(
         tight.users,
         LOGIN,
@@ -215,7 +208,7 @@ async def test_only_the_signed_router_may_name_the_client(tight: Tight, settings
         LOGIN,
         {"email": "y@example.com", "password": "wrong"},
         headers={"x-forwarded-for": "192.0.2.1, 2001:db8::1"},
-        signer=ENV_ROUTER,
+        signer=AS_ROUTER,
     )
     assert result.code == "UNAUTHENTICATED"
     counts = await _counts(settings)
@@ -251,8 +244,11 @@ async def test_unlock_command_clears_an_account_and_an_address(
     assert neither.returncode != 0
 
 
-async def test_ended_windows_are_forgotten(settings: Settings, clean_database: None) -> None:
-    ended = settings.throttle_window_seconds + 1
+async def test_ended_windows_are_forgotten(
+    settings: Settings, users_section: UsersSettings, clean_database: None
+) -> None:
+    window_seconds = users_section.throttle_window_seconds(settings)
+    ended = window_seconds + 1
     connection = await asyncpg.connect(settings.database_url_for("users"))
     try:
         await connection.executemany(
@@ -265,7 +261,7 @@ async def test_ended_windows_are_forgotten(settings: Settings, clean_database: N
     # Its own engine, not bootstrap's, whose pruning loop would race this test.
     database = Database(create_engine(settings.database_url_for("users"), pool_size=1))
     try:
-        throttle = Throttle(database, settings)
+        throttle = Throttle(database, users_section, window_seconds)
         assert await throttle.forget_expired(batch=3) == 3
         assert await throttle.forget_expired(batch=3) == 2
     finally:

@@ -14,11 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-
-class ProviderName(StrEnum):
-    STRIPE = "STRIPE"
-    RAZORPAY = "RAZORPAY"
-    SANDBOX = "SANDBOX"
+from subgraphs.payments.models import ProviderName
 
 
 class ChargeState(StrEnum):

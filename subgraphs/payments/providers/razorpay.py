@@ -15,6 +15,7 @@ import razorpay
 import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError, SignatureVerificationError
 
+from subgraphs.payments.models import ProviderName
 from subgraphs.payments.providers.base import (
     ChargeState,
     ChargeStatus,
@@ -24,7 +25,6 @@ from subgraphs.payments.providers.base import (
     InvalidVerification,
     InvalidWebhook,
     ProviderDeclined,
-    ProviderName,
     ProviderRefund,
     ProviderUnavailable,
     RefundRequest,

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from coursegraph import outbox
 from coursegraph.db import Database
 from coursegraph.events import Event
-from subgraphs.payments.models import SandboxCheckout, SandboxRefund
+from subgraphs.payments.models import ProviderName, SandboxCheckout, SandboxRefund, SandboxStatus
 from subgraphs.payments.models import outbox as outbox_table
 from subgraphs.payments.providers.base import (
     ChargeState,
@@ -34,7 +34,6 @@ from subgraphs.payments.providers.base import (
     InvalidVerification,
     InvalidWebhook,
     ProviderDeclined,
-    ProviderName,
     ProviderRefund,
     ProviderUnavailable,
     RefundRequest,
@@ -47,11 +46,11 @@ from subgraphs.payments.providers.base import (
 )
 
 SIGNATURE_HEADER = "Sandbox-Signature"
-_CHECKOUT_STATES = {
-    "OPEN": ChargeState.PENDING,
-    "SUCCEEDED": ChargeState.SUCCEEDED,
-    "FAILED": ChargeState.FAILED,
-    "CANCELED": ChargeState.CANCELED,
+_CHECKOUT_STATES: dict[str, ChargeState] = {
+    SandboxStatus.OPEN: ChargeState.PENDING,
+    SandboxStatus.SUCCEEDED: ChargeState.SUCCEEDED,
+    SandboxStatus.FAILED: ChargeState.FAILED,
+    SandboxStatus.CANCELED: ChargeState.CANCELED,
 }
 WEBHOOK_TOPIC = "sandbox.webhook"
 OUTCOMES = ("succeeded", "failed")
@@ -118,7 +117,7 @@ class SandboxProvider:
                     reference=request.idempotency_key,
                     amount_minor=request.amount_minor,
                     currency=request.currency,
-                    status="OPEN",
+                    status=SandboxStatus.OPEN,
                     expires_at=expires_at,
                 )
                 .on_conflict_do_nothing(index_elements=[SandboxCheckout.reference])
@@ -145,9 +144,11 @@ class SandboxProvider:
             checkout = await session.get(SandboxCheckout, provider_ref)
         if checkout is None or checkout.gateway_payment_id != gateway_payment_id:
             raise InvalidVerification("The sandbox knows no such payment.")
-        state = {"SUCCEEDED": ChargeState.SUCCEEDED, "FAILED": ChargeState.FAILED}.get(
-            checkout.status, ChargeState.PENDING
-        )
+        settled: dict[str, ChargeState] = {
+            SandboxStatus.SUCCEEDED: ChargeState.SUCCEEDED,
+            SandboxStatus.FAILED: ChargeState.FAILED,
+        }
+        state = settled.get(checkout.status, ChargeState.PENDING)
         return ChargeStatus(
             state=state,
             gateway_payment_id=gateway_payment_id,
@@ -162,7 +163,7 @@ class SandboxProvider:
             checkout = await session.get(
                 SandboxCheckout, request.provider_ref, with_for_update=True
             )
-            if checkout is None or checkout.status != "SUCCEEDED":
+            if checkout is None or checkout.status != SandboxStatus.SUCCEEDED:
                 raise ProviderDeclined("The sandbox payment was not captured.")
             inserted = await session.scalar(
                 insert(SandboxRefund)
@@ -192,9 +193,12 @@ class SandboxProvider:
     async def cancel_checkout(self, provider_ref: str) -> bool:
         async with self._db.transaction() as session:
             checkout = await session.get(SandboxCheckout, provider_ref, with_for_update=True)
-            if checkout is None or checkout.status not in ("OPEN", "CANCELED"):
+            if checkout is None or checkout.status not in (
+                SandboxStatus.OPEN,
+                SandboxStatus.CANCELED,
+            ):
                 return False
-            checkout.status = "CANCELED"
+            checkout.status = SandboxStatus.CANCELED
         return True
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
@@ -248,9 +252,9 @@ class SandboxProvider:
             checkout = await session.get(SandboxCheckout, checkout_id, with_for_update=True)
             if checkout is None:
                 raise CheckoutNotFound(checkout_id)
-            if checkout.status == "CANCELED":
+            if checkout.status == SandboxStatus.CANCELED:
                 raise CheckoutGone("This sandbox checkout was canceled by the merchant.")
-            if checkout.status == "OPEN":
+            if checkout.status == SandboxStatus.OPEN:
                 if checkout.expires_at <= datetime.now(UTC):
                     raise CheckoutGone("This sandbox checkout has expired.")
                 checkout.status = status

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import stripe
 
+from subgraphs.payments.models import ProviderName
 from subgraphs.payments.providers.base import (
     ChargeState,
     ChargeStatus,
@@ -21,7 +22,6 @@ from subgraphs.payments.providers.base import (
     InvalidVerification,
     InvalidWebhook,
     ProviderDeclined,
-    ProviderName,
     ProviderRefund,
     ProviderUnavailable,
     RefundRequest,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, TypeVar
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from coursegraph.context import RequestContext
@@ -14,9 +14,15 @@ from coursegraph.errors import NotFound
 from coursegraph.graphql_types import Money, MoneyInput, UploadHeader, UploadTicket, list_size
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
-from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.loaders import CoursesLoaders
-from subgraphs.courses.policy import can_view, can_watch
+from subgraphs.courses.models import CourseStatus, EnrollmentStatus, PaymentProvider, VideoStatus
+from subgraphs.courses.policy import (
+    EnrollmentsOfSelfOrAdmin,
+    can_see_enrollment,
+    can_view,
+    can_watch,
+    lists_everything_of,
+)
 from subgraphs.courses.service import (
     KEEP,
     MAX_LECTURES_PER_SECTION,
@@ -33,34 +39,11 @@ _T = TypeVar("_T")
 
 
 # ------------------------------------------------------------------ enums and values
-@strawberry.enum
-class CourseStatus(Enum):
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    ARCHIVED = "ARCHIVED"
-
-
-@strawberry.enum
-class VideoStatus(Enum):
-    NONE = "NONE"
-    UPLOADING = "UPLOADING"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
-
-
-@strawberry.enum
-class EnrollmentStatus(Enum):
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    DROPPED = "DROPPED"
-
-
-@strawberry.enum
-class PaymentProvider(Enum):
-    STRIPE = "STRIPE"
-    RAZORPAY = "RAZORPAY"
-    SANDBOX = "SANDBOX"
+# The GraphQL enums are the models' own (the values stored are the values served).
+strawberry.enum(CourseStatus)
+strawberry.enum(VideoStatus)
+strawberry.enum(EnrollmentStatus)
+strawberry.enum(PaymentProvider)
 
 
 @strawberry.federation.type(shareable=True)
@@ -118,9 +101,9 @@ class User:
         description="FORBIDDEN unless the viewer is this user or an ADMIN; newest first, at "
         "most `first` (1 to 100).",
         directives=[list_size(slicing=["first"])],
+        extensions=[PermissionExtension([EnrollmentsOfSelfOrAdmin()], use_directives=False)],
     )
     async def enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
-        EnrollmentService.require_self_or_admin(info.context.viewer, str(self.id))
         size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.enrollments_by_user.load(str(self.id))
         return [Enrollment.from_model(e) for e in rows[:size]]
@@ -132,7 +115,7 @@ class User:
     )
     async def taught_courses(self, info: CourseInfo, first: int = 100) -> list[Course]:
         viewer = info.context.viewer
-        everything = viewer is not None and viewer.is_self_or_admin(str(self.id))
+        everything = lists_everything_of(viewer, self.id)
         size = info.context.container.courses.check_page_size(first)
         rows = await info.context.loaders.courses_by_teacher.load((str(self.id), everything, size))
         return [Course.from_model(c) for c in rows]
@@ -153,7 +136,7 @@ class Payment:
         if row is None:
             return None
         course = await loaders.courses.load(str(row.course_id))
-        if not EnrollmentService.can_see(row, course, info.context.viewer):
+        if not can_see_enrollment(row, course, info.context.viewer):
             return None
         return Enrollment.from_model(row)
 
@@ -399,7 +382,7 @@ class Enrollment:
         if row is None:
             return None
         course = await loaders.courses.load(str(row.course_id))
-        if not EnrollmentService.can_see(row, course, info.context.viewer):
+        if not can_see_enrollment(row, course, info.context.viewer):
             return None
         return cls.from_model(row)
 

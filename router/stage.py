@@ -1,4 +1,8 @@
-"""What every edge stage is: an object with the hooks it needs, and the request they see.
+"""The edge's plug point in the core: what a stage is, the request it sees, and the ordered
+stages the server runs (`Edge`). The stages themselves live in `router/edge/`, and
+`router/edge/pipeline.py` alone decides which run and in which order.
+
+A stage is an object with the hooks it needs:
 
 - `middleware()`: ASGI layers around the whole app (CORS answers preflights there);
 - `routes()`: extra HTTP routes (telemetry's /metrics);
@@ -15,16 +19,15 @@ stage overrides, so a stage costs nothing in the phases it does not take part in
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from coursegraph.identity import Viewer
-
-if TYPE_CHECKING:
-    from router.operation import PreparedOperation
+from router.executor import FetchObserver
+from router.prepared import PreparedOperation
 
 
 class EdgeRefusal(Exception):
@@ -114,3 +117,34 @@ class Stage:
 
     async def close(self) -> None:
         return None
+
+
+class Edge:
+    """The stages in their order, and each hook's list of the stages that override it."""
+
+    def __init__(self, stages: list[Stage], observer: FetchObserver | None = None) -> None:
+        self.stages = stages
+        self.request_hooks = [s.on_request for s in stages if _overrides(s, "on_request")]
+        self.operation_hooks = [s.on_operation for s in stages if _overrides(s, "on_operation")]
+        self.response_hooks = [s.on_response for s in stages if _overrides(s, "on_response")]
+        # What sees every subgraph fetch (telemetry), when a stage does.
+        self.observer = observer
+
+    def middleware(self) -> list[Middleware]:
+        # Starlette puts the first one outermost: the stages' order holds.
+        return [layer for stage in self.stages for layer in stage.middleware()]
+
+    def routes(self) -> list[BaseRoute]:
+        return [route for stage in self.stages for route in stage.routes()]
+
+    async def admit(self, exchange: Exchange, prepared: PreparedOperation, cost: int) -> None:
+        for hook in self.operation_hooks:
+            await hook(exchange, prepared, cost)
+
+    async def close(self) -> None:
+        for stage in self.stages:
+            await stage.close()
+
+
+def _overrides(stage: Stage, hook: str) -> bool:
+    return getattr(type(stage), hook) is not getattr(Stage, hook)

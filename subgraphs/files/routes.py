@@ -8,7 +8,9 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
+from coursegraph.body_limit import BodyLimit
 from coursegraph.log import get_logger
 from subgraphs.files.bootstrap import FilesContainer
 from subgraphs.files.processing.mux import WebhookRejected, parse_event, verify_webhook
@@ -93,3 +95,10 @@ async def mux_webhook(request: Request) -> Response:
         # Acknowledged anyway: an asset that is not ours will never become ours.
         log.info("Mux event for an unknown asset", asset_id=event.asset_id, type=event.type)
     return JSONResponse({"received": True})
+
+
+routes = [
+    Route("/storage/uploads/{key}", upload, methods=["PUT"]),
+    Route("/media/{key}", media, methods=["GET", "HEAD"]),
+    Route("/webhooks/mux", BodyLimit(mux_webhook, MAX_WEBHOOK_BYTES), methods=["POST"]),
+]

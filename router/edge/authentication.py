@@ -21,7 +21,7 @@ from coursegraph.identity import (
     verifier_from_settings,
 )
 from coursegraph.settings import Settings
-from router.edge.stage import EdgeRefusal, Exchange, Stage
+from router.stage import EdgeRefusal, Exchange, Stage
 
 
 class EdgeAuthenticator:

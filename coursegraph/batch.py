@@ -1,0 +1,87 @@
+"""Batched reads for DataLoaders: keys → one `WHERE key IN (…)` → values in the keys' order.
+
+Every loader of every subgraph has this shape; written once here so the edge cases are
+handled once: a key that does not parse (a malformed id) or matches nothing reads as
+absent (None, [] or 0), duplicate keys each get their value, and no key means no query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal, TypeVar, overload
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from coursegraph.db import Database
+from coursegraph.ids import parse_uuid
+
+T = TypeVar("T")
+# Turns a loader key into the column's value (None: matches nothing). Ids by default.
+Parse = Callable[[str], Hashable | None]
+
+
+@overload
+async def load_by_key(
+    database: Database,
+    statement: Select[T],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    *,
+    many: Literal[False] = False,
+    parse: Parse = parse_uuid,
+) -> list[T | None]: ...
+
+
+@overload
+async def load_by_key(
+    database: Database,
+    statement: Select[T],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    *,
+    many: Literal[True],
+    parse: Parse = parse_uuid,
+) -> list[list[T]]: ...
+
+
+async def load_by_key(
+    database: Database,
+    statement: Select[T],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    *,
+    many: bool = False,
+    parse: Parse = parse_uuid,
+) -> list[T | None] | list[list[T]]:
+    """The rows of `statement` whose `key` attribute matches each of `keys`, in order:
+    one row (or None) per key, or with `many` every row (in the statement's order)."""
+    parsed = [parse(k) for k in keys]
+    wanted = {p for p in parsed if p is not None}
+    grouped: dict[Hashable, list[T]] = defaultdict(list)
+    if wanted:
+        async with database.read() as session:
+            for row in await session.scalars(statement.where(key.in_(wanted))):
+                grouped[getattr(row, key.key)].append(row)
+    if many:
+        return [grouped.get(p, []) if p is not None else [] for p in parsed]
+    return [found[0] if p is not None and (found := grouped.get(p)) else None for p in parsed]
+
+
+async def count_by_key(
+    database: Database,
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    *where: ColumnElement[bool],
+    parse: Parse = parse_uuid,
+) -> list[int]:
+    """How many rows (matching `where`) have each of `keys` as `key`, in order."""
+    parsed = [parse(k) for k in keys]
+    wanted = {p for p in parsed if p is not None}
+    counts: dict[Hashable, int] = {}
+    if wanted:
+        statement = select(key, func.count()).where(key.in_(wanted), *where).group_by(key)
+        async with database.read() as session:
+            counts = {value: int(n) for value, n in await session.execute(statement)}
+    return [counts.get(p, 0) if p is not None else 0 for p in parsed]

@@ -1,0 +1,1 @@
+"""Query planning: an operation and the supergraph in, a plan of subgraph fetches out."""
