@@ -9,8 +9,6 @@ Where `kubectl` is absent these skip, saying so; under CI=true they fail instead
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -23,12 +21,11 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
-from pydantic import AliasChoices, BaseModel
-from pydantic_settings import BaseSettings
 
 from coursegraph.settings import SUBGRAPHS, Settings
 from router.config import load_config
 from tests.services import unavailable
+from tests.variables import all_variable_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
@@ -75,53 +72,6 @@ def _containers(doc: Manifest) -> list[Manifest]:
 def _service_of(deployment: Manifest) -> str:
     name: str = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
     return name
-
-
-def _env_settings_names() -> set[str]:
-    """Every environment variable a settings class reads: the kernel's, and each
-    subgraph's own section (`subgraphs/<name>/settings.py`) where there is one."""
-    classes: list[type[BaseSettings]] = [Settings]
-    for name in SUBGRAPHS:
-        module_name = f"subgraphs.{name}.settings"
-        if importlib.util.find_spec(f"subgraphs.{name}") is None:
-            continue
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        classes.extend(
-            value
-            for value in vars(module).values()
-            if isinstance(value, type)
-            and issubclass(value, BaseSettings)
-            and value.__module__ == module_name
-        )
-    names: set[str] = set()
-    for cls in classes:
-        prefix = str(cls.model_config.get("env_prefix") or "")
-        delimiter = cls.model_config.get("env_nested_delimiter")
-        names |= _field_names(cls, prefix, delimiter)
-    return names
-
-
-def _field_names(model: type[BaseModel], prefix: str, delimiter: str | None) -> set[str]:
-    """The variables `model`'s fields read; a nested model's fields as
-    `<FIELD><delimiter><NESTED>` when its settings class splits names (pydantic-settings)."""
-    names: set[str] = set()
-    for field_name, info in model.model_fields.items():
-        alias = info.validation_alias or info.alias
-        if isinstance(alias, AliasChoices):
-            keys = {str(choice).upper() for choice in alias.choices}
-        elif isinstance(alias, str):
-            keys = {alias.upper()}
-        else:
-            keys = {f"{prefix}{field_name}".upper()}
-        nested = info.annotation
-        if delimiter and isinstance(nested, type) and issubclass(nested, BaseModel):
-            inner = _field_names(nested, "", delimiter)
-            names |= {f"{key}{delimiter}{name}".upper() for key in keys for name in inner}
-        else:
-            names |= keys
-    return names
 
 
 def _pending(service: str) -> None:
@@ -251,7 +201,7 @@ def _owner(name: str) -> str | None:
 
 
 def test_every_variable_is_a_setting(rendered: tuple[Manifest, ...]) -> None:
-    known = _env_settings_names()
+    known = all_variable_names()
     unknown: list[str] = []
     pending: set[str] = set()
     for where, name, receivers in _variables(rendered):
