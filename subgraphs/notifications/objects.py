@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 from strawberry.federation.schema_directives import Key
@@ -21,26 +20,15 @@ Context = RequestContext[NotificationsContainer, NotificationsLoaders]
 NotificationsInfo = Info[Context, None]
 
 
-@strawberry.enum(description="What a notification is about; preferences are per category.")
-class NotificationCategory(Enum):
-    ACCOUNT = "ACCOUNT"
-    LEARNING = "LEARNING"
-    PAYMENTS = "PAYMENTS"
-    VIDEO = "VIDEO"
-
-
-@strawberry.enum
-class NotificationKind(Enum):
-    WELCOME = "WELCOME"
-    ENROLLED = "ENROLLED"
-    COURSE_COMPLETED = "COURSE_COMPLETED"
-    ENROLLMENT_DROPPED = "ENROLLMENT_DROPPED"
-    CERTIFICATE_ISSUED = "CERTIFICATE_ISSUED"
-    PAYMENT_RECEIPT = "PAYMENT_RECEIPT"
-    PAYMENT_FAILED = "PAYMENT_FAILED"
-    REFUND_CONFIRMED = "REFUND_CONFIRMED"
-    VIDEO_READY = "VIDEO_READY"
-    VIDEO_FAILED = "VIDEO_FAILED"
+# The models' enums, under the names the API gives them.
+strawberry.enum(
+    models.Category,
+    name="NotificationCategory",
+    description="What a notification is about; preferences are per category.",
+)
+strawberry.enum(models.Kind, name="NotificationKind")
+NotificationCategory = models.Category
+NotificationKind = models.Kind
 
 
 # ------------------------------------------------------------------ other subgraphs' entities
