@@ -28,6 +28,7 @@ from coursegraph.settings import Section, Settings
 from launcher import migrations, subgraph_registry
 from subgraphs.courses.settings import CoursesSettings
 from subgraphs.files.settings import FilesSettings
+from subgraphs.notifications.settings import NotificationsSettings
 from subgraphs.payments.settings import PaymentsSettings
 from subgraphs.users.settings import UsersSettings
 from tests.helpers import TEST_SERVICE_SECRET
@@ -93,6 +94,8 @@ def sections(users_section: UsersSettings, courses_section: CoursesSettings) -> 
         "courses": courses_section,
         "payments": PaymentsSettings(_env_file=None),
         "files": FilesSettings(_env_file=None),
+        # No SMTP server: mails wait in the outbox (tests/notifications runs a sink).
+        "notifications": NotificationsSettings(_env_file=None),
     }
 
 

@@ -17,10 +17,10 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.client import eventually
+from tests.services import unavailable
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Bounds a browser's start on a busy machine; not a timing assertion.
@@ -33,7 +33,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip(f"no headless Chromium on PATH (looked for {', '.join(CANDIDATES)})")
+    unavailable(f"no headless Chromium on PATH (looked for {', '.join(CANDIDATES)})")
 
 
 def _command(profile: Path, *args: str) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coursegraph.settings import SUBGRAPHS
 from tests.e2e.client import Api
 from tests.e2e.conftest import ROUTER_SHARED_SECRET
 from tests.e2e.scenario import published_course, upload_lecture_video
@@ -41,7 +42,9 @@ def _supergraph_for(stack: Stack, target: Path) -> Path:
         return f'@join__graph(name: "{name}", url: "{stack.services[name].url}/graphql")'
 
     rewritten, count = GRAPH_URL.subn(local, committed)
-    assert count == 4, "every subgraph of the committed supergraph is pointed at the stack"
+    assert count == len(SUBGRAPHS), (
+        "every subgraph of the committed supergraph is pointed at the stack"
+    )
     target.write_text(rewritten, encoding="utf-8")
     return target
 

@@ -82,7 +82,8 @@ async def test_internal_fields_are_marked_for_composition(users_url: str) -> Non
     sdl = (await gql(users_url, "{ _service { sdl } }")).ok()["_service"]["sdl"]
     assert '@composeDirective(name: "@internal")' in sdl
     field = (
-        'internalUsers(ids: [ID!]!): [InternalUser]! @internal(services: ["courses", "payments"])'
+        "internalUsers(ids: [ID!]!): [InternalUser]! "
+        '@internal(services: ["courses", "notifications", "payments"])'
     )
     assert f"{field} @inaccessible" in sdl
     assert "type InternalUser @inaccessible" in sdl
