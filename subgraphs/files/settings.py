@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from pathlib import Path
 from typing import Literal
 
@@ -75,4 +73,4 @@ class FilesSettings(Section):
         # SERVICE_KEY_<NAME> is set; signed URLs need a real secret too.
         if settings.is_production and secret == DEV_SERVICE_SECRET:
             raise RuntimeError("FILES_URL_SECRET must be set in production")
-        return hmac.new(secret.encode(), b"coursegraph-files-urls", hashlib.sha256).digest()
+        return settings.derived_key("files-urls")
