@@ -58,6 +58,9 @@ class Viewer:
     id: str
     role: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # The token's `exp` (unix seconds), when the viewer came from a token: long-lived
+    # streams (subscriptions) end when it passes. Not part of the viewer's identity.
+    expires_at: int | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -297,7 +300,12 @@ class TokenVerifier:
         if role not in ROLES:
             raise Unauthenticated("The access token carries no valid role.")
         scope = claims.get("scope") or ""
-        viewer = Viewer(id=str(claims["sub"]), role=role, scopes=frozenset(str(scope).split()))
+        viewer = Viewer(
+            id=str(claims["sub"]),
+            role=role,
+            scopes=frozenset(str(scope).split()),
+            expires_at=int(claims["exp"]),
+        )
         return _Verified(viewer, int(claims["iat"]), int(claims["exp"]) + self._leeway)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from coursegraph.addresses import IPAddress, parse_ip
 
@@ -40,7 +40,7 @@ class ClientAddresses:
     def _is_trusted(self, address: IPAddress) -> bool:
         return any(address in network for network in self._trusted)
 
-    def of(self, request: Request) -> str | None:
+    def of(self, request: HTTPConnection) -> str | None:
         """The client's IP address, or None when the peer is not an IP (a Unix socket)."""
         peer = parse_ip(request.client.host) if request.client is not None else None
         if peer is None or not self._is_trusted(peer):

@@ -269,6 +269,17 @@ class AuthorizationConfig(Section):
     policies: dict[str, tuple[str, ...]] = {}
 
 
+class SubscriptionsConfig(Section):
+    # Subscription operations over WebSocket (graphql-transport-ws), SSE and multipart HTTP.
+    enabled: bool = True
+    # Open subscriptions one client (address + user) may hold; the next is refused.
+    max_per_client: int = Field(default=20, ge=1)
+    # Multipart HTTP: an empty `{}` part this often, so proxies keep the response open.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # WebSocket: time a client has to send `connection_init` after the upgrade.
+    connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class RouterConfig(Section):
     # rover's supergraph.yaml field, accepted so that file is a config as it is; the
     # composer writes Federation 2 supergraphs whatever it says.
@@ -289,6 +300,7 @@ class RouterConfig(Section):
     persisted_queries: PersistedQueriesConfig = PersistedQueriesConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
+    subscriptions: SubscriptionsConfig = SubscriptionsConfig()
 
     @property
     def composes(self) -> bool:

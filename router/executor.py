@@ -210,12 +210,15 @@ class Execution:
         elif isinstance(node, BatchNode):
             await self.batch_fetch(node)
 
-    async def run_steps(self, steps: tuple[Step, ...]) -> None:
-        """Start each step as soon as the steps it waits for are done."""
-        if len(steps) == 1:
+    async def run_steps(self, steps: tuple[Step, ...], first_done: bool = False) -> None:
+        """Start each step as soon as the steps it waits for are done. `first_done`: the
+        first step (a subscription's root fetch) already ran; its event is in the data."""
+        if len(steps) == 1 and not first_done:
             await self.run(steps[0].node)
             return
         done = [asyncio.Event() for _ in steps]
+        if first_done:
+            done[0].set()
 
         async def run(position: int, step: Step) -> None:
             try:
@@ -226,7 +229,9 @@ class Execution:
                 # Also after a failure, so no step waits forever (the error still surfaces).
                 done[position].set()
 
-        await asyncio.gather(*(run(i, step) for i, step in enumerate(steps)))
+        await asyncio.gather(
+            *(run(i, step) for i, step in enumerate(steps) if not (first_done and i == 0))
+        )
 
     def _variables(self, fetch: Fetch) -> dict[str, Any]:
         variables = self.variables
@@ -268,8 +273,14 @@ class Execution:
         result = await self._send(
             fetch.graph, fetch.document, self._variables(fetch), idempotent, 1
         )
-        if result is None or not self.admit(result):
-            return
+        if result is not None:
+            self.take_root(fetch, result)
+
+    def take_root(self, fetch: Fetch, result: JSONObject) -> bool:
+        """Merge a root fetch's answer (or a subscription event) into the data; False when
+        the response cap stopped the execution."""
+        if not self.admit(result):
+            return False
         data = result.get("data")
         if isinstance(data, dict):
             if fetch.renames is not None:
@@ -277,6 +288,7 @@ class Execution:
             deep_merge(self.data, data)
         for error in result.get("errors") or ():
             self.errors.append(self._subgraph_error(fetch, error, error.get("path")))
+        return True
 
     def _representations(
         self, fetch: Fetch
@@ -473,3 +485,29 @@ class Executor:
         elif plan.root is not None:
             await execution.run(plan.root)
         return execution
+
+    async def execute_event(
+        self,
+        plan: Plan,
+        event: JSONObject,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+        observer: FetchObserver | None = None,
+    ) -> Execution:
+        """One event of a subscription: `event` (the subgraph's `next` payload) stands for
+        the answer of the plan's root fetch, then the rest of the plan runs as for a query
+        (entity fetches, @requires) with it as the root data."""
+        execution = Execution(self, variables, headers, observer)
+        root = subscription_fetch(plan)
+        if execution.take_root(root, event) and len(plan.steps) > 1:
+            await execution.run_steps(plan.steps, first_done=True)
+        return execution
+
+
+def subscription_fetch(plan: Plan) -> Fetch:
+    """The root fetch of a subscription's plan: its first step (schedule() puts root fetches
+    first, and a subscription has one root field, so one root fetch)."""
+    node = plan.steps[0].node if plan.steps else None
+    if not isinstance(node, FetchNode) or node.fetch.entity:
+        raise ValueError("not a subscription plan: no root fetch comes first")
+    return node.fetch

@@ -138,8 +138,8 @@ class Operations:
 
     def _root_type(self, kind: OperationType) -> str:
         schema = self.supergraph.schema
-        root = schema.mutation_type if kind is OperationType.MUTATION else schema.query_type
-        assert root is not None
+        root = schema.get_root_type(kind)
+        assert root is not None  # validation refused an operation on a missing root type
         return root.name
 
     def cost(self, prepared: PreparedOperation, coerced: dict[str, Any]) -> int:

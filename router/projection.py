@@ -21,7 +21,6 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     OperationDefinitionNode,
-    OperationType,
     SelectionSetNode,
     get_named_type,
     is_abstract_type,
@@ -97,10 +96,7 @@ class Compiler:
         self.collector = FieldCollector(schema, fragments, variables)
 
     def compile(self, operation: OperationDefinitionNode) -> CompiledObject:
-        if operation.operation is OperationType.MUTATION:
-            root = self.schema.mutation_type
-        else:
-            root = self.schema.query_type
+        root = self.schema.get_root_type(operation.operation)
         assert root is not None
         return self.object(root.name, [operation.selection_set], root=True)
 

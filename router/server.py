@@ -4,6 +4,8 @@
 `Router.handle`, and turns refusals into GraphQL errors with Apollo's codes. The stages
 and their order come in from the composition root (router/bootstrap.py, from
 router/edge/pipeline.py); a hot reloader, when given, polls for the app's lifetime.
+Subscriptions (a WebSocket upgrade, or an Accept header asking for SSE or multipart) go to
+router/subscriptions/.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
 
 from coursegraph.body_limit import BodyTooLarge, read_body
 from router.client_address import ClientAddresses
@@ -32,6 +37,9 @@ from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 from router.stage import Edge, EdgeRefusal, Exchange
+from router.subscriptions.http import serve_http, streaming_mode
+from router.subscriptions.stream import RELOADED, Serving, Streams
+from router.subscriptions.websocket import Session
 
 GRAPHQL_JSON = "application/json"
 # A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
@@ -70,6 +78,23 @@ class RouterEndpoints:
         self.max_body = config.limits.max_body_bytes
         self.clients = ClientAddresses(config.headers.trusted_proxies)
         self.admits = bool(edge.operation_hooks)
+        subscriptions = config.subscriptions
+        self.streams = Streams(subscriptions.max_per_client)
+        self.serving = (
+            Serving(
+                router,
+                edge,
+                self.streams,
+                subscriptions,
+                self.clients.of,
+                self.subgraph_headers,
+            )
+            if subscriptions.enabled
+            else None
+        )
+        if self.serving is not None:
+            # A new schema: open streams were planned on the old one (clients resubscribe).
+            router.swap_listeners.append(partial(self.streams.stop_all, RELOADED))
 
     def app(self) -> Starlette:
         return Starlette(
@@ -83,6 +108,7 @@ class RouterEndpoints:
         return [
             Route("/graphql", self.graphql_post, methods=["POST"]),
             Route("/graphql", self.graphql_get, methods=["GET"]),
+            *([WebSocketRoute("/graphql", self.graphql_ws)] if self.serving else []),
             Route("/health", self.health, methods=["GET"]),
             *([Route("/", self.home, methods=["GET"])] if self.home_redirects else []),
             *self.edge.routes(),
@@ -93,15 +119,51 @@ class RouterEndpoints:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         reloader = self.reloader
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
+        restore = self._end_streams_on_exit_signal()
         try:
             yield
         finally:
+            restore()
+            self.streams.shut_down()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await self.router.close()
             await self.edge.close()
+
+    def _end_streams_on_exit_signal(self) -> Callable[[], None]:
+        """uvicorn waits for open responses before it shuts the app down, and a stream
+        never ends by itself: on SIGINT/SIGTERM the streams end first (SSE and multipart
+        with an error event, WebSockets with 1001), then uvicorn's own handler runs.
+        Signals reach only the main thread (a served process, not a test's server thread).
+        Returns what puts the previous handlers back."""
+        if self.serving is None or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        streams = self.streams
+        previous: dict[int, Any] = {}
+
+        def chained(signum: int, frame: Any) -> None:
+            loop.call_soon_threadsafe(streams.shut_down)
+            handler = previous.get(signum)
+            if callable(handler):
+                handler(signum, frame)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, chained)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                if signal.getsignal(sig) is chained:
+                    signal.signal(sig, handler)
+
+        return restore
+
+    async def graphql_ws(self, websocket: WebSocket) -> None:
+        assert self.serving is not None
+        await Session(self.serving, websocket).run()
 
     async def graphql_post(self, request: Request) -> Response:
         max_body = self.max_body
@@ -117,6 +179,18 @@ class RouterEndpoints:
             return _error("The request body is not valid JSON.", 400)
         if not isinstance(payload, dict):
             return _error("The request body must be a JSON object.", 400)
+        mode = streaming_mode(request.headers.get("accept", ""))
+        if mode is not None and self.serving is not None:
+            return await serve_http(
+                self.serving,
+                request,
+                mode,
+                payload.get("query"),
+                payload.get("operationName"),
+                payload.get("variables"),
+                payload.get("extensions"),
+                allow_mutation=True,
+            )
         return await self.answer(
             request,
             payload.get("query"),
@@ -140,6 +214,18 @@ class RouterEndpoints:
                     decoded[field] = orjson.loads(params[field])
                 except orjson.JSONDecodeError:
                     return _error(f"`{field}` is not valid JSON.", 400)
+        mode = streaming_mode(accept)
+        if mode is not None and self.serving is not None:
+            return await serve_http(
+                self.serving,
+                request,
+                mode,
+                params.get("query"),
+                params.get("operationName") or None,
+                decoded.get("variables"),
+                decoded.get("extensions"),
+                allow_mutation=False,
+            )
         return await self.answer(
             request,
             params.get("query"),
@@ -214,7 +300,9 @@ class RouterEndpoints:
         response.headers[request_id_header] = headers[request_id_header]
         return response
 
-    def subgraph_headers(self, request: Request, client_address: str | None) -> dict[str, str]:
+    def subgraph_headers(
+        self, request: HTTPConnection, client_address: str | None
+    ) -> dict[str, str]:
         headers = request.headers
         out = {name: headers[name] for name in self.forwarded if name in headers}
         request_id_header = self.request_id_header

@@ -22,7 +22,7 @@ from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
 from router.exposure import cost_extension
 from router.http import SubgraphClient, router_signer
 from router.planner.builder import PlanError
-from router.prepared import OperationError, PreparedOperation
+from router.prepared import OperationError, PlannedOperation, PreparedOperation
 from router.projection import Projector
 from router.state import SchemaState
 from router.supergraph import Supergraph
@@ -37,6 +37,17 @@ class Response:
     operation_name: str | None = None
     # (estimated, actual) cost of an executed operation (telemetry).
     cost: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """An operation the pipeline let through, planned on the state it was prepared on."""
+
+    state: SchemaState
+    prepared: PreparedOperation
+    planned: PlannedOperation
+    # The estimated cost (telemetry, the cost extension).
+    cost: int
 
 
 # The edge's per-operation stages, given the prepared operation and its estimated cost.
@@ -69,6 +80,9 @@ class Router:
         self.signer = router_signer(settings, config.auth.sign_subgraph_requests)
         self.state = self._state(supergraph, config, reuse=())
         self.cost_extension = cost_extension(config, settings)
+        # Called after each swap: open subscriptions end there, their plans are the old
+        # schema's (router/subscriptions/registry.py).
+        self.swap_listeners: list[Callable[[], None]] = []
 
     def build_state(self, supergraph: Supergraph, config: RouterConfig) -> SchemaState:
         """A state for a new supergraph, reusing the clients of unchanged subgraphs. Pure
@@ -95,6 +109,8 @@ class Router:
         for client in old.clients:
             if id(client) not in kept:
                 client.retire()
+        for listener in self.swap_listeners:
+            listener()
 
     async def close(self) -> None:
         await self.state.clients.close()
@@ -117,6 +133,40 @@ class Router:
         (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
         state allows it."""
+        admitted = await self.admitted(
+            query,
+            operation_name,
+            variables,
+            allow_mutation=allow_mutation,
+            admit=admit,
+            viewer=viewer,
+        )
+        if isinstance(admitted, Response):
+            return admitted
+        if admitted.prepared.kind is OperationType.SUBSCRIPTION:
+            # Apollo Router's answer to a subscription without a streaming Accept header.
+            return _error_response(
+                406,
+                "Subscriptions need a streaming response: send `Accept: multipart/mixed;"
+                'subscriptionSpec="1.0"` or `Accept: text/event-stream`, or use a WebSocket '
+                "(graphql-transport-ws).",
+                "INVALID_ACCEPT_HEADER",
+            )
+        return await self.execute(admitted, variables, headers, observer, wants_plan)
+
+    async def admitted(
+        self,
+        query: Any,
+        operation_name: Any,
+        variables: Any,
+        *,
+        allow_mutation: bool = True,
+        admit: Admit | None = None,
+        viewer: Viewer | None = None,
+    ) -> Admitted | Response:
+        """The operation prepared, admitted by the edge and planned for `viewer`, or the
+        error response that refuses it. Subscriptions go on from here to
+        router/subscriptions/, everything else to `execute`."""
         if not isinstance(query, str) or not query.strip():
             return _bad_request("GraphQL operations must contain a non-empty `query`.")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -129,7 +179,7 @@ class Router:
         operations = state.operations
         try:
             prepared = operations.prepare(query, operation_name)
-            if not allow_mutation and prepared.kind is not OperationType.QUERY:
+            if not allow_mutation and prepared.kind is OperationType.MUTATION:
                 raise MethodNotAllowed
             coerced = operations.coerce_variables(prepared, variables)
             cost = operations.cost(prepared, coerced)
@@ -139,14 +189,24 @@ class Router:
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
-            return Response(
-                500,
-                {
-                    "errors": [
-                        {"message": str(exc), "extensions": {"code": "QUERY_PLANNING_FAILED"}}
-                    ]
-                },
-            )
+            return _error_response(500, str(exc), "QUERY_PLANNING_FAILED")
+        return Admitted(state, prepared, planned, cost)
+
+    async def execute(
+        self,
+        admitted: Admitted,
+        variables: Any,
+        headers: Mapping[str, str],
+        observer: FetchObserver | None = None,
+        wants_plan: bool = False,
+    ) -> Response:
+        """Run a query or mutation that `admitted` let through."""
+        state, prepared, planned, cost = (
+            admitted.state,
+            admitted.prepared,
+            admitted.planned,
+            admitted.cost,
+        )
         execution = await state.executor.execute(planned.plan, variables or {}, headers, observer)
         name = prepared.operation.name
         operation = name.value if name is not None else None
@@ -190,5 +250,9 @@ class Router:
         return Response(200, body, operation, (cost, execution.objects))
 
 
+def _error_response(status: int, message: str, code: str) -> Response:
+    return Response(status, {"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
 def _bad_request(message: str) -> Response:
-    return Response(400, {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]})
+    return _error_response(400, message, "BAD_REQUEST")

@@ -6,7 +6,10 @@ A stage is an object with the hooks it needs:
 
 - `middleware()`: ASGI layers around the whole app (CORS answers preflights there);
 - `routes()`: extra HTTP routes (telemetry's /metrics);
-- `on_request(exchange)`: once per GraphQL request, before the operation is parsed;
+- `on_request(exchange)`: once per GraphQL request, before the operation is parsed (over
+  a WebSocket: once per `subscribe` message);
+- `on_connect(exchange)`: once per WebSocket connection, at `connection_init` (its token,
+  verified before any operation; the exchange has no query);
 - `on_operation(exchange, prepared, cost)`: after the operation is prepared (parsed,
   validated, limits checked, all cached) and its variables coerced, before planning;
 - `on_response(exchange, status, errors)`: after the answer is built, refusals included;
@@ -22,7 +25,7 @@ import time
 from typing import Any
 
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 
 from coursegraph.identity import Viewer
@@ -69,18 +72,24 @@ class Exchange:
         "request",
         "span",
         "started",
+        "transport",
         "viewer",
     )
 
     def __init__(
         self,
-        request: Request,
+        request: HTTPConnection,
         query: Any,
         operation_name: Any,
         extensions: Any,
         client_address: str | None = None,
+        transport: str = "http",
     ) -> None:
+        # The HTTP request; for a WebSocket, the upgrade request with the `Authorization`
+        # the client sent in `connection_init` (router/subscriptions/websocket.py).
         self.request = request
+        # "http" or "websocket".
+        self.transport = transport
         # Who sent it (router/client_address.py): the peer, or what trusted proxies saw.
         self.client_address = client_address
         self.query = query
@@ -107,6 +116,9 @@ class Stage:
     async def on_request(self, exchange: Exchange) -> None:
         return None
 
+    async def on_connect(self, exchange: Exchange) -> None:
+        return None
+
     async def on_operation(
         self, exchange: Exchange, prepared: PreparedOperation, cost: int
     ) -> None:
@@ -125,6 +137,7 @@ class Edge:
     def __init__(self, stages: list[Stage], observer: FetchObserver | None = None) -> None:
         self.stages = stages
         self.request_hooks = [s.on_request for s in stages if _overrides(s, "on_request")]
+        self.connect_hooks = [s.on_connect for s in stages if _overrides(s, "on_connect")]
         self.operation_hooks = [s.on_operation for s in stages if _overrides(s, "on_operation")]
         self.response_hooks = [s.on_response for s in stages if _overrides(s, "on_response")]
         # What sees every subgraph fetch (telemetry), when a stage does.

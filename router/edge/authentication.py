@@ -66,3 +66,6 @@ class Authentication(Stage):
     async def on_request(self, exchange: Exchange) -> None:
         authorization = exchange.request.headers.get("authorization")
         exchange.viewer = await self.authenticator.authenticate(authorization)
+
+    # A WebSocket's token is verified when it connects, and again (cached) per operation.
+    on_connect = on_request

@@ -23,6 +23,10 @@ class CsrfPrevention(Stage):
         self.required_headers = tuple(h.lower() for h in config.required_headers)
 
     async def on_request(self, exchange: Exchange) -> None:
+        if exchange.transport == "websocket":
+            # No ambient credential rides on a WebSocket: the token comes in its
+            # `connection_init` message, which a forging page does not have.
+            return
         headers = exchange.request.headers
         content_type = headers.get("content-type")
         if content_type is not None:

@@ -104,9 +104,9 @@ class PlanBuilder:
     # ------------------------------------------------------------------ entry
     def build(self) -> Plan:
         op = self.operation.operation
-        if op is OperationType.SUBSCRIPTION:
-            raise PlanError("subscriptions are not supported")
-        root = self.schema.mutation_type if op is OperationType.MUTATION else self.schema.query_type
+        # A subscription plans like a query: its one root field is the root fetch (sent to
+        # the subgraph as the subscription), the rest the entity fetches run per event.
+        root = self.schema.get_root_type(op)
         if root is None:
             raise PlanError(f"the schema has no {op.value} type")
         self.root_type = root.name
