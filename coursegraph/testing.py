@@ -13,7 +13,9 @@ import uvicorn
 class ServerThread:
     """Runs an ASGI app with uvicorn on 127.0.0.1 and a free port, until `stop()`."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int = 0) -> None:
+        """`port` 0 picks a free one; a given port serves again where a stopped server was
+        (a restart, as clients see it)."""
         self._server = uvicorn.Server(
             # proxy_headers off, as in `coursegraph serve` and `router`: the apps judge
             # X-Forwarded-For themselves.
@@ -23,7 +25,7 @@ class ServerThread:
         )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(

@@ -1,0 +1,451 @@
+"""Subscriptions through the router, end to end: real Strawberry subgraphs serving
+graphql-transport-ws behind ws-contract's signed gate (tests/router/live_subgraphs.py),
+the router on uvicorn, clients speaking each protocol with well-kept libraries
+(`websockets`, `httpx` streaming)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from coursegraph.identity import JWKSCache, TokenVerifier
+from coursegraph.service_auth import MemoryNonceStore, ServiceVerifier
+from coursegraph.testing import ServerThread
+from router.bootstrap import build_router, create_app
+from router.composition import SubgraphSource, compose
+from router.config import RouterConfig
+from router.edge.authentication import EdgeAuthenticator
+from router.supergraph import Supergraph
+from tests.router import live_subgraphs
+from tests.router.conftest import SETTINGS, TOKEN_AUDIENCE, TOKEN_ISSUER, _static_jwks, make_token
+from tests.router.live_subgraphs import BROKER, ORDERS, Gate
+
+PROTOCOL = Subprotocol("graphql-transport-ws")
+SUBSCRIPTION = """subscription($id: ID!) { orderUpdated(orderId: $id) {
+  id status item { title } } }"""
+SET_STATUS = "mutation($id: ID!, $s: String!) { setOrderStatus(id: $id, status: $s) { status } }"
+MAX_PER_CLIENT = 3
+
+
+def _tokens() -> TokenVerifier:
+    return TokenVerifier(
+        JWKSCache(_static_jwks), algorithm="RS256", issuer=TOKEN_ISSUER, audience=TOKEN_AUDIENCE
+    )
+
+
+def _gate_verifier() -> ServiceVerifier:
+    return ServiceVerifier({"router": SETTINGS.service_key("router")}, MemoryNonceStore())
+
+
+@dataclass
+class Live:
+    router_url: str
+    orders: ServerThread
+    orders_gate: Gate
+    catalog_url: str
+
+    @property
+    def ws_url(self) -> str:
+        return self.router_url.replace("http://", "ws://") + "/graphql"
+
+    def mutate(self, order_id: str, status: str) -> None:
+        token = make_token(sub=ORDERS[order_id]["owner"])
+        answer = httpx.post(
+            f"{self.router_url}/graphql",
+            json={"query": SET_STATUS, "variables": {"id": order_id, "s": status}},
+            headers={"authorization": f"Bearer {token}"},
+        ).json()
+        assert answer == {"data": {"setOrderStatus": {"status": status}}}, answer
+
+    def restart_orders(self) -> None:
+        port = self.orders.port
+        self.orders.stop()
+        self.orders = ServerThread(self.orders_gate, port=port).start()
+
+
+def _router_app(orders_url: str, catalog_url: str, **config: Any) -> Any:
+    composed = compose(
+        [
+            SubgraphSource("orders", orders_url, live_subgraphs.ORDERS_SCHEMA.as_str()),
+            SubgraphSource("catalog", catalog_url, live_subgraphs.CATALOG_SCHEMA.as_str()),
+        ]
+    ).raise_for_errors()
+    router = build_router(
+        Supergraph(composed),
+        RouterConfig.model_validate(
+            {
+                "limits": {"cost_extension": False},
+                "subscriptions": {"max_per_client": MAX_PER_CLIENT, "heartbeat_seconds": 0.2},
+                **config,
+            }
+        ),
+        SETTINGS,
+    )
+    return create_app(router, authenticator=EdgeAuthenticator(_tokens()))
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    gate = live_subgraphs.orders_app(_gate_verifier(), _tokens())
+    orders = ServerThread(gate).start()
+    catalog = ServerThread(live_subgraphs.catalog_app(_gate_verifier(), _tokens())).start()
+    app = _router_app(f"{orders.url}/graphql", f"{catalog.url}/graphql")
+    router = ServerThread(app).start()
+    state = Live(router.url, orders, gate, f"{catalog.url}/graphql")
+    yield state
+    router.stop()
+    state.orders.stop()
+    catalog.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_orders() -> None:
+    for order in ORDERS.values():
+        order["status"] = "PENDING"
+
+
+async def _ws(live: Live, token: str | None = None, **init: Any) -> ClientConnection:
+    socket_ = await connect(live.ws_url, subprotocols=[PROTOCOL])
+    payload = {"Authorization": f"Bearer {token}"} if token else {}
+    await socket_.send(
+        orjson.dumps({"type": "connection_init", "payload": {**payload, **init}}).decode()
+    )
+    ack = orjson.loads(await socket_.recv())
+    assert ack == {"type": "connection_ack"}
+    return socket_
+
+
+async def _receive(socket_: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = orjson.loads(await asyncio.wait_for(socket_.recv(), 10))
+    return message
+
+
+async def _subscribe(
+    socket_: ClientConnection, op_id: str, order_id: str, query: str = SUBSCRIPTION
+) -> None:
+    message = {
+        "id": op_id,
+        "type": "subscribe",
+        "payload": {"query": query, "variables": {"id": order_id}},
+    }
+    await socket_.send(orjson.dumps(message).decode())
+
+
+async def _until_listening(count: int) -> None:
+    """Wait until the subgraph holds `count` subscriptions (a change published before the
+    subgraph listens would be missed, as in any pub/sub)."""
+    deadline = time.monotonic() + 10
+    while BROKER.open < count:
+        assert time.monotonic() < deadline, f"{BROKER.open} subscriptions open, not {count}"
+        await asyncio.sleep(0.02)
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def test_websocket_events_take_fields_from_two_subgraphs(live: Live) -> None:
+    socket_ = await _ws(live, make_token(sub="u1"))
+    await _subscribe(socket_, "a", "o1")
+    first = await _receive(socket_)
+    # The current state first: status from orders, item.title from catalog (entity fetch).
+    assert first == {
+        "id": "a",
+        "type": "next",
+        "payload": {
+            "data": {
+                "orderUpdated": {
+                    "id": "o1",
+                    "status": "PENDING",
+                    "item": {"title": "Federation course"},
+                }
+            }
+        },
+    }
+    await _until_listening(1)
+    await _in_thread(live.mutate, "o1", "PAID")
+    second = await _receive(socket_)
+    assert second["payload"]["data"]["orderUpdated"]["status"] == "PAID"
+    assert second["payload"]["data"]["orderUpdated"]["item"] == {"title": "Federation course"}
+    await _in_thread(live.mutate, "o1", "DONE")
+    assert (await _receive(socket_))["payload"]["data"]["orderUpdated"]["status"] == "DONE"
+    # The subgraph completed the stream: so does the router.
+    assert await _receive(socket_) == {"id": "a", "type": "complete"}
+    await socket_.close()
+    # The upgrade to the subgraph was signed as the router and carried the client's token.
+    upgrade = live.orders_gate.upgrades[-1]
+    assert upgrade["x-service-name"] == "router"
+    assert upgrade["authorization"].startswith("Bearer ")
+    assert upgrade["sec-websocket-protocol"] == "graphql-transport-ws"
+
+
+async def test_websocket_client_complete_ends_the_upstream_subscription(live: Live) -> None:
+    socket_ = await _ws(live, make_token(sub="u1"))
+    await _subscribe(socket_, "a", "o1")
+    assert (await _receive(socket_))["type"] == "next"
+    await _until_listening(1)
+    await socket_.send(orjson.dumps({"id": "a", "type": "complete"}).decode())
+    deadline = time.monotonic() + 10
+    while BROKER.open:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await socket_.send(orjson.dumps({"type": "ping"}).decode())
+    assert await _receive(socket_) == {"type": "pong"}
+    await socket_.close()
+
+
+async def test_websocket_refusals(live: Live) -> None:
+    # No token: the router's @authenticated refuses before any subgraph is asked.
+    socket_ = await _ws(live)
+    await _subscribe(socket_, "a", "o1")
+    refused = await _receive(socket_)
+    assert refused["type"] == "error"
+    assert refused["id"] == "a"
+    assert refused["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await socket_.close()
+    # Someone else's order: the subgraph refuses at subscribe time (NOT_FOUND).
+    socket_ = await _ws(live, make_token(sub="u2"))
+    await _subscribe(socket_, "b", "o1")
+    refused = await _receive(socket_)
+    assert refused["type"] in ("error", "next"), refused
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    await socket_.close()
+    # A bad token at connect: the socket closes with 4403 before any operation.
+    socket_ = await connect(live.ws_url, subprotocols=[PROTOCOL])
+    await socket_.send(
+        orjson.dumps(
+            {"type": "connection_init", "payload": {"authorization": "Bearer nope"}}
+        ).decode()
+    )
+    with pytest.raises(ConnectionClosed) as closed:
+        await _receive(socket_)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_websocket_without_the_subprotocol_is_refused(live: Live) -> None:
+    with pytest.raises(Exception, match="403"):
+        await connect(live.ws_url)
+
+
+async def test_authorization_directives_apply_to_each_event(live: Live) -> None:
+    query = "subscription($id: ID!) { orderUpdated(orderId: $id) { status item { secret } } }"
+    socket_ = await _ws(live, make_token(sub="u1"))
+    await _subscribe(socket_, "a", "o1", query)
+    first = (await _receive(socket_))["payload"]
+    assert first["data"] == {"orderUpdated": {"status": "PENDING", "item": {"secret": None}}}
+    assert [e["extensions"]["code"] for e in first["errors"]] == ["FORBIDDEN"]
+    await socket_.close()
+    socket_ = await _ws(live, make_token(sub="u1", scope="catalog:secret"))
+    await _subscribe(socket_, "a", "o1", query)
+    assert (await _receive(socket_))["payload"] == {
+        "data": {"orderUpdated": {"status": "PENDING", "item": {"secret": "s1"}}}
+    }
+    await socket_.close()
+
+
+async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    event = None
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data:") and event is not None:
+            data = line[len("data:") :].strip()
+            yield event, orjson.loads(data) if data else None
+            event = None
+
+
+async def test_sse_stream(live: Live) -> None:
+    token = make_token(sub="u1")
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "POST",
+            f"{live.router_url}/graphql",
+            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+            headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _sse_events(response)
+        kind, first = await anext(events)
+        assert kind == "next"
+        assert first["data"]["orderUpdated"]["item"] == {"title": "Federation course"}
+        await _until_listening(1)
+        await _in_thread(live.mutate, "o1", "DONE")
+        assert (await anext(events))[1]["data"]["orderUpdated"]["status"] == "DONE"
+        assert await anext(events) == ("complete", None)
+
+
+async def test_multipart_stream_with_heartbeats(live: Live) -> None:
+    token = make_token(sub="u1")
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "POST",
+            f"{live.router_url}/graphql",
+            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+            headers={
+                "accept": 'multipart/mixed;subscriptionSpec="1.0", application/json',
+                "authorization": f"Bearer {token}",
+            },
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert 'boundary="graphql"' in response.headers["content-type"]
+        body = b""
+        changed = False
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if not changed and b'"PENDING"' in body and body.count(b"\r\n\r\n{}") >= 2:
+                # Heartbeats keep coming while nothing happens; then a change, the end.
+                await _until_listening(1)
+                await _in_thread(live.mutate, "o1", "DONE")
+                changed = True
+    assert body.endswith(b"\r\n--graphql--\r\n")
+    parts = [p.split(b"\r\n\r\n", 1)[1] for p in body.split(b"\r\n--graphql")[1:-1]]
+    payloads = [orjson.loads(p) for p in parts]
+    assert {} in payloads
+    statuses = [p["payload"]["data"]["orderUpdated"]["status"] for p in payloads if p]
+    assert statuses == ["PENDING", "DONE"]
+
+
+async def test_subscription_over_plain_json_is_refused(live: Live) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"{live.router_url}/graphql",
+            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+            headers={"authorization": f"Bearer {make_token(sub='u1')}"},
+        )
+    assert response.status_code == 406
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ACCEPT_HEADER"
+
+
+async def test_token_expiry_ends_streams(live: Live) -> None:
+    expiring = make_token(sub="u1", exp=int(time.time()) + 2)
+    socket_ = await _ws(live, expiring)
+    await _subscribe(socket_, "a", "o1")
+    assert (await _receive(socket_))["type"] == "next"
+    with pytest.raises(ConnectionClosed) as closed:
+        await _receive(socket_)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden: token expired")
+    expiring = make_token(sub="u1", exp=int(time.time()) + 2)
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "POST",
+            f"{live.router_url}/graphql",
+            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+            headers={"accept": "text/event-stream", "authorization": f"Bearer {expiring}"},
+        ) as response,
+    ):
+        events = [event async for event in _sse_events(response)]
+    assert events[0][0] == "next"
+    assert "data" in events[0][1]
+    assert events[-2][1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert events[-1] == ("complete", None)
+
+
+async def test_per_client_cap(live: Live) -> None:
+    socket_ = await _ws(live, make_token(sub="u1"))
+    for n in range(MAX_PER_CLIENT):
+        await _subscribe(socket_, f"s{n}", "o1")
+        assert (await _receive(socket_))["type"] == "next"
+    await _subscribe(socket_, "over", "o1")
+    refused = await _receive(socket_)
+    assert refused["type"] == "error"
+    assert refused["id"] == "over"
+    assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    # Ending one frees its place.
+    await socket_.send(orjson.dumps({"id": "s0", "type": "complete"}).decode())
+    await asyncio.sleep(0.2)
+    await _subscribe(socket_, "again", "o1")
+    assert (await _receive(socket_))["type"] == "next"
+    await socket_.close()
+
+
+async def test_subgraph_restart_ends_the_stream_and_a_new_subscription_works(live: Live) -> None:
+    socket_ = await _ws(live, make_token(sub="u1"))
+    await _subscribe(socket_, "a", "o1")
+    assert (await _receive(socket_))["type"] == "next"
+    await _in_thread(live.restart_orders)
+    failed = await _receive(socket_)
+    assert failed["type"] == "next"
+    error = failed["payload"]["errors"][0]
+    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "serviceName": "orders"}
+    assert await _receive(socket_) == {"id": "a", "type": "complete"}
+    await _subscribe(socket_, "a", "o1")
+    again = await _receive(socket_)
+    assert again["payload"]["data"]["orderUpdated"]["status"] == "PENDING"
+    await socket_.close()
+
+
+async def test_shutdown_ends_streams_cleanly(live: Live) -> None:
+    """The router served as in production (uvicorn in the main thread, its signal
+    handling): SIGTERM ends an SSE stream with an error event and a WebSocket with 1001,
+    and the server stops instead of waiting for the streams."""
+    app = _router_app(f"{live.orders.url}/graphql", live.catalog_url)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    # uvicorn raises the captured signal again once it has stopped: harmless with this.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, no event
+            await asyncio.sleep(0.02)
+        url = f"http://127.0.0.1:{port}"
+        token = make_token(sub="u1")
+        socket_ = await connect(url.replace("http", "ws") + "/graphql", subprotocols=[PROTOCOL])
+        await socket_.send(
+            orjson.dumps(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            ).decode()
+        )
+        assert (await _receive(socket_))["type"] == "connection_ack"
+        await _subscribe(
+            socket_, "a", "o1", "subscription($id: ID!) { orderUpdated(orderId: $id) { status } }"
+        )
+        assert (await _receive(socket_))["type"] == "next"
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream(
+                "POST",
+                f"{url}/graphql",
+                json={"query": 'subscription { orderUpdated(orderId: "o1") { status } }'},
+                headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
+            ) as response,
+        ):
+            events = _sse_events(response)
+            assert (await anext(events))[0] == "next"
+            os.kill(os.getpid(), signal.SIGTERM)
+            rest = [event async for event in events]
+        assert rest[0][1]["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert rest[-1] == ("complete", None)
+        with pytest.raises(ConnectionClosed) as closed:
+            await _receive(socket_)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001
+        await asyncio.wait_for(serving, 10)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+        signal.signal(signal.SIGTERM, previous)
