@@ -32,7 +32,13 @@ _SCRIPT = """
     const TOKEN = "coursegraph:accessToken";
     const PLAN_HEADER = "x-coursegraph-plan";
     const h = React.createElement;
-    const http = GraphiQL.createFetcher({ url: window.location.pathname });
+    // Subscriptions go over graphql-transport-ws (graphql-ws is in the bundle); the tab's
+    // headers, the token included, become the `connection_init` payload.
+    const ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+      location.pathname;
+    const http = GraphiQL.createFetcher(options.subscriptions
+      ? { url: window.location.pathname, subscriptionUrl: ws }
+      : { url: window.location.pathname });
     let plan = { text: null };
     const planListeners = new Set();
     function subscribePlan(listener) {
@@ -130,13 +136,17 @@ def walkthrough_tabs(settings: Settings) -> list[dict[str, Any]]:
     return tabs
 
 
-def graphiql_html(settings: Settings, *, plan_panel: bool = False) -> str:
-    """The page; `plan_panel` where the router answers `X-Coursegraph-Plan: 1`."""
+def graphiql_html(
+    settings: Settings, *, plan_panel: bool = False, subscriptions: bool = True
+) -> str:
+    """The page; `plan_panel` where the router answers `X-Coursegraph-Plan: 1`,
+    `subscriptions` where it serves them over WebSocket."""
     development = not settings.is_production
     options = {
         "tabs": walkthrough_tabs(settings) if development else [],
         "rememberToken": development,
         "planPanel": plan_panel,
+        "subscriptions": subscriptions,
     }
     # JSON inside <script>: "<" escaped so no string in it can close the element.
     script = _SCRIPT % {"options": json.dumps(options).replace("<", "\\u003c")}

@@ -67,7 +67,11 @@ class RouterEndpoints:
         self.reloader = reloader
         # Built once: the page depends only on settings, and a reload builds a new app.
         self.graphiql = (
-            graphiql_html(settings, plan_panel=router.state.plan_on_request)
+            graphiql_html(
+                settings,
+                plan_panel=router.state.plan_on_request,
+                subscriptions=config.subscriptions.enabled,
+            )
             if config.graphiql.enabled and exposes_schema(settings)
             else None
         )

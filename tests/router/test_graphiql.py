@@ -54,6 +54,9 @@ def test_development_page_opens_the_walkthrough(serve_router: RouterFactory) -> 
     assert "mutation Login" in page.text
     assert DEMO_STUDENT_EMAIL in page.text
     assert "https://" not in page.text  # served by the router itself, no CDN
+    # Subscriptions run over the router's own WebSocket (graphql-ws is in the bundle).
+    assert '"subscriptions": true' in page.text
+    assert "subscriptionUrl: ws" in page.text
     home = httpx.get(f"{url}/", headers=HTML)
     assert home.status_code == 307
     assert home.headers["location"] == "graphql"

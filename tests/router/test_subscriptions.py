@@ -29,6 +29,7 @@ from router.bootstrap import build_router, create_app
 from router.composition import SubgraphSource, compose
 from router.config import RouterConfig
 from router.edge.authentication import EdgeAuthenticator
+from router.service import Router
 from router.supergraph import Supergraph
 from tests.router import live_subgraphs
 from tests.router.conftest import SETTINGS, TOKEN_AUDIENCE, TOKEN_ISSUER, _static_jwks, make_token
@@ -78,13 +79,19 @@ class Live:
 
 
 def _router_app(orders_url: str, catalog_url: str, **config: Any) -> Any:
+    return create_app(
+        _router(orders_url, catalog_url, **config), authenticator=EdgeAuthenticator(_tokens())
+    )
+
+
+def _router(orders_url: str, catalog_url: str, **config: Any) -> Router:
     composed = compose(
         [
             SubgraphSource("orders", orders_url, live_subgraphs.ORDERS_SCHEMA.as_str()),
             SubgraphSource("catalog", catalog_url, live_subgraphs.CATALOG_SCHEMA.as_str()),
         ]
     ).raise_for_errors()
-    router = build_router(
+    return build_router(
         Supergraph(composed),
         RouterConfig.model_validate(
             {
@@ -95,7 +102,6 @@ def _router_app(orders_url: str, catalog_url: str, **config: Any) -> Any:
         ),
         SETTINGS,
     )
-    return create_app(router, authenticator=EdgeAuthenticator(_tokens()))
 
 
 @pytest.fixture(scope="module")
@@ -449,3 +455,43 @@ async def test_shutdown_ends_streams_cleanly(live: Live) -> None:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
         signal.signal(signal.SIGTERM, previous)
+
+
+async def test_reload_ends_streams_with_apollos_code(live: Live) -> None:
+    """A new schema state (hot reload) ends open streams: their plans are the old
+    schema's. Served in this test's event loop, where the reloader would swap it."""
+    router = _router(f"{live.orders.url}/graphql", live.catalog_url)
+    app = create_app(router, authenticator=EdgeAuthenticator(_tokens()))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, no event
+            await asyncio.sleep(0.02)
+        token = make_token(sub="u1")
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream(
+                "GET",
+                f"http://127.0.0.1:{port}/graphql",
+                params={"query": 'subscription { orderUpdated(orderId: "o1") { status } }'},
+                # A GET has no JSON content type: CSRF prevention wants a preflighted header.
+                headers={
+                    "accept": "text/event-stream",
+                    "authorization": f"Bearer {token}",
+                    "apollo-require-preflight": "true",
+                },
+            ) as response,
+        ):
+            assert response.status_code == 200
+            events = _sse_events(response)
+            assert (await anext(events))[1] == {"data": {"orderUpdated": {"status": "PENDING"}}}
+            router.swap(router.build_state(router.state.supergraph, router.config))
+            rest = [event async for event in events]
+        assert rest[0][1]["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_SCHEMA_RELOAD"
+        assert rest[-1] == ("complete", None)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
