@@ -92,6 +92,7 @@ class RouterEndpoints:
                 subscriptions,
                 self.clients.of,
                 self.subgraph_headers,
+                self.request_id_header,
             )
             if subscriptions.enabled
             else None

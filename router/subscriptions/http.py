@@ -124,16 +124,20 @@ async def serve_http(
     if isinstance(opened, Response):
         errors = opened.body.get("errors")
         serving.answered(exchange, opened.status, errors)
+        request_id = {serving.request_id_header: headers[serving.request_id_header]}
         if opened.status != 200:
             return HTTPResponse(
-                orjson.dumps(opened.body), opened.status, media_type="application/json"
+                orjson.dumps(opened.body),
+                opened.status,
+                headers=request_id,
+                media_type="application/json",
             )
         single = (
             _sse("next", opened.body) + _sse("complete", None)
             if mode == "sse"
             else _part({"payload": opened.body}) + _MULTIPART_END
         )
-        return _streaming(mode, _once(single))
+        return _streaming(mode, _once(single), request_id)
     serving.answered(exchange, 200, None)
     if mode == "sse":
         frames = _frames(opened, serving, lambda r: _sse("next", r), _sse_end, None)
@@ -141,15 +145,17 @@ async def serve_http(
         frames = _frames(
             opened, serving, lambda r: _part({"payload": r}), _multipart_end, _part({})
         )
-    return _streaming(mode, frames)
+    return _streaming(mode, frames, {serving.request_id_header: headers[serving.request_id_header]})
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-def _streaming(mode: Mode, frames: AsyncIterator[bytes]) -> StreamingResponse:
+def _streaming(
+    mode: Mode, frames: AsyncIterator[bytes], headers: dict[str, str]
+) -> StreamingResponse:
     media_type = SSE_MEDIA_TYPE if mode == "sse" else MULTIPART_MEDIA_TYPE
     # No caching or proxy buffering of a live stream (nginx honours X-Accel-Buffering).
-    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    headers = {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamingResponse(frames, media_type=media_type, headers=headers)

@@ -270,6 +270,8 @@ class Serving:
     client_address: Callable[[HTTPConnection], str | None]
     # The headers forwarded to subgraphs for a request from that address.
     subgraph_headers: Callable[[HTTPConnection, str | None], dict[str, str]]
+    # Where those headers carry the request id, echoed to the client (headers.request_id).
+    request_id_header: str
 
     async def open(
         self, exchange: Exchange, variables: Any, headers: Mapping[str, str], allow_mutation: bool

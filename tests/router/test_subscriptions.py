@@ -289,6 +289,7 @@ async def test_sse_stream(live: Live) -> None:
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-request-id"]
         events = _sse_events(response)
         kind, first = await anext(events)
         assert kind == "next"
