@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
@@ -139,12 +140,15 @@ async def serve_http(
         )
         return _streaming(mode, _once(single), request_id)
     serving.answered(exchange, 200, None)
+    # The stream is released when its frames end; and if the client left before they
+    # started (the generator never ran), when the generator is collected.
     if mode == "sse":
         frames = _frames(opened, serving, lambda r: _sse("next", r), _sse_end, None)
     else:
         frames = _frames(
             opened, serving, lambda r: _part({"payload": r}), _multipart_end, _part({})
         )
+    weakref.finalize(frames, serving.streams.remove, opened)
     return _streaming(mode, frames, {serving.request_id_header: headers[serving.request_id_header]})
 
 

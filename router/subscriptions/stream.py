@@ -11,6 +11,7 @@ protocol, its one result. Otherwise it answers a `Stream`, which the protocol se
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from router.subscriptions.upstream import Upstream, UpstreamError
 from router.types import JSONObject
 
 Emit = Callable[[JSONObject], Awaitable[None]]
+log = logging.getLogger("router")
 
 
 def _error(message: str, code: str) -> JSONObject:
@@ -63,6 +65,7 @@ SHUTDOWN = Ending(
     close_code=1001,
     close_reason="router shutting down",
 )
+INTERNAL_ERROR = Ending((_error("Internal server error.", "INTERNAL_SERVER_ERROR"),))
 # Apollo Router's code: its clients know to subscribe again.
 RELOADED = Ending(
     (
@@ -143,6 +146,10 @@ class Stream:
                 await emit(await self.result(event))
         except UpstreamError as exc:
             return Ending(tuple(exc.errors), refused=exc.refused)
+        except Exception:
+            # A router bug must not leak internals: log it, end the stream with an error.
+            log.exception("subscription failed (request %s)", self.headers.get("x-request-id"))
+            return INTERNAL_ERROR
         finally:
             await upstream.close()
         return COMPLETED

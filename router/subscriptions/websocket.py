@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,7 @@ from router.subscriptions.stream import Serving, Stream
 from router.types import JSONObject
 
 PROTOCOL = "graphql-transport-ws"
+log = logging.getLogger("router")
 
 
 class _Close(Exception):
@@ -67,6 +69,8 @@ class Session:
         self.client_address = serving.client_address(websocket)
         self.operations: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
+        # A message is one request: the same size limit as an HTTP body.
+        self.max_message = serving.router.config.limits.max_body_bytes
 
     async def run(self) -> None:
         websocket = self.websocket
@@ -90,6 +94,8 @@ class Session:
 
     async def _receive(self) -> JSONObject:
         raw = await self.websocket.receive_text()
+        if len(raw) > self.max_message:
+            raise _Close(1009, "Message too big")
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -161,7 +167,17 @@ class Session:
             transport="websocket",
         )
         headers = serving.subgraph_headers(self.connection, self.client_address)
-        opened = await serving.open(exchange, payload.get("variables"), headers, True)
+        try:
+            opened = await serving.open(exchange, payload.get("variables"), headers, True)
+        except Exception:
+            # A router bug must not leak internals: log it, refuse this operation only.
+            log.exception("subscribe %s failed", headers.get("x-request-id"))
+            error = {
+                "message": "Internal server error.",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+            }
+            await self._send({"type": "error", "id": op_id, "payload": [error]})
+            return
         if isinstance(opened, Response):
             serving.answered(exchange, opened.status, opened.body.get("errors"))
             if opened.status == 200:

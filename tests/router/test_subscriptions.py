@@ -496,3 +496,25 @@ async def test_reload_ends_streams_with_apollos_code(live: Live) -> None:
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
+
+
+async def test_a_client_leaving_releases_its_stream_and_the_upstream(live: Live) -> None:
+    token = make_token(sub="u1")
+    # One more than the cap, one after another: a stream not released would refuse the last.
+    for _ in range(MAX_PER_CLIENT + 1):
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream(
+                "POST",
+                f"{live.router_url}/graphql",
+                json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+                headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
+            ) as response,
+        ):
+            assert response.status_code == 200
+            assert (await anext(_sse_events(response)))[0] == "next"
+    # Each left after its first event: none holds a place or a subgraph subscription.
+    deadline = time.monotonic() + 10
+    while BROKER.open:
+        assert time.monotonic() < deadline, f"{BROKER.open} upstream subscriptions left"
+        await asyncio.sleep(0.05)
