@@ -1,8 +1,9 @@
 """Two Strawberry subgraphs with a subscription, for tests/router/test_subscriptions.py.
 
 `orders` owns `Order` and `Subscription.orderUpdated` (@authenticated; the order's owner
-only, others NOT_FOUND, as ws-contract's `paymentUpdated`); `catalog` adds `Order.item`,
-so each event needs an entity fetch to a second subgraph, and `Item.secret` carries
+only, others NOT_FOUND, as ws-contract's `paymentUpdated`); `catalog` adds `Order.item`
+and `Order.label` (`@requires(fields: "status")`), so each event needs an entity fetch to
+a second subgraph, with the event's own status as the requirement, and `Item.secret` carries
 `@requiresScopes`, so the router's authorization applies per event. Strawberry serves
 graphql-transport-ws; `Gate` in front of both checks ws-contract's signed upgrade (HMAC as
 the kernel's, 403 when missing or bad; a present but invalid token: 401) and every signed
@@ -140,6 +141,12 @@ class Item:
 @strawberry.federation.type(keys=["id"], name="Order")
 class CatalogOrder:
     id: strawberry.ID
+    status: str = strawberry.federation.field(external=True, default="")
+
+    @strawberry.federation.field(requires=["status"])
+    def label(self) -> str:
+        # Needs orders' field: the router sends the event's status with the representation.
+        return f"{ORDERS[str(self.id)]['item']}:{self.status.lower()}"
 
     @strawberry.field
     def item(self) -> Item:
@@ -147,8 +154,8 @@ class CatalogOrder:
         return Item(title=found["title"], secret=found["secret"])
 
     @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> CatalogOrder:
-        return cls(id=id)
+    def resolve_reference(cls, id: strawberry.ID, status: str = "") -> CatalogOrder:
+        return cls(id=id, status=status)
 
 
 @strawberry.type(name="Query")

@@ -199,6 +199,19 @@ async def test_websocket_events_take_fields_from_two_subgraphs(live: Live) -> No
     assert upgrade["sec-websocket-protocol"] == "graphql-transport-ws"
 
 
+async def test_requires_takes_each_events_own_state(live: Live) -> None:
+    query = "subscription($id: ID!) { orderUpdated(orderId: $id) { label } }"
+    socket_ = await _ws(live, make_token(sub="u1"))
+    await _subscribe(socket_, "a", "o1", query)
+    first = (await _receive(socket_))["payload"]
+    assert first == {"data": {"orderUpdated": {"label": "i1:pending"}}}
+    await _until_listening(1)
+    await _in_thread(live.mutate, "o1", "PAID")
+    second = (await _receive(socket_))["payload"]
+    assert second == {"data": {"orderUpdated": {"label": "i1:paid"}}}
+    await socket_.close()
+
+
 async def test_websocket_client_complete_ends_the_upstream_subscription(live: Live) -> None:
     socket_ = await _ws(live, make_token(sub="u1"))
     await _subscribe(socket_, "a", "o1")
