@@ -42,9 +42,14 @@ class _Close(Exception):
 
 
 def _authorization(payload: Any) -> str | None:
+    """The `connection_init` payload's token. It becomes a header of the upgrade to the
+    subgraph, so anything a header cannot hold (line breaks, non-ASCII) is refused rather
+    than passed on, even when the router does not verify tokens itself."""
     if isinstance(payload, dict):
         for key, value in payload.items():
             if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                if not value.isascii() or not value.isprintable():
+                    raise _Close(4400, "Invalid Authorization in connection_init")
                 return value
     return None
 
@@ -55,7 +60,7 @@ def _connection(websocket: WebSocket, authorization: str | None) -> HTTPConnecti
     if authorization is None:
         return websocket
     raw = [(k, v) for k, v in websocket.scope["headers"] if k != b"authorization"]
-    raw.append((b"authorization", authorization.encode("latin-1")))
+    raw.append((b"authorization", authorization.encode("ascii")))
     return HTTPConnection({**websocket.scope, "headers": raw})
 
 

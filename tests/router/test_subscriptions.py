@@ -257,6 +257,19 @@ async def test_websocket_refusals(live: Live) -> None:
     assert closed.value.rcvd.code == 4403
 
 
+async def test_a_token_that_no_header_can_carry_closes_the_socket(live: Live) -> None:
+    socket_ = await connect(live.ws_url, subprotocols=[PROTOCOL])
+    init = {
+        "type": "connection_init",
+        "payload": {"Authorization": "Bearer x\r\nX-Service-Name: router"},
+    }
+    await socket_.send(orjson.dumps(init).decode())
+    with pytest.raises(ConnectionClosed) as closed:
+        await _receive(socket_)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4400
+
+
 async def test_websocket_without_the_subprotocol_is_refused(live: Live) -> None:
     with pytest.raises(Exception, match="403"):
         await connect(live.ws_url)
