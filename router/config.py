@@ -274,7 +274,8 @@ class SubscriptionsConfig(Section):
     enabled: bool = True
     # Open subscriptions one client (address + user) may hold; the next is refused.
     max_per_client: int = Field(default=20, ge=1)
-    # Multipart HTTP: an empty `{}` part this often, so proxies keep the response open.
+    # SSE and multipart HTTP: a heartbeat (`:` comment, `{}` part) this often, so proxies
+    # keep an idle response open.
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     # WebSocket: time a client has to send `connection_init` after the upgrade.
     connection_init_timeout_seconds: float = Field(default=10.0, gt=0)

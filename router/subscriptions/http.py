@@ -2,7 +2,7 @@
 
 - `text/event-stream`: GraphQL over SSE, graphql-sse's distinct connections mode: one
   `event: next` per result, `event: complete` at the end (after a last `next` carrying
-  the errors when the stream failed);
+  the errors when the stream failed), a `:` comment line as heartbeat;
 - `multipart/mixed;subscriptionSpec="1.0"`: Apollo's multipart HTTP subscriptions: parts
   `{"payload": result}` under boundary `graphql`, a `{}` heartbeat every
   `subscriptions.heartbeat_seconds`, a fatal error as `{"payload": null, "errors": [...]}`.
@@ -35,6 +35,8 @@ SSE_MEDIA_TYPE = "text/event-stream"
 MULTIPART_MEDIA_TYPE = 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"'
 _PART = b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n"
 _MULTIPART_END = b"\r\n--graphql--\r\n"
+# An SSE comment: clients ignore it, proxies see a live response.
+SSE_HEARTBEAT = b":\n\n"
 # Events waiting for a slow client; past it, the stream waits (a slow reader slows only
 # its own subscription, and memory stays bounded).
 QUEUE_SIZE = 16
@@ -143,7 +145,7 @@ async def serve_http(
     # The stream is released when its frames end; and if the client left before they
     # started (the generator never ran), when the generator is collected.
     if mode == "sse":
-        frames = _frames(opened, serving, lambda r: _sse("next", r), _sse_end, None)
+        frames = _frames(opened, serving, lambda r: _sse("next", r), _sse_end, SSE_HEARTBEAT)
     else:
         frames = _frames(
             opened, serving, lambda r: _part({"payload": r}), _multipart_end, _part({})
