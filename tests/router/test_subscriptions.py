@@ -544,3 +544,25 @@ async def test_a_client_leaving_releases_its_stream_and_the_upstream(live: Live)
     while BROKER.open:
         assert time.monotonic() < deadline, f"{BROKER.open} upstream subscriptions left"
         await asyncio.sleep(0.05)
+
+
+async def test_multipart_fatal_error_is_a_top_level_errors_part(live: Live) -> None:
+    expiring = make_token(sub="u1", exp=int(time.time()) + 2)
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "POST",
+            f"{live.router_url}/graphql",
+            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
+            headers={
+                "accept": 'multipart/mixed;subscriptionSpec="1.0"',
+                "authorization": f"Bearer {expiring}",
+            },
+        ) as response,
+    ):
+        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert body.endswith(b"\r\n--graphql--\r\n")
+    parts = [orjson.loads(p.split(b"\r\n\r\n", 1)[1]) for p in body.split(b"\r\n--graphql")[1:-1]]
+    assert parts[-1]["payload"] is None
+    assert parts[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert any(p.get("payload") for p in parts)  # the current state came first
