@@ -24,7 +24,11 @@ from router.composition.emit import print_supergraph
 from router.composition.errors import CompositionError, CompositionFailed
 from router.composition.merge import Merger
 from router.composition.postmerge import validate_merged, validate_requires_arguments
-from router.composition.satisfiability import check_runtime_types, check_satisfiability
+from router.composition.satisfiability import (
+    check_contexts_reachable,
+    check_runtime_types,
+    check_satisfiability,
+)
 from router.composition.sources import SourceError, SubgraphSource, read_sources, watched_paths
 from router.composition.subgraph import SubgraphParseError, read_subgraph
 from router.composition.validate import validate_subgraph
@@ -108,6 +112,7 @@ def compose(subgraphs: Sequence[SubgraphSource]) -> CompositionResult:
         validate_merged(schema) + validate_requires_arguments(parsed)
         or check_satisfiability(schema, parsed)
         or check_runtime_types(schema, parsed)
+        or check_contexts_reachable(schema)
     )
     if problems:
         return CompositionResult(None, problems)
