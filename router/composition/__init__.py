@@ -19,6 +19,7 @@ from pathlib import Path
 
 from router.composition import errors
 from router.composition.api import api_graphql_schema, api_schema, join_metadata
+from router.composition.context import check_context_authorization
 from router.composition.definitions import Subgraph
 from router.composition.emit import print_supergraph
 from router.composition.errors import CompositionError, CompositionFailed
@@ -113,6 +114,7 @@ def compose(subgraphs: Sequence[SubgraphSource]) -> CompositionResult:
         or check_satisfiability(schema, parsed)
         or check_runtime_types(schema, parsed)
         or check_contexts_reachable(schema)
+        or check_context_authorization(schema)
     )
     if problems:
         return CompositionResult(None, problems)

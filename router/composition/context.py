@@ -29,7 +29,9 @@ from graphql import (
 )
 
 from router.composition import errors
-from router.composition.definitions import Subgraph, TypeDef
+from router.composition.definitions import Applied, Subgraph, TypeDef, named_type
+from router.composition.errors import CompositionError
+from router.composition.model import MergedSchema
 from router.composition.subgraph import parse_context
 
 _NAME = re.compile(r"^[A-Za-z]\w*$")
@@ -311,3 +313,115 @@ def _implements(field_type: TypeNode, implemented: TypeNode) -> bool:
         and isinstance(implemented, NamedTypeNode)
         and field_type.name.value == implemented.name.value
     )
+
+
+# ---------------------------------------------------------------------- authorization
+Requirements = tuple[bool, list[list[str]] | None, list[list[str]] | None]
+
+
+def _conjunction(dnfs: list[list[list[str]]]) -> list[list[str]] | None:
+    """Apollo's DNF conjunction: every way to pick one alternative of each."""
+    if not dnfs:
+        return None
+    result: list[list[str]] = [[]]
+    for dnf in dnfs:
+        result = [sorted(set(a) | set(b)) for a in result for b in (dnf or [[]])]
+    return result
+
+
+def _requirements(*applied: Applied) -> Requirements:
+    return (
+        any(a.authenticated for a in applied),
+        _conjunction([d for a in applied for d in a.scopes]),
+        _conjunction([d for a in applied for d in a.policies]),
+    )
+
+
+def _implies(first: list[list[str]] | None, second: list[list[str]] | None) -> bool:
+    firsts = first or [[]]
+    seconds = second or [[]]
+    return all(any(set(inner) <= set(f) for inner in seconds) for f in firsts)
+
+
+def _satisfies(own: Requirements, other: Requirements) -> bool:
+    return (own[0] or not other[0]) and _implies(own[1], other[1]) and _implies(own[2], other[2])
+
+
+def check_context_authorization(schema: MergedSchema) -> list[CompositionError]:
+    """A field reading a context must require at least what the data it reads requires
+    (the types setting the context, each field of the selection and its type): otherwise
+    the router would fetch protected data for a client allowed the field only, and hand it
+    to a subgraph. Apollo's MISSING_TRANSITIVE_AUTH_REQUIREMENTS."""
+    found: list[CompositionError] = []
+    setters: dict[str, list[str]] = {}
+    for merged in schema.types.values():
+        for context in merged.contexts:
+            setters.setdefault(context, []).append(merged.name)
+    graph_names = {g.enum: g.name for g in schema.graphs}
+    for parent in schema.types.values():
+        for fdef in parent.fields.values():
+            coordinate = f"{parent.name}.{fdef.name}"
+            own = _requirements(parent.applied, fdef.applied)
+            for join in fdef.joins or ():
+                for context, _, _, selection in join.context_arguments:
+                    for holder in setters.get(context, []):
+                        problem = _context_problem(schema, own, holder, selection, context)
+                        if problem is not None:
+                            found.append(
+                                CompositionError(
+                                    errors.MISSING_TRANSITIVE_AUTH_REQUIREMENTS,
+                                    f'Field "{coordinate}" does not specify necessary '
+                                    "@authenticated, @requiresScopes and/or @policy auth "
+                                    f"requirements to access the transitive {problem} "
+                                    "@fromContext selection set.",
+                                    (graph_names.get(join.graph or "", ""),),
+                                    coordinate,
+                                )
+                            )
+    return found
+
+
+def _context_problem(
+    schema: MergedSchema, own: Requirements, holder: str, selection: str, context: str
+) -> str | None:
+    """What the field lacks to read `selection` on `holder`, in Apollo's words."""
+    if not _satisfies(own, _requirements(schema.types[holder].applied)):
+        return f"data in context {context} from"
+    try:
+        parsed = parse_selection(selection)
+    except GraphQLSyntaxError:
+        return None
+    return _selection_problem(schema, own, holder, parsed)
+
+
+def _selection_problem(
+    schema: MergedSchema, own: Requirements, tname: str, selection: SelectionSetNode
+) -> str | None:
+    merged = schema.types.get(tname)
+    if merged is None:
+        return None
+    for node in selection.selections:
+        if isinstance(node, InlineFragmentNode):
+            target = node.type_condition.name.value if node.type_condition else tname
+            condition = schema.types.get(target)
+            if condition is not None and not _satisfies(own, _requirements(condition.applied)):
+                return f'inline fragment type condition "{target}" from'
+            problem = _selection_problem(schema, own, target, node.selection_set)
+        elif isinstance(node, FieldNode) and node.name.value in merged.fields:
+            fdef = merged.fields[node.name.value]
+            returned = schema.types.get(named_type(fdef.type))
+            returned_applied = returned.applied if returned is not None else Applied()
+            if not _satisfies(own, _requirements(fdef.applied)) or not _satisfies(
+                own, _requirements(returned_applied)
+            ):
+                return f'field "{tname}.{fdef.name}" data from'
+            problem = (
+                _selection_problem(schema, own, named_type(fdef.type), node.selection_set)
+                if node.selection_set is not None
+                else None
+            )
+        else:
+            problem = None
+        if problem is not None:
+            return problem
+    return None

@@ -627,4 +627,27 @@ CASES: dict[str, Case] = {
             )
         },
     ),
+    "context_reads_protected_type": Case(
+        "MISSING_TRANSITIVE_AUTH_REQUIREMENTS",
+        "U.f",
+        {
+            "a": 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", '
+            'import: ["@key", "@context", "@fromContext", "@authenticated"]) '
+            'type Query { t: T } type T @key(fields: "id") @context(name: "ctx") @authenticated '
+            '{ id: ID! p: String u: U } type U @key(fields: "id") '
+            '{ id: ID! f(x: String @fromContext(field: "$ctx { p }")): Int }'
+        },
+    ),
+    "context_reads_protected_field": Case(
+        "MISSING_TRANSITIVE_AUTH_REQUIREMENTS",
+        "U.f",
+        {
+            "a": 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", '
+            'import: ["@key", "@context", "@fromContext", "@requiresScopes"]) '
+            'type Query { t: T } type T @key(fields: "id") @context(name: "ctx") '
+            '{ id: ID! p: String @requiresScopes(scopes: [["read"]]) u: U } '
+            'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: "$ctx { p }")): '
+            'Int @requiresScopes(scopes: [["other"]]) }'
+        },
+    ),
 }
