@@ -25,7 +25,7 @@ import orjson
 from coursegraph.limits import count_objects
 from router.context_values import context_values, objects_with_ancestors
 from router.http import SubgraphAnswer, SubgraphClients, SubgraphUnavailable
-from router.planner.context import grouped_document
+from router.planner.context import grouped_request
 from router.planner.plan import (
     BatchNode,
     Fetch,
@@ -372,16 +372,17 @@ class Execution:
             values, reps, targets = next(iter(groups.values()))
             await self._entity_request(fetch, reps, targets, values)
             return
-        document = fetch.grouped.get(len(groups))
-        if document is None:
-            document = fetch.grouped[len(groups)] = grouped_document(
-                fetch.document, fetch.context_args, len(groups)
+        request = fetch.grouped.get(len(groups))
+        if request is None:
+            request = fetch.grouped[len(groups)] = grouped_request(
+                fetch.document, fetch.context_args, fetch.variable_names, len(groups)
             )
         variables = self._variables(fetch)
         for index, (values, reps, _) in enumerate(groups.values()):
-            variables[f"representations_{index}"] = reps
-            variables.update({f"{name}_{index}": value for name, value in values.items()})
-        result = await self._send(fetch.graph, document, variables, True, 1)
+            variables[request.representations[index]] = reps
+            names = request.variables[index]
+            variables.update({names[name]: value for name, value in values.items()})
+        result = await self._send(fetch.graph, request.document, variables, True, 1)
         if result is None or not self.admit(result):
             return
         data = result.get("data")

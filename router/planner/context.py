@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from graphql import (
@@ -167,23 +168,55 @@ def free_name(name: str, taken: set[str]) -> str:
     return name
 
 
-def grouped_document(document: str, variables: tuple[ContextVariable, ...], groups: int) -> str:
-    """The entity fetch's operation with its `_entities` field repeated once per group of
-    representations sharing the same context values: `_0:_entities(representations:
-    $representations_0){...field(a:$contextualArgument_1_0_0)} _1:...`."""
+@dataclass(frozen=True, slots=True)
+class GroupedRequest:
+    """An entity fetch's operation with one aliased `_entities` field per group of
+    representations sharing context values, and the variable names each group uses."""
+
+    document: str
+    representations: tuple[str, ...]  # per group
+    variables: tuple[dict[str, str], ...]  # per group: context variable -> its name there
+
+
+def grouped_request(
+    document: str,
+    variables: tuple[ContextVariable, ...],
+    client: tuple[str, ...],
+    groups: int,
+) -> GroupedRequest:
+    """`_0:_entities(representations:$representations_0){...field(a:
+    $contextualArgument_1_0_0)} _1:...`, as Apollo Router names them; a name a client
+    variable of the fetch already has gets leading underscores instead."""
     head, _, body = document.partition("{_entities(representations:$representations)")
     selection = body[:-1]  # without the operation's closing brace
     definitions = head[len("query(") : -1].split(",")
+    own = {f"${v.name}:{v.type}" for v in variables} | {"$representations:[_Any!]!"}
+    kept = [d for d in definitions if d not in own]
+    taken = set(client)
     pattern = re.compile(
         r"\$(" + "|".join(re.escape(v.name) for v in variables) + r")(?![A-Za-z0-9_])"
     )
-    by_name = {f"${v.name}:{v.type}" for v in variables}
-    client = [d for d in definitions if d != "$representations:[_Any!]!" and d not in by_name]
     heads: list[str] = []
     fields: list[str] = []
+    reps: list[str] = []
+    renames: list[dict[str, str]] = []
     for index in range(groups):
-        heads.append(f"$representations_{index}:[_Any!]!")
-        heads.extend(f"${v.name}_{index}:{v.type}" for v in variables)
-        renamed = pattern.sub(rf"$\1_{index}", selection)
-        fields.append(f"_{index}:_entities(representations:$representations_{index}){renamed}")
-    return f"query({','.join([*heads, *client])}){{{' '.join(fields)}}}"
+        rep = free_name(f"representations_{index}", taken)
+        names = {v.name: free_name(f"{v.name}_{index}", taken) for v in variables}
+        taken |= {rep, *names.values()}
+        reps.append(rep)
+        renames.append(names)
+        heads.append(f"${rep}:[_Any!]!")
+        heads.extend(f"${names[v.name]}:{v.type}" for v in variables)
+        renamed = pattern.sub(_renamer(names), selection)
+        fields.append(f"_{index}:_entities(representations:${rep}){renamed}")
+    return GroupedRequest(
+        f"query({','.join([*heads, *kept])}){{{' '.join(fields)}}}", tuple(reps), tuple(renames)
+    )
+
+
+def _renamer(names: dict[str, str]) -> Callable[[re.Match[str]], str]:
+    def rename(match: re.Match[str]) -> str:
+        return "$" + names[match.group(1)]
+
+    return rename

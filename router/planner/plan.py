@@ -13,7 +13,7 @@ from typing import Any
 
 from graphql import parse, print_ast
 
-from router.planner.context import ContextVariable
+from router.planner.context import ContextVariable, GroupedRequest
 from router.planner.selection import OutSelection, RepField
 from router.types import PlanPath
 
@@ -60,8 +60,8 @@ class Fetch:
     renames: Any = None
     # Variables of @fromContext arguments, valued per entity by the executor (context.py).
     context_args: tuple[ContextVariable, ...] = ()
-    # Operations for n groups of representations with different context values, by n.
-    grouped: dict[int, str] = field(default_factory=dict)
+    # Requests for n groups of representations with different context values, by n.
+    grouped: dict[int, GroupedRequest] = field(default_factory=dict)
 
     def __hash__(self) -> int:
         return self.id

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from router.planner.context import ContextVariable, grouped_request
 from tests.router.conftest import Stack
 
 CASES: list[tuple[str, dict[str, Any]]] = [
@@ -146,3 +147,26 @@ def test_a_client_variable_of_the_same_name_is_not_overwritten(stack: Stack) -> 
     )
     result = stack.query("context", query, {"contextualArgument_1_0": "s2"})
     assert result == {"data": {"shop": {"products": [{"price": "3 EUR"}, {"price": "40 EUR"}]}}}
+
+
+def test_grouped_requests_keep_clear_of_client_variable_names() -> None:
+    variable = ContextVariable("contextualArgument_1_0", "currency", "String", ())
+    document = (
+        "query($representations:[_Any!]!,$contextualArgument_1_0:String,$representations_0:Int)"
+        "{_entities(representations:$representations){...on Product{price(currency:"
+        "$contextualArgument_1_0) tax(n:$representations_0)}}}"
+    )
+    request = grouped_request(document, (variable,), ("representations_0",), 2)
+    assert request.representations == ("_representations_0", "representations_1")
+    assert request.variables == (
+        {"contextualArgument_1_0": "contextualArgument_1_0_0"},
+        {"contextualArgument_1_0": "contextualArgument_1_0_1"},
+    )
+    assert request.document == (
+        "query($_representations_0:[_Any!]!,$contextualArgument_1_0_0:String,"
+        "$representations_1:[_Any!]!,$contextualArgument_1_0_1:String,$representations_0:Int)"
+        "{_0:_entities(representations:$_representations_0){...on Product{price(currency:"
+        "$contextualArgument_1_0_0) tax(n:$representations_0)}} "
+        "_1:_entities(representations:$representations_1){...on Product{price(currency:"
+        "$contextualArgument_1_0_1) tax(n:$representations_0)}}}"
+    )
