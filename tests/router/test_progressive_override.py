@@ -5,14 +5,18 @@ turns it on; outside production `X-Coursegraph-Override-Labels` fixes the decisi
 
 from __future__ import annotations
 
+import re
+
 import httpx
+from click.testing import CliRunner
 
 from coursegraph.settings import Environment
+from router.cli import router_command
 from router.config import ProgressiveOverrideConfig
 from router.override import OverrideLabels
 from router.supergraph import Supergraph
 from tests.router.conftest import SETTINGS, RouterFactory, Stack, router_settings
-from tests.router.graphs.loader import load_graph
+from tests.router.graphs.loader import GRAPHS, load_graph
 
 QUERY = '{ item(id: "i1") { name rating price flag } }'
 HEADER = "X-Coursegraph-Override-Labels"
@@ -87,3 +91,17 @@ def test_a_request_header_outside_the_labels_turns_nothing_on() -> None:
     labels = OverrideLabels(supergraph, ProgressiveOverrideConfig(labels=("beta",)), SETTINGS)
     assert labels.active("nonsense, percent(0)") == {"beta", "percent(0)"}
     assert labels.active("") == {"beta"}
+
+
+def test_the_plan_command_plans_for_the_labels_given() -> None:
+    supergraph = str(GRAPHS / "labels" / "supergraph.graphql")
+    query = '{ item(id: "i1") { rating } }'
+
+    def services(*labels: str) -> list[str]:
+        args = ["plan", "--supergraph", supergraph, "--query", "-", "--json", *labels]
+        result = CliRunner().invoke(router_command, args, input=query)
+        assert result.exit_code == 0, result.output
+        return re.findall(r'"serviceName": "(\w+)"', result.output)
+
+    assert services() == ["old"]
+    assert services("--override-labels", "beta, percent(0)") == ["old", "new"]
