@@ -169,7 +169,6 @@ class Supergraph:
             for j in joins
             if j.override_label is not None
         )
-        self.active_labels: frozenset[str] = frozenset()
         self._label_views: dict[frozenset[str], Supergraph] = {}
 
     @classmethod
@@ -303,7 +302,6 @@ class Supergraph:
         view = self._label_views.get(active)
         if view is None:
             view = copy.copy(self)
-            view.active_labels = active
             view._label_views = {}
             view.types = dict(self.types)
             for name, meta in self.types.items():

@@ -663,7 +663,7 @@ class PlanBuilder:
                     position.out.typename()
                 levels = field_steps(path) - field_steps(position.path)
                 kinds = None if root else typenames(self.sg, position.tname)
-                sources.append(ContextSource(levels, kinds, value))
+                sources.append(ContextSource(levels, kinds, value, position.tname))
                 if chain.index(position.fetch) > chain.index(parent):
                     parent = position.fetch
                 break

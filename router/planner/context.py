@@ -38,6 +38,13 @@ class ContextSource:
     levels: int
     typenames: frozenset[str] | None
     value: RepField
+    tname: str = ""  # the type that sets the context there (query plans show it)
+
+    def rewrite_path(self) -> list[str]:
+        """Where the value is, from the entity, as Apollo's plans write it
+        (`["..", "... on Shop", "currency"]`)."""
+        condition = [f"... on {self.tname}"] if self.typenames is not None else []
+        return [*[".."] * self.levels, *condition, self.value.key]
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,6 +194,13 @@ def _node_json(node: PlanNode) -> dict[str, Any]:
         "operation": fetch.document,
         "operationKind": fetch.operation_kind,
     }
+    if fetch.context_args:
+        # Apollo's shape: where each @fromContext value is read, relative to the entity.
+        body["contextRewrites"] = [
+            {"kind": "KeyRenamer", "path": source.rewrite_path(), "renameKeyTo": variable.name}
+            for variable in fetch.context_args
+            for source in variable.sources
+        ]
     if fetch.entity:
         body["requires"] = sorted({spec.typename for spec in fetch.reps.values()})
         return {"kind": "Flatten", "path": list(fetch.path), "node": body}

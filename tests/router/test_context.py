@@ -8,12 +8,16 @@ under different ancestors get different values, even the same entity (p1 in two 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from router.cli import router_command
 from router.planner.context import ContextVariable, grouped_request
 from tests.router.conftest import Stack
+from tests.router.graphs.loader import GRAPHS
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     (  # same subgraph: the shop's currency
@@ -170,3 +174,26 @@ def test_grouped_requests_keep_clear_of_client_variable_names() -> None:
         "_1:_entities(representations:$representations_1){...on Product{price(currency:"
         "$contextualArgument_1_0_1) tax(n:$representations_0)}}}"
     )
+
+
+def test_the_plan_shows_apollos_context_rewrites() -> None:
+    """The rewrites Apollo's query planner (2.14.4) writes for this operation."""
+    args = ["plan", "--json", "--supergraph", str(GRAPHS / "context" / "supergraph.graphql")]
+    query = '{ shop(id: "s1") { departments { products { price shipping } } } }'
+    result = CliRunner().invoke(router_command, [*args, "--query", "-"], input=query)
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output)["node"]["nodes"][-1]
+    assert last["path"] == ["shop", "departments", "@", "products", "@"]
+    rewrites = sorted(last["node"]["contextRewrites"], key=lambda r: r["renameKeyTo"])
+    assert rewrites == [
+        {
+            "kind": "KeyRenamer",
+            "path": ["..", "... on Department", "currency"],
+            "renameKeyTo": "contextualArgument_1_0",
+        },
+        {
+            "kind": "KeyRenamer",
+            "path": ["..", "..", "... on Shop", "region"],
+            "renameKeyTo": "contextualArgument_1_1",
+        },
+    ]
