@@ -44,6 +44,9 @@ from router.types import JSONObject, PlanPath, ResponsePath
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
+# Groups of different @fromContext values sent in one request at most: bounds the aliases
+# a subgraph receives (its own limit is 100) and the documents a plan keeps (one per size).
+CONTEXT_GROUPS = 32
 log = logging.getLogger("router")
 _MISSING = object()
 _UNSET = RepSpec("", ())
@@ -346,7 +349,8 @@ class Execution:
     async def contextual_fetch(self, fetch: Fetch) -> None:
         """An entity fetch whose fields take @fromContext values: representations are
         grouped by those values; one group is one plain `_entities` call with the values as
-        variables, several are one request with an aliased `_entities` field per group."""
+        variables, several are one request with an aliased `_entities` field per group (up
+        to CONTEXT_GROUPS a request, the requests concurrent)."""
         implements = self.executor.implements
         groups: dict[bytes, tuple[dict[str, Any], list[JSONObject], list[list[JSONObject]]]] = {}
         seen: dict[bytes, int] = {}
@@ -368,8 +372,17 @@ class Execution:
                 targets[position].append(obj)
         if not groups:
             return
+        entries = list(groups.values())
+        chunks = [entries[i : i + CONTEXT_GROUPS] for i in range(0, len(entries), CONTEXT_GROUPS)]
+        await asyncio.gather(*(self._context_request(fetch, chunk) for chunk in chunks))
+
+    async def _context_request(
+        self,
+        fetch: Fetch,
+        groups: list[tuple[dict[str, Any], list[JSONObject], list[list[JSONObject]]]],
+    ) -> None:
         if len(groups) == 1:
-            values, reps, targets = next(iter(groups.values()))
+            values, reps, targets = groups[0]
             await self._entity_request(fetch, reps, targets, values)
             return
         request = fetch.grouped.get(len(groups))
@@ -378,7 +391,7 @@ class Execution:
                 fetch.document, fetch.context_args, fetch.variable_names, len(groups)
             )
         variables = self._variables(fetch)
-        for index, (values, reps, _) in enumerate(groups.values()):
+        for index, (values, reps, _) in enumerate(groups):
             variables[request.representations[index]] = reps
             names = request.variables[index]
             variables.update({names[name]: value for name, value in values.items()})
@@ -389,9 +402,7 @@ class Execution:
         parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(groups))]
         if not all(isinstance(part, list) for part in parts):
             # An error on one alias nulled the whole `data`: ask per group (queries only).
-            await asyncio.gather(
-                *(self._entity_request(fetch, r, t, v) for v, r, t in groups.values())
-            )
+            await asyncio.gather(*(self._entity_request(fetch, r, t, v) for v, r, t in groups))
             return
         errors: list[list[JSONObject]] = [[] for _ in groups]
         for error in result.get("errors") or ():
@@ -402,7 +413,7 @@ class Execution:
                 errors[int(alias[1:])].append({**error, "path": ["_entities", *path[1:]]})
             else:
                 errors[0].append(error)
-        for (_, _, targets), part, own in zip(groups.values(), parts, errors, strict=True):
+        for (_, _, targets), part, own in zip(groups, parts, errors, strict=True):
             self._merge_entities(fetch, targets, part, own)
 
     async def _entity_request(

@@ -197,3 +197,13 @@ def test_the_plan_shows_apollos_context_rewrites() -> None:
             "renameKeyTo": "contextualArgument_1_1",
         },
     ]
+
+
+def test_many_values_are_sent_in_bounded_requests(stack: Stack) -> None:
+    stack.reset()
+    result = stack.query("context", "{ bulk { products { price } } }")
+    prices = [shop["products"][0]["price"] for shop in result["data"]["bulk"]]
+    assert prices == [f"3 C{n}" for n in range(40)]
+    fetches = [r for r in stack.requests("context", "catalog") if "_entities" in r["query"]]
+    # 40 different currencies: 32 aliased `_entities` in one request, 8 in another.
+    assert sorted(r["query"].count(":_entities(") for r in fetches) == [8, 32]

@@ -18,7 +18,12 @@ PRODUCTS: dict[str, dict[str, Any]] = {
     "p2": {"id": "p2", "name": "Book", "amount": 12},
     "p3": {"id": "p3", "name": "Lamp", "amount": 40},
 }
-REGIONS = {"s1": "eu-west", "s2": "us-east"}
+BULK = {
+    f"b{n}": {"id": f"b{n}", "currency": f"C{n}", "products": ["p1"], "departments": []}
+    for n in range(40)
+}
+SHOPS.update(BULK)
+REGIONS = {"s1": "eu-west", "s2": "us-east"} | {key: "bulk" for key in BULK}
 
 
 def _product(key: str) -> dict[str, Any]:
@@ -36,7 +41,8 @@ def _shipping(_: dict[str, Any], __: Any, region: str | None = None) -> str:
 RESOLVERS: dict[str, dict[str, dict[str, Any]]] = {
     "catalog": {
         "Query": {
-            "shops": lambda *_: list(SHOPS.values()),
+            "shops": lambda *_: [SHOPS["s1"], SHOPS["s2"]],
+            "bulk": lambda *_: list(BULK.values()),
             "shop": lambda _, __, id: SHOPS.get(id),
         },
         "Shop": {
