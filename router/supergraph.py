@@ -85,11 +85,13 @@ class FieldJoin:
     context_arguments: tuple[ContextArgument, ...] = ()
 
     def resolves(self, labels: frozenset[str]) -> bool:
-        if self.graph is None or self.external or self.used_overridden:
+        if self.graph is None or self.external:
             return False
-        if self.override_label is None:
-            return True
-        return (self.override_label in labels) == (self.override is not None)
+        if self.override_label is not None:
+            # The overridden side may also be `usedOverridden` (a key or interface uses the
+            # field there): it still resolves the field while the label is off.
+            return (self.override_label in labels) == (self.override is not None)
+        return not self.used_overridden
 
 
 @dataclass(slots=True)

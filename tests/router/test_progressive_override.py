@@ -51,6 +51,15 @@ def test_the_header_fixes_the_decision_per_request_and_plans_follow(stack: Stack
         assert stack.post("labels", {"query": query}, **{HEADER: ""}).json() == {"data": off}
 
 
+def test_a_field_the_old_side_still_uses_moves_with_its_label(stack: Stack) -> None:
+    """old keeps `name` (it implements an interface there: usedOverridden) and still
+    resolves it while `rename` is off."""
+    query = '{ item(id: "i1") { name } }'
+    assert stack.query("labels", query) == {"data": {"item": {"name": "Widget"}}}
+    moved = stack.post("labels", {"query": query}, **{HEADER: "rename"}).json()
+    assert moved == {"data": {"item": {"name": "Widget 2"}}}
+
+
 def test_named_labels_are_turned_on_by_config(serve_router: RouterFactory) -> None:
     url = serve_router("labels", progressive_override={"labels": ["beta"]})
     assert _item(url)["flag"] == "new"
@@ -74,7 +83,13 @@ def test_production_ignores_the_header(serve_router: RouterFactory) -> None:
 
 def test_percent_labels_are_drawn_per_request() -> None:
     supergraph = Supergraph(load_graph("labels").supergraph)
-    assert supergraph.override_labels == {"percent(50)", "percent(0)", "percent(100)", "beta"}
+    assert supergraph.override_labels == {
+        "percent(50)",
+        "percent(0)",
+        "percent(100)",
+        "beta",
+        "rename",
+    }
 
     def active(draw: float) -> frozenset[str]:
         config = ProgressiveOverrideConfig()
