@@ -111,12 +111,13 @@ class Router:
         observer: FetchObserver | None = None,
         viewer: Viewer | None = None,
         wants_plan: bool = False,
+        override_labels: str | None = None,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
         (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
-        state allows it."""
+        state allows it; `override_labels` is the client's X-Coursegraph-Override-Labels."""
         if not isinstance(query, str) or not query.strip():
             return _bad_request("GraphQL operations must contain a non-empty `query`.")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -135,7 +136,8 @@ class Router:
             cost = operations.cost(prepared, coerced)
             if admit is not None:
                 await admit(prepared, cost)
-            planned = operations.planned(prepared, coerced, viewer)
+            labels = state.override.active(override_labels)
+            planned = operations.planned(prepared, coerced, viewer, labels)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
