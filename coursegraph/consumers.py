@@ -28,9 +28,10 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,13 +43,14 @@ from coursegraph.events import (
     EventBus,
     InProcessBus,
     NatsBus,
-    connect_bus,
     decode_nats_message,
     encode,
+    in_process_bus,
     subject,
 )
 from coursegraph.events import Event as Event
 from coursegraph.log import get_logger
+from coursegraph.settings import DEFAULT_RETENTION_DAYS
 
 log = get_logger("coursegraph.consumers")
 
@@ -65,6 +67,8 @@ ACK_WAIT_SECONDS = 60.0  # a handler still running after this is presumed dead
 NATS_DELIVERY_MARGIN = 16
 REPLAY_BATCH = 20
 REPLAY_POLL_SECONDS = 2.0
+PRUNE_BATCH = 1000
+PRUNE_POLL_SECONDS = 3600.0
 
 
 class PermanentEventError(Exception):
@@ -125,7 +129,11 @@ class EventConsumer:
         *,
         nats_url: str | None,
         bus: EventBus | None = None,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
+        """`retention_days`: the event stream's (EVENTS_RETENTION_DAYS). The (consumer,
+        event id) rows are kept twice as long: an event can only come again while the
+        stream holds it, or from an outbox relay's late second publish."""
         if not spec.topics or spec.max_deliveries < 1 or not spec.backoff_seconds:
             raise ValueError(f"consumer {spec.name!r}: topics, deliveries and backoff needed")
         self.spec = spec
@@ -136,6 +144,7 @@ class EventConsumer:
         ]
         self._nats_url = nats_url
         self._bus = bus
+        self._retention_days = retention_days
         self._nats: NatsBus | None = None
         self._subscription: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,21 +160,32 @@ class EventConsumer:
             batch=REPLAY_BATCH,
             poll_seconds=REPLAY_POLL_SECONDS,
         )
+        self._pruning = PollingLoop(
+            f"consumer-prune-{spec.name}",
+            self.prune_processed,
+            batch=PRUNE_BATCH,
+            poll_seconds=PRUNE_POLL_SECONDS,
+        )
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
         self._stopping.clear()
         if self._nats_url:
-            self._nats = NatsBus(self._nats_url, f"consumer-{self.spec.name}")
+            self._nats = NatsBus(
+                self._nats_url,
+                f"consumer-{self.spec.name}",
+                retention_days=self._retention_days,
+            )
             self._tasks.append(asyncio.create_task(self._pull(self._nats), name=self.spec.name))
         else:
-            bus = self._bus or await connect_bus(None)
+            bus = self._bus or in_process_bus()
             if not isinstance(bus, InProcessBus):
                 raise TypeError("without a NATS URL the consumer needs the in-process bus")
             for topic in self.spec.topics:
                 self._unsubscribe.append(bus.subscribe(topic, self._enqueue))
             self._tasks.append(asyncio.create_task(self._work(), name=self.spec.name))
         self._replays.start()
+        self._pruning.start()
 
     async def stop(self) -> None:
         """Lets the event in hand finish (it is then committed and acknowledged), then
@@ -176,6 +196,7 @@ class EventConsumer:
         self._stopping.set()
         self._queued.set()
         await self._replays.stop()
+        await self._pruning.stop()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -278,6 +299,24 @@ class EventConsumer:
                         session, self._dead, self.spec.name, letter.event, outcome.dead, 1
                     )
         return len(letters)
+
+    async def prune_processed(self, *, now: datetime | None = None) -> int:
+        """Forgets one batch of this consumer's rows older than twice the retention."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=2 * self._retention_days)
+        table = self._processed
+        oldest = (
+            select(table.c.consumer, table.c.event_id)
+            .where(table.c.consumer == self.spec.name, table.c.processed_at < cutoff)
+            .limit(PRUNE_BATCH)
+        )
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(table).where(tuple_(table.c.consumer, table.c.event_id).in_(oldest))
+            )
+        pruned: int = result.rowcount  # type: ignore[attr-defined]
+        if pruned:
+            log.info("processed events pruned", consumer=self.spec.name, rows=pruned)
+        return pruned
 
     # ------------------------------------------------------------------ NATS
     async def _bind(self, nats: NatsBus) -> Any:

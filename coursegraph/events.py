@@ -17,12 +17,14 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from coursegraph.log import get_logger
+from coursegraph.settings import DEFAULT_RETENTION_DAYS, Settings
 
 log = get_logger("coursegraph.events")
 
 STREAM = "COURSEGRAPH"
 SUBJECT_PREFIX = "coursegraph."
 CONNECT_TIMEOUT_SECONDS = 5
+DAY_SECONDS = 86_400
 
 
 def _now() -> datetime:
@@ -119,16 +121,22 @@ class NatsBus:
     the event and the relay tries again later.
     """
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, *, retention_days: int | None = None) -> None:
+        """`retention_days` is the operator's setting, applied to the stream (created or
+        updated); without it a missing stream gets the default and an existing one is
+        left as it is (a consumer must not undo what the publishers were told)."""
         self._url = url
         self._name = name
+        self._retention_days = retention_days
         self.nats: Any = None
         self._jetstream: Any = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def connect(cls, url: str, *, name: str = "coursegraph") -> NatsBus:
-        bus = cls(url, name)
+    async def connect(
+        cls, url: str, *, name: str = "coursegraph", retention_days: int | None = None
+    ) -> NatsBus:
+        bus = cls(url, name, retention_days=retention_days)
         try:
             await bus.jetstream()
         except Exception as error:
@@ -152,15 +160,26 @@ class NatsBus:
                 )
                 jetstream = client.jetstream(timeout=CONNECT_TIMEOUT_SECONDS)
                 try:
-                    try:
-                        await jetstream.stream_info(STREAM)
-                    except NotFoundError:
-                        await jetstream.add_stream(name=STREAM, subjects=[f"{SUBJECT_PREFIX}>"])
+                    await self._ensure_stream(jetstream, NotFoundError)
                 except Exception:
                     await client.close()
                     raise
                 self.nats, self._jetstream = client, jetstream
             return self._jetstream
+
+    async def _ensure_stream(self, jetstream: Any, not_found: type[Exception]) -> None:
+        days = self._retention_days or DEFAULT_RETENTION_DAYS
+        try:
+            info = await jetstream.stream_info(STREAM)
+        except not_found:
+            await jetstream.add_stream(
+                name=STREAM, subjects=[f"{SUBJECT_PREFIX}>"], max_age=days * DAY_SECONDS
+            )
+            return
+        if self._retention_days is not None and info.config.max_age != days * DAY_SECONDS:
+            info.config.max_age = days * DAY_SECONDS
+            await jetstream.update_stream(info.config)
+            log.info("event stream retention set", stream=STREAM, days=days)
 
     async def publish(self, event: Event) -> None:
         await self.publish_raw(subject(event.topic), encode(event), {"Nats-Msg-Id": event.id})
@@ -182,7 +201,14 @@ class NatsBus:
 _IN_PROCESS = InProcessBus()
 
 
-async def connect_bus(nats_url: str | None) -> EventBus:
-    if nats_url:
-        return await NatsBus.connect(nats_url)
+def in_process_bus() -> InProcessBus:
+    return _IN_PROCESS
+
+
+async def connect_bus(settings: Settings) -> EventBus:
+    """The bus the settings name: JetStream with NATS_URL, else the in-process bus."""
+    if settings.nats_url:
+        return await NatsBus.connect(
+            settings.nats_url, retention_days=settings.events_retention_days
+        )
     return _IN_PROCESS

@@ -22,6 +22,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from coursegraph.cors import DEVELOPMENT_ORIGINS, parse_origins
 
+# How long the event stream keeps events (EVENTS_RETENTION_DAYS): a durable consumer
+# created later reads back this far, and the stream's disk use stays bounded.
+DEFAULT_RETENTION_DAYS = 7
+
 DEV_SERVICE_SECRET = "coursegraph-development-secret-change-me"
 MIN_ROUTER_SECRET_LENGTH = 32
 
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
     redis_url: str | None = None
     nats_url: str | None = None
+    # Days the event stream keeps events; consumers keep their de-duplication rows twice that.
+    events_retention_days: int = Field(DEFAULT_RETENTION_DAYS, ge=1)
 
     # --- service-to-service HMAC
     service_secret_key: SecretStr = SecretStr(DEV_SERVICE_SECRET)

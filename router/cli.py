@@ -125,6 +125,11 @@ def router_command(
 @click.option("--variables", default=None, help="Variables as a JSON object.")
 @click.option("--operation-name", default=None, help="The operation to plan, if several.")
 @click.option("--json", "as_json", is_flag=True, help="Apollo's query-plan JSON shape.")
+@click.option(
+    "--override-labels",
+    default="",
+    help="Progressive @override labels on, comma separated (default: none).",
+)
 def plan_command(
     config_path: Path | None,
     supergraph_path: Path | None,
@@ -132,9 +137,11 @@ def plan_command(
     variables: str | None,
     operation_name: str | None,
     as_json: bool,
+    override_labels: str,
 ) -> None:
     """Print the query plan of an operation: the fetches the router would send, without
-    calling any subgraph. Variables matter only where @skip/@include read them."""
+    calling any subgraph. Variables matter only where @skip/@include read them; with
+    progressive @override, the plan is the one for the labels given as on."""
     try:
         values: Any = json.loads(variables) if variables is not None else None
     except json.JSONDecodeError as error:
@@ -150,7 +157,9 @@ def plan_command(
     operations = Operations(supergraph, build_api_schema(supergraph), capacity=1)
     try:
         prepared = operations.prepare(query_file.read(), operation_name)
-        planned = operations.planned(prepared, operations.coerce_variables(prepared, values))
+        labels = frozenset(label.strip() for label in override_labels.split(",") if label.strip())
+        coerced = operations.coerce_variables(prepared, values)
+        planned = operations.planned(prepared, coerced, labels=labels)
     except OperationError as error:
         messages = [f"{e['extensions']['code']}: {e['message']}" for e in error.errors]
         raise click.ClickException("\n".join(messages)) from None

@@ -103,6 +103,14 @@ class DebugConfig(Section):
     query_plan_header: bool | None = None
 
 
+class ProgressiveOverrideConfig(Section):
+    # `@override(label:)` labels that are on (`percent(N)` labels are drawn per request).
+    labels: tuple[str, ...] = ()
+    # Honour `X-Coursegraph-Override-Labels: a,percent(5)` (exactly those labels on besides
+    # `labels`); never in production, where a client must not steer traffic.
+    request_header: bool = True
+
+
 class HeadersConfig(Section):
     # Client request headers passed on to every subgraph (case-insensitive).
     forward: tuple[str, ...] = ("authorization",)
@@ -291,6 +299,7 @@ class RouterConfig(Section):
     traffic: TrafficConfig = TrafficConfig()
     plan_cache: PlanCacheConfig = PlanCacheConfig()
     debug: DebugConfig = DebugConfig()
+    progressive_override: ProgressiveOverrideConfig = ProgressiveOverrideConfig()
     headers: HeadersConfig = HeadersConfig()
     auth: AuthConfig = AuthConfig()
     graphiql: GraphiQLConfig = GraphiQLConfig()

@@ -23,7 +23,9 @@ from typing import Any, Protocol
 import orjson
 
 from coursegraph.limits import count_objects
+from router.context_values import context_values, objects_with_ancestors
 from router.http import SubgraphAnswer, SubgraphClients, SubgraphUnavailable
+from router.planner.context import grouped_request
 from router.planner.plan import (
     BatchNode,
     Fetch,
@@ -42,6 +44,9 @@ from router.types import JSONObject, PlanPath, ResponsePath
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
+# Groups of different @fromContext values sent in one request at most: bounds the aliases
+# a subgraph receives (its own limit is 100) and the documents a plan keeps (one per size).
+CONTEXT_GROUPS = 32
 log = logging.getLogger("router")
 _MISSING = object()
 _UNSET = RepSpec("", ())
@@ -346,14 +351,93 @@ class Execution:
         return representations, targets
 
     async def entity_fetch(self, fetch: Fetch) -> None:
+        if fetch.context_args:
+            await self.contextual_fetch(fetch)
+            return
         collected = self._representations(fetch)
         if collected is not None:
             await self._entity_request(fetch, *collected)
 
+    async def contextual_fetch(self, fetch: Fetch) -> None:
+        """An entity fetch whose fields take @fromContext values: representations are
+        grouped by those values; one group is one plain `_entities` call with the values as
+        variables, several are one request with an aliased `_entities` field per group (up
+        to CONTEXT_GROUPS a request, the requests concurrent)."""
+        implements = self.executor.implements
+        groups: dict[bytes, tuple[dict[str, Any], list[JSONObject], list[list[JSONObject]]]] = {}
+        seen: dict[bytes, int] = {}
+        for obj, chain in objects_with_ancestors(self.data, fetch.path):
+            spec = fetch.rep_for(obj.get("__typename", ""), implements)
+            rep = representation(obj, spec, implements) if spec is not None else None
+            if rep is None:
+                continue
+            values = context_values(chain, fetch.context_args)
+            group_key = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+            values, reps, targets = groups.setdefault(group_key, (values, [], []))
+            digest = group_key + b"\0" + orjson.dumps(rep)
+            position = seen.get(digest)
+            if position is None:
+                seen[digest] = len(reps)
+                reps.append(rep)
+                targets.append([obj])
+            else:
+                targets[position].append(obj)
+        if not groups:
+            return
+        entries = list(groups.values())
+        chunks = [entries[i : i + CONTEXT_GROUPS] for i in range(0, len(entries), CONTEXT_GROUPS)]
+        await asyncio.gather(*(self._context_request(fetch, chunk) for chunk in chunks))
+
+    async def _context_request(
+        self,
+        fetch: Fetch,
+        groups: list[tuple[dict[str, Any], list[JSONObject], list[list[JSONObject]]]],
+    ) -> None:
+        if len(groups) == 1:
+            values, reps, targets = groups[0]
+            await self._entity_request(fetch, reps, targets, values)
+            return
+        request = fetch.grouped.get(len(groups))
+        if request is None:
+            request = fetch.grouped[len(groups)] = grouped_request(
+                fetch.document, fetch.context_args, fetch.variable_names, len(groups)
+            )
+        variables = self._variables(fetch)
+        for index, (values, reps, _) in enumerate(groups):
+            variables[request.representations[index]] = reps
+            names = request.variables[index]
+            variables.update({names[name]: value for name, value in values.items()})
+        result = await self._send(fetch.graph, request.document, variables, True, 1)
+        if result is None or not self.admit(result):
+            return
+        data = result.get("data")
+        parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(groups))]
+        if not all(isinstance(part, list) for part in parts):
+            # An error on one alias nulled the whole `data`: ask per group (queries only).
+            await asyncio.gather(*(self._entity_request(fetch, r, t, v) for v, r, t in groups))
+            return
+        errors: list[list[JSONObject]] = [[] for _ in groups]
+        for error in result.get("errors") or ():
+            path = error.get("path") if isinstance(error, dict) else None
+            alias = path[0] if isinstance(path, list) and path else None
+            if isinstance(alias, str) and alias[1:].isdigit() and int(alias[1:]) < len(groups):
+                assert isinstance(path, list)
+                errors[int(alias[1:])].append({**error, "path": ["_entities", *path[1:]]})
+            else:
+                errors[0].append(error)
+        for (_, _, targets), part, own in zip(groups, parts, errors, strict=True):
+            self._merge_entities(fetch, targets, part, own)
+
     async def _entity_request(
-        self, fetch: Fetch, representations: list[JSONObject], targets: list[list[JSONObject]]
+        self,
+        fetch: Fetch,
+        representations: list[JSONObject],
+        targets: list[list[JSONObject]],
+        context: dict[str, Any] | None = None,
     ) -> None:
         variables = self._variables(fetch)
+        if context:
+            variables.update(context)
         variables["representations"] = representations
         result = await self._send(fetch.graph, fetch.document, variables, True, 1)
         if result is None or not self.admit(result):

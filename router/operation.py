@@ -161,10 +161,17 @@ class Operations:
         return dict(result.coerced)
 
     def planned(
-        self, prepared: PreparedOperation, coerced: dict[str, Any], viewer: Viewer | None = None
+        self,
+        prepared: PreparedOperation,
+        coerced: dict[str, Any],
+        viewer: Viewer | None = None,
+        labels: frozenset[str] = frozenset(),
     ) -> PlannedOperation:
+        """The plan for these variables, viewer and progressive override labels on."""
         conditions = tuple(bool(coerced.get(name)) for name in prepared.condition_variables)
         key: tuple[Any, ...] = conditions
+        if labels:
+            key = (*key, labels)
         restrictions: tuple[Restriction | None, ...] = ()
         if self._restricting:
             notes = prepared.notes
@@ -185,7 +192,8 @@ class Operations:
                     applied = restriction.apply(operation, fragments)
                     operation, fragments = applied.operation, applied.fragments
                     restricted.append(applied)
-            plan = PlanBuilder(self.supergraph, operation, fragments, flags).build()
+            supergraph = self.supergraph.with_labels(labels)
+            plan = PlanBuilder(supergraph, operation, fragments, flags).build()
             # The client's full selection: fields a restriction took out are missing from
             # the data and read as null.
             projection = Compiler(

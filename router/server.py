@@ -34,6 +34,7 @@ from coursegraph.body_limit import BodyTooLarge, read_body
 from router.client_address import ClientAddresses
 from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
+from router.override import OVERRIDE_HEADER
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 from router.stage import Edge, EdgeRefusal, Exchange
@@ -277,6 +278,7 @@ class RouterEndpoints:
                 observer=edge.observer,
                 viewer=exchange.viewer,
                 wants_plan=request.headers.get(PLAN_HEADER) == "1",
+                override_labels=request.headers.get(OVERRIDE_HEADER),
             )
             status = result.status
             errors = result.body.get("errors")

@@ -127,12 +127,13 @@ class Router:
         observer: FetchObserver | None = None,
         viewer: Viewer | None = None,
         wants_plan: bool = False,
+        override_labels: str | None = None,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
         (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
-        state allows it."""
+        state allows it; `override_labels` is the client's X-Coursegraph-Override-Labels."""
         admitted = await self.admitted(
             query,
             operation_name,
@@ -140,6 +141,7 @@ class Router:
             allow_mutation=allow_mutation,
             admit=admit,
             viewer=viewer,
+            override_labels=override_labels,
         )
         if isinstance(admitted, Response):
             return admitted
@@ -163,6 +165,7 @@ class Router:
         allow_mutation: bool = True,
         admit: Admit | None = None,
         viewer: Viewer | None = None,
+        override_labels: str | None = None,
     ) -> Admitted | Response:
         """The operation prepared, admitted by the edge and planned for `viewer`, or the
         error response that refuses it. Subscriptions go on from here to
@@ -185,7 +188,8 @@ class Router:
             cost = operations.cost(prepared, coerced)
             if admit is not None:
                 await admit(prepared, cost)
-            planned = operations.planned(prepared, coerced, viewer)
+            labels = state.override.active(override_labels)
+            planned = operations.planned(prepared, coerced, viewer, labels)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:

@@ -21,6 +21,7 @@ from router.executor import Executor
 from router.exposure import plan_on_request
 from router.http import SubgraphClient, SubgraphClients, SubgraphEndpoint
 from router.operation import Operations
+from router.override import OverrideLabels
 from router.supergraph import Supergraph
 from router.traffic import SubgraphTraffic
 
@@ -34,6 +35,8 @@ class SchemaState:
     operations: Operations
     clients: SubgraphClients
     executor: Executor
+    # Which progressive override labels are on for a request.
+    override: OverrideLabels
     # Whether a request's `X-Coursegraph-Plan: 1` gets the plan (debug.query_plan_header).
     plan_on_request: bool = False
 
@@ -98,5 +101,6 @@ class SchemaState:
                 },
                 config.limits.max_response_objects,
             ),
+            override=OverrideLabels(supergraph, config.progressive_override, settings),
             plan_on_request=plan_on_request(config, settings),
         )

@@ -7,6 +7,8 @@ read from the AST into small per-type and per-field records.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -56,6 +58,17 @@ class Key:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextArgument:
+    """One `join__ContextArgument`: argument `name` of the field takes its value from
+    `selection` on the nearest enclosing object whose type sets `context`."""
+
+    name: str
+    type: str
+    context: str
+    selection: str
+
+
+@dataclass(frozen=True, slots=True)
 class FieldJoin:
     """One `@join__field`; `graph` is None for the bare form (no subgraph resolves it)."""
 
@@ -66,6 +79,19 @@ class FieldJoin:
     override: str | None = None
     used_overridden: bool = False
     type: str | None = None
+    # Progressive override: this side resolves the field only while the label is active
+    # (the overriding side, `override` set) or only while it is not (the overridden side).
+    override_label: str | None = None
+    context_arguments: tuple[ContextArgument, ...] = ()
+
+    def resolves(self, labels: frozenset[str]) -> bool:
+        if self.graph is None or self.external:
+            return False
+        if self.override_label is not None:
+            # The overridden side may also be `usedOverridden` (a key or interface uses the
+            # field there): it still resolves the field while the label is off.
+            return (self.override_label in labels) == (self.override is not None)
+        return not self.used_overridden
 
 
 @dataclass(slots=True)
@@ -77,6 +103,7 @@ class TypeMeta:
     implements: dict[str, set[str]] = field(default_factory=dict)
     union_members: dict[str, set[str]] = field(default_factory=dict)
     field_joins: dict[str, list[FieldJoin]] = field(default_factory=dict)
+    contexts: set[str] = field(default_factory=set)  # `@context(name:)` set on this type
     # Fields that at least one subgraph resolves, per graph (computed once).
     resolvable: dict[str, frozenset[str]] = field(default_factory=dict)
 
@@ -130,11 +157,21 @@ class Supergraph:
         # Local names of the linked specs' directives (authenticated, requiresScopes, …).
         self.spec_directives: dict[str, str] = directive_names
         self.tag_name = directive_names.get("tag", "tag")
+        self.context_name = directive_names.get("context", "context")
         self.schema: GraphQLSchema = build_ast_schema(self.document, assume_valid_sdl=True)
         self.subgraphs: dict[str, Subgraph] = {}
         self.types: dict[str, TypeMeta] = {}
         self._read_graphs()
         self._read_types()
+        # Every progressive override label; a plan is made per set of active ones.
+        self.override_labels = frozenset(
+            j.override_label
+            for meta in self.types.values()
+            for joins in meta.field_joins.values()
+            for j in joins
+            if j.override_label is not None
+        )
+        self._label_views: dict[frozenset[str], Supergraph] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Supergraph:
@@ -175,6 +212,9 @@ class Supergraph:
             for directive in definition.directives or ():
                 args = _args(directive)
                 dname = directive.name.value
+                if dname == self.context_name:
+                    meta.contexts.add(_str(args.get("name")) or "")
+                    continue
                 graph = _str(args.get("graph"))
                 if graph is None:
                     continue
@@ -229,7 +269,7 @@ class Supergraph:
             gql_type = self.schema.get_type(meta.name)
             fields = getattr(gql_type, "fields", None) or {}
             for fname in fields:
-                meta.resolvable[fname] = self._resolvable(meta, fname)
+                meta.resolvable[fname] = self._resolvable(meta, fname, frozenset())
 
     def _field_join(self, directive: DirectiveNode) -> FieldJoin:
         args = _args(directive)
@@ -243,18 +283,42 @@ class Supergraph:
             override=_str(args.get("override")),
             used_overridden=_bool(args.get("usedOverridden")),
             type=_str(args.get("type")),
+            override_label=_str(args.get("overrideLabel")),
+            context_arguments=_context_arguments(args.get("contextArguments")),
         )
 
     @staticmethod
-    def _resolvable(meta: TypeMeta, fname: str) -> frozenset[str]:
+    def _resolvable(meta: TypeMeta, fname: str, labels: frozenset[str]) -> frozenset[str]:
         joins = meta.field_joins.get(fname)
         if joins is None:
             return frozenset(meta.graphs)
-        return frozenset(
-            j.graph
-            for j in joins
-            if j.graph is not None and not j.external and not j.used_overridden
-        )
+        return frozenset(j.graph for j in joins if j.graph is not None and j.resolves(labels))
+
+    def with_labels(self, active: frozenset[str]) -> Supergraph:
+        """This supergraph as the planner sees it while the override labels `active` are
+        on (the others off): the same object for none, else a view sharing everything but
+        the metadata of the labelled fields' types. Views are kept: labels are few."""
+        active = active & self.override_labels
+        if not active:
+            return self
+        view = self._label_views.get(active)
+        if view is None:
+            view = copy.copy(self)
+            view._label_views = {}
+            view.types = dict(self.types)
+            for name, meta in self.types.items():
+                labelled = [
+                    fname
+                    for fname, joins in meta.field_joins.items()
+                    if any(j.override_label is not None for j in joins)
+                ]
+                if labelled:
+                    resolvable = dict(meta.resolvable)
+                    for fname in labelled:
+                        resolvable[fname] = self._resolvable(meta, fname, active)
+                    view.types[name] = dataclasses.replace(meta, resolvable=resolvable)
+            self._label_views[active] = view
+        return view
 
     # ------------------------------------------------------------------ queries
     def field_join(self, type_name: str, fname: str, graph: str) -> FieldJoin | None:
@@ -262,6 +326,24 @@ class Supergraph:
             if join.graph == graph:
                 return join
         return None
+
+
+def _context_arguments(value: ValueNode | None) -> tuple[ContextArgument, ...]:
+    if not isinstance(value, ListValueNode):
+        return ()
+    found = []
+    for item in value.values:
+        if isinstance(item, ObjectValueNode):
+            fields = {f.name.value: _str(f.value) or "" for f in item.fields}
+            found.append(
+                ContextArgument(
+                    fields.get("name", ""),
+                    fields.get("type", ""),
+                    fields.get("context", ""),
+                    fields.get("selection", ""),
+                )
+            )
+    return tuple(found)
 
 
 def _read_links(document: DocumentNode) -> tuple[dict[str, str], dict[str, str]]:

@@ -19,12 +19,17 @@ from pathlib import Path
 
 from router.composition import errors
 from router.composition.api import api_graphql_schema, api_schema, join_metadata
+from router.composition.context import check_context_authorization
 from router.composition.definitions import Subgraph
 from router.composition.emit import print_supergraph
 from router.composition.errors import CompositionError, CompositionFailed
 from router.composition.merge import Merger
 from router.composition.postmerge import validate_merged, validate_requires_arguments
-from router.composition.satisfiability import check_runtime_types, check_satisfiability
+from router.composition.satisfiability import (
+    check_contexts_reachable,
+    check_runtime_types,
+    check_satisfiability,
+)
 from router.composition.sources import SourceError, SubgraphSource, read_sources, watched_paths
 from router.composition.subgraph import SubgraphParseError, read_subgraph
 from router.composition.validate import validate_subgraph
@@ -108,6 +113,8 @@ def compose(subgraphs: Sequence[SubgraphSource]) -> CompositionResult:
         validate_merged(schema) + validate_requires_arguments(parsed)
         or check_satisfiability(schema, parsed)
         or check_runtime_types(schema, parsed)
+        or check_contexts_reachable(schema)
+        or check_context_authorization(schema)
     )
     if problems:
         return CompositionResult(None, problems)

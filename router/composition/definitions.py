@@ -43,6 +43,7 @@ class ArgDef:
     default: ConstValueNode | None
     description: str | None
     applied: Applied
+    from_context: str | None = None  # `@fromContext(field:)`: "$context { selection }"
 
 
 @dataclass(slots=True)
@@ -99,6 +100,7 @@ class TypeDef:
     interface_object: bool = False
     extends: bool = False  # @extends, or only ever written as `extend type`
     has_definition: bool = False
+    contexts: list[str] = field(default_factory=list)  # `@context(name:)`, as written
 
     @property
     def is_entity(self) -> bool:
@@ -133,7 +135,6 @@ class Subgraph:
     directive_defs: dict[str, DirectiveDefinitionNode]  # non-federation definitions
     composed: list[str]  # names (without @) given to @composeDirective
     roots: dict[str, str]  # operation -> type name, after normalisation to Query/...
-    unsupported: list[tuple[str, str]] = field(default_factory=list)  # (directive, where)
     # (directive, where): applied but never defined, or where it is not allowed
     unknown: list[tuple[str, str]] = field(default_factory=list)
     description: str | None = None  # of the schema definition

@@ -94,6 +94,12 @@ SECURITY_DEFS = {
     "policy": f"directive @policy(policies: [[policy__Policy!]!]!) on {SECURITY_LOCATIONS}",
 }
 SECURITY_SCALARS = {"requiresScopes": "requiresScopes__Scope", "policy": "policy__Policy"}
+# The context spec (federation 2.8): `@context` on the types that set one.
+CONTEXT_URL = "https://specs.apollo.dev/context/v0.1"
+CONTEXT_DEF = "directive @context(name: String!) repeatable on INTERFACE | OBJECT | UNION"
+FROM_CONTEXT_DEF = (
+    "directive @context__fromContext(field: context__ContextFieldValue) on ARGUMENT_DEFINITION"
+)
 # The cost spec (demand control). Apollo links it importing only `@listSize` (`@cost` is the
 # spec's own name) and defines both directives; `@listSize` keeps its prefix unless used.
 COST_URL = "https://specs.apollo.dev/cost/v0.1"
@@ -141,6 +147,8 @@ def _schema_block(schema: MergedSchema) -> str:
             + _import("inaccessible", schema.inaccessible_name)
             + ")"
         )
+    if schema.uses_context:
+        links.append(f'@link(url: "{CONTEXT_URL}", for: SECURITY)')
     links.extend(
         f'@link(url: "https://specs.apollo.dev/{name}/v0.1", for: SECURITY)'
         for name in schema.security
@@ -190,6 +198,9 @@ def _directive_defs(schema: MergedSchema) -> list[tuple[str, str]]:
     if schema.uses_tag:
         defs.append((schema.tag_name, TAG_DEF.replace("@tag(", f"@{schema.tag_name}(", 1)))
     defs.extend((name, SECURITY_DEFS[name]) for name in schema.security)
+    if schema.uses_context:
+        defs.append(("context", CONTEXT_DEF))
+        defs.append(("context__fromContext", FROM_CONTEXT_DEF))
     if schema.cost:
         list_size = "listSize" if "listSize" in schema.cost else "cost__listSize"
         defs.append(("cost", COST_DEF))
@@ -217,6 +228,8 @@ def _machinery_types(schema: MergedSchema) -> list[tuple[str, str]]:
         for name in schema.security
         if name in SECURITY_SCALARS
     )
+    if schema.uses_context:
+        found.append(("context__ContextFieldValue", "scalar context__ContextFieldValue"))
     if schema.join_version == "0.5":
         found.append(("join__FieldValue", "scalar join__FieldValue"))
         found.append(("join__ContextArgument", CONTEXT_ARGUMENT))
@@ -247,6 +260,7 @@ def _type(merged: MergedType, names: SpecNames) -> str:
         f"  @join__unionMember(graph: {g}, member: {print_string(m)})"
         for g, m in merged.union_members
     )
+    lines.extend(f"  @context(name: {print_string(c)})" for c in merged.contexts)
     lines.extend(f"  {d}" for d in _applied(merged.applied, names))
     text = _description(merged.description, "") + "\n".join(lines)
     if merged.kind == "union":
@@ -342,6 +356,13 @@ def _join_field(join: JoinField) -> str:
         args.append("usedOverridden: true")
     if join.override_label is not None:
         args.append(f"overrideLabel: {print_string(join.override_label)}")
+    if join.context_arguments:
+        printed = ", ".join(
+            f"{{context: {print_string(c)}, name: {print_string(n)}, type: {print_string(t)}, "
+            f"selection: {print_string(s)}}}"
+            for c, n, t, s in join.context_arguments
+        )
+        args.append(f"contextArguments: [{printed}]")
     return f"@join__field({', '.join(args)})" if args else "@join__field"
 
 

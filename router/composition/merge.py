@@ -35,7 +35,7 @@ from router.composition.model import (
     MergedType,
 )
 from router.composition.override import Override, validate_override
-from router.composition.subgraph import COST_DIRECTIVES, SECURITY_DIRECTIVES
+from router.composition.subgraph import COST_DIRECTIVES, SECURITY_DIRECTIVES, parse_context
 
 
 def graph_enum_names(names: Sequence[str]) -> list[str]:
@@ -120,6 +120,7 @@ class Merger:
         schema.cost = tuple(
             name for name in COST_DIRECTIVES if any(uses(s, name) for s in self.subgraphs)
         )
+        schema.uses_context = any(t.contexts for s in self.subgraphs for t in s.types.values())
         schema.tag_name = self._imported_name("tag")
         schema.inaccessible_name = self._imported_name("inaccessible")
         merge_directive_definitions(self.subgraphs, schema, self.fail)
@@ -182,6 +183,7 @@ class Merger:
                 name,
             )
         merged = MergedType(name, first.kind)
+        merged.contexts = [f"{self.names[i]}__{c}" for i, t in sources.items() for c in t.contexts]
         merged.description = merge_description(s.description for s in sources.values())
         merged.applied = merge_applied([s.applied for s in sources.values()], self.repeatable)
         for idx, tdef in sources.items():
@@ -327,7 +329,9 @@ class Merger:
             description=merge_description(f.description for f in resolving.values()),
             applied=merge_applied([f.applied for f in resolving.values()], self.repeatable),
         )
-        merged.args = self._merge_args(coordinate, {i: f.args for i, f in resolving.items()})
+        merged.args = self._merge_args(
+            coordinate, self._plain_args(coordinate, {i: f.args for i, f in resolving.items()})
+        )
         self._validate_externals(coordinate, defined, merged, all_equal)
         if self._needs_join_field(type_name, fsources, all_equal, override):
             merged.joins = self._join_fields(defined, all_equal, override)
@@ -430,6 +434,8 @@ class Merger:
     ) -> bool:
         if not all_equal or override.used or override.labels:
             return True
+        if any(a.from_context for f in fsources.values() if f is not None for a in f.args.values()):
+            return True
         for idx, f in fsources.items():
             if f is not None and idx not in override.unused:
                 if f.external or f.requires or f.provides:
@@ -437,6 +443,32 @@ class Merger:
             elif type_name in self.subgraphs[idx].types:
                 return True
         return False
+
+    def _plain_args(
+        self, coordinate: str, arg_sources: dict[int, dict[str, ArgDef]]
+    ) -> dict[int, dict[str, ArgDef]]:
+        """The arguments without the contextual ones: an argument that takes its value from
+        a context in one subgraph is left out of the supergraph (the router supplies it),
+        so elsewhere it must be optional."""
+        contextual = {n for args in arg_sources.values() for n, a in args.items() if a.from_context}
+        if not contextual:
+            return arg_sources
+        for name in sorted(contextual):
+            for idx, args in arg_sources.items():
+                arg = args.get(name)
+                if arg is not None and not arg.from_context and _required(arg.type, arg.default):
+                    self.fail(
+                        errors.CONTEXTUAL_ARGUMENT_NOT_CONTEXTUAL_IN_ALL_SUBGRAPHS,
+                        f'Argument "{coordinate}({name}:)" is contextual in at least one '
+                        f'subgraph but in "{coordinate}({name}:)" it does not have @fromContext, '
+                        "is not nullable and has no default value.",
+                        [idx],
+                        f"{coordinate}({name}:)",
+                    )
+        return {
+            idx: {n: a for n, a in args.items() if n not in contextual}
+            for idx, args in arg_sources.items()
+        }
 
     def _join_fields(
         self, defined: dict[int, FieldDef], all_equal: bool, override: Override
@@ -456,9 +488,21 @@ class Merger:
                     override=f.override,
                     used_overridden=idx in override.used,
                     override_label=label,
+                    context_arguments=self._context_arguments(idx, f),
                 )
             )
         return joins
+
+    def _context_arguments(self, idx: int, fdef: FieldDef) -> tuple[tuple[str, str, str, str], ...]:
+        found = []
+        for arg in fdef.args.values():
+            parsed = parse_context(arg.from_context)
+            if parsed is not None:
+                context, selection = parsed
+                found.append(
+                    (f"{self.names[idx]}__{context}", arg.name, print_ast(arg.type), selection)
+                )
+        return tuple(found)
 
     def _validate_sharing(
         self, type_name: str, coordinate: str, defined: dict[int, FieldDef], override: Override

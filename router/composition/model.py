@@ -39,6 +39,8 @@ class JoinField:
     override: str | None = None
     used_overridden: bool = False
     override_label: str | None = None
+    # `@fromContext` arguments: (context, name, type, selection), as join__ContextArgument.
+    context_arguments: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class MergedType:
     members: list[str] = field(default_factory=list)
     union_members: list[tuple[str, str]] = field(default_factory=list)  # (graph, member)
     values: dict[str, MergedEnumValue] = field(default_factory=dict)
+    contexts: list[str] = field(default_factory=list)  # `<subgraph>__<name>`, per @context
 
     @property
     def graphs(self) -> list[str]:
@@ -112,6 +115,7 @@ class MergedSchema:
     security: tuple[str, ...] = ()
     # Cost spec directives used anywhere (`cost`, `listSize`): they bring its @link.
     cost: tuple[str, ...] = ()
+    uses_context: bool = False  # some subgraph sets a @context: the context spec is linked
     tag_name: str = "tag"  # as subgraphs import it
     inaccessible_name: str = "inaccessible"
     composed: list[tuple[DirectiveDefinitionNode, Link]] = field(default_factory=list)

@@ -67,6 +67,68 @@ def check_satisfiability(
     return found
 
 
+def check_contexts_reachable(schema: MergedSchema) -> list[CompositionError]:
+    """A field with a contextual argument must be reachable only below a type setting that
+    context: a query path from a root to it that passes no such type leaves the argument
+    without a value (Apollo: "could not find a match for required context")."""
+    found: list[CompositionError] = []
+    setters: dict[str, set[str]] = {}
+    for merged in schema.types.values():
+        for context in merged.contexts:
+            names = setters.setdefault(context, set())
+            names.add(merged.name)
+            # A context on an interface or union is set on each of its object types too.
+            names.update(
+                t.name
+                for t in schema.types.values()
+                if merged.name in t.interfaces or t.name in merged.members
+            )
+    for parent in schema.types.values():
+        for fdef in parent.fields.values():
+            contexts = {c for j in fdef.joins or () for c, _, _, _ in j.context_arguments}
+            for context in sorted(contexts):
+                path = _path_avoiding(schema, parent.name, setters.get(context, set()))
+                if path is None:
+                    continue
+                found.append(
+                    CompositionError(
+                        errors.SATISFIABILITY_ERROR,
+                        f'The following supergraph API query cannot be satisfied: "{path}" '
+                        f'reaches "{parent.name}.{fdef.name}" without passing a type that sets '
+                        f'context "{context}": could not find a match for required context for '
+                        f'field "{parent.name}.{fdef.name}".',
+                        tuple(g.name for g in schema.graphs if g.enum in parent.graphs),
+                        f"{parent.name}.{fdef.name}",
+                    )
+                )
+    return found
+
+
+def _path_avoiding(schema: MergedSchema, target: str, setters: set[str]) -> str | None:
+    """A field path from a root type to `target` that enters no type of `setters`."""
+    queue: list[tuple[str, str]] = [(root, "") for root in schema.roots.values()]
+    seen = {root for root, _ in queue}
+    while queue:
+        name, path = queue.pop(0)
+        if name in setters:
+            continue
+        if name == target:
+            return path or name
+        merged = schema.types[name]
+        steps = [
+            (named_type(f.type), f"{path}.{f.name}" if path else f"{name}.{f.name}")
+            for f in merged.fields.values()
+            if not f.applied.inaccessible
+        ]
+        steps += [(m, path) for m in merged.members]
+        steps += [(t.name, path) for t in schema.types.values() if name in t.interfaces]
+        for child, where in steps:
+            if child in schema.types and child not in seen:
+                seen.add(child)
+                queue.append((child, where))
+    return None
+
+
 def _through_interface_object(schema: MergedSchema, target: MergedType, fname: str) -> bool:
     fdef = target.fields[fname]
     if fdef.joins is not None and any(j.graph is None for j in fdef.joins):

@@ -10,6 +10,8 @@ upgrade of such a subgraph amounts to for the simple schemas Strawberry prints.
 
 from __future__ import annotations
 
+import re
+
 from graphql import (
     BooleanValueNode,
     ConstDirectiveNode,
@@ -93,9 +95,8 @@ FIELD_ONLY = ("override", "requires", "provides")
 TYPE_ONLY = ("key", "extends", "interfaceObject")
 # Directives a supergraph keeps from subgraphs besides @inaccessible, @tag and composed ones.
 BUILT_IN_KEPT = frozenset({"deprecated", "specifiedBy", "oneOf"})
-# Federation features this composer does not carry into the supergraph. Dropping them
-# silently would lose access control or change query planning, so they are refused.
-UNSUPPORTED = frozenset({"context", "fromContext"})
+# Read where they apply (types, arguments) and printed as join metadata, never kept as is.
+CONTEXT_DIRECTIVES = frozenset({"context", "fromContext"})
 # Demand control (Apollo's cost spec, federation 2.9): kept in the supergraph as applied,
 # under these names, and merged per argument (directives.py).
 COST_DIRECTIVES = ("cost", "listSize")
@@ -223,7 +224,6 @@ class _Reader:
             if isinstance(definition, SchemaDefinitionNode | SchemaExtensionNode):
                 for op in definition.operation_types or ():
                     self.roots[op.operation.value] = op.type.name.value
-        self.unsupported: list[tuple[str, str]] = []
         self.unknown: list[tuple[str, str]] = []  # applied but never defined
         self.renamed_roots = {
             actual: ROOT_NAMES[op] for op, actual in self.roots.items() if actual != ROOT_NAMES[op]
@@ -248,9 +248,9 @@ class _Reader:
         for directive in directives or ():
             name = directive.name.value
             canonical = self.canonical.get(name)
-            if canonical in UNSUPPORTED:
-                self.unsupported.append((f"@{canonical}", where))
-            elif canonical == "inaccessible":
+            if canonical in CONTEXT_DIRECTIVES:
+                continue
+            if canonical == "inaccessible":
                 applied.inaccessible = True
             elif canonical == "authenticated":
                 applied.authenticated = True
@@ -330,7 +330,6 @@ class _Reader:
             directive_defs=directive_defs,
             composed=self.composed,
             roots={op: ROOT_NAMES[op] for op in self.roots},
-            unsupported=self.unsupported,
             unknown=self.unknown,
             description=next(
                 (
@@ -360,11 +359,13 @@ class _Reader:
         tdef.applied.authenticated |= own.authenticated
         tdef.applied.scopes.extend(own.scopes)
         tdef.applied.policies.extend(own.policies)
-        for misplaced in FIELD_ONLY:
+        for misplaced in (*FIELD_ONLY, "fromContext"):
             if self.fed(directives, misplaced):
                 self.unknown.append((f"@{misplaced}", name))
         if self.fed(directives, "extends"):
             tdef.extends = True
+        for context in self.fed(directives, "context"):
+            tdef.contexts.append(_string(_args(context).get("name")) or "")
         if self.fed(directives, "interfaceObject"):
             tdef.interface_object = True
             tdef.kind = "interface"
@@ -416,14 +417,16 @@ class _Reader:
             fdef.default = node.default_value
             return fdef
         for arg in node.arguments or ():
+            from_context = self.fed(arg.directives, "fromContext")
             fdef.args[arg.name.value] = ArgDef(
                 arg.name.value,
                 self.typeref(arg.type),
                 arg.default_value,
                 _description(arg),
                 self.applied(arg.directives, f"{coordinate}({arg.name.value}:)"),
+                _string(_args(from_context[0]).get("field")) if from_context else None,
             )
-        for misplaced in TYPE_ONLY:
+        for misplaced in (*TYPE_ONLY, "context", "fromContext"):
             if self.fed(directives, misplaced):
                 self.unknown.append((f"@{misplaced}", coordinate))
         fdef.external = bool(self.fed(directives, "external"))
@@ -468,6 +471,44 @@ class _Reader:
                 for fname, fdef in tdef.fields.items():
                     if iface_def is not None and fname in iface_def.fields:
                         fdef.used = True
+        # Fields a @fromContext selection reads on the types setting its context.
+        for tdef in types.values():
+            for fdef in tdef.fields.values():
+                for arg in fdef.args.values():
+                    parsed = parse_context(arg.from_context)
+                    if parsed is None:
+                        continue
+                    name, selection = parsed
+                    for holder in types.values():
+                        if name in holder.contexts:
+                            body = field_set_of(selection)
+                            for type_name, fname in target_fields(types, holder, body):
+                                types[type_name].fields[fname].used = True
+
+
+# Apollo's reading of `@fromContext(field:)`: `$name` (after ignored tokens), then the
+# selection; the selection keeps its leading space, as the supergraph prints it.
+_CONTEXT_VALUE = re.compile(
+    r"^(?:[\n\r\t ,]|#[^\n\r]*(?![^\n\r]))*\$(?:[\n\r\t ,]|#[^\n\r]*(?![^\n\r]))*"
+    r"([A-Za-z_]\w*(?!\w))([\s\S]*)$"
+)
+
+
+def parse_context(value: str | None) -> tuple[str, str] | None:
+    """(context name, selection) of a `@fromContext(field:)` value; None when it names no
+    context or selects nothing."""
+    match = _CONTEXT_VALUE.match(value or "")
+    if match is None or not match.group(1) or not match.group(2):
+        return None
+    return match.group(1), match.group(2)
+
+
+def field_set_of(selection: str) -> str:
+    """A context selection (` { prop }` or `prop`) as a field set (`prop`)."""
+    text = selection.strip()
+    if text.startswith("{") and text.endswith("}"):
+        return text[1:-1]
+    return text
 
 
 def parse_type_name(name: str) -> NamedTypeNode:

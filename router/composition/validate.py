@@ -20,6 +20,7 @@ from graphql import (
 )
 
 from router.composition import errors
+from router.composition.context import validate_contexts
 from router.composition.definitions import Subgraph, TypeDef, named_type
 from router.composition.errors import CompositionError
 from router.composition.fieldset import FieldSetSyntaxError, Selected, parse_field_set, walk
@@ -41,13 +42,7 @@ def validate_subgraph(subgraph: Subgraph) -> list[CompositionError]:
             where,
             f'Directive "{directive}" is unknown or not allowed on {where}.',
         )
-    for directive, where in subgraph.unsupported:
-        fail(
-            errors.UNSUPPORTED_FEATURE,
-            where,
-            f"{directive} on {where} is not supported by this composer; compose this graph "
-            "with @apollo/composition until it is.",
-        )
+    validate_contexts(subgraph, fail)
     for tdef in subgraph.types.values():
         _auth_on_interfaces(tdef, fail)
         _cost_directives(subgraph, tdef, fail)

@@ -38,6 +38,19 @@ from graphql import (
 
 from router.planner.collect import Collected, FieldCollector
 from router.planner.conflicts import resolve_conflicts
+from router.planner.context import (
+    ContextSource,
+    ContextVariable,
+    ancestors,
+    field_steps,
+    free_name,
+    merge_variables,
+    selection_of,
+    sets_context,
+    typenames,
+    variable_names,
+    with_variables,
+)
 from router.planner.merge import merge_siblings
 from router.planner.plan import Fetch, Plan, RepSpec, build_tree, schedule
 from router.planner.requirements import (
@@ -57,6 +70,20 @@ ProvidedMap = dict[str, list[SelectionSetNode | None]]
 
 class PlanError(Exception):
     """The operation cannot be served by the subgraphs of this supergraph."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An object being planned: its fetch, subgraph, type, selection and path, the field
+    that led to it, and the client's fields there (router selections avoid their keys)."""
+
+    fetch: Fetch
+    graph: str
+    tname: str
+    out: OutSelection
+    path: PlanPath
+    frame: Frame | None
+    client: Collected
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +127,8 @@ class PlanBuilder:
         self.in_progress: set[tuple[str, str, PlanPath, str]] = set()
         self.root_type = ""
         self.requiring = 0
+        # The objects being planned, outermost first: where @fromContext values are read.
+        self.stack: list[Position] = []
 
     # ------------------------------------------------------------------ entry
     def build(self) -> Plan:
@@ -237,7 +266,7 @@ class PlanBuilder:
             # A @requires field is only answered through `_entities`, which carries the
             # required fields in the representation: never select it directly.
             join = self.sg.field_join(tname, fname, graph)
-            return join is None or join.requires is None
+            return join is None or (join.requires is None and not join.context_arguments)
         return provided is not None and fname in provided
 
     def selection_local(self, graph: str, tname: str, sel_set: SelectionSetNode) -> bool:
@@ -421,16 +450,20 @@ class PlanBuilder:
     ) -> None:
         prov = self.provided_map(provided, tname) if provided else None
         missing: list[tuple[str, list[FieldNode]]] = []
-        for key, nodes in fields.items():
-            fname = nodes[0].name.value
-            if fname == "__typename":
-                out.add(key, "__typename")
-            elif self.local(graph, tname, fname, prov):
-                self.emit_field(fetch, graph, tname, key, nodes, out, path, prov, frame)
-            else:
-                missing.append((key, nodes))
-        for key, nodes in missing:
-            self.plan_jump(fetch, graph, tname, key, nodes, out, path, fields, frame)
+        self.stack.append(Position(fetch, graph, tname, out, path, frame, fields))
+        try:
+            for key, nodes in fields.items():
+                fname = nodes[0].name.value
+                if fname == "__typename":
+                    out.add(key, "__typename")
+                elif self.local(graph, tname, fname, prov):
+                    self.emit_field(fetch, graph, tname, key, nodes, out, path, prov, frame)
+                else:
+                    missing.append((key, nodes))
+            for key, nodes in missing:
+                self.plan_jump(fetch, graph, tname, key, nodes, out, path, fields, frame)
+        finally:
+            self.stack.pop()
 
     def emit_field(
         self,
@@ -503,7 +536,11 @@ class PlanBuilder:
                 if owner != tname and target not in ometa.interface_object_graphs:
                     continue
                 join = self.sg.field_join(owner, fname, target)
-                requires = 1 if join is not None and join.requires is not None else 0
+                requires = (
+                    1
+                    if join is not None and (join.requires is not None or join.context_arguments)
+                    else 0
+                )
                 if target == graph and not requires:
                     continue
                 cover = self.coverage(
@@ -566,14 +603,73 @@ class PlanBuilder:
         if join is not None and join.requires is not None:
             required = self.require(fetch, graph, tname, join.requires, out, path, client, frame)
             reps = merge_rep_fields(reps, required)
+        parent: Fetch = fetch
+        contextual: tuple[ContextVariable, ...] = ()
+        if join is not None and join.context_arguments:
+            parent, contextual = self.plan_context(fetch, target_graph, rep_type, fname, path)
+            nodes = [with_variables(nodes[0], {v.argument: v.name for v in contextual}), *nodes[1:]]
         deps = {fetch, *self.touched[before:]}
         self.in_progress.discard(guard)
         out.typename()
         reps = (RepField("__typename", "__typename"), *reps)
-        child = self.child_fetch(fetch, target_graph, path, deps, tname, reps)
+        child = self.child_fetch(parent, target_graph, path, deps, tname, reps)
         self.add_rep(child, tname, rep_type, reps)
+        child.context_args = merge_variables(child.context_args, contextual)
         frag = child.selection.fragment(rep_type)
         self.emit_field(child, target_graph, rep_type, key, nodes, frag, path, None, None)
+
+    def plan_context(
+        self, fetch: Fetch, graph: str, tname: str, fname: str, path: PlanPath
+    ) -> tuple[Fetch, tuple[ContextVariable, ...]]:
+        """Plan the values of `tname.fname`'s contextual arguments (as `graph` declares
+        them) on the nearest enclosing objects that set their contexts. Returns the fetch
+        the entity fetch hangs under (the outermost ancestor read, so that it runs after
+        everything the values need) and the variables."""
+        join = self.sg.field_join(tname, fname, graph)
+        assert join is not None
+        names = variable_names(self.sg)
+        taken = {v.variable.name.value for v in self.operation.variable_definitions or ()}
+        chain: list[Fetch] = []
+        current: Fetch | None = fetch
+        while current is not None:
+            chain.append(current)
+            current = current.parent
+        parent = fetch
+        found: list[ContextVariable] = []
+        enclosing = ancestors([p.path for p in self.stack], path)
+        for argument in join.context_arguments:
+            sources: list[ContextSource] = []
+            for index in enclosing:
+                position = self.stack[index]
+                if position.fetch not in chain or not sets_context(
+                    self.sg, position.tname, argument.context
+                ):
+                    continue
+                read = self.require(
+                    position.fetch,
+                    position.graph,
+                    position.tname,
+                    selection_of(argument),
+                    position.out,
+                    position.path,
+                    position.client,
+                    position.frame,
+                )
+                value = next((f for f in read if f.name != "__typename"), None)
+                if value is None:
+                    continue  # no type condition of the selection matches this object
+                root = not position.path
+                if not root:
+                    position.out.typename()
+                levels = field_steps(path) - field_steps(position.path)
+                kinds = None if root else typenames(self.sg, position.tname)
+                sources.append(ContextSource(levels, kinds, value, position.tname))
+                if chain.index(position.fetch) > chain.index(parent):
+                    parent = position.fetch
+                break
+            variable = free_name(names[(graph, tname, fname, argument.name)], taken)
+            found.append(ContextVariable(variable, argument.name, argument.type, tuple(sources)))
+        return parent, tuple(found)
 
     def jump_from_parent(
         self,
@@ -746,9 +842,10 @@ class PlanBuilder:
             fetch.selection.prune()
             fetch.renames = resolve_conflicts(self.sg, fetch)
             fetch.service = self.sg.subgraphs[fetch.graph].name
-            names = tuple(sorted(fetch.variables))
+            contextual = {v.name: v.type for v in fetch.context_args}
+            names = tuple(sorted(fetch.variables - contextual.keys()))
             fetch.variable_names = names
-            defs: list[str] = []
+            defs = [f"${name}:{kind}" for name, kind in contextual.items()]
             for name in names:
                 vdef = definitions[name]
                 text = f"${name}:{print_ast(vdef.type)}"

@@ -9,6 +9,7 @@ agree. The typical case: `inStock` folds into the fetch that waits for the field
 
 from __future__ import annotations
 
+from router.planner.context import merge_variables
 from router.planner.plan import Fetch, RepSpec
 from router.planner.requirements import rep_conflict
 from router.planner.selection import merge_rep_fields
@@ -72,6 +73,7 @@ def merge_siblings(fetches: list[Fetch]) -> None:
 def _fold(fetches: list[Fetch], small: Fetch, big: Fetch) -> None:
     big.selection.merge(small.selection)
     big.variables |= small.variables
+    big.context_args = merge_variables(big.context_args, small.context_args)
     for tname, spec in small.reps.items():
         other = big.reps.get(tname)
         merged = (

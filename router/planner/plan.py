@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import parse, print_ast
 
+from router.planner.context import ContextVariable, GroupedRequest
 from router.planner.selection import OutSelection, RepField
 from router.types import PlanPath
 
@@ -57,6 +58,10 @@ class Fetch:
     service: str = ""  # the subgraph's name, as query plans show it
     # Aliases added to keep the subgraph query valid, undone on the response (conflicts.py).
     renames: Any = None
+    # Variables of @fromContext arguments, valued per entity by the executor (context.py).
+    context_args: tuple[ContextVariable, ...] = ()
+    # Requests for n groups of representations with different context values, by n.
+    grouped: dict[int, GroupedRequest] = field(default_factory=dict)
 
     def __hash__(self) -> int:
         return self.id
@@ -189,6 +194,13 @@ def _node_json(node: PlanNode) -> dict[str, Any]:
         "operation": fetch.document,
         "operationKind": fetch.operation_kind,
     }
+    if fetch.context_args:
+        # Apollo's shape: where each @fromContext value is read, relative to the entity.
+        body["contextRewrites"] = [
+            {"kind": "KeyRenamer", "path": source.rewrite_path(), "renameKeyTo": variable.name}
+            for variable in fetch.context_args
+            for source in variable.sources
+        ]
     if fetch.entity:
         body["requires"] = sorted({spec.typename for spec in fetch.reps.values()})
         return {"kind": "Flatten", "path": list(fetch.path), "node": body}
@@ -348,8 +360,12 @@ def schedule(root: PlanNode | None) -> tuple[Step, ...]:
     walk(root, frozenset())
     groups: dict[tuple[int, str] | int, list[Fetch]] = {}
     for fetch in sorted(order, key=lambda f: stage[f.id]):
+        # Root fetches stay alone, and so do fetches with context variables: a batch would
+        # share one variable between fetches whose values differ.
         key: tuple[int, str] | int = (
-            (stage[fetch.id], fetch.graph) if fetch.entity else -1 - fetch.id
+            (stage[fetch.id], fetch.graph)
+            if fetch.entity and not fetch.context_args
+            else -1 - fetch.id
         )
         groups.setdefault(key, []).append(fetch)
     position = {f.id: i for i, group in enumerate(groups.values()) for f in group}

@@ -51,7 +51,7 @@ async def bootstrap(
     users = UsersClient(_client(settings, "users"))
     payments = PaymentsClient(_client(settings, "payments"))
     files = FilesClient(_client(settings, "files"))
-    bus = await connect_bus(settings.nats_url)
+    bus = await connect_bus(settings)
     outbox_relay = OutboxRelay(database, outbox, bus)
     container = CoursesContainer(
         database=database,

@@ -100,7 +100,7 @@ async def bootstrap(
     )
     files = FileService(database, storage, processor, section)
     courses = CoursesClient(settings)
-    bus: EventBus = await connect_bus(settings.nats_url)
+    bus: EventBus = await connect_bus(settings)
     relay = OutboxRelay(database, outbox, bus, outbox_handlers(courses))
     # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
     # so confirming an upload returns at once and work left by a restart resumes.

@@ -77,7 +77,13 @@ async def bootstrap(
     )
     users = UsersClient.from_settings(settings)
     handler = NotificationConsumer(notifications, users)
-    consumer = EventConsumer(handler.spec(), database, processed_events, nats_url=settings.nats_url)
+    consumer = EventConsumer(
+        handler.spec(),
+        database,
+        processed_events,
+        nats_url=settings.nats_url,
+        retention_days=settings.events_retention_days,
+    )
     if transport is None and section.smtp_host is not None:
         transport = SmtpTransport(section)
     sender = MailSender(database, transport, section) if transport is not None else None

@@ -116,7 +116,7 @@ async def bootstrap(
     )
     providers, sandbox = configured_providers(settings, section, database)
     courses = CoursesClient.from_settings(settings)
-    bus = await connect_bus(settings.nats_url)
+    bus = await connect_bus(settings)
     refunds: RefundService | None = None
 
     async def refund_unkept(payment_id: str, reason: str | None) -> None:

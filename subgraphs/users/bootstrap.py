@@ -54,7 +54,7 @@ async def bootstrap(
         batch=PRUNE_BATCH,
         poll_seconds=window_seconds,
     )
-    bus = await connect_bus(settings.nats_url)
+    bus = await connect_bus(settings)
     outbox_relay = OutboxRelay(database, outbox, bus)
     users = UserService(database, keys, throttle, settings, on_event=outbox_relay.wake)
     pruning.start()

@@ -15,6 +15,16 @@ def sdl(imports: str, body: str) -> str:
     return "extend schema " + FED.format(imports) + "\n" + body
 
 
+def context_sdl(body: str) -> str:
+    """A federation 2.8 subgraph (the version of @context) with a shop that sets `ctx`."""
+    return (
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.8", '
+        'import: ["@key", "@context", "@fromContext", "@shareable"])\n'
+        'type Query { t: T } type T @key(fields: "id") @context(name: "ctx") '
+        "{ id: ID! p: String n: Int u: U } " + body
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     code: str
@@ -500,6 +510,144 @@ CASES: dict[str, Case] = {
             "a": "type Query { a: Int }",
             "b": 'extend type Thing @key(fields: "id") { id: ID! @external name: String } '
             "type Query { t: Thing }",
+        },
+    ),
+    "context_name": Case(
+        "CONTEXT_NAME_INVALID",
+        "V",
+        {
+            "a": context_sdl(
+                'type V @key(fields: "id") @context(name: "my_ctx") { id: ID! } '
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: "$ctx { p }"))'
+                ": Int }"
+            )
+        },
+    ),
+    "context_not_set": Case(
+        "CONTEXT_NOT_SET",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: '
+                '"$nowhere { p }")): Int }'
+            )
+        },
+    ),
+    "context_default": Case(
+        "CONTEXT_NOT_SET",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String = "d" @fromContext(field: '
+                '"$ctx { p }")): Int }'
+            )
+        },
+    ),
+    "context_no_reference": Case(
+        "NO_CONTEXT_IN_SELECTION",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: "{ p }")): '
+                "Int }"
+            )
+        },
+    ),
+    "context_type_mismatch": Case(
+        "CONTEXT_INVALID_SELECTION",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: "$ctx { n }"))'
+                ": Int }"
+            )
+        },
+    ),
+    "context_two_fields": Case(
+        "CONTEXT_INVALID_SELECTION",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: '
+                '"$ctx { p id }")): Int }'
+            )
+        },
+    ),
+    "context_unknown_field": Case(
+        "CONTEXT_INVALID_SELECTION",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: '
+                '"$ctx { nope }")): Int }'
+            )
+        },
+    ),
+    "context_no_resolvable_key": Case(
+        "CONTEXT_NO_RESOLVABLE_KEY",
+        "U",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id", resolvable: false) { id: ID! f(x: String @fromContext('
+                'field: "$ctx { p }")): Int }'
+            )
+        },
+    ),
+    "context_on_interface_field": Case(
+        "CONTEXT_NOT_SET",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'interface I { f(x: String): Int } type U implements I @key(fields: "id") '
+                '{ id: ID! f(x: String @fromContext(field: "$ctx { p }")): Int }'
+            )
+        },
+    ),
+    "context_not_contextual_everywhere": Case(
+        "CONTEXTUAL_ARGUMENT_NOT_CONTEXTUAL_IN_ALL_SUBGRAPHS",
+        "U.f(x:)",
+        {
+            "a": context_sdl(
+                'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: '
+                '"$ctx { p }")): Int @shareable }'
+            ),
+            "b": sdl(
+                '"@key", "@shareable"',
+                'type U @key(fields: "id") { id: ID! f(x: String!): Int @shareable }',
+            ),
+        },
+    ),
+    "context_unreachable": Case(
+        "SATISFIABILITY_ERROR",
+        "U.f",
+        {
+            "a": context_sdl(
+                'extend type Query { u: U } type U @key(fields: "id") { id: ID! '
+                'f(x: String @fromContext(field: "$ctx { p }")): Int }'
+            )
+        },
+    ),
+    "context_reads_protected_type": Case(
+        "MISSING_TRANSITIVE_AUTH_REQUIREMENTS",
+        "U.f",
+        {
+            "a": 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", '
+            'import: ["@key", "@context", "@fromContext", "@authenticated"]) '
+            'type Query { t: T } type T @key(fields: "id") @context(name: "ctx") @authenticated '
+            '{ id: ID! p: String u: U } type U @key(fields: "id") '
+            '{ id: ID! f(x: String @fromContext(field: "$ctx { p }")): Int }'
+        },
+    ),
+    "context_reads_protected_field": Case(
+        "MISSING_TRANSITIVE_AUTH_REQUIREMENTS",
+        "U.f",
+        {
+            "a": 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", '
+            'import: ["@key", "@context", "@fromContext", "@requiresScopes"]) '
+            'type Query { t: T } type T @key(fields: "id") @context(name: "ctx") '
+            '{ id: ID! p: String @requiresScopes(scopes: [["read"]]) u: U } '
+            'type U @key(fields: "id") { id: ID! f(x: String @fromContext(field: "$ctx { p }")): '
+            'Int @requiresScopes(scopes: [["other"]]) }'
         },
     ),
 }

@@ -34,13 +34,29 @@ def test_duplicate_and_missing_subgraphs_are_refused() -> None:
     assert twice.errors[0].code == "DUPLICATE_SUBGRAPH"
 
 
-def test_unsupported_federation_features_are_refused_not_dropped() -> None:
-    sdl = (
+def test_context_errors_read_as_apollos() -> None:
+    """The messages @apollo/composition 2.14.4 gives for these @fromContext mistakes."""
+    head = (
         'extend schema @link(url: "https://specs.apollo.dev/federation/v2.8", '
-        'import: ["@context"]) type Query @context(name: "viewer") { me: Int }'
+        'import: ["@key", "@context", "@fromContext"]) type Query { t: T } '
+        'type T @key(fields: "id") @context(name: "ctx") { id: ID! p: String q: Int u: U } '
     )
-    result = compose([SubgraphSource("a", "http://a", sdl)])
-    assert [(e.code, e.coordinate) for e in result.errors] == [("UNSUPPORTED_FEATURE", "Query")]
+    expected = {
+        "$ctx { q }": 'Context "ctx" is used in "U.f(x:)" but the selection is invalid: the type '
+        'of the selection "Int" does not match the expected type "String"',
+        "$ctx { p q }": 'Context "ctx" is used in "U.f(x:)" but the selection is invalid: '
+        "multiple selections are made",
+        "$ctx { r: p }": 'Context "ctx" is used in "U.f(x:)" but the selection is invalid: '
+        "aliases are not allowed in the selection",
+        "$ctx { nope }": 'Context "ctx" is used in "U.f(x:)" but the selection is invalid for '
+        'type T. Error: Cannot query field "nope" on type "T".',
+        "$other { p }": 'Context "other" is used at location "U.f(x:)" but is never set.',
+    }
+    for value, message in expected.items():
+        argument = f'x: String @fromContext(field: "{value}")'
+        body = f'type U @key(fields: "id") {{ id: ID! f({argument}): Int }}'
+        result = compose([SubgraphSource("a", "http://a", head + body)])
+        assert [e.message for e in result.errors] == [message], value
 
 
 def test_misused_cost_directives_are_refused_as_apollo_refuses_them() -> None:

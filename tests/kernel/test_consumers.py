@@ -402,6 +402,54 @@ async def _undelivered(store: Store) -> int:
     return int(count or 0)
 
 
+async def test_rows_older_than_twice_the_retention_are_forgotten(harness: Harness) -> None:
+    consumer = await harness.consumer(harness.recorder())
+    old, recent = harness.event(n=1), harness.event(n=2)
+    for event in (old, recent):
+        await harness.publish(event)
+    await eventually(lambda: _count_processed(harness.store, 2), "both processed")
+    table = harness.store.processed
+    async with harness.store.database.transaction() as session:
+        # 15 days ago (retention 7: kept 14); another consumer's old row is not ours to drop.
+        await session.execute(
+            table.update()
+            .where(table.c.event_id == old.id)
+            .values(processed_at=func.now() - text("interval '15 days'"))
+        )
+        await session.execute(
+            insert(table).values(
+                consumer="someone-else",
+                event_id=old.id,
+                topic=old.topic,
+                processed_at=func.now() - text("interval '30 days'"),
+            )
+        )
+    assert await consumer.prune_processed() == 1
+    assert await consumer.prune_processed() == 0
+    async with harness.store.database.read() as session:
+        left = set(await session.execute(select(table.c.consumer, table.c.event_id)))
+    assert left == {(harness.name, recent.id), ("someone-else", old.id)}
+
+
+async def test_the_stream_keeps_events_as_long_as_the_setting_says(nats_url: str) -> None:
+    def days(info: Any) -> float:
+        return float(info.config.max_age) / 86_400
+
+    told = NatsBus(nats_url, "retention-test", retention_days=3)
+    untold = NatsBus(nats_url, "retention-untold")
+    try:
+        jetstream = await told.jetstream()
+        assert days(await jetstream.stream_info("COURSEGRAPH")) == 3
+        # A bus not told the setting (a command, a consumer of an older build) leaves it.
+        await untold.jetstream()
+        assert days(await jetstream.stream_info("COURSEGRAPH")) == 3
+    finally:
+        restore = NatsBus(nats_url, "retention-restore", retention_days=7)
+        assert days(await (await restore.jetstream()).stream_info("COURSEGRAPH")) == 7
+        for bus in (told, untold, restore):
+            await bus.close()
+
+
 def test_backoff_steps_then_repeats_the_last() -> None:
     async def handle(session: AsyncSession, event: Event) -> None: ...
 

@@ -47,6 +47,8 @@ GRAPHS = (
     "secure",
     "partial_union",
     "partial_union_complex",
+    "context",
+    "labels",
 )
 SLOW_SECONDS = 1.0
 
