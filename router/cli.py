@@ -134,7 +134,8 @@ def plan_command(
     as_json: bool,
 ) -> None:
     """Print the query plan of an operation: the fetches the router would send, without
-    calling any subgraph. Variables matter only where @skip/@include read them."""
+    calling any subgraph. Variables matter only where @skip/@include/@defer read them; a
+    @defer fragment is planned as a deferred block, as a multipart client gets it."""
     try:
         values: Any = json.loads(variables) if variables is not None else None
     except json.JSONDecodeError as error:
@@ -150,7 +151,9 @@ def plan_command(
     operations = Operations(supergraph, build_api_schema(supergraph), capacity=1)
     try:
         prepared = operations.prepare(query_file.read(), operation_name)
-        planned = operations.planned(prepared, operations.coerce_variables(prepared, values))
+        planned = operations.planned(
+            prepared, operations.coerce_variables(prepared, values), incremental=True
+        )
     except OperationError as error:
         messages = [f"{e['extensions']['code']}: {e['message']}" for e in error.errors]
         raise click.ClickException("\n".join(messages)) from None

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -29,6 +29,7 @@ from coursegraph.body_limit import BodyTooLarge, read_body
 from router.client_address import ClientAddresses
 from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
+from router.incremental import MULTIPART_CONTENT_TYPE, accepts_incremental, multipart
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
 from router.stage import Edge, EdgeRefusal, Exchange
@@ -186,13 +187,21 @@ class RouterEndpoints:
                 observer=edge.observer,
                 viewer=exchange.viewer,
                 wants_plan=request.headers.get(PLAN_HEADER) == "1",
+                incremental=accepts_incremental(request.headers.get("accept", "")),
             )
             status = result.status
             errors = result.body.get("errors")
             exchange.cost = result.cost
             if exchange.operation_name is None:
                 exchange.operation_name = result.operation_name
-            response = _json(result.body, status)
+            response: Response
+            if result.parts is not None:
+                # @defer: the primary part now, each deferred part as it is done.
+                response = StreamingResponse(
+                    multipart(result.body, result.parts), media_type=MULTIPART_CONTENT_TYPE
+                )
+            else:
+                response = _json(result.body, status)
         except EdgeRefusal as refusal:
             status = refusal.status
             body = refusal.body()

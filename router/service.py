@@ -8,7 +8,7 @@ admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,10 @@ from router.config import RouterConfig
 from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
 from router.exposure import cost_extension
 from router.http import SubgraphClient, router_signer
+from router.incremental import deferred_parts
 from router.planner.builder import PlanError
 from router.prepared import OperationError, PreparedOperation
-from router.projection import Projector
+from router.projection import Projector, selects
 from router.state import SchemaState
 from router.supergraph import Supergraph
 from router.types import JSONObject
@@ -37,6 +38,9 @@ class Response:
     operation_name: str | None = None
     # (estimated, actual) cost of an executed operation (telemetry).
     cost: tuple[int, int] | None = None
+    # With @defer, for a client that reads incremental responses: the payloads after
+    # `body` (router/incremental.py), produced while the client reads them.
+    parts: AsyncIterator[JSONObject] | None = None
 
 
 # The edge's per-operation stages, given the prepared operation and its estimated cost.
@@ -111,12 +115,14 @@ class Router:
         observer: FetchObserver | None = None,
         viewer: Viewer | None = None,
         wants_plan: bool = False,
+        incremental: bool = False,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
         (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
-        state allows it."""
+        state allows it. `incremental` (the client accepts multipart incremental responses)
+        delivers @defer fragments as parts of their own; otherwise the answer comes whole."""
         if not isinstance(query, str) or not query.strip():
             return _bad_request("GraphQL operations must contain a non-empty `query`.")
         if operation_name is not None and not isinstance(operation_name, str):
@@ -135,7 +141,7 @@ class Router:
             cost = operations.cost(prepared, coerced)
             if admit is not None:
                 await admit(prepared, cost)
-            planned = operations.planned(prepared, coerced, viewer)
+            planned = operations.planned(prepared, coerced, viewer, incremental)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
@@ -171,8 +177,13 @@ class Router:
                 execution.data.update(result.data)
             for error in result.errors or ():
                 execution.errors.append(dict(error.formatted))
+        deferring = planned.deferred is not None
         for restricted in planned.restricted:
-            execution.errors.extend(restricted.errors(execution.data))
+            refused = restricted.errors(execution.data)
+            if deferring:
+                # Refused fields of deferred fragments are reported with their part.
+                refused = [e for e in refused if selects(planned.projection, e["path"])]
+            execution.errors.extend(refused)
         errors = execution.errors
         data = Projector(errors).run(planned.projection, execution.data)
         body: JSONObject = {"data": data}
@@ -187,6 +198,10 @@ class Router:
             extensions["cost"] = {"estimated": cost, "actual": execution.objects}
         if extensions:
             body["extensions"] = extensions
+        if deferring:
+            body["hasNext"] = True
+            parts = deferred_parts(execution, planned)
+            return Response(200, body, operation, (cost, execution.objects), parts)
         return Response(200, body, operation, (cost, execution.objects))
 
 
