@@ -10,6 +10,7 @@ import email.parser
 import email.policy
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ import pytest
 from graphql import GraphQLError
 from starlette.applications import Starlette
 
+from coursegraph.settings import Environment
 from router.incremental import accepts_incremental
-from tests.router.conftest import AppHost, RouterFactory, Stack, make_token
+from tests.e2e.browser import devtools
+from tests.router.conftest import AppHost, RouterFactory, Stack, make_token, router_settings
 from tests.router.graphs.basic import RESOLVERS as RESOLVERS_BY_GRAPH
 from tests.router.graphs.basic import STOCK
 from tests.router.graphs.loader import load_graph
@@ -437,3 +440,33 @@ def test_the_deferred_part_arrives_after_the_primary(
     finally:
         gate.set()
         app_host.unmount(mount)
+
+
+async def test_graphiql_shows_the_deferred_parts(
+    serve_router: RouterFactory, tmp_path: Path
+) -> None:
+    """Headless Chromium (skipped without one): GraphiQL asks for multipart, reads the parts
+    and shows the merged answer; the plan panel gets the deferred plan."""
+    url = serve_router(settings=router_settings(environment=Environment.DEVELOPMENT))
+    setup = "localStorage.setItem('graphiql:visiblePlugin', 'Query plan');"
+    editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+    query = '{ me { name ... @defer(label: "r") { reviews { body } } } }'
+    async with devtools(tmp_path / "profile", f"{url}/graphql") as page:
+        await page.wait_for("document.querySelector('.graphiql-container') !== null")
+        await page.evaluate(f"{setup} location.reload(); true")
+        await page.wait_for("document.querySelector('.coursegraph-plan') !== null")
+        await page.evaluate(f"{editor}.setValue({json.dumps(query)}); true")
+        # Once the editor has parsed the operation (the button is labelled), click once:
+        # while a multipart answer streams the same button stops it.
+        await page.wait_for(f"{editor}.getValue().includes('@defer')")
+        await asyncio.sleep(0.5)
+        await page.evaluate("document.querySelector('.graphiql-execute-button').click(); true")
+        answer = await page.wait_for(
+            "document.querySelector('.result-window').textContent.includes('Could be better')"
+            " && document.querySelector('.result-window').textContent"
+        )
+        panel = await page.evaluate("document.querySelector('.coursegraph-plan pre').textContent")
+    assert "Ada Lovelace" in answer
+    assert "Love it!" in answer
+    assert "queryPlan" not in answer
+    assert 'Deferred(depends: [0], path: "me", label: "r")' in panel
