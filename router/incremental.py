@@ -43,6 +43,8 @@ log = logging.getLogger("router")
 def accepts_incremental(accept: str) -> bool:
     """Whether an Accept header lists `multipart/mixed` with `deferSpec=20220824` (Apollo
     Router asks for exactly that parameter; `multipart/mixed` alone is not enough)."""
+    if "multipart" not in accept:
+        return False  # every plain JSON client, at the cost of one scan
     for media_range in accept.split(","):
         kind, *parameters = (part.strip() for part in media_range.split(";"))
         if kind.lower() != "multipart/mixed":

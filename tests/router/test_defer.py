@@ -41,7 +41,9 @@ def parts(body: bytes) -> list[dict[str, Any]]:
     out = []
     for part in message.iter_parts():
         assert part.get_content_type() == "application/json"
-        out.append(json.loads(part.get_payload(decode=True)))
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        out.append(json.loads(payload))
     return out
 
 
@@ -289,6 +291,33 @@ def test_nested_defers_follow_their_parent(stack: Stack) -> None:
             {"data": {"inStock": False}, "path": ["review", "product"], "label": "inner"}
         ],
     }
+
+
+def test_defer_on_abstract_types_and_named_fragments(stack: Stack) -> None:
+    query = (
+        '{ library { title ... on Book @defer(label: "pages") { pages } ...Views @defer } }'
+        " fragment Views on Media { views }"
+    )
+    answer = stack.post("interfaces", {"query": query}, **ACCEPT)
+    first, *rest = parts(answer.content)
+    assert first == {
+        "data": {"library": [{"title": "Dune"}, {"title": "Alien"}, {"title": "Emma"}]},
+        "hasNext": True,
+    }
+    assert [p["hasNext"] for p in rest] == [True, False]
+    items = sorted(
+        (json.dumps(item, sort_keys=True) for p in rest for item in p["incremental"]),
+    )
+    assert items == sorted(
+        json.dumps(item, sort_keys=True)
+        for item in [
+            {"data": {"pages": 412}, "path": ["library", 0], "label": "pages"},
+            {"data": {"pages": 474}, "path": ["library", 2], "label": "pages"},
+            {"data": {"views": 1000}, "path": ["library", 0]},
+            {"data": {"views": 2500}, "path": ["library", 1]},
+            {"data": {"views": 10}, "path": ["library", 2]},
+        ]
+    )
 
 
 def test_defer_on_the_root(stack: Stack) -> None:
