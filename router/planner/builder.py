@@ -80,6 +80,8 @@ class Site:
     path: PlanPath
     provided: list[SelectionSetNode] | None
     frame: Frame | None
+    # The client's other fields on the object: router-added keys must not clash with them.
+    client: Collected
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ class PlanBuilder:
         op = self.operation.operation
         defers = self._defers()
         fields = self.collector.collect(self.root_type, [selection_set], defers)
-        self._sites(defers, None, "", self.root_type, OutSelection(), path, None, None)
+        self._sites(defers, None, "", self.root_type, OutSelection(), path, None, None, fields)
         groups: list[tuple[str, Collected]] = []
         for key, nodes in fields.items():
             fname = nodes[0].name.value
@@ -422,7 +424,7 @@ class PlanBuilder:
             for key in exclude:
                 fields.pop(key, None)
             self.plan_object(fetch, graph, tname, fields, out, path, provided, frame)
-            self._sites(defers, fetch, graph, tname, out, path, provided, frame)
+            self._sites(defers, fetch, graph, tname, out, path, provided, frame, fields)
             return
         if graph in self.sg.types[tname].interface_object_graphs:
             self.plan_interface_object(fetch, graph, tname, sub_sets, out, path, provided, frame)
@@ -448,7 +450,7 @@ class PlanBuilder:
                 continue
             frag = out.fragment(ptype.name)
             self.plan_object(fetch, graph, ptype.name, fields, frag, path, provided, frame)
-            self._sites(defers, fetch, graph, ptype.name, frag, path, provided, frame)
+            self._sites(defers, fetch, graph, ptype.name, frag, path, provided, frame, fields)
 
     def plan_object(
         self,
@@ -795,10 +797,11 @@ class PlanBuilder:
         path: PlanPath,
         provided: list[SelectionSetNode] | None,
         frame: Frame | None,
+        client: Collected,
     ) -> None:
         for deferral in defers or ():
             key = (id(deferral.node), path)
-            site = Site(deferral, fetch, graph, tname, out, path, provided, frame)
+            site = Site(deferral, fetch, graph, tname, out, path, provided, frame, client)
             self.sites.setdefault(key, []).append(site)
 
     def _build_deferred(self, sequential: bool) -> Plan:
@@ -890,9 +893,12 @@ class PlanBuilder:
                 along[key] = nodes
             else:
                 rest[key] = nodes
+        client = {**site.client, **fields}
         if own and back is not None:
             before = len(self.touched)
-            reps = self.require(fetch, graph, tname, back.selection, site.out, path, {}, site.frame)
+            reps = self.require(
+                fetch, graph, tname, back.selection, site.out, path, client, site.frame
+            )
             reps = (RepField("__typename", "__typename"), *reps)
             site.out.typename()
             deps = {fetch, *self.touched[before:]}
@@ -910,7 +916,7 @@ class PlanBuilder:
             site.provided,
             site.frame,
         )
-        self._sites(defers, fetch, graph, tname, site.out, path, site.provided, site.frame)
+        self._sites(defers, fetch, graph, tname, site.out, path, site.provided, site.frame, client)
 
     def _key_back(self, graph: str, tname: str) -> Key | None:
         """A key `graph` resolves `tname` by and can select itself: the way back to it."""

@@ -45,13 +45,7 @@ def condition_value(
         name = directive.name.value
         if name not in ("skip", "include"):
             continue
-        value = directive.arguments[0].value if directive.arguments else None
-        if isinstance(value, BooleanValueNode):
-            flag = value.value
-        elif isinstance(value, VariableNode):
-            flag = bool(variables.get(value.name.value, False))
-        else:
-            flag = False
+        flag = _flag(directive.arguments[0].value if directive.arguments else None, variables)
         if (name == "skip" and flag) or (name == "include" and not flag):
             return False
     return True

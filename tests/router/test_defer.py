@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from graphql import GraphQLError
 from starlette.applications import Starlette
 
 from coursegraph.settings import Environment
+from router.cli import router_command
 from router.incremental import accepts_incremental
 from tests.e2e.browser import devtools
 from tests.router.conftest import AppHost, RouterFactory, Stack, make_token, router_settings
@@ -30,6 +32,7 @@ from tests.router.subgraph_kit import SubgraphApp, build_subgraph_schema
 ACCEPT = {"accept": "multipart/mixed;deferSpec=20220824, application/json"}
 CONTENT_TYPE = 'multipart/mixed;boundary="graphql";deferSpec=20220824'
 PLAN = {"x-coursegraph-plan": "1"}
+BASIC = Path(__file__).parent / "graphs" / "basic" / "supergraph.graphql"
 
 
 def parts(body: bytes) -> list[dict[str, Any]]:
@@ -181,6 +184,16 @@ def test_plan_of_nested_defers_in_a_list(stack: Stack) -> None:
     assert lines[-1] == "# 4 fetches, 4 subgraph requests"
 
 
+def test_cli_plans_deferred_blocks() -> None:
+    result = CliRunner().invoke(
+        router_command,
+        ["plan", "--supergraph", str(BASIC), "--query", "-"],
+        input="{ me { name ... @defer { username } } }",
+    )
+    assert result.exit_code == 0, result.output
+    assert '      Deferred(depends: [0], path: "me") {' in result.output.splitlines()
+
+
 def test_plan_json_is_apollos_defer_node(stack: Stack) -> None:
     answer = stack.post(
         "basic",
@@ -291,6 +304,14 @@ def test_nested_defers_follow_their_parent(stack: Stack) -> None:
             {"data": {"inStock": False}, "path": ["review", "product"], "label": "inner"}
         ],
     }
+
+
+def test_router_keys_never_clash_with_client_aliases(stack: Stack) -> None:
+    answer = deferred(stack, "{ me { id: name ... @defer { username } } }")
+    assert parts(answer.content) == [
+        {"data": {"me": {"id": "Ada Lovelace"}}, "hasNext": True},
+        {"hasNext": False, "incremental": [{"data": {"username": "@ada"}, "path": ["me"]}]},
+    ]
 
 
 def test_defer_on_abstract_types_and_named_fragments(stack: Stack) -> None:
@@ -427,6 +448,21 @@ def test_deferred_parts_count_towards_the_response_limit(serve_router: RouterFac
     [item] = last["incremental"]
     assert item["data"] is None
     assert item["errors"][0]["extensions"]["code"] == "COST_ACTUAL_TOO_EXPENSIVE"
+
+
+def test_limits_count_deferred_fields(serve_router: RouterFactory) -> None:
+    # The same estimate as without @defer (tests/router/test_limits.py): 20 x 11 = 220.
+    url = serve_router(limits={"max_cost": 200, "default_list_size": 10, "max_depth": 3})
+    for query, code in [
+        (
+            "{ topProducts(first: 20) { name ... @defer { reviews { id } } } }",
+            "COST_ESTIMATED_TOO_EXPENSIVE",
+        ),
+        ("{ me { ... @defer { reviews { author { name } } } } }", "MAX_DEPTH_LIMIT"),
+    ]:
+        answer = httpx.post(f"{url}/graphql", json={"query": query}, headers=ACCEPT)
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0]["extensions"]["code"] == code
 
 
 def test_the_deferred_part_arrives_after_the_primary(
