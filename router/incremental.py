@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from router.executor import COST_ACTUAL_TOO_EXPENSIVE, Execution
+from router.executor import COST_ACTUAL_TOO_EXPENSIVE, Execution, deep_merge
 from router.planner.plan import DeferredBlock
 from router.prepared import PlannedOperation
 from router.projection import CompiledObject, Projector, selects
@@ -83,13 +83,25 @@ def _under(error: JSONObject, at: ResponsePath) -> bool:
     return isinstance(path, list) and path[: len(at)] == at
 
 
+def _at(tree: Any, at: ResponsePath) -> Any:
+    for segment in at:
+        if isinstance(segment, int):
+            tree = tree[segment] if isinstance(tree, list) and segment < len(tree) else None
+        else:
+            tree = tree.get(segment) if isinstance(tree, dict) else None
+    return tree
+
+
 async def deferred_parts(
-    execution: Execution, planned: PlannedOperation
+    execution: Execution, planned: PlannedOperation, primary: JSONObject | None
 ) -> AsyncIterator[JSONObject]:
-    """Run the plan's deferred blocks (the primary part done) and yield one payload per
-    block as it completes; the last says `hasNext: false`. Closing the iterator early (the
-    client went away) cancels the blocks still running."""
+    """Run the plan's deferred blocks (the primary part, whose `data` was `primary`, done)
+    and yield one payload per block as it completes; the last says `hasNext: false`.
+    Closing the iterator early (the client went away) cancels the blocks still running."""
     blocks = planned.plan.deferred
+    # What the client has been sent so far: items go only where it has an object (null
+    # propagation may have removed one the subgraphs returned).
+    shown: JSONObject = orjson.loads(orjson.dumps(primary or {}))
     queue: asyncio.Queue[tuple[DeferredBlock, list[JSONObject]]] = asyncio.Queue()
     sent = {block.number: asyncio.Event() for block in blocks}
     sent[0] = asyncio.Event()
@@ -102,7 +114,7 @@ async def deferred_parts(
             part = execution.fork()
             if not execution.too_large:
                 await part.run_steps(block.steps)
-            items = _items(block, part, planned)
+            items = _items(block, part, planned, shown)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -122,6 +134,10 @@ async def deferred_parts(
                 }
                 for at, _ in objects_with_paths(execution.data, block.path)[:1]
             ]
+        for item in items:
+            target, data = _at(shown, item["path"]), item.get("data")
+            if isinstance(target, dict) and isinstance(data, dict):
+                deep_merge(target, data)
         await queue.put((block, items))
         # After the put: a nested block's part always follows its parent's.
         sent[block.number].set()
@@ -143,13 +159,19 @@ async def deferred_parts(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _items(block: DeferredBlock, part: Execution, planned: PlannedOperation) -> list[JSONObject]:
+def _items(
+    block: DeferredBlock, part: Execution, planned: PlannedOperation, shown: JSONObject
+) -> list[JSONObject]:
     """One incremental item per object the block's fragment applies to."""
     compiled = (planned.deferred or {}).get(block.key)
     if compiled is None:
         return []
     data = part.data
-    found = objects_with_paths(data, block.path)
+    found = [
+        (at, obj)
+        for at, obj in objects_with_paths(data, block.path)
+        if isinstance(_at(shown, at), dict)
+    ]
     if part.too_large:
         error = {
             "message": "The subgraphs returned too many objects for this operation, so it "

@@ -200,7 +200,7 @@ class Router:
             body["extensions"] = extensions
         if deferring:
             body["hasNext"] = True
-            parts = deferred_parts(execution, planned)
+            parts = deferred_parts(execution, planned, data)
             return Response(200, body, operation, (cost, execution.objects), parts)
         return Response(200, body, operation, (cost, execution.objects))
 
