@@ -147,7 +147,8 @@ async def deferred_parts(
         for remaining in range(len(blocks) - 1, -1, -1):
             _, items = await queue.get()
             if execution.too_large:
-                yield {"hasNext": False, "incremental": items} if items else {"hasNext": False}
+                # Stopped (by this block or another one running beside it): the last part.
+                yield _stopped(items)
                 return
             if items:
                 yield {"hasNext": remaining > 0, "incremental": items}
@@ -173,12 +174,7 @@ def _items(
         if isinstance(_at(shown, at), dict)
     ]
     if part.too_large:
-        error = {
-            "message": "The subgraphs returned too many objects for this operation, so it "
-            "was stopped; ask for fewer items (smaller `first`) or fewer nested lists.",
-            "extensions": {"code": COST_ACTUAL_TOO_EXPENSIVE},
-        }
-        return [{"data": None, "path": at, "errors": [error]} for at, _ in found[:1]]
+        return [{"data": None, "path": at, "errors": [_TOO_LARGE]} for at, _ in found[:1]]
     refused = [error for r in planned.restricted for error in r.errors(data)]
     unplaced = list(part.errors)
     items: list[JSONObject] = []
@@ -199,6 +195,24 @@ def _items(
         # About the block's requests rather than one object (a subgraph that is down).
         items[0].setdefault("errors", []).extend(unplaced)
     return items
+
+
+_TOO_LARGE: JSONObject = {
+    "message": "The subgraphs returned too many objects for this operation, so it was "
+    "stopped; ask for fewer items (smaller `first`) or fewer nested lists.",
+    "extensions": {"code": COST_ACTUAL_TOO_EXPENSIVE},
+}
+
+
+def _stopped(items: list[JSONObject]) -> JSONObject:
+    """The last payload once `limits.max_response_objects` was passed: it says so, on an
+    item when there is one, else beside the (empty) increment."""
+    if any(_TOO_LARGE in item.get("errors", ()) for item in items):
+        return {"hasNext": False, "incremental": items}
+    if items:
+        items[0].setdefault("errors", []).append(_TOO_LARGE)
+        return {"hasNext": False, "incremental": items}
+    return {"hasNext": False, "errors": [_TOO_LARGE]}
 
 
 def _compiled_for(compiled: Mapping[str, CompiledObject], obj: JSONObject) -> CompiledObject | None:
