@@ -1,7 +1,8 @@
 """The router's HTTP endpoints: POST/GET /graphql, GraphiQL for browsers, GET /health.
 
 `RouterEndpoints` reads the request (body size limit first), runs the edge's stages around
-`Router.handle`, and turns refusals into GraphQL errors with Apollo's codes. The stages
+`Router.handle`, and turns refusals into GraphQL errors with Apollo's codes; an answer
+with @defer parts streams as multipart (router/incremental.py). The stages
 and their order come in from the composition root (router/bootstrap.py, from
 router/edge/pipeline.py); a hot reloader, when given, polls for the app's lifetime.
 """

@@ -2,8 +2,9 @@
 
 Order: prepare (cached parse + validate + operation checks) → coerce variables → cost →
 admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per @skip/
-@include variant) → execute fetches (counting the objects they return, the actual cost)
-→ answer introspection locally → project into the client's shape.
+@include/@defer variant) → execute fetches (counting the objects they return, the actual
+cost) → answer introspection locally → project into the client's shape → with @defer, the
+deferred parts, run while the client reads them (router/incremental.py).
 """
 
 from __future__ import annotations
