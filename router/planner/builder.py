@@ -843,14 +843,12 @@ class PlanBuilder:
                 parent=by_block_key[fragment.parent] if fragment.parent is not None else 0,
                 label=fragment.label,
                 path=fragment.path,
-                types=frozenset(fragment.types),
                 depends=tuple(
                     sorted(f.defer_id for f in outside.get(number, ()) if f.defer_id is not None)
                 ),
                 subselection=subselection(fragment.selection_set, self.fragments, variables),
                 root=trees[number][0],
                 steps=trees[number][1],
-                on_root=fragment.root,
             )
             for key, number in numbers.items()
             for fragment in (self.deferred[key],)

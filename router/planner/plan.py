@@ -159,15 +159,11 @@ class DeferredBlock:
     parent: int  # the block it is nested in (0: the primary part)
     label: str | None
     path: PlanPath  # where its objects are, `@` for lists
-    # Concrete types of the objects at `path` the fragment applies to.
-    types: frozenset[str]
     # Printed ids of the fetches of other parts it waits for (Apollo's `depends`).
     depends: tuple[int, ...]
     subselection: str
     root: PlanNode | None
     steps: tuple[Step, ...]
-    # Whether it sits on the operation's root type (`{ ... @defer { a } }`).
-    on_root: bool = False
 
 
 @dataclass(frozen=True, slots=True)
