@@ -5,7 +5,8 @@ the link/join machinery, and every directive application except the built-in one
 may introspect (`@deprecated`, `@specifiedBy`, `@oneOf`). Directive definitions with
 executable locations (`directive @trace on FIELD`, brought in by `@composeDirective`) stay,
 restricted to those locations, as in Apollo's API schema: operations that use them must
-validate.
+validate. `@defer` is declared too: the router delivers deferred fragments incrementally
+(router/incremental.py), so clients may use it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from graphql import (
     TypeDefinitionNode,
     TypeExtensionNode,
     build_ast_schema,
+    parse,
 )
 
 from router.supergraph import Supergraph, named_type_name
 
+# As Apollo Router's API schema declares it (graphql-core knows the directive but does not
+# add it to a schema by itself).
+DEFER_DEFINITION = parse(
+    "directive @defer(if: Boolean! = true, label: String) on FRAGMENT_SPREAD | INLINE_FRAGMENT"
+).definitions[0]
 KEPT_DIRECTIVES = frozenset({"deprecated", "specifiedBy", "oneOf"})
 EXECUTABLE_LOCATIONS = frozenset(
     {
@@ -71,6 +78,11 @@ def api_document(supergraph: Supergraph) -> DocumentNode:
         )
 
     definitions: list[Any] = []
+    if not any(
+        isinstance(d, DirectiveDefinitionNode) and d.name.value == "defer"
+        for d in supergraph.document.definitions
+    ):
+        definitions.append(DEFER_DEFINITION)
     for definition in supergraph.document.definitions:
         if isinstance(definition, DirectiveDefinitionNode):
             locations = tuple(

@@ -140,7 +140,8 @@ def plan_command(
     override_labels: str,
 ) -> None:
     """Print the query plan of an operation: the fetches the router would send, without
-    calling any subgraph. Variables matter only where @skip/@include read them; with
+    calling any subgraph. Variables matter only where @skip/@include/@defer read them; a
+    @defer fragment is planned as a deferred block, as a multipart client gets it; with
     progressive @override, the plan is the one for the labels given as on."""
     try:
         values: Any = json.loads(variables) if variables is not None else None
@@ -159,7 +160,7 @@ def plan_command(
         prepared = operations.prepare(query_file.read(), operation_name)
         labels = frozenset(label.strip() for label in override_labels.split(",") if label.strip())
         coerced = operations.coerce_variables(prepared, values)
-        planned = operations.planned(prepared, coerced, labels=labels)
+        planned = operations.planned(prepared, coerced, labels=labels, incremental=True)
     except OperationError as error:
         messages = [f"{e['extensions']['code']}: {e['message']}" for e in error.errors]
         raise click.ClickException("\n".join(messages)) from None

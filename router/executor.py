@@ -153,17 +153,27 @@ def representation(
     return out
 
 
+class Tally:
+    """Objects the subgraphs returned for one request (its actual cost), shared by the parts
+    of a deferred execution; past the cap, every part stops."""
+
+    __slots__ = ("objects", "too_large")
+
+    def __init__(self) -> None:
+        self.objects = 0
+        self.too_large = False
+
+
 class Execution:
-    """State of one request's plan execution."""
+    """State of one request's plan execution (or of one part of it, `fork`)."""
 
     __slots__ = (
         "data",
         "errors",
         "executor",
         "headers",
-        "objects",
         "observer",
-        "too_large",
+        "tally",
         "variables",
     )
 
@@ -173,6 +183,7 @@ class Execution:
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
         observer: FetchObserver | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.executor = executor
         self.observer = observer
@@ -180,21 +191,35 @@ class Execution:
         self.headers = headers
         self.data: JSONObject = {}
         self.errors: list[JSONObject] = []
-        # Objects the subgraphs returned (the actual cost); past the cap, execution stops.
-        self.objects = 0
-        self.too_large = False
+        self.tally = tally if tally is not None else Tally()
+
+    @property
+    def objects(self) -> int:
+        return self.tally.objects
+
+    @property
+    def too_large(self) -> bool:
+        return self.tally.too_large
+
+    def fork(self) -> Execution:
+        """An execution of another part of the same plan (@defer): the same data tree and
+        object count, errors of its own."""
+        part = Execution(self.executor, self.variables, self.headers, self.observer, self.tally)
+        part.data = self.data
+        return part
 
     def admit(self, answer: JSONObject) -> bool:
         """Count the objects in a subgraph answer; False (and stop) past the cap."""
-        if self.too_large:
+        tally = self.tally
+        if tally.too_large:
             return False
         limit = self.executor.max_objects
         if isinstance(answer, SubgraphAnswer):
-            self.objects += answer.objects
+            tally.objects += answer.objects
         else:  # an answer that did not come over HTTP (tests' stand-ins)
-            self.objects += count_objects(answer, None if limit is None else limit - self.objects)
-        if limit is not None and self.objects > limit:
-            self.too_large = True
+            tally.objects += count_objects(answer, None if limit is None else limit - tally.objects)
+        if limit is not None and tally.objects > limit:
+            tally.too_large = True
             return False
         return True
 
@@ -218,6 +243,8 @@ class Execution:
     async def run_steps(self, steps: tuple[Step, ...], first_done: bool = False) -> None:
         """Start each step as soon as the steps it waits for are done. `first_done`: the
         first step (a subscription's root fetch) already ran; its event is in the data."""
+        if not steps:
+            return
         if len(steps) == 1 and not first_done:
             await self.run(steps[0].node)
             return

@@ -22,7 +22,8 @@ ASSETS_PATH = "/graphiql-assets"
 # Relative URLs, so the page also works when the router sits under a path prefix.
 _ASSETS_URL = ASSETS_PATH.lstrip("/")
 
-# The fetcher adds `Authorization: Bearer <token>` unless the tab's headers set one, and
+# The fetcher adds `Authorization: Bearer <token>` unless the tab's headers set one, asks for
+# @defer parts as multipart (GraphiQL reads them and merges each into the result), and
 # keeps the accessToken of any sign-in answer (login, register, refreshToken) for this
 # browser tab only (sessionStorage). With the plan panel it also asks for the query plan
 # (unless the tab's headers say otherwise), hands it to the panel and, when it asked
@@ -31,6 +32,7 @@ _SCRIPT = """
     const options = %(options)s;
     const TOKEN = "coursegraph:accessToken";
     const PLAN_HEADER = "x-coursegraph-plan";
+    const ACCEPT = "multipart/mixed;deferSpec=20220824, application/json";
     const h = React.createElement;
     // Subscriptions go over graphql-transport-ws (graphql-ws is in the bundle); the tab's
     // headers, the token included, become the `connection_init` payload.
@@ -97,6 +99,9 @@ _SCRIPT = """
       const asked = options.planPanel && params.operationName !== "IntrospectionQuery" &&
         !hasHeader(headers, PLAN_HEADER);
       if (asked) headers[PLAN_HEADER] = "1";
+      // GraphiQL's multipart fetcher asks for `multipart/mixed` alone; the router (like
+      // Apollo Router) streams @defer parts only to clients naming the defer spec.
+      if (!hasHeader(headers, "accept")) headers.accept = ACCEPT;
       const result = await http(params, { ...opts, headers });
       if (!result) return result;
       // GraphiQL's fetcher answers an async iterable when it reads multipart responses.
@@ -106,7 +111,12 @@ _SCRIPT = """
     }
     async function* watch(results, asked) {
       for await (const result of results) {
-        seen(result, asked);
+        // Each read brings one part or several (@defer: an array); only the first part
+        // answers for the plan.
+        for (const part of Array.isArray(result) ? result : [result]) {
+          seen(part, asked);
+          asked = false;
+        }
         yield result;
       }
     }

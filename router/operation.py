@@ -33,7 +33,8 @@ from coursegraph.identity import Viewer
 from router.checks import OperationCheck, Restriction, overrides
 from router.plan_cache import LRUCache
 from router.planner.builder import PlanBuilder
-from router.planner.collect import conditional_variables
+from router.planner.collect import conditional_variables, has_defer
+from router.planner.defer import find_deferred
 from router.prepared import (
     BAD_USER_INPUT,
     PARSE_FAILED,
@@ -126,6 +127,7 @@ class Operations:
                 sorted(conditional_variables(operation.selection_set, fragments))
             ),
             has_variables=bool(operation.variable_definitions),
+            has_defer=has_defer(operation.selection_set, fragments),
             introspection=_introspection_document(operation, fragments),
             root_fields=frozenset(
                 sel.name.value
@@ -166,10 +168,15 @@ class Operations:
         coerced: dict[str, Any],
         viewer: Viewer | None = None,
         labels: frozenset[str] = frozenset(),
+        incremental: bool = False,
     ) -> PlannedOperation:
-        """The plan for these variables, viewer and progressive override labels on."""
+        """The plan for these variables, viewer and progressive override labels on.
+        `incremental`: the client reads incremental responses, so @defer fragments are
+        planned as parts of their own; otherwise they are planned like any fragment and the
+        answer comes whole."""
         conditions = tuple(bool(coerced.get(name)) for name in prepared.condition_variables)
-        key: tuple[Any, ...] = conditions
+        defer = incremental and prepared.has_defer
+        key: tuple[Any, ...] = (*conditions, defer) if prepared.has_defer else conditions
         if labels:
             key = (*key, labels)
         restrictions: tuple[Restriction | None, ...] = ()
@@ -193,13 +200,30 @@ class Operations:
                     operation, fragments = applied.operation, applied.fragments
                     restricted.append(applied)
             supergraph = self.supergraph.with_labels(labels)
-            plan = PlanBuilder(supergraph, operation, fragments, flags).build()
+            plan = PlanBuilder(supergraph, operation, fragments, flags, defer).build()
             # The client's full selection: fields a restriction took out are missing from
             # the data and read as null.
-            projection = Compiler(
-                self.supergraph.schema, self.api_schema, prepared.fragments, flags
-            ).compile(prepared.operation)
-            planned = prepared.plans[key] = PlannedOperation(plan, projection, tuple(restricted))
+            compiler = Compiler(
+                self.supergraph.schema, self.api_schema, prepared.fragments, flags, defer
+            )
+            projection = compiler.compile(prepared.operation)
+            # Each deferred part's own projection. The client's fragments are found again in
+            # the client's operation: a restriction keeps every fragment, only fields go.
+            deferred = None
+            # Only when something is deferred (`@defer(if: false)` everywhere: plain JSON).
+            if plan.deferred:
+                client = find_deferred(
+                    self.supergraph.schema, prepared.operation, prepared.fragments, flags
+                )
+                deferred = {
+                    fragment.key: compiler.deferred(
+                        fragment.types, fragment.selection_set, fragment.root
+                    )
+                    for fragment in client.values()
+                }
+            planned = prepared.plans[key] = PlannedOperation(
+                plan, projection, tuple(restricted), deferred
+            )
         return planned
 
 
@@ -232,7 +256,10 @@ def _introspection_selections(
             kept.append(
                 InlineFragmentNode(
                     type_condition=condition,
-                    directives=selection.directives,
+                    # Answered with the primary part: graphql-core must not defer them.
+                    directives=tuple(
+                        d for d in selection.directives or () if d.name.value != "defer"
+                    ),
                     selection_set=SelectionSetNode(selections=nested),
                 )
             )

@@ -3,6 +3,7 @@ and how the pipeline refuses one (`OperationError`, answered with GraphQL errors
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,7 +17,7 @@ from graphql import (
 
 from router.planner.plan import Plan
 from router.projection import CompiledObject
-from router.types import JSONObject
+from router.types import JSONObject, PlanPath
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -62,6 +63,9 @@ class PlannedOperation:
     projection: CompiledObject
     # What checks took out of the operation before planning (answered null, with errors).
     restricted: tuple[Restricted, ...] = ()
+    # With @defer: each deferred fragment's own fields per concrete type, by the key of its
+    # block (`DeferredBlock.key`); the projection then leaves them out of the primary part.
+    deferred: Mapping[tuple[PlanPath, int], Mapping[str, CompiledObject]] | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +78,8 @@ class PreparedOperation:
     root_type: str
     condition_variables: tuple[str, ...]
     has_variables: bool
+    # Whether a fragment carries @defer (then plans depend on the client's Accept too).
+    has_defer: bool
     introspection: DocumentNode | None
     # Root field names (rate limiting's sensitive fields, e.g. login).
     root_fields: frozenset[str] = frozenset()

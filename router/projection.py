@@ -9,6 +9,7 @@ nulls the nearest nullable parent and records an error unless one is already the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,8 @@ from graphql import (
     is_leaf_type,
 )
 
-from router.planner.collect import FieldCollector
-from router.types import JSONObject
+from router.planner.collect import Deferral, FieldCollector
+from router.types import JSONObject, ResponsePath
 
 LEAF, TYPENAME, OBJECT, ABSTRACT, RAW, ENUM = range(6)
 
@@ -90,10 +91,13 @@ class Compiler:
         api_schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
         variables: dict[str, bool],
+        defer: bool = False,
     ) -> None:
+        """`defer`: leave deferred fragments out (each is compiled on its own, `deferred`)."""
         self.schema = schema
         self.api_schema = api_schema
         self.collector = FieldCollector(schema, fragments, variables)
+        self.defer = defer
 
     def compile(self, operation: OperationDefinitionNode) -> CompiledObject:
         root = self.schema.get_root_type(operation.operation)
@@ -105,7 +109,8 @@ class Compiler:
     ) -> CompiledObject:
         gtype = self.schema.get_type(type_name)
         compiled = CompiledObject(type_name)
-        for key, nodes in self.collector.collect(type_name, sets).items():
+        defers: list[Deferral] | None = [] if self.defer else None
+        for key, nodes in self.collector.collect(type_name, sets, defers).items():
             fname = nodes[0].name.value
             if fname == "__typename":
                 shape = Shape(True, TYPENAME)
@@ -116,6 +121,13 @@ class Compiler:
                 shape = self.shape(fdef.type, nodes)
             compiled.add(CompiledField(key, type_name, fname, shape))
         return compiled
+
+    def deferred(
+        self, types: Iterable[str], selection_set: SelectionSetNode, root: bool = False
+    ) -> dict[str, CompiledObject]:
+        """A deferred fragment's own fields (nested deferred fragments left out), per
+        concrete type of the objects it applies to."""
+        return {t: self.object(t, [selection_set], root=root) for t in types}
 
     def shape(self, gql_type: GraphQLOutputType, nodes: list[FieldNode]) -> Shape:
         nonnull = isinstance(gql_type, GraphQLNonNull)
@@ -170,6 +182,15 @@ class Projector:
 
     def run(self, compiled: CompiledObject, data: JSONObject | None) -> JSONObject | None:
         result = self.object(compiled, data or {}, None)
+        return None if result is INVALID else result
+
+    def run_at(self, compiled: CompiledObject, data: JSONObject, at: ResponsePath) -> Any:
+        """Project the object at response path `at` (a deferred part): a null that reaches
+        the fragment nulls its whole `data`, and errors carry full paths."""
+        path: Path = None
+        for segment in at:
+            path = (path, segment)
+        result = self.object(compiled, data, path)
         return None if result is INVALID else result
 
     def object(self, compiled: CompiledObject, src: JSONObject, path: Path) -> Any:
@@ -270,3 +291,23 @@ class Projector:
 
 
 _EVERYWHERE: tuple[str | int, ...] = ("<every path>",)
+
+
+def selects(compiled: CompiledObject, path: list[Any]) -> bool:
+    """Whether a response path (relative to `compiled`'s object) names a field this
+    projection selects: which part of a deferred answer an error belongs to."""
+    keys = [segment for segment in path if isinstance(segment, str)]
+    if not keys:
+        return False
+    found = next((f for f in compiled.fields if f.key == keys[0]), None)
+    if found is None:
+        return False
+    if len(keys) == 1:
+        return True
+    shape = found.shape
+    while shape.item is not None:
+        shape = shape.item
+    rest = path[path.index(keys[0]) + 1 :]
+    if shape.obj is not None:
+        return selects(shape.obj, rest)
+    return any(selects(obj, rest) for obj in (shape.by_type or {}).values())

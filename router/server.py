@@ -1,7 +1,8 @@
 """The router's HTTP endpoints: POST/GET /graphql, GraphiQL for browsers, GET /health.
 
 `RouterEndpoints` reads the request (body size limit first), runs the edge's stages around
-`Router.handle`, and turns refusals into GraphQL errors with Apollo's codes. The stages
+`Router.handle`, and turns refusals into GraphQL errors with Apollo's codes; an answer
+with @defer parts streams as multipart (router/incremental.py). The stages
 and their order come in from the composition root (router/bootstrap.py, from
 router/edge/pipeline.py); a hot reloader, when given, polls for the app's lifetime.
 Subscriptions (a WebSocket upgrade, or an Accept header asking for SSE or multipart) go to
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -34,6 +35,7 @@ from coursegraph.body_limit import BodyTooLarge, read_body
 from router.client_address import ClientAddresses
 from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
+from router.incremental import MULTIPART_CONTENT_TYPE, accepts_incremental, multipart
 from router.override import OVERRIDE_HEADER
 from router.reload import Reloader
 from router.service import MethodNotAllowed, Router
@@ -279,13 +281,21 @@ class RouterEndpoints:
                 viewer=exchange.viewer,
                 wants_plan=request.headers.get(PLAN_HEADER) == "1",
                 override_labels=request.headers.get(OVERRIDE_HEADER),
+                incremental=accepts_incremental(request.headers.get("accept", "")),
             )
             status = result.status
             errors = result.body.get("errors")
             exchange.cost = result.cost
             if exchange.operation_name is None:
                 exchange.operation_name = result.operation_name
-            response = _json(result.body, status)
+            response: Response
+            if result.parts is not None:
+                # @defer: the primary part now, each deferred part as it is done.
+                response = StreamingResponse(
+                    multipart(result.body, result.parts), media_type=MULTIPART_CONTENT_TYPE
+                )
+            else:
+                response = _json(result.body, status)
         except EdgeRefusal as refusal:
             status = refusal.status
             body = refusal.body()

@@ -2,13 +2,14 @@
 
 Order: prepare (cached parse + validate + operation checks) → coerce variables → cost →
 admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per @skip/
-@include variant) → execute fetches (counting the objects they return, the actual cost)
-→ answer introspection locally → project into the client's shape.
+@include/@defer variant) → execute fetches (counting the objects they return, the actual
+cost) → answer introspection locally → project into the client's shape → with @defer, the
+deferred parts, run while the client reads them (router/incremental.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,10 @@ from router.config import RouterConfig
 from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
 from router.exposure import cost_extension
 from router.http import SubgraphClient, router_signer
+from router.incremental import deferred_parts
 from router.planner.builder import PlanError
 from router.prepared import OperationError, PlannedOperation, PreparedOperation
-from router.projection import Projector
+from router.projection import Projector, selects
 from router.state import SchemaState
 from router.supergraph import Supergraph
 from router.types import JSONObject
@@ -37,6 +39,9 @@ class Response:
     operation_name: str | None = None
     # (estimated, actual) cost of an executed operation (telemetry).
     cost: tuple[int, int] | None = None
+    # With @defer, for a client that reads incremental responses: the payloads after
+    # `body` (router/incremental.py), produced while the client reads them.
+    parts: AsyncIterator[JSONObject] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +133,15 @@ class Router:
         viewer: Viewer | None = None,
         wants_plan: bool = False,
         override_labels: str | None = None,
+        incremental: bool = False,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
         (the verified claims) is whom the operation checks restrict fields for.
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
-        state allows it; `override_labels` is the client's X-Coursegraph-Override-Labels."""
+        state allows it; `override_labels` is the client's X-Coursegraph-Override-Labels.
+        `incremental` (the client accepts multipart incremental responses) delivers @defer
+        fragments as parts of their own; otherwise the answer comes whole."""
         admitted = await self.admitted(
             query,
             operation_name,
@@ -142,6 +150,7 @@ class Router:
             admit=admit,
             viewer=viewer,
             override_labels=override_labels,
+            incremental=incremental,
         )
         if isinstance(admitted, Response):
             return admitted
@@ -166,6 +175,7 @@ class Router:
         admit: Admit | None = None,
         viewer: Viewer | None = None,
         override_labels: str | None = None,
+        incremental: bool = False,
     ) -> Admitted | Response:
         """The operation prepared, admitted by the edge and planned for `viewer`, or the
         error response that refuses it. Subscriptions go on from here to
@@ -189,7 +199,7 @@ class Router:
             if admit is not None:
                 await admit(prepared, cost)
             labels = state.override.active(override_labels)
-            planned = operations.planned(prepared, coerced, viewer, labels)
+            planned = operations.planned(prepared, coerced, viewer, labels, incremental)
         except OperationError as exc:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
@@ -235,8 +245,13 @@ class Router:
                 execution.data.update(result.data)
             for error in result.errors or ():
                 execution.errors.append(dict(error.formatted))
+        deferring = planned.deferred is not None
         for restricted in planned.restricted:
-            execution.errors.extend(restricted.errors(execution.data))
+            refused = restricted.errors(execution.data)
+            if deferring:
+                # Refused fields of deferred fragments are reported with their part.
+                refused = [e for e in refused if selects(planned.projection, e["path"])]
+            execution.errors.extend(refused)
         errors = execution.errors
         data = Projector(errors).run(planned.projection, execution.data)
         body: JSONObject = {"data": data}
@@ -251,6 +266,10 @@ class Router:
             extensions["cost"] = {"estimated": cost, "actual": execution.objects}
         if extensions:
             body["extensions"] = extensions
+        if deferring:
+            body["hasNext"] = True
+            parts = deferred_parts(execution, planned, data)
+            return Response(200, body, operation, (cost, execution.objects), parts)
         return Response(200, body, operation, (cost, execution.objects))
 
 

@@ -436,7 +436,10 @@ class _Restrict:
                     selection.type_condition.name.value if selection.type_condition else type_name
                 )
                 inner = self.selection_set(condition, selection.selection_set)
-                if not _only_typename(inner):
+                # A deferred fragment stays, emptied or not: its part is still delivered.
+                if not _only_typename(inner) or any(
+                    d.name.value == "defer" for d in selection.directives or ()
+                ):
                     kept.append(
                         InlineFragmentNode(
                             type_condition=selection.type_condition,

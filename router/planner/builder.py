@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLOutputType,
     InlineFragmentNode,
     NamedTypeNode,
     NameNode,
@@ -36,7 +33,7 @@ from graphql import (
     print_ast,
 )
 
-from router.planner.collect import Collected, FieldCollector
+from router.planner.collect import Collected, Deferral, FieldCollector
 from router.planner.conflicts import resolve_conflicts
 from router.planner.context import (
     ContextSource,
@@ -51,11 +48,22 @@ from router.planner.context import (
     variable_names,
     with_variables,
 )
+from router.planner.defer import DeferredFragment, NodeKey, find_deferred, subselection
 from router.planner.merge import merge_siblings
-from router.planner.plan import Fetch, Plan, RepSpec, build_tree, schedule
+from router.planner.plan import (
+    DeferredBlock,
+    Fetch,
+    Plan,
+    PlanNode,
+    RepSpec,
+    Step,
+    build_tree,
+    schedule,
+)
 from router.planner.requirements import (
     field_def,
     internalize,
+    list_depth,
     named_type,
     print_args,
     rep_conflict,
@@ -87,6 +95,23 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class Site:
+    """Where the planner met a deferred fragment: the fetch and selection of the objects it
+    applies to (`fetch` None on the operation's root)."""
+
+    deferral: Deferral
+    fetch: Fetch | None
+    graph: str
+    tname: str
+    out: OutSelection
+    path: PlanPath
+    provided: list[SelectionSetNode] | None
+    frame: Frame | None
+    # The client's other fields on the object: router-added keys must not clash with them.
+    client: Collected
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """The field that led to the current object, inside the current fetch."""
 
@@ -98,16 +123,6 @@ class Frame:
     parent: Frame | None
 
 
-def list_depth(gql_type: GraphQLOutputType) -> int:
-    depth = 0
-    t: object = gql_type
-    while isinstance(t, GraphQLNonNull | GraphQLList):
-        if isinstance(t, GraphQLList):
-            depth += 1
-        t = t.of_type
-    return depth
-
-
 class PlanBuilder:
     def __init__(
         self,
@@ -115,11 +130,23 @@ class PlanBuilder:
         operation: OperationDefinitionNode,
         fragments: Mapping[str, FragmentDefinitionNode],
         variables: Mapping[str, bool],
+        defer: bool = False,
     ) -> None:
+        """`defer`: plan @defer fragments as blocks of their own (the client reads
+        incremental responses); without it they are planned like any fragment."""
         self.sg = supergraph
         self.schema = supergraph.schema
         self.operation = operation
+        self.fragments = fragments
+        self.variables = variables
         self.collector = FieldCollector(self.schema, fragments, variables)
+        # The deferred fragments, the block being planned (0: the primary part) and, per
+        # block, the places its fragment was met.
+        self.deferred: dict[NodeKey, DeferredFragment] = (
+            find_deferred(self.schema, operation, fragments, variables) if defer else {}
+        )
+        self.block = 0
+        self.sites: dict[NodeKey, list[Site]] = {}
         self.fetches: list[Fetch] = []
         self.roots: list[Fetch] = []
         self.groups: dict[tuple[object, ...], Fetch] = {}
@@ -139,14 +166,26 @@ class PlanBuilder:
         if root is None:
             raise PlanError(f"the schema has no {op.value} type")
         self.root_type = root.name
-        fields = self.collector.collect(root.name, [self.operation.selection_set])
-        groups: list[tuple[str, Collected]] = []
         sequential = op is OperationType.MUTATION
+        self.plan_root(self.operation.selection_set, (), sequential)
+        if self.deferred:
+            return self._build_deferred(sequential)
+        self._finalize()
+        tree = build_tree(self.roots, self.fetches, sequential)
+        return Plan(tree, len(self.fetches), schedule(tree))
+
+    def plan_root(self, selection_set: SelectionSetNode, path: PlanPath, sequential: bool) -> None:
+        """Plan root fields: one fetch per subgraph (in order for mutations)."""
+        op = self.operation.operation
+        defers = self._defers()
+        fields = self.collector.collect(self.root_type, [selection_set], defers)
+        self._sites(defers, None, "", self.root_type, OutSelection(), path, None, None, fields)
+        groups: list[tuple[str, Collected]] = []
         for key, nodes in fields.items():
             fname = nodes[0].name.value
             if fname.startswith("__"):
                 continue  # __typename, __schema, __type: answered by the router
-            graph = self._root_graph(root.name, fname, nodes, groups, sequential)
+            graph = self._root_graph(self.root_type, fname, nodes, groups, sequential)
             if sequential:
                 if groups and groups[-1][0] == graph:
                     groups[-1][1][key] = nodes
@@ -161,10 +200,9 @@ class PlanBuilder:
                     groups.append((graph, {key: nodes}))
         for graph, collected in groups:
             fetch = self._root_fetch(graph, op.value, reuse=False)
-            self.plan_object(fetch, graph, root.name, collected, fetch.selection, (), None, None)
-        self._finalize()
-        tree = build_tree(self.roots, self.fetches, sequential)
-        return Plan(tree, len(self.fetches), schedule(tree))
+            self.plan_object(
+                fetch, graph, self.root_type, collected, fetch.selection, (), None, None
+            )
 
     def _root_graph(
         self,
@@ -195,13 +233,14 @@ class PlanBuilder:
         self, graph: str, path: PlanPath, entity: bool, parent: Fetch | None, deps: set[Fetch]
     ) -> Fetch:
         fetch = Fetch(len(self.fetches), graph, path, entity, parent=parent, deps=set(deps))
+        fetch.block = self.block
         self.fetches.append(fetch)
         return fetch
 
     def _root_fetch(self, graph: str, kind: str, reuse: bool) -> Fetch:
         if reuse:
             for fetch in self.roots:
-                if fetch.graph == graph:
+                if fetch.graph == graph and fetch.block == self.block:
                     return fetch
         fetch = self._new_fetch(graph, (), entity=False, parent=None, deps=set())
         fetch.operation_kind = kind
@@ -217,7 +256,8 @@ class PlanBuilder:
         tname: str,
         fields: tuple[RepField, ...],
     ) -> Fetch:
-        base = (parent.id, graph, path, frozenset(d.id for d in deps))
+        # Fetches of different parts (@defer) are never grouped: each part runs apart.
+        base = (parent.id, graph, path, frozenset(d.id for d in deps), self.block)
         variant = 0
         while True:
             fetch = self.groups.get((*base, variant))
@@ -408,10 +448,12 @@ class PlanBuilder:
     ) -> None:
         gtype = self.schema.get_type(tname)
         if is_object_type(gtype):
-            fields = self.collector.collect(tname, sub_sets)
+            defers = self._defers()
+            fields = self.collector.collect(tname, sub_sets, defers)
             for key in exclude:
                 fields.pop(key, None)
             self.plan_object(fetch, graph, tname, fields, out, path, provided, frame)
+            self._sites(defers, fetch, graph, tname, out, path, provided, frame, fields)
             return
         if graph in self.sg.types[tname].interface_object_graphs:
             self.plan_interface_object(fetch, graph, tname, sub_sets, out, path, provided, frame)
@@ -429,13 +471,15 @@ class PlanBuilder:
                 continue
             if shared is not None and ptype.name not in shared:
                 continue
-            fields = self.collector.collect(ptype.name, sub_sets)
+            defers = self._defers()
+            fields = self.collector.collect(ptype.name, sub_sets, defers)
             for key in exclude:
                 fields.pop(key, None)
-            if not fields:
+            if not fields and not defers:
                 continue
             frag = out.fragment(ptype.name)
             self.plan_object(fetch, graph, ptype.name, fields, frag, path, provided, frame)
+            self._sites(defers, fetch, graph, ptype.name, frag, path, provided, frame, fields)
 
     def plan_object(
         self,
@@ -833,6 +877,150 @@ class PlanBuilder:
             None,
             exclude=frozenset(done),
         )
+
+    # ------------------------------------------------------------------ @defer
+    def _defers(self) -> list[Deferral] | None:
+        """A list to collect deferred fragments into, when the plan defers any."""
+        return [] if self.deferred else None
+
+    def _sites(
+        self,
+        defers: list[Deferral] | None,
+        fetch: Fetch | None,
+        graph: str,
+        tname: str,
+        out: OutSelection,
+        path: PlanPath,
+        provided: list[SelectionSetNode] | None,
+        frame: Frame | None,
+        client: Collected,
+    ) -> None:
+        for deferral in defers or ():
+            key = (id(deferral.node), path)
+            site = Site(deferral, fetch, graph, tname, out, path, provided, frame, client)
+            self.sites.setdefault(key, []).append(site)
+
+    def _build_deferred(self, sequential: bool) -> Plan:
+        """Plan each deferred fragment as a block of its own, parents before children
+        (`find_deferred`'s order, so a block's sites are known when it is planned)."""
+        numbers = {key: n for n, key in enumerate(self.deferred, start=1)}
+        by_block_key = {f.key: numbers[f.node] for f in self.deferred.values()}
+        for key, number in numbers.items():
+            self.block = number
+            for site in self.sites.get(key, ()):
+                self._plan_site(site)
+        self.block = 0
+        self._finalize()
+        by_block: dict[int, list[Fetch]] = {}
+        for fetch in self.fetches:
+            by_block.setdefault(fetch.block, []).append(fetch)
+        waited: set[Fetch] = set()
+        outside: dict[int, set[Fetch]] = {}
+        for number, fetches in by_block.items():
+            for fetch in fetches:
+                for dep in (*fetch.deps, *((fetch.parent,) if fetch.parent else ())):
+                    if dep.block != number:
+                        outside.setdefault(number, set()).add(dep)
+                        waited.add(dep)
+        # Printed ids, in planning order, for the fetches a deferred block waits for.
+        for ident, fetch in enumerate(sorted(waited, key=lambda f: f.id)):
+            fetch.defer_id = ident
+        variables = self.variables
+        trees: dict[int, tuple[PlanNode | None, tuple[Step, ...]]] = {}
+        for number in (0, *numbers.values()):
+            fetches = by_block.get(number, [])
+            roots = [f for f in fetches if f.parent is None or f.parent.block != number]
+            tree = build_tree(roots, fetches, sequential and number == 0)
+            trees[number] = (tree, schedule(tree))
+        blocks = tuple(
+            DeferredBlock(
+                number=number,
+                key=fragment.key,
+                parent=by_block_key[fragment.parent] if fragment.parent is not None else 0,
+                label=fragment.label,
+                path=fragment.path,
+                depends=tuple(
+                    sorted(f.defer_id for f in outside.get(number, ()) if f.defer_id is not None)
+                ),
+                subselection=subselection(fragment.selection_set, self.fragments, variables),
+                root=trees[number][0],
+                steps=trees[number][1],
+            )
+            for key, number in numbers.items()
+            for fragment in (self.deferred[key],)
+        )
+        primary = trees[0]
+        return Plan(
+            primary[0],
+            len(self.fetches),
+            primary[1],
+            deferred=blocks,
+            primary_subselection=subselection(
+                self.operation.selection_set, self.fragments, variables
+            ),
+        )
+
+    def _plan_site(self, site: Site) -> None:
+        """Plan a deferred fragment where it was met, as Apollo does: on an entity, the
+        fields its subgraph resolves come back from it through an `_entities` fetch of their
+        own (the key selected where the object is), and every other field jumps to its own
+        subgraph from there, in parallel. Fields only `@provides` gives, and all fields of
+        an object its subgraph has no key for, ride along with the fetch that has the
+        object; the block then only delivers them."""
+        selection = site.deferral.selection_set
+        if site.fetch is None:
+            self.plan_root(selection, site.path, sequential=False)
+            return
+        fetch, graph, tname, path = site.fetch, site.graph, site.tname, site.path
+        defers = self._defers()
+        fields = self.collector.collect(tname, [selection], defers)
+        prov = self.provided_map(site.provided, tname) if site.provided else None
+        back = self._key_back(graph, tname)
+        own: Collected = {}
+        along: Collected = {}
+        rest: Collected = {}
+        for key, nodes in fields.items():
+            fname = nodes[0].name.value
+            if fname != "__typename" and back is not None and self.local(graph, tname, fname, None):
+                own[key] = nodes
+            elif fname == "__typename" or self.local(graph, tname, fname, prov):
+                along[key] = nodes
+            else:
+                rest[key] = nodes
+        client = {**site.client, **fields}
+        if own and back is not None:
+            before = len(self.touched)
+            reps = self.require(
+                fetch, graph, tname, back.selection, site.out, path, client, site.frame
+            )
+            reps = (RepField("__typename", "__typename"), *reps)
+            site.out.typename()
+            deps = {fetch, *self.touched[before:]}
+            child = self.child_fetch(fetch, graph, path, deps, tname, reps)
+            self.add_rep(child, tname, tname, reps)
+            frag = child.selection.fragment(tname)
+            self.plan_object(child, graph, tname, own, frag, path, None, None)
+        self.plan_object(
+            fetch,
+            graph,
+            tname,
+            {**along, **rest},
+            site.out,
+            path,
+            site.provided,
+            site.frame,
+        )
+        self._sites(defers, fetch, graph, tname, site.out, path, site.provided, site.frame, client)
+
+    def _key_back(self, graph: str, tname: str) -> Key | None:
+        """A key `graph` resolves `tname` by and can select itself: the way back to it."""
+        if not is_object_type(self.schema.get_type(tname)):
+            return None
+        meta = self.sg.types.get(tname)
+        for key in meta.keys.get(graph, ()) if meta is not None else ():
+            if key.resolvable and self.selection_local(graph, tname, key.selection):
+                return key
+        return None
 
     # ------------------------------------------------------------------ finishing
     def _finalize(self) -> None:

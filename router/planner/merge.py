@@ -53,7 +53,9 @@ def merge_siblings(fetches: list[Fetch]) -> None:
         slots: dict[tuple[object, ...], list[Fetch]] = {}
         for fetch in fetches:
             if fetch.entity and fetch.parent is not None:
-                slots.setdefault((fetch.parent.id, fetch.graph, fetch.path), []).append(fetch)
+                # Each part of a deferred plan runs on its own: only its own fetches fold.
+                slot = (fetch.parent.id, fetch.graph, fetch.path, fetch.block)
+                slots.setdefault(slot, []).append(fetch)
         for group in slots.values():
             pair = next(
                 (

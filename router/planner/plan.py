@@ -56,6 +56,10 @@ class Fetch:
     entities_selection: str = ""
     variable_defs: tuple[str, ...] = ()
     service: str = ""  # the subgraph's name, as query plans show it
+    # The part of the response it serves: 0 the primary, else a deferred block's number.
+    block: int = 0
+    # Its id in printed plans (`Fetch(service: "a", id: 0)`), when a deferred block waits for it.
+    defer_id: int | None = None
     # Aliases added to keep the subgraph query valid, undone on the response (conflicts.py).
     renames: Any = None
     # Variables of @fromContext arguments, valued per entity by the executor (context.py).
@@ -151,16 +155,69 @@ PlanNode = FetchNode | SequenceNode | ParallelNode | BatchNode
 
 
 @dataclass(frozen=True, slots=True)
+class DeferredBlock:
+    """The fetches of one deferred fragment (router/planner/defer.py), run once the part it
+    is nested in has been fetched, and sent as an incremental part of its own."""
+
+    number: int  # 1, 2, ... in planning order; the primary part is 0
+    key: tuple[PlanPath, int]  # the fragment's (path, n-th there): router/planner/defer.py
+    parent: int  # the block it is nested in (0: the primary part)
+    label: str | None
+    path: PlanPath  # where its objects are, `@` for lists
+    # Printed ids of the fetches of other parts it waits for (Apollo's `depends`).
+    depends: tuple[int, ...]
+    subselection: str
+    root: PlanNode | None
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     root: PlanNode | None
     fetch_count: int
     # What the executor runs: `root` as steps with fetches batched (schedule()). `root`
     # stays the plan as query-plan JSON shows it, one node per fetch.
     steps: tuple[Step, ...] = ()
+    # With @defer: the primary part's subselection and the deferred blocks, parents first
+    # (`root`/`steps` are then the primary part's).
+    deferred: tuple[DeferredBlock, ...] = ()
+    primary_subselection: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The plan as Apollo's query-plan JSON shape (for the debug extension)."""
+        if self.deferred:
+            return {"kind": "QueryPlan", "node": self._defer_json(0)}
         return {"kind": "QueryPlan", "node": _node_json(self.root) if self.root else None}
+
+    def _children(self, parent: int) -> list[DeferredBlock]:
+        return [b for b in self.deferred if b.parent == parent]
+
+    def _defer_json(self, parent: int) -> dict[str, Any]:
+        if parent == 0:
+            subselection, node = self.primary_subselection, self.root
+        else:
+            block = self.deferred[parent - 1]
+            subselection, node = block.subselection, block.root
+        primary: dict[str, Any] = {}
+        if subselection:
+            primary["subselection"] = subselection
+        if node is not None:
+            primary["node"] = _node_json(node)
+        deferred: list[dict[str, Any]] = []
+        for block in self._children(parent):
+            item: dict[str, Any] = {"depends": [{"id": str(i)} for i in block.depends]}
+            if block.label is not None:
+                item["label"] = block.label
+            item["queryPath"] = list(block.path)
+            if self._children(block.number):
+                item["node"] = self._defer_json(block.number)
+            else:
+                if block.subselection:
+                    item["subselection"] = block.subselection
+                if block.root is not None:
+                    item["node"] = _node_json(block.root)
+            deferred.append(item)
+        return {"kind": "Defer", "primary": primary, "deferred": deferred}
 
     def to_text(self) -> str:
         """The plan for people, in the layout of Apollo's `prettyFormatQueryPlan`: each
@@ -168,15 +225,50 @@ class Plan:
         subgraph receives, pretty-printed; a last line says how many requests it makes
         once entity fetches are batched."""
         lines = ["QueryPlan {"]
-        if self.root is not None:
+        if self.deferred:
+            self._defer_text(0, 1, lines)
+        elif self.root is not None:
             _node_text(self.root, 1, lines)
         lines.append("}")
-        requests = len(self.steps)
+        requests = len(self.steps) + sum(len(b.steps) for b in self.deferred)
         lines.append(
             f"# {self.fetch_count} fetch{'es' if self.fetch_count != 1 else ''}, "
             f"{requests} subgraph request{'s' if requests != 1 else ''}"
         )
         return "\n".join(lines)
+
+    def _defer_text(self, parent: int, depth: int, lines: list[str]) -> None:
+        """Apollo's layout: `Defer { Primary { <subselection>: <node> }, [ Deferred(depends:
+        [0], path: "t", label: "x") { ... }, ] }`, nested blocks as a Defer of their own."""
+        pad = "  " * depth
+        if parent == 0:
+            subselection, node = self.primary_subselection, self.root
+        else:
+            block = self.deferred[parent - 1]
+            subselection, node = block.subselection, block.root
+        lines.append(f"{pad}Defer {{")
+        lines.append(f"{pad}  Primary {{")
+        _part_text(subselection, node, depth + 2, lines)
+        lines.append(f"{pad}  }}, [")
+        for block in self._children(parent):
+            label = f', label: "{block.label}"' if block.label is not None else ""
+            depends = ", ".join(str(i) for i in block.depends)
+            lines.append(
+                f'{pad}    Deferred(depends: [{depends}], path: "{".".join(block.path)}"{label}) {{'
+            )
+            if self._children(block.number):
+                self._defer_text(block.number, depth + 3, lines)
+            else:
+                _part_text(block.subselection, block.root, depth + 3, lines)
+            lines.append(f"{pad}    }},")
+        lines.append(f"{pad}  ]")
+        lines.append(f"{pad}}},")
+
+
+def _part_text(subselection: str, node: PlanNode | None, depth: int, lines: list[str]) -> None:
+    lines.append(f"{'  ' * depth}{subselection}:")
+    if node is not None:
+        _node_text(node, depth, lines)
 
 
 def _node_json(node: PlanNode) -> dict[str, Any]:
@@ -201,6 +293,8 @@ def _node_json(node: PlanNode) -> dict[str, Any]:
             for variable in fetch.context_args
             for source in variable.sources
         ]
+    if fetch.defer_id is not None:
+        body["id"] = str(fetch.defer_id)
     if fetch.entity:
         body["requires"] = sorted({spec.typename for spec in fetch.reps.values()})
         return {"kind": "Flatten", "path": list(fetch.path), "node": body}
@@ -231,7 +325,8 @@ def _node_text(node: PlanNode, depth: int, lines: list[str]) -> None:
 def _fetch_text(fetch: Fetch, depth: int, lines: list[str]) -> None:
     pad = "  " * depth
     inner = "  " * (depth + 1)
-    lines.append(f'{pad}Fetch(service: "{fetch.service}") {{')
+    ident = f", id: {fetch.defer_id}" if fetch.defer_id is not None else ""
+    lines.append(f'{pad}Fetch(service: "{fetch.service}"{ident}) {{')
     if fetch.entity:
         reps = " ".join(
             f"... on {typename} {{ {_rep_text(spec.fields)} }}"
@@ -263,7 +358,8 @@ def build_tree(roots: list[Fetch], all_fetches: list[Fetch], sequential: bool) -
     """
     children: dict[int, list[Fetch]] = {f.id: [] for f in all_fetches}
     for f in all_fetches:
-        if f.parent is not None:
+        # A parent outside `all_fetches` is another part's (@defer): `f` is a root here.
+        if f.parent is not None and f.parent.id in children:
             children[f.parent.id].append(f)
 
     def top_child(dep: Fetch, parent: Fetch) -> Fetch | None:
@@ -306,7 +402,37 @@ def build_tree(roots: list[Fetch], all_fetches: list[Fetch], sequential: bool) -
         return None
     if len(nodes) == 1:
         return nodes[0]
-    return SequenceNode(tuple(nodes)) if sequential else ParallelNode(tuple(nodes))
+    if sequential:
+        return SequenceNode(tuple(nodes))
+
+    def top(dep: Fetch) -> Fetch | None:
+        node = dep
+        while node.parent is not None and node.parent.id in children:
+            node = node.parent
+        return node if node.id in children else None
+
+    # A deferred block's roots may wait for one another (a key fetched before the block's
+    # entity fetch): those run in later layers.
+    levels: dict[int, int] = {}
+
+    def level_of(fetch: Fetch, seen: frozenset[int] = frozenset()) -> int:
+        if fetch.id not in levels:
+            level = 0
+            for dep in fetch.deps:
+                other = top(dep)
+                if other is not None and other is not fetch and other.id not in seen:
+                    level = max(level, level_of(other, seen | {fetch.id}) + 1)
+            levels[fetch.id] = level
+        return levels[fetch.id]
+
+    layers: dict[int, list[PlanNode]] = {}
+    for fetch, node in zip(roots, nodes, strict=True):
+        layers.setdefault(level_of(fetch), []).append(node)
+    steps = [
+        group[0] if len(group) == 1 else ParallelNode(tuple(group))
+        for _, group in sorted(layers.items())
+    ]
+    return steps[0] if len(steps) == 1 else SequenceNode(tuple(steps))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from graphql import (
     FieldNode,
     GraphQLField,
     GraphQLInterfaceType,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
@@ -39,6 +41,17 @@ def field_def(schema: GraphQLSchema, tname: str, fname: str) -> GraphQLField:
     gtype = schema.get_type(tname)
     assert isinstance(gtype, GraphQLObjectType | GraphQLInterfaceType), tname
     return gtype.fields[fname]
+
+
+def list_depth(gql_type: GraphQLOutputType) -> int:
+    """How many lists a field's type wraps (a `@` each in plan paths)."""
+    depth = 0
+    t: object = gql_type
+    while isinstance(t, GraphQLNonNull | GraphQLList):
+        if isinstance(t, GraphQLList):
+            depth += 1
+        t = t.of_type
+    return depth
 
 
 def named_type(gql_type: GraphQLOutputType) -> GraphQLNamedType:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response as HTTPResponse
 from starlette.responses import StreamingResponse
 
+from router.incremental import MULTIPART_CONTENT_TYPE, accepts_incremental, multipart
 from router.service import Response
 from router.stage import Exchange
 from router.subscriptions.stream import Ending, Serving, Stream
@@ -123,7 +124,10 @@ async def serve_http(
     client_address = serving.client_address(request)
     exchange = Exchange(request, query, name, extensions, client_address)
     headers = serving.subgraph_headers(request, client_address)
-    opened = await serving.open(exchange, variables, headers, allow_mutation)
+    # A query with @defer sent by a client that also accepts incremental delivery (Apollo
+    # Client may list both specs) gets its parts as the query endpoint sends them.
+    incremental = mode == "multipart" and accepts_incremental(request.headers.get("accept", ""))
+    opened = await serving.open(exchange, variables, headers, allow_mutation, incremental)
     if isinstance(opened, Response):
         errors = opened.body.get("errors")
         serving.answered(exchange, opened.status, errors)
@@ -134,6 +138,12 @@ async def serve_http(
                 opened.status,
                 headers=request_id,
                 media_type="application/json",
+            )
+        if opened.parts is not None:
+            return StreamingResponse(
+                multipart(opened.body, opened.parts),
+                media_type=MULTIPART_CONTENT_TYPE,
+                headers=request_id,
             )
         single = (
             _sse("next", opened.body) + _sse("complete", None)

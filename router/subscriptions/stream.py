@@ -229,9 +229,11 @@ async def subscribe(
     viewer: Viewer | None,
     observer: FetchObserver | None,
     client_address: str | None,
+    incremental: bool = False,
 ) -> Stream | Response:
-    """A stream for a subscription operation; a Response for anything else (see above). A
-    returned Stream is held in `streams` until `release()`."""
+    """A stream for a subscription operation; a Response for anything else (see above), with
+    its @defer parts when `incremental`. A returned Stream is held in `streams` until
+    `streams.remove()`."""
     admitted = await router.admitted(
         query,
         operation_name,
@@ -239,6 +241,7 @@ async def subscribe(
         allow_mutation=allow_mutation,
         admit=admit,
         viewer=viewer,
+        incremental=incremental,
     )
     if isinstance(admitted, Response):
         return admitted
@@ -281,7 +284,12 @@ class Serving:
     request_id_header: str
 
     async def open(
-        self, exchange: Exchange, variables: Any, headers: Mapping[str, str], allow_mutation: bool
+        self,
+        exchange: Exchange,
+        variables: Any,
+        headers: Mapping[str, str],
+        allow_mutation: bool,
+        incremental: bool = False,
     ) -> Stream | Response:
         """Run the edge's request stages on `exchange`, then `subscribe()`; an edge refusal
         becomes its error response."""
@@ -301,6 +309,7 @@ class Serving:
                 viewer=exchange.viewer,
                 observer=edge.observer,
                 client_address=exchange.client_address,
+                incremental=incremental,
             )
         except EdgeRefusal as refusal:
             return Response(refusal.status, refusal.body())

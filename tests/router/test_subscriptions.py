@@ -32,8 +32,16 @@ from router.edge.authentication import EdgeAuthenticator
 from router.service import Router
 from router.supergraph import Supergraph
 from tests.router import live_subgraphs
-from tests.router.conftest import SETTINGS, TOKEN_AUDIENCE, TOKEN_ISSUER, _static_jwks, make_token
+from tests.router.conftest import (
+    SETTINGS,
+    TOKEN_AUDIENCE,
+    TOKEN_ISSUER,
+    Stack,
+    _static_jwks,
+    make_token,
+)
 from tests.router.live_subgraphs import BROKER, ORDERS, Gate
+from tests.router.test_defer import CONTENT_TYPE, parts
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SUBSCRIPTION = """subscription($id: ID!) { orderUpdated(orderId: $id) {
@@ -566,3 +574,17 @@ async def test_multipart_fatal_error_is_a_top_level_errors_part(live: Live) -> N
     assert parts[-1]["payload"] is None
     assert parts[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert any(p.get("payload") for p in parts)  # the current state came first
+
+
+def test_a_deferred_query_with_both_multipart_specs_accepted_streams_its_parts(
+    stack: Stack,
+) -> None:
+    """Apollo Client may accept both specs on one request: a query then answers as the query
+    endpoint does, its @defer parts included (not squeezed into one subscription part)."""
+    accept = 'multipart/mixed;subscriptionSpec="1.0", multipart/mixed;deferSpec=20220824'
+    response = stack.post("basic", {"query": "{ me { id ... @defer { name } } }"}, accept=accept)
+    assert response.headers["content-type"] == CONTENT_TYPE
+    got = parts(response.content)
+    assert got[0] == {"data": {"me": {"id": "u1"}}, "hasNext": True}
+    assert got[-1]["hasNext"] is False
+    assert got[-1]["incremental"][0]["path"] == ["me"]
