@@ -93,6 +93,7 @@ class RouterEndpoints:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         reloader = self.reloader
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
+        await self.edge.start()
         try:
             yield
         finally:

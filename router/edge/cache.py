@@ -10,9 +10,12 @@ hit is no subgraph fetch). Only queries: a mutation passes straight through.
 - **Keys**: a root fetch by (subgraph, operation text, variables); an `_entities` fetch
   per entity, by (subgraph, operation text, other variables, representation), so the
   teacher fetched for one page serves the next and only the missing entities are asked
-  for. A PRIVATE answer is also keyed by the viewer's bearer token (never stored without
-  one); a token names one viewer with one role, and a role change revokes tokens, so a
-  token's entries cannot outlive what they were computed for.
+  for. A PUBLIC answer is the same for every viewer, but anonymous requests and signed-in
+  ones keep separate entries, so a resolver may answer anonymous callers in a way that is
+  PUBLIC for them (`viewerEnrollment: null`) and signed-in ones PRIVATE or `no-store`. A
+  PRIVATE answer is keyed by the viewer's bearer token (never stored without one); a
+  token names one viewer with one role, and a role change revokes tokens, so a token's
+  entries cannot outlive what they were computed for.
 - **Tags**: the object types the subgraph listed (`Cache-Tag`) and `Type:key` of each
   representation sent. An event's `entities` ("Course:<id>") drop the entries tagged
   `Course:<id>` or `Course`.
@@ -161,8 +164,6 @@ class ResponseCache(Stage):
         idempotent: bool,
     ) -> JSONObject:
         name = traffic.endpoint.name
-        if self.nats_url is not None and self._listener is None:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
         if not idempotent or name in self.uncached or not self.listening:
             return await self._forward(traffic, payload, headers, idempotent)
         variables = payload.get("variables")
@@ -214,7 +215,7 @@ class ResponseCache(Stage):
         name = traffic.endpoint.name
         viewer = headers.get("authorization")
         document, variables = payload["query"], payload.get("variables") or {}
-        public = _key(ROOT, name, document, variables)
+        public = _key(ROOT, name, document, variables, viewer is not None)
         private = _key(ROOT, name, document, variables, viewer) if viewer else None
         keys = [private, public] if private is not None else [public]
         for raw in await self.store.get_many(keys):
@@ -248,7 +249,8 @@ class ResponseCache(Stage):
         document = payload["query"]
         representations: list[Any] = variables["representations"]
         others = {k: v for k, v in variables.items() if k != "representations"}
-        publics = [_key(ENTITY, name, document, others, rep) for rep in representations]
+        signed_in = viewer is not None
+        publics = [_key(ENTITY, name, document, others, rep, signed_in) for rep in representations]
         privates = (
             [_key(ENTITY, name, document, others, rep, viewer) for rep in representations]
             if viewer
@@ -309,6 +311,12 @@ class ResponseCache(Stage):
         return SubgraphAnswer(out, objects)
 
     # ------------------------------------------------------------------ invalidation
+    async def start(self) -> None:
+        """Subscribe to the events in the background: until it is done (or while NATS is
+        away) the cache is neither read nor written."""
+        if self.nats_url is not None and self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
     async def invalidate(self, entities: tuple[str, ...]) -> int:
         """Drop what the store holds of `entities` ("Type:id"); entries being fetched now
         are not stored."""

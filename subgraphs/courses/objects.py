@@ -202,7 +202,9 @@ class Course:
     async def viewer_enrollment(self, info: CourseInfo) -> Enrollment | None:
         viewer = info.context.viewer
         if viewer is None:
-            return None
+            return None  # the same for every anonymous caller: cacheable with the page
+        # The viewer's progress changes without an event: a signed-in page is never kept.
+        restrict_cache(info, max_age=0)
         row = await info.context.loaders.current_enrollments.load((viewer.id, str(self.id)))
         return Enrollment.from_model(row) if row else None
 

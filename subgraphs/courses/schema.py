@@ -359,9 +359,8 @@ class Mutation:
 
 # What the router may cache (coursegraph/cache_control.py; docs/caching.md): the public
 # catalog, dropped by the router when a course or enrollment event names it. Drafts make
-# their answer PRIVATE at run time (objects.visible_course). Enrollments (so a page's
-# `viewerEnrollment` and its progress), certificates and the internal money fields have
-# no hint: never cached.
+# their answer PRIVATE at run time (objects.visible_course). Enrollments, certificates
+# and the internal money fields have no hint: never cached.
 CATALOG = CacheHint(max_age=CATALOG_MAX_AGE_SECONDS, scope=CacheScope.PUBLIC)
 INHERIT = CacheHint(inherit_max_age=True)
 CACHE_HINTS: dict[str, CacheHint] = {
@@ -374,6 +373,9 @@ CACHE_HINTS: dict[str, CacheHint] = {
     "Money": INHERIT,
     "Course": CATALOG,
     "Course.teacher": INHERIT,
+    # Null for anonymous callers; for a signed-in one the resolver makes the answer
+    # `no-store` (progress changes without an event).
+    "Course.viewerEnrollment": INHERIT,
     "Section": CATALOG,
     "Lecture": CATALOG,
     "Lecture.video": INHERIT,
