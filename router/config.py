@@ -259,8 +259,10 @@ class ResponseCacheConfig(Section):
     # redis: shared by every router instance; default REDIS_URL.
     redis_url: str | None = None
     key_prefix: str = "coursegraph:cache:"
-    # Entries the memory store keeps (least recently used dropped first).
+    # What the memory store keeps, per router process: entries and bytes of answers
+    # (least recently used dropped first). Redis: bound it with Redis's maxmemory.
     memory_size: int = Field(default=50_000, ge=1)
+    memory_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # The longest any entry is kept, whatever a subgraph's max-age says.
     max_age_seconds: float = Field(default=300.0, gt=0)
     # Without NATS_URL no event can drop an entry: each then lives at most this long,

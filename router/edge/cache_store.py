@@ -39,10 +39,13 @@ class CacheStore(Protocol):
 
 
 class MemoryStore:
-    """Least recently used dropped past `size` entries; expired ones when met."""
+    """Least recently used dropped past `size` entries or `max_bytes` of values (clients
+    choose variables, so the number of distinct answers is theirs); expired ones when met."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self.bytes = 0
         # key → (expires at, monotonic; value; tags)
         self._items: OrderedDict[str, tuple[float, bytes, tuple[str, ...]]] = OrderedDict()
         self._tagged: dict[str, set[str]] = {}
@@ -71,9 +74,10 @@ class MemoryStore:
             if put.key in self._items:
                 self._drop(put.key)
             self._items[put.key] = (now + put.ttl_seconds, put.value, put.tags)
+            self.bytes += len(put.value)
             for tag in put.tags:
                 self._tagged.setdefault(tag, set()).add(put.key)
-        while len(self._items) > self._size:
+        while self._items and (len(self._items) > self._size or self.bytes > self._max_bytes):
             self._drop(next(iter(self._items)))
 
     async def invalidate(self, tags: Iterable[str]) -> int:
@@ -87,6 +91,7 @@ class MemoryStore:
         item = self._items.pop(key, None)
         if item is None:
             return 0
+        self.bytes -= len(item[1])
         for tag in item[2]:
             keys = self._tagged.get(tag)
             if keys is not None:
@@ -98,6 +103,7 @@ class MemoryStore:
     async def clear(self) -> None:
         self._items.clear()
         self._tagged.clear()
+        self.bytes = 0
 
     async def close(self) -> None:
         return None

@@ -141,7 +141,7 @@ def build_edge(
                 cached.max_age_seconds,
             )
             if cached.store == "redis"
-            else MemoryStore(cached.memory_size)
+            else MemoryStore(cached.memory_size, cached.memory_max_bytes)
         )
         response_cache = ResponseCache(cached, cache_store, settings.nats_url, observer)
         stages.append(response_cache)

@@ -191,3 +191,7 @@ async def test_the_memory_store_is_bounded_and_forgets_tags_of_evicted_entries()
     assert await store.get_many(["b"]) == [None]
     await store.put_many([Put("d", b"d", 0, ())])  # expired at once
     assert await store.get_many(["d"]) == [None]
+    small = MemoryStore(100, max_bytes=10)
+    await small.put_many([Put("a", b"12345", 60, ()), Put("b", b"123456", 60, ())])
+    assert await small.get_many(["a", "b"]) == [None, b"123456"]
+    assert small.bytes == 6
