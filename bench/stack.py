@@ -670,6 +670,9 @@ def main() -> int:
         help="the router's response cache on (in memory), invalidated over a NATS server "
         "of the benchmark's own",
     )
+    parser.add_argument(
+        "--router-workers", type=int, default=1, help="router processes (the subgraphs: 1)"
+    )
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
@@ -700,6 +703,8 @@ def main() -> int:
         if args.cache:
             config = {"traffic": {"timeout_seconds": 10}, "response_cache": {"enabled": True}}
             (workdir / "router.yaml").write_text(json.dumps(config))
+        if args.router_workers > 1:
+            stack.router.argv.extend(["--workers", str(args.router_workers)])
         with stack:
             say(f"stack up: router {stack.router.url}; logs in {workdir}")
             client = Client(stack.router.url)
@@ -713,7 +718,9 @@ def main() -> int:
             for gateway in args.gateways.split(","):
                 if gateway == "coursegraph":
                     roots = {"gateway": pids["router"], **subgraph_pids, **database}
-                    label = "coursegraph (cache)" if args.cache else gateway
+                    label = gateway + (" (cache)" if args.cache else "")
+                    if args.router_workers > 1:
+                        label += f", {args.router_workers} router workers"
                     found = run_scenarios(
                         label, stack.router.url, roots, lists, workdir, cluster, args
                     )
