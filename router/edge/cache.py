@@ -350,6 +350,7 @@ class ResponseCache(Stage):
         url = self.nats_url
         assert url is not None  # started only with a bus
         while self._nats is None:
+            client: Any = None
             try:
                 client = await nats.connect(
                     url,
@@ -363,6 +364,9 @@ class ResponseCache(Stage):
                 await client.flush()
             except Exception as exc:  # NATS down: the cache stays off until it is back
                 log.warning("response cache: no events from NATS (%s); cache off", exc)
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.close()
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             self._nats = client
@@ -374,7 +378,8 @@ class ResponseCache(Stage):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
         if self._nats is not None:
-            await self._nats.close()
+            with contextlib.suppress(Exception):  # already closed, or NATS gone
+                await self._nats.close()
         await self.store.close()
 
 
