@@ -5,6 +5,7 @@ through the router (or Hive Gateway) and the real subgraphs, on a large generate
     .venv/bin/python bench/stack.py --size smoke --duration 5 --warmup 2
     .venv/bin/python bench/stack.py --scenarios catalog,search --clients 20
     .venv/bin/python bench/stack.py --gateways coursegraph,hive   # after `npm ci` in bench/
+    .venv/bin/python bench/stack.py --cache --scenarios catalog,public-course   # response cache
 
 It runs its own PostgreSQL cluster (Debian's server binaries, `pg_stat_statements`
 preloaded) under bench/.work/stack/<size>/, generates the catalog there once
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,12 @@ import catalog  # noqa: E402
 from coursegraph.settings import SUBGRAPHS  # noqa: E402
 from launcher import migrations, subgraph_registry  # noqa: E402
 from tests.e2e.stack import Stack, build_stack  # noqa: E402
+from tests.services import nats_server  # noqa: E402
 
 OPERATIONS = REPO_ROOT / "clients" / "operations"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "coursegraph"
-SCENARIOS = ("catalog", "search", "course", "learning", "mix")
+SCENARIOS = ("catalog", "search", "course", "public-course", "learning", "mix")
 # What a correct response starts with, per kind of request (wrk checks each response).
 PREFIX = {
     "catalog": '{"data":{"courses":{"totalCount":',
@@ -440,10 +442,14 @@ def prepare_requests(
         for n, (token, user) in enumerate(tokens)
         if seats.get(user)
     ]
+    # The same pages as a visitor who is not signed in sees them (what the response cache
+    # shares between visitors).
+    public_course_list = [Request("course", r.body) for r in course_list]
     lists = {
         "catalog": catalog_list,
         "search": search_list,
         "course": course_list,
+        "public-course": public_course_list,
         "learning": learning_list,
     }
     # 60 % catalog and course pages, 20 % my learning, 10 % search, 10 % writes: a list
@@ -658,6 +664,15 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=BENCH / ".work" / "stack")
     parser.add_argument("--idle", type=float, default=10, help="seconds of idle baseline")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="the router's response cache on (in memory), invalidated over a NATS server "
+        "of the benchmark's own",
+    )
+    parser.add_argument(
+        "--router-workers", type=int, default=1, help="router processes (the subgraphs: 1)"
+    )
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
@@ -669,7 +684,7 @@ def main() -> int:
 
     outcomes: list[Outcome] = []
     details: dict[str, Any] = {}
-    with running(cluster.start, cluster.stop):
+    with running(cluster.start, cluster.stop), ExitStack() as extras:
         prepare_database(cluster, size)
         workdir = Path(tempfile.mkdtemp(prefix="stack-", dir=args.workdir))
         extra_env = {
@@ -681,7 +696,15 @@ def main() -> int:
             # What Hive Gateway sends instead of a signature (README "Behind another router").
             "ROUTER_SHARED_SECRET": credential,
         }
+        if args.cache:
+            (workdir / "nats").mkdir()
+            extra_env["NATS_URL"] = extras.enter_context(nats_server(workdir / "nats"))
         stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env)
+        if args.cache:
+            config = {"traffic": {"timeout_seconds": 10}, "response_cache": {"enabled": True}}
+            (workdir / "router.yaml").write_text(json.dumps(config))
+        if args.router_workers > 1:
+            stack.router.argv.extend(["--workers", str(args.router_workers)])
         with stack:
             say(f"stack up: router {stack.router.url}; logs in {workdir}")
             client = Client(stack.router.url)
@@ -695,8 +718,11 @@ def main() -> int:
             for gateway in args.gateways.split(","):
                 if gateway == "coursegraph":
                     roots = {"gateway": pids["router"], **subgraph_pids, **database}
+                    label = gateway + (" (cache)" if args.cache else "")
+                    if args.router_workers > 1:
+                        label += f", {args.router_workers} router workers"
                     found = run_scenarios(
-                        gateway, stack.router.url, roots, lists, workdir, cluster, args
+                        label, stack.router.url, roots, lists, workdir, cluster, args
                     )
                 else:
                     supergraph = workdir / "supergraph.graphql"

@@ -123,6 +123,7 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             container=container,
             loaders=self._spec.loaders(container),
             request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
+            response=response if isinstance(response, Response) else None,
         )
         # Set by the gate: every call that reaches GraphQL has a verified caller.
         context.service = request.scope[CALLER_SCOPE_KEY]

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from starlette.requests import Request
+from starlette.responses import Response
 
+from coursegraph.cache_control import CacheRestriction
 from coursegraph.caller_gate import ROUTER
 from coursegraph.errors import Unauthenticated
 from coursegraph.identity import Viewer
@@ -26,6 +28,10 @@ class RequestContext(Generic[C, L]):
     client_address: str | None = None
     # The verified caller: a service (HMAC) or `router` (signed, or the router credential).
     service: str | None = None
+    # Strawberry's response headers (the cache policy goes there) and the resolvers'
+    # run-time narrowing of it (`coursegraph.cache_control.restrict_cache`).
+    response: Response | None = None
+    cache_restriction: CacheRestriction | None = None
     _viewer: Viewer | None = None
     _auth_error: Unauthenticated | None = field(default=None, repr=False)
 

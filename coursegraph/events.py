@@ -40,6 +40,9 @@ class Event:
     payload: dict[str, Any]
     version: int = 1  # of the topic's payload contract (docs/events.md)
     occurred_at: datetime = field(default_factory=_now)
+    # What the event changed, as "Type:id" (e.g. "Course:<uuid>"): read by the router's
+    # response cache, which drops what it holds of them without knowing any topic.
+    entities: tuple[str, ...] = ()
 
 
 class Announcement(Protocol):
@@ -67,6 +70,7 @@ def encode(event: Event) -> bytes:
             "version": event.version,
             "occurredAt": event.occurred_at.isoformat(),
             "payload": event.payload,
+            "entities": list(event.entities),
         }
     )
 
@@ -82,6 +86,7 @@ def decode_nats_message(data: bytes, *, received_at: datetime | None = None) -> 
         payload=raw["payload"],
         version=int(raw.get("version", 1)),
         occurred_at=datetime.fromisoformat(occurred) if occurred else received_at or _now(),
+        entities=tuple(str(e) for e in raw.get("entities") or ()),
     )
 
 

@@ -62,6 +62,7 @@ from strawberry.schema_directive import Location
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 
+from coursegraph.cache_control import CacheControl, CacheHints, PolicyCache
 from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
 from coursegraph.errors import BadUserInput, DomainError, ErrorCode, Forbidden, Unauthenticated
 from coursegraph.graphql_types import DECIMAL_SCALAR
@@ -429,7 +430,11 @@ def build_schema(
     query: type,
     mutation: type | None = None,
     types: Iterable[type] = (),
+    cache_hints: CacheHints | None = None,
 ) -> strawberry.federation.Schema:
+    """`cache_hints`: what the router may cache of this subgraph's answers
+    (coursegraph/cache_control.py); none: every answer is `no-store`."""
+    policies: list[PolicyCache] = []
     schema = SubgraphSchema(
         query=query,
         mutation=mutation,
@@ -437,6 +442,9 @@ def build_schema(
         federation_version=FEDERATION_VERSION,
         scalar_overrides={Decimal: DECIMAL_SCALAR},
         extensions=[
+            # First, so it sees the answer last (after the limiters may have replaced it).
+            # Its policies are built with the schema below (hints checked against its types).
+            lambda: CacheControl(policies[0]),
             # The token limit is applied by the parser; a cached parse skips it, and the
             # validation cache keeps depth and alias verdicts with the document.
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
@@ -449,4 +457,5 @@ def build_schema(
         ],
     )
     _enforce_access_directives(schema._schema)
+    policies.append(PolicyCache(schema._schema, cache_hints or {}))
     return schema

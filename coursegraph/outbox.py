@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
@@ -107,6 +108,7 @@ class OutboxRelay:
         poll_seconds: float = 2.0,
         batch_size: int = 20,
         max_backoff_seconds: float = 300.0,
+        entities: Callable[[Event], Sequence[str]] | None = None,
     ) -> None:
         self._db = database
         self._table = table
@@ -114,6 +116,9 @@ class OutboxRelay:
         self._handlers = dict(handlers or {})
         self._batch = batch_size
         self._max_backoff = max_backoff_seconds
+        # Names what each event changed (the envelope's `entities`): the producer's
+        # contracts know, the kernel does not (contracts.events.entities_of).
+        self._entities = entities
         self._loop = PollingLoop(
             "outbox-relay", self.deliver_due, batch=batch_size, poll_seconds=poll_seconds
         )
@@ -151,6 +156,8 @@ class OutboxRelay:
                     version=row.version,
                     occurred_at=row.created_at,
                 )
+                if self._entities is not None:
+                    event = replace(event, entities=tuple(self._entities(event)))
                 try:
                     handler = self._handlers.get(event.topic)
                     if handler is not None:

@@ -259,6 +259,28 @@ class PersistedQueriesConfig(Section):
     safelist: tuple[str, ...] = ()
 
 
+class ResponseCacheConfig(Section):
+    """Subgraph answers kept as the subgraphs' cache hints allow (docs/caching.md)."""
+
+    enabled: bool = False
+    store: Literal["memory", "redis"] = "memory"
+    # redis: shared by every router instance; default REDIS_URL.
+    redis_url: str | None = None
+    key_prefix: str = "coursegraph:cache:"
+    # What the memory store keeps, per router process: entries and bytes of answers
+    # (least recently used dropped first). Redis: bound it with Redis's maxmemory.
+    memory_size: int = Field(default=50_000, ge=1)
+    memory_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # The longest any entry is kept, whatever a subgraph's max-age says.
+    max_age_seconds: float = Field(default=300.0, gt=0)
+    # Without NATS_URL no event can drop an entry: each then lives at most this long,
+    # the staleness bound events give otherwise.
+    max_age_without_events_seconds: float = Field(default=1.0, ge=0, le=1.0)
+    # Subgraphs whose answers are never cached, whatever they say: money is decided on
+    # fresh data only.
+    uncached_subgraphs: tuple[str, ...] = ("payments",)
+
+
 class TelemetryConfig(Section):
     # Prometheus metrics on GET /metrics.
     metrics: bool = False
@@ -308,6 +330,7 @@ class RouterConfig(Section):
     csrf: CsrfConfig = CsrfConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     persisted_queries: PersistedQueriesConfig = PersistedQueriesConfig()
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     authorization: AuthorizationConfig = AuthorizationConfig()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()

@@ -32,13 +32,31 @@ def router_signer(settings: Settings, sign: bool) -> ServiceSigner | None:
 class SubgraphAnswer(dict[str, Any]):
     """A subgraph's GraphQL answer, with the number of JSON objects in its body, counted on
     the raw bytes (`{`) at C speed: an upper bound, as braces inside strings count too. The
-    executor's response cap and actual cost read it instead of walking the parsed tree."""
+    executor's response cap and actual cost read it instead of walking the parsed tree.
+    `cache_control` and `cache_tag` are the subgraph's cache policy headers, when it sent
+    them (coursegraph/cache_control.py; the response cache reads them)."""
 
-    __slots__ = ("objects",)
+    __slots__ = ("cache_control", "cache_tag", "objects")
 
-    def __init__(self, parsed: dict[str, Any], objects: int) -> None:
+    def __init__(
+        self,
+        parsed: dict[str, Any],
+        objects: int,
+        cache_control: str | None = None,
+        cache_tag: str | None = None,
+    ) -> None:
         super().__init__(parsed)
         self.objects = objects
+        self.cache_control = cache_control
+        self.cache_tag = cache_tag
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: bytes
+    cache_control: bytes | None
+    cache_tag: bytes | None
 
 
 class SubgraphUnavailable(Exception):
@@ -65,8 +83,10 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.waiter: asyncio.Future[_Reply] | None = None
         self.parts: list[bytes] = []
+        self.cache_control: bytes | None = None
+        self.cache_tag: bytes | None = None
         self.closed = False
         self.reusable = False
         self.received = False
@@ -90,6 +110,16 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.parts = []
+        self.cache_control = None
+        self.cache_tag = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Only the two cache policy headers are kept; lengths first, so most headers cost
+        # one comparison.
+        if len(name) == 13 and name.lower() == b"cache-control":
+            self.cache_control = value
+        elif len(name) == 9 and name.lower() == b"cache-tag":
+            self.cache_tag = value
 
     def on_body(self, body: bytes) -> None:
         self.parts.append(body)
@@ -98,14 +128,21 @@ class _Connection(asyncio.Protocol):
         self.reusable = self.parser.should_keep_alive()
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result((self.parser.get_status_code(), b"".join(self.parts)))
+            waiter.set_result(
+                _Reply(
+                    self.parser.get_status_code(),
+                    b"".join(self.parts),
+                    self.cache_control,
+                    self.cache_tag,
+                )
+            )
 
     def _fail(self, exc: Exception) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
-    def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes]]:
+    def send(self, data: bytes) -> asyncio.Future[_Reply]:
         assert self.transport is not None
         self.received = False
         self.reusable = False
@@ -178,11 +215,12 @@ class SubgraphClient:
         body = orjson.dumps(payload)
         try:
             async with asyncio.timeout(self._timeout), self._slots:
-                status, raw = await self._exchange(body, headers, retry)
+                reply = await self._exchange(body, headers, retry)
         except TimeoutError:
             raise SubgraphTimeout(f"timed out after {self._timeout:g}s") from None
         except OSError as exc:
             raise SubgraphUnavailable(str(exc) or type(exc).__name__) from None
+        status, raw = reply.status, reply.body
         try:
             result = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -191,7 +229,12 @@ class SubgraphClient:
             raise SubgraphUnavailable(f"HTTP {status}: not a GraphQL response")
         # Not counted: the answer's own object and its `data` object.
         envelope = 2 if isinstance(result.get("data"), dict) else 1
-        return SubgraphAnswer(result, raw.count(b"{") - envelope)
+        return SubgraphAnswer(
+            result,
+            raw.count(b"{") - envelope,
+            reply.cache_control.decode("latin-1") if reply.cache_control is not None else None,
+            reply.cache_tag.decode("latin-1") if reply.cache_tag is not None else None,
+        )
 
     def _frame(self, body: bytes, headers: Mapping[str, str]) -> bytes:
         """The request's bytes, signed as it is sent: a repeat carries a nonce of its own,
@@ -206,9 +249,7 @@ class SubgraphClient:
         lines.append(body)
         return b"".join(lines)
 
-    async def _exchange(
-        self, body: bytes, headers: Mapping[str, str], retry: bool
-    ) -> tuple[int, bytes]:
+    async def _exchange(self, body: bytes, headers: Mapping[str, str], retry: bool) -> _Reply:
         data = self._frame(body, headers)
         conn = self._checkout()
         reused = conn is not None

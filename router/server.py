@@ -125,6 +125,7 @@ class RouterEndpoints:
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.edge.start()
         reloader = self.reloader
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
         restore = self._end_streams_on_exit_signal()

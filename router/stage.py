@@ -13,6 +13,8 @@ A stage is an object with the hooks it needs:
 - `on_operation(exchange, prepared, cost)`: after the operation is prepared (parsed,
   validated, limits checked, all cached) and its variables coerced, before planning;
 - `on_response(exchange, status, errors)`: after the answer is built, refusals included;
+- `start()`: at start-up, in the app's lifespan (background listeners, e.g. the response
+  cache's event subscription);
 - `close()`: at shutdown (Redis connections, the trace exporter).
 
 A hook refuses the request by raising `EdgeRefusal`. The pipeline calls only the hooks a
@@ -127,6 +129,9 @@ class Stage:
     def on_response(self, exchange: Exchange, status: int, errors: list[Any] | None) -> None:
         return None
 
+    async def start(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -153,6 +158,10 @@ class Edge:
     async def admit(self, exchange: Exchange, prepared: PreparedOperation, cost: int) -> None:
         for hook in self.operation_hooks:
             await hook(exchange, prepared, cost)
+
+    async def start(self) -> None:
+        for stage in self.stages:
+            await stage.start()
 
     async def close(self) -> None:
         for stage in self.stages:

@@ -38,6 +38,11 @@ class EventPayload(BaseModel):
     def event_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def entities(self) -> tuple[str, ...]:
+        """What the event changed, as "Type:id" with the GraphQL type names: the envelope's
+        `entities`, which the router's response cache drops (docs/caching.md)."""
+        return ()
+
 
 def _declared() -> list[type[EventPayload]]:
     from contracts.events import courses, files, payments, users
@@ -76,3 +81,15 @@ def parse(event: Event) -> EventPayload:
 def validate(event: Event) -> None:
     """`parse` for `ConsumerSpec.validate`."""
     parse(event)
+
+
+def entities_of(event: Event) -> tuple[str, ...]:
+    """The `entities` of an event about to be published (the outbox relay's hook); none for
+    an internal topic or a payload its contract refuses (its consumers will say so)."""
+    model = CONTRACTS.get((event.topic, event.version))
+    if model is None:
+        return ()
+    try:
+        return model.model_validate(event.payload).entities()
+    except ValidationError:
+        return ()

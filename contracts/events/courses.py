@@ -1,4 +1,4 @@
-"""Events of the courses subgraph: enrollments and certificates."""
+"""Events of the courses subgraph: the catalog, enrollments and certificates."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ class _EnrollmentEvent(EventPayload):
     courseTitle: str
     paymentId: str | None
     status: EnrollmentStatus
+
+    def entities(self) -> tuple[str, ...]:
+        # The course too: its enrollmentCount and the viewer's enrollment on its page.
+        return (
+            f"Enrollment:{self.enrollmentId}",
+            f"Course:{self.courseId}",
+            f"User:{self.userId}",
+        )
 
 
 class EnrollmentCreated(_EnrollmentEvent):
@@ -52,10 +60,34 @@ class CertificateIssued(EventPayload):
     courseTitle: str
     verificationCode: str
 
+    def entities(self) -> tuple[str, ...]:
+        return (f"Enrollment:{self.enrollmentId}", f"Certificate:{self.certificateId}")
+
+
+CourseChange = Literal["created", "details", "published", "archived", "curriculum", "video"]
+
+
+class CourseUpdated(EventPayload):
+    """What a catalog page shows of a course changed: `details` (title, description,
+    price), its status, or its curriculum (sections, lectures, a lecture's video)."""
+
+    TOPIC: ClassVar[str] = "course.updated"
+    VERSION: ClassVar[int] = 1
+    courseId: str
+    teacherId: str
+    change: CourseChange
+    # The lecture a `video` change is about.
+    lectureId: str | None = None
+
+    def entities(self) -> tuple[str, ...]:
+        lecture = (f"Lecture:{self.lectureId}",) if self.lectureId else ()
+        return (f"Course:{self.courseId}", *lecture)
+
 
 EVENTS: tuple[type[EventPayload], ...] = (
     EnrollmentCreated,
     EnrollmentCompleted,
     EnrollmentDropped,
     CertificateIssued,
+    CourseUpdated,
 )

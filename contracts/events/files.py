@@ -21,6 +21,10 @@ class _VideoOutcome(EventPayload):
     failureReason: str | None
     recordedAt: datetime
 
+    def entities(self) -> tuple[str, ...]:
+        owner = (f"Lecture:{self.ownerId}",) if self.purpose == "lecture_video" else ()
+        return (f"File:{self.fileId}", *owner)
+
 
 class VideoReady(_VideoOutcome):
     """Processing finished: the video plays."""

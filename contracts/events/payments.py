@@ -18,6 +18,9 @@ class _Charge(EventPayload):
     amountMinor: int = Field(gt=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
+    def entities(self) -> tuple[str, ...]:
+        return (f"Payment:{self.paymentId}", f"User:{self.userId}", f"Course:{self.courseId}")
+
 
 class PaymentSucceeded(_Charge):
     """The provider settled the charge (verification, webhook or the reconciler)."""

@@ -19,5 +19,21 @@ class UserRegistered(EventPayload):
     name: str
     role: Role
 
+    def entities(self) -> tuple[str, ...]:
+        return (f"User:{self.userId}",)
 
-EVENTS: tuple[type[EventPayload], ...] = (UserRegistered,)
+
+class UserUpdated(EventPayload):
+    """What others see of an account changed: its profile (name), its role, or it was
+    deleted."""
+
+    TOPIC: ClassVar[str] = "user.updated"
+    VERSION: ClassVar[int] = 1
+    userId: str
+    change: Literal["profile", "role", "deleted"]
+
+    def entities(self) -> tuple[str, ...]:
+        return (f"User:{self.userId}",)
+
+
+EVENTS: tuple[type[EventPayload], ...] = (UserRegistered, UserUpdated)

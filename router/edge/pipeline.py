@@ -25,7 +25,9 @@ server.py, so an oversized body is refused before it is read whole or parsed):
    client is the verified user; a refused request never reaches planning or subgraphs;
    then planning, where the authorization check removes the fields the claims do not
    allow (authorization.py, plans cached per verdict), and execution, where each subgraph
-   fetch goes through traffic shaping (traffic.py) observed by telemetry.
+   fetch goes through the response cache (cache.py; a hit sends nothing), then traffic
+   shaping (traffic.py) observed by telemetry — the cache outside telemetry, so subgraph
+   fetch metrics count real fetches only.
 
 Disabled concerns are not in the list, so they cost nothing per request (the persisted
 query stage stays, to answer PERSISTED_QUERY_NOT_SUPPORTED; without extensions it returns
@@ -53,6 +55,8 @@ from router.edge.apq import (
 )
 from router.edge.authentication import Authentication, EdgeAuthenticator
 from router.edge.authorization import Authorization, AuthorizationCheck
+from router.edge.cache import ResponseCache
+from router.edge.cache_store import CacheStore, MemoryStore, RedisStore
 from router.edge.cors import Cors
 from router.edge.csrf import CsrfPrevention
 from router.edge.introspection import IntrospectionDisabled
@@ -85,6 +89,7 @@ def build_edge(
 
     stages: list[Stage] = []
     observer: FetchObserver | None = None
+    response_cache: ResponseCache | None = None
     telemetry = config.telemetry
     if telemetry.metrics or telemetry.otlp_endpoint or span_exporter is not None:
         # Imported only when switched on: prometheus-client and OpenTelemetry load slowly
@@ -95,7 +100,7 @@ def build_edge(
             cache = router.state.operations.cache
             return cache.hits, cache.misses
 
-        stage = Telemetry(telemetry, cache_counts, span_exporter)
+        stage = Telemetry(telemetry, cache_counts, span_exporter, lambda: response_cache)
         stages.append(stage)
         observer = stage
     cors = Cors.build(config.cors, settings)
@@ -127,6 +132,20 @@ def build_edge(
             else MemoryBuckets()
         )
         stages.append(RateLimit(limit, buckets))
+    cached = config.response_cache
+    if cached.enabled:
+        cache_store: CacheStore = (
+            RedisStore(
+                make_redis(redis_url(cached.redis_url, "response_cache")),
+                cached.key_prefix,
+                cached.max_age_seconds,
+            )
+            if cached.store == "redis"
+            else MemoryStore(cached.memory_size, cached.memory_max_bytes)
+        )
+        response_cache = ResponseCache(cached, cache_store, settings.nats_url, observer)
+        stages.append(response_cache)
+        observer = response_cache
     return Edge(stages, observer)
 
 

@@ -6,7 +6,10 @@ Metrics (a registry per app, so several routers in one process do not collide):
 (demand control: the static estimate and the objects the subgraphs returned, per executed
 operation), `..._subgraph_fetch_duration_seconds{subgraph}`,
 `..._subgraph_fetch_errors_total{subgraph}`, `..._plan_cache_{hits,misses}_total` (read
-from the cache's own counters at scrape time, so cache lookups pay nothing extra).
+from the cache's own counters at scrape time, so cache lookups pay nothing extra),
+`..._response_cache_total{subgraph,kind,outcome}` (hit, miss, store),
+`..._response_cache_hit_ratio{subgraph,kind}`, `..._response_cache_invalidations_total`
+and `..._response_cache_events_total` (read from the response cache the same way).
 Operation names come from clients, so at most `_MAX_OPERATION_NAMES` distinct ones get
 their own label; the rest are counted as `other`.
 
@@ -29,13 +32,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from router.config import TelemetryConfig
+from router.edge.cache import ResponseCache
 from router.http import SubgraphUnavailable
 from router.stage import Exchange, Stage
 from router.traffic import SubgraphTraffic
@@ -63,12 +67,56 @@ class _PlanCacheCollector(Collector):
         )
 
 
+class _ResponseCacheCollector(Collector):
+    def __init__(self, cache: Callable[[], ResponseCache | None]) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        cache = self._cache()
+        if cache is None:
+            return
+        lookups = CounterMetricFamily(
+            "coursegraph_router_response_cache",
+            "Response cache lookups (hit, miss) and entries stored, by subgraph and kind "
+            "(root fetch or entity).",
+            labels=["subgraph", "kind", "outcome"],
+        )
+        ratio = GaugeMetricFamily(
+            "coursegraph_router_response_cache_hit_ratio",
+            "Hits / (hits + misses) since start, by subgraph and kind.",
+            labels=["subgraph", "kind"],
+        )
+        counts = dict(cache.counts)
+        pairs = set()
+        for (subgraph, kind, outcome), value in sorted(counts.items()):
+            lookups.add_metric([subgraph, kind, outcome], value)
+            pairs.add((subgraph, kind))
+        for subgraph, kind in sorted(pairs):
+            hits = counts.get((subgraph, kind, "hit"), 0)
+            looked = hits + counts.get((subgraph, kind, "miss"), 0)
+            if looked:
+                ratio.add_metric([subgraph, kind], hits / looked)
+        yield lookups
+        yield ratio
+        yield CounterMetricFamily(
+            "coursegraph_router_response_cache_invalidations",
+            "Response cache entries dropped because a domain event named what they hold.",
+            value=cache.invalidated,
+        )
+        yield CounterMetricFamily(
+            "coursegraph_router_response_cache_events",
+            "Domain events naming entities that reached the response cache.",
+            value=cache.events,
+        )
+
+
 class Telemetry(Stage):
     def __init__(
         self,
         config: TelemetryConfig,
         cache_counts: Callable[[], tuple[int, int]],
         span_exporter: SpanExporter | None = None,
+        response_cache: Callable[[], ResponseCache | None] = lambda: None,
     ) -> None:
         self.config = config
         self.metrics = config.metrics
@@ -76,6 +124,7 @@ class Telemetry(Stage):
         self._names: set[str] = set()
         if self.metrics:
             self.registry.register(_PlanCacheCollector(cache_counts))
+            self.registry.register(_ResponseCacheCollector(response_cache))
         self.requests = Counter(
             "coursegraph_router_requests",
             "GraphQL requests answered, by operation name and HTTP status.",

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from contracts.events import entities_of
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.http import GraphQLServiceClient, signed_client
@@ -52,12 +53,13 @@ async def bootstrap(
     payments = PaymentsClient(_client(settings, "payments"))
     files = FilesClient(_client(settings, "files"))
     bus = await connect_bus(settings)
-    outbox_relay = OutboxRelay(database, outbox, bus)
+    outbox_relay = OutboxRelay(database, outbox, bus, entities=entities_of)
+    wake = outbox_relay.wake
     container = CoursesContainer(
         database=database,
-        courses=CourseService(database, users, section.max_page_size),
-        enrollments=EnrollmentService(database, users, payments, on_event=outbox_relay.wake),
-        videos=VideoService(database, files, section.max_video_bytes),
+        courses=CourseService(database, users, section.max_page_size, on_event=wake),
+        enrollments=EnrollmentService(database, users, payments, on_event=wake),
+        videos=VideoService(database, files, section.max_video_bytes, on_event=wake),
         users=users,
         payments=payments,
         files=files,

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
+from coursegraph.cache_control import restrict_cache
 from coursegraph.context import RequestContext
 from coursegraph.errors import NotFound
 from coursegraph.graphql_types import (
@@ -201,7 +202,9 @@ class Course:
     async def viewer_enrollment(self, info: CourseInfo) -> Enrollment | None:
         viewer = info.context.viewer
         if viewer is None:
-            return None
+            return None  # the same for every anonymous caller: cacheable with the page
+        # The viewer's progress changes without an event: a signed-in page is never kept.
+        restrict_cache(info, max_age=0)
         row = await info.context.loaders.current_enrollments.load((viewer.id, str(self.id)))
         return Enrollment.from_model(row) if row else None
 
@@ -212,6 +215,9 @@ class Course:
 
 async def visible_course(info: CourseInfo, course_id: str) -> Course | None:
     course = await info.context.loaders.courses.load(course_id)
+    if course is not None and course.status == CourseStatus.DRAFT:
+        # Seen by its teacher and ADMINs only: the answer depends on who asks.
+        restrict_cache(info, private=True)
     if course is None or not can_view(course, info.context.viewer):
         return None
     return Course.from_model(course)
@@ -280,6 +286,8 @@ async def visible_lecture(info: CourseInfo, lecture_id: str) -> Lecture | None:
     if lecture is None:
         return None
     course = await loaders.courses.load(str(lecture.course_id))
+    if course is not None and course.status == CourseStatus.DRAFT:
+        restrict_cache(info, private=True)
     if course is None or not can_view(course, info.context.viewer):
         return None
     return Lecture.from_model(lecture)

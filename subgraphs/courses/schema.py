@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from coursegraph.cache_control import CacheHint, CacheScope, restrict_cache
 from coursegraph.errors import BadUserInput
 from coursegraph.federation import build_schema, internal_field
 from coursegraph.graphql_types import Money, UploadTicket, list_size
@@ -56,6 +57,9 @@ from subgraphs.courses.service import (
 )
 from subgraphs.courses.videos import VideoUpload
 
+# Catalog answers may be kept this long; events drop them sooner (docs/caching.md).
+CATALOG_MAX_AGE_SECONDS = 300
+
 
 # ------------------------------------------------------------------ roots
 @strawberry.type
@@ -73,6 +77,10 @@ class Query:
         teacher_id: strawberry.ID | None = strawberry.UNSET,
         free_only: bool | None = strawberry.UNSET,
     ) -> CourseConnection:
+        if teacher_id:
+            # A teacher's listing shows them (and ADMINs) their drafts too: it depends on
+            # who asks, so it is never shared.
+            restrict_cache(info, private=True)
         page = await info.context.container.courses.browse(
             info.context.viewer,
             first=20 if first is None else first,
@@ -349,6 +357,36 @@ class Mutation:
     )
 
 
+# What the router may cache (coursegraph/cache_control.py; docs/caching.md): the public
+# catalog, dropped by the router when a course or enrollment event names it. Drafts make
+# their answer PRIVATE at run time (objects.visible_course). Enrollments, certificates
+# and the internal money fields have no hint: never cached.
+CATALOG = CacheHint(max_age=CATALOG_MAX_AGE_SECONDS, scope=CacheScope.PUBLIC)
+INHERIT = CacheHint(inherit_max_age=True)
+CACHE_HINTS: dict[str, CacheHint] = {
+    "Query.courses": CATALOG,
+    "Query.course": CATALOG,
+    "Query.lecture": CATALOG,
+    "CourseConnection": INHERIT,
+    "CourseEdge": INHERIT,
+    "PageInfo": INHERIT,
+    "Money": INHERIT,
+    "Course": CATALOG,
+    "Course.teacher": INHERIT,
+    # Null for anonymous callers; for a signed-in one the resolver makes the answer
+    # `no-store` (progress changes without an event).
+    "Course.viewerEnrollment": INHERIT,
+    "Section": CATALOG,
+    "Lecture": CATALOG,
+    "Lecture.video": INHERIT,
+    # Changes when the viewer enrolls, which names no lecture: never kept.
+    "File.viewerCanWatch": CacheHint(max_age=0, scope=CacheScope.PRIVATE),
+    "Lecture.course": INHERIT,
+}
+
 schema = build_schema(
-    query=Query, mutation=Mutation, types=[User, Payment, Course, Lecture, Enrollment, File]
+    query=Query,
+    mutation=Mutation,
+    types=[User, Payment, Course, Lecture, Enrollment, File],
+    cache_hints=CACHE_HINTS,
 )

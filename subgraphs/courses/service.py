@@ -11,7 +11,7 @@ import secrets
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +22,8 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.courses import CourseChange, CourseUpdated
+from coursegraph import outbox
 from coursegraph.batch import count_by_key, load_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -38,6 +40,7 @@ from subgraphs.courses.models import (
     Section,
     VideoStatus,
 )
+from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import (
     can_view,
     lists_everything_of,
@@ -146,10 +149,26 @@ def _price_values(price: PriceInput | None) -> dict[str, Any]:
 
 
 class CourseService:
-    def __init__(self, database: Database, users: UsersClient, max_page_size: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        users: UsersClient,
+        max_page_size: int,
+        on_event: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = database
         self._users = users
         self._max_page_size = max_page_size
+        # Called after a commit that wrote outbox rows (wakes the relay).
+        self._on_event = on_event
+
+    async def _changed(self, session: AsyncSession, course: Course, change: CourseChange) -> None:
+        """Announce, in the change's transaction, that what pages show of `course` changed
+        (the router's response cache drops it; docs/caching.md)."""
+        event = CourseUpdated(
+            courseId=str(course.id), teacherId=str(course.teacher_id), change=change
+        )
+        await outbox.add(session, outbox_table, event)
 
     # ------------------------------------------------------------------ catalog
     async def create_course(
@@ -181,8 +200,12 @@ class CourseService:
                     .returning(Course)
                 )
                 if course is not None:
-                    return course
-        raise Conflict("Could not find a free slug for this title; change the title.")
+                    await self._changed(session, course, "created")
+                    break
+            if course is None:
+                raise Conflict("Could not find a free slug for this title; change the title.")
+        self._on_event()
+        return course
 
     async def _teacher_for(self, author: Viewer, teacher_id: str | None) -> uuid.UUID:
         """Whose course it is: the author's own, or (ADMIN only) a checked TEACHER's."""
@@ -218,6 +241,8 @@ class CourseService:
             if not isinstance(price, Keep):
                 for name, value in _price_values(price).items():
                     setattr(course, name, value)
+            await self._changed(session, course, "details")
+        self._on_event()
         return course
 
     async def publish_course(self, viewer: Viewer | None, course_id: str) -> Course:
@@ -234,6 +259,8 @@ class CourseService:
                 raise Conflict("Add at least one lecture before publishing.")
             course.status = CourseStatus.PUBLISHED
             course.published_at = datetime.now(UTC)
+            await self._changed(session, course, "published")
+        self._on_event()
         return course
 
     async def archive_course(self, viewer: Viewer | None, course_id: str) -> Course:
@@ -242,6 +269,8 @@ class CourseService:
             if course.status == CourseStatus.DRAFT:
                 raise Conflict("Only a published course can be archived.")
             course.status = CourseStatus.ARCHIVED
+            await self._changed(session, course, "archived")
+        self._on_event()
         return course
 
     async def _lock(self, session: AsyncSession, course_id: object) -> Course | None:
@@ -272,6 +301,8 @@ class CourseService:
                 position=(last or 0) + 1,
             )
             session.add(section)
+            await self._changed(session, course, "curriculum")
+        self._on_event()
         return section
 
     async def add_lecture(
@@ -280,8 +311,9 @@ class CourseService:
         require_author(viewer)
         async with self._db.transaction() as session:
             section = await self._section(session, section_id)
-            course = await self._lock(session, section.course_id)
-            require_editable(require_manage(course, viewer))
+            course = require_editable(
+                require_manage(await self._lock(session, section.course_id), viewer)
+            )
             count, last = (
                 await session.execute(
                     select(func.count(), func.max(Lecture.position)).where(
@@ -301,6 +333,8 @@ class CourseService:
                 video_status=VideoStatus.NONE,
             )
             session.add(lecture)
+            await self._changed(session, course, "curriculum")
+        self._on_event()
         return lecture
 
     async def reorder_sections(
@@ -313,6 +347,8 @@ class CourseService:
             )
             ordered = _permutation(sections, section_ids, "sectionIds")
             _renumber(ordered)
+            await self._changed(session, course, "curriculum")
+        self._on_event()
         return ordered
 
     async def reorder_lectures(
@@ -322,12 +358,14 @@ class CourseService:
         async with self._db.transaction() as session:
             section = await self._section(session, section_id)
             course = await self._lock(session, section.course_id)
-            require_editable(require_manage(course, viewer))
+            managed = require_editable(require_manage(course, viewer))
             lectures = list(
                 await session.scalars(select(Lecture).where(Lecture.section_id == section.id))
             )
             ordered = _permutation(lectures, lecture_ids, "lectureIds")
             _renumber(ordered)
+            await self._changed(session, managed, "curriculum")
+        self._on_event()
         return ordered
 
     async def _section(self, session: AsyncSession, section_id: object) -> Section:

@@ -17,12 +17,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.courses import CourseUpdated
+from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavailable
 from coursegraph.identity import Viewer
@@ -30,6 +34,7 @@ from coursegraph.ids import parse_uuid
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
 from subgraphs.courses.models import Course, Lecture, VideoStatus
+from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import (
     can_view,
     require_author,
@@ -164,10 +169,31 @@ def confirm_video(
 
 
 class VideoService:
-    def __init__(self, database: Database, files: FilesClient, max_video_bytes: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        files: FilesClient,
+        max_video_bytes: int,
+        on_event: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = database
         self._files = files
         self._max_video_bytes = max_video_bytes
+        # Called after a commit that wrote outbox rows (wakes the relay).
+        self._on_event = on_event
+
+    async def _changed(self, session: AsyncSession, lecture: Lecture) -> None:
+        """A lecture's video status changed: its course page too (docs/caching.md)."""
+        course = await session.get(Course, lecture.course_id)
+        if course is None:
+            return
+        event = CourseUpdated(
+            courseId=str(course.id),
+            teacherId=str(course.teacher_id),
+            change="video",
+            lectureId=str(lecture.id),
+        )
+        await outbox.add(session, outbox_table, event)
 
     async def initiate_upload(
         self, viewer: Viewer | None, lecture_id: str, upload: VideoUpload
@@ -209,10 +235,12 @@ class VideoService:
                 if lecture is None:
                     raise NotFound("No such lecture.")
                 replaced = attach_video(lecture, file_id)
+                await self._changed(session, lecture)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise Conflict("This file is already the video of another lecture.") from None
             raise
+        self._on_event()
         return Attached(lecture, replaced)
 
     async def confirm_upload(self, viewer: Viewer | None, lecture_id: str, file_id: str) -> Lecture:
@@ -240,6 +268,8 @@ class VideoService:
             if current is None:
                 raise NotFound("No such lecture.")
             confirm_video(current, file_id, status, confirmed.duration_seconds)
+            await self._changed(session, current)
+        self._on_event()
         return current
 
     async def record_video_status(
@@ -262,8 +292,12 @@ class VideoService:
                 update(Lecture)
                 .where(Lecture.video_file_id == file_id)
                 .values(**values)
-                .returning(Lecture.id)
+                .returning(Lecture)
             )
+            if updated is not None:
+                await self._changed(session, updated)
+        if updated is not None:
+            self._on_event()
         return updated is not None
 
     # ------------------------------------------------------------------ helpers

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from contracts.events import entities_of
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
@@ -101,7 +102,7 @@ async def bootstrap(
     files = FileService(database, storage, processor, section)
     courses = CoursesClient(settings)
     bus: EventBus = await connect_bus(settings)
-    relay = OutboxRelay(database, outbox, bus, outbox_handlers(courses))
+    relay = OutboxRelay(database, outbox, bus, outbox_handlers(courses), entities=entities_of)
     # Drains the processing queue (files rows in PROCESSING) beside the request handlers,
     # so confirming an upload returns at once and work left by a restart resumes.
     worker = PollingLoop(

@@ -10,6 +10,7 @@ from functools import partial
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from contracts.events import entities_of
 from contracts.events.payments import SandboxWebhook
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
@@ -127,7 +128,7 @@ async def bootstrap(
     handlers = outbox_handlers(database, courses, refund_unkept)
     if sandbox is not None:
         handlers[SandboxWebhook.TOPIC] = sandbox.deliver_webhook
-    relay = OutboxRelay(database, outbox, bus, handlers)
+    relay = OutboxRelay(database, outbox, bus, handlers, entities=entities_of)
     if sandbox is not None:
         sandbox.on_settled = relay.wake
     payments = PaymentService(database, providers, courses, relay, settings)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from contracts.events import entities_of
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
@@ -55,7 +56,7 @@ async def bootstrap(
         poll_seconds=window_seconds,
     )
     bus = await connect_bus(settings)
-    outbox_relay = OutboxRelay(database, outbox, bus)
+    outbox_relay = OutboxRelay(database, outbox, bus, entities=entities_of)
     users = UserService(database, keys, throttle, settings, on_event=outbox_relay.wake)
     pruning.start()
     if relay:

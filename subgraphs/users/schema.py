@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from coursegraph.cache_control import CacheHint, CacheScope
 from coursegraph.federation import build_schema, internal_field
 from subgraphs.users.internal import InternalUser, internal_users
 from subgraphs.users.objects import (
@@ -78,4 +79,13 @@ class Mutation:
         return User.from_model(user)
 
 
-schema = build_schema(query=Query, mutation=Mutation, types=[User])
+# What the router may cache (docs/caching.md): a user's public profile (a teacher's name on
+# every course page), dropped when a user event names it; the email only per viewer.
+CACHE_HINTS = {
+    "User": CacheHint(max_age=300, scope=CacheScope.PUBLIC),
+    "User.email": CacheHint(scope=CacheScope.PRIVATE),
+    # Who is asking: never shared, and not worth keeping per viewer.
+    "Query.me": CacheHint(max_age=0, scope=CacheScope.PRIVATE),
+}
+
+schema = build_schema(query=Query, mutation=Mutation, types=[User], cache_hints=CACHE_HINTS)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events.users import UserRegistered
+from contracts.events.users import UserRegistered, UserUpdated
 from coursegraph import outbox
 from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
@@ -189,6 +189,8 @@ class UserService:
             user = await self._account_for_update(session, email)
             user.role = role
             await self._revoke_access_tokens(session, user.id)
+            await outbox.add(session, outbox_table, UserUpdated(userId=str(user.id), change="role"))
+        self._on_event()
         return user
 
     async def delete_account(self, email: str) -> None:
@@ -197,6 +199,9 @@ class UserService:
             user = await self._account_for_update(session, email)
             await session.delete(user)  # refresh tokens go with it (ON DELETE CASCADE)
             await self._revoke_access_tokens(session, user.id)
+            deleted = UserUpdated(userId=str(user.id), change="deleted")
+            await outbox.add(session, outbox_table, deleted)
+        self._on_event()
 
     async def recent_revocations(self) -> dict[str, int]:
         """User id → unix second at or before which its access tokens are refused, for
@@ -249,6 +254,10 @@ class UserService:
                 raise NotFound("Your account no longer exists.")
             if name is not None:
                 user.name = clean_name(name)
+                changed = UserUpdated(userId=str(user.id), change="profile")
+                await outbox.add(session, outbox_table, changed)
+        if name is not None:
+            self._on_event()
         return user
 
     # ------------------------------------------------------------------ sessions

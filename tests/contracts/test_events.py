@@ -28,6 +28,8 @@ ISSUE_15_TOPICS = {
     "video.failed",
     "user.registered",
 }
+# Issue 18: what catalog pages show changed (the router's response cache drops it).
+ISSUE_18_TOPICS = {"course.updated", "user.updated"}
 
 
 def _succeeded(**changes: object) -> dict[str, object]:
@@ -48,7 +50,7 @@ def _event(topic: str, payload: dict[str, object], version: int = 1) -> Event:
 
 
 def test_every_event_of_the_issue_is_declared_once() -> None:
-    assert set(events.REGISTRY) == ISSUE_15_TOPICS
+    assert set(events.REGISTRY) == ISSUE_15_TOPICS | ISSUE_18_TOPICS
     topics = [(m.TOPIC, m.VERSION) for m in events.DECLARED]
     assert len(topics) == len(set(topics))
     assert {"payment.unkept", "sandbox.webhook"} == events.INTERNAL_TOPICS
@@ -121,3 +123,30 @@ def test_envelopes_round_trip_and_old_ones_are_version_1() -> None:
     old = orjson.dumps({"id": "1", "topic": "payment.succeeded", "payload": _succeeded()})
     decoded = decode_nats_message(old, received_at=stored_at)
     assert (decoded.version, decoded.occurred_at) == (1, stored_at)
+
+
+def test_events_name_what_they_changed_for_the_response_cache() -> None:
+    payload = _succeeded()
+    assert events.entities_of(_event("payment.refunded", {**payload, "refundId": "r"})) == (
+        f"Payment:{payload['paymentId']}",
+        f"User:{payload['userId']}",
+        f"Course:{payload['courseId']}",
+    )
+    course = _event(
+        "course.updated",
+        {"courseId": "c", "teacherId": "t", "change": "video", "lectureId": "l"},
+    )
+    assert events.entities_of(course) == ("Course:c", "Lecture:l")
+    assert events.entities_of(_event("user.updated", {"userId": "u", "change": "profile"})) == (
+        "User:u",
+    )
+    # Internal topics, unknown ones and refused payloads name nothing.
+    assert events.entities_of(_event("payment.unkept", {"paymentId": "p"})) == ()
+    assert events.entities_of(_event("payment.exploded", payload)) == ()
+    assert events.entities_of(_event("payment.succeeded", {"paymentId": "p"})) == ()
+
+
+def test_the_envelope_carries_the_entities() -> None:
+    event = Event(id="1", topic="course.updated", payload={}, entities=("Course:c",))
+    assert orjson.loads(encode(event))["entities"] == ["Course:c"]
+    assert decode_nats_message(encode(event)).entities == ("Course:c",)

@@ -339,6 +339,14 @@ async def test_domain_events_go_through_the_outbox(
             await asyncio.sleep(0.05)
     finally:
         await connection.close()
+    assert all(r["delivered_at"] for r in rows)
+    # Building the course announced each step (the router's response cache listens).
+    changes = [orjson.loads(r["payload"]) for r in rows if r["topic"] == "course.updated"]
+    assert {c["courseId"] for c in changes} == {course["id"]}
+    kinds = [c["change"] for c in changes]
+    assert kinds[0] == "created"
+    assert "published" in kinds
+    rows = [r for r in rows if r["topic"] != "course.updated"]
     assert [r["topic"] for r in rows] == [
         "enrollment.created",
         "enrollment.completed",

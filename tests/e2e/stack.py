@@ -187,8 +187,9 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        # The router first, so no request reaches a subgraph that is going away.
-        for name in ("router", *reversed(SUBGRAPHS)):
+        # The routers first, so no request reaches a subgraph that is going away.
+        others = [name for name in self.services if name not in SUBGRAPHS]
+        for name in (*others, *reversed(SUBGRAPHS)):
             if name in self.services:
                 self.services[name].stop()
 

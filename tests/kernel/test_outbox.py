@@ -162,3 +162,23 @@ async def test_nats_bus_publishes_once_per_event_id(nats_url: str) -> None:
     finally:
         await client.drain()
         await bus.close()
+
+
+async def test_the_relay_puts_what_the_event_changed_in_the_envelope(
+    store: tuple[Database, MetaData],
+) -> None:
+    database, metadata = store
+    table = metadata.tables[f"{metadata.schema}.outbox"]
+    bus = InProcessBus()
+    published: list[Event] = []
+
+    async def record(event: Event) -> None:
+        published.append(event)
+
+    bus.subscribe("thing.happened", record)
+    relay = outbox.OutboxRelay(
+        database, table, bus, entities=lambda event: (f"Thing:{event.payload['n']}",)
+    )
+    await _add(database, metadata, 2)
+    await relay.deliver_due()
+    assert sorted(event.entities for event in published) == [("Thing:0",), ("Thing:1",)]
