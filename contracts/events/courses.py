@@ -1,4 +1,4 @@
-"""Events of the courses subgraph: enrollments and certificates."""
+"""Events of the courses subgraph: enrollments and certificates, and its internal ones."""
 
 from __future__ import annotations
 
@@ -53,9 +53,22 @@ class CertificateIssued(EventPayload):
     verificationCode: str
 
 
+class LectureVideoChanged(EventPayload):
+    """Internal: a lecture's video status changed (an upload started or was confirmed, or
+    files reported the outcome); what `lectureVideoUpdated` subscriptions wait on."""
+
+    TOPIC: ClassVar[str] = "lecture.video_changed"
+    VERSION: ClassVar[int] = 1
+    INTERNAL: ClassVar[bool] = True
+    lectureId: str
+    courseId: str
+    videoStatus: Literal["NONE", "UPLOADING", "PROCESSING", "READY", "FAILED"]
+
+
 EVENTS: tuple[type[EventPayload], ...] = (
     EnrollmentCreated,
     EnrollmentCompleted,
     EnrollmentDropped,
     CertificateIssued,
+    LectureVideoChanged,
 )

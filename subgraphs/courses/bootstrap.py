@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.http import GraphQLServiceClient, signed_client
+from coursegraph.live import LiveFeed
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
 from subgraphs.courses.clients import FilesClient, PaymentsClient, UsersClient
@@ -16,7 +17,7 @@ from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.models import outbox
 from subgraphs.courses.service import CourseService
 from subgraphs.courses.settings import CoursesSettings
-from subgraphs.courses.videos import VideoService
+from subgraphs.courses.videos import LIVE_KEYS, VideoService
 
 
 @dataclass
@@ -30,6 +31,7 @@ class CoursesContainer:
     files: FilesClient
     bus: EventBus
     relay: OutboxRelay
+    live: LiveFeed
 
 
 def _client(settings: Settings, service: str) -> GraphQLServiceClient:
@@ -53,23 +55,30 @@ async def bootstrap(
     files = FilesClient(_client(settings, "files"))
     bus = await connect_bus(settings.nats_url)
     outbox_relay = OutboxRelay(database, outbox, bus)
+    live = LiveFeed(LIVE_KEYS, nats_url=settings.nats_url, name="courses-live")
     container = CoursesContainer(
         database=database,
         courses=CourseService(database, users, section.max_page_size),
         enrollments=EnrollmentService(database, users, payments, on_event=outbox_relay.wake),
-        videos=VideoService(database, files, section.max_video_bytes),
+        videos=VideoService(
+            database, files, section.max_video_bytes, live, on_event=outbox_relay.wake
+        ),
         users=users,
         payments=payments,
         files=files,
         bus=bus,
         relay=outbox_relay,
+        live=live,
     )
     if relay:
+        # Subscriptions are served by the same processes that deliver the outbox.
+        await live.start()
         outbox_relay.start()
     try:
         yield container
     finally:
         await outbox_relay.stop()
+        await live.stop()
         await bus.close()
         await users.aclose()
         await payments.aclose()

@@ -6,6 +6,9 @@
 - The client uploads straight to files; `confirm_upload` has files check the object and
   start processing → PROCESSING (or FAILED when the object does not match).
 - Files reports READY or FAILED later through `record_video_status`.
+- Each change of a lecture's video status writes the internal `lecture.video_changed`
+  event in the same transaction, for `lectureVideoUpdated` subscribers on any instance
+  (`watch`: the lecture now, then after each change, re-read).
 
 No GraphQL and no HTTP here (files is reached through `clients.py`); every public method
 owns its transaction, and no transaction stays open across a call to files, so a slow
@@ -17,19 +20,25 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.courses import LectureVideoChanged
+from coursegraph import outbox
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavailable
 from coursegraph.identity import Viewer
 from coursegraph.ids import parse_uuid
+from coursegraph.live import LiveFeed, watch_state
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
 from subgraphs.courses.models import Course, Lecture, VideoStatus
+from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import (
     can_view,
     require_author,
@@ -163,11 +172,55 @@ def confirm_video(
     return True
 
 
+# What `lectureVideoUpdated` waits on, keyed by the lecture.
+LIVE_KEYS: dict[str, str] = {LectureVideoChanged.TOPIC: "lectureId"}
+
+
+def _client_view(lecture: Lecture) -> Hashable:
+    """What a subscriber sees change: a new value is sent only when this differs."""
+    return (lecture.video_status, lecture.video_file_id, lecture.duration_seconds)
+
+
+async def _announce(session: AsyncSession, lecture_id: Any, course_id: Any, status: str) -> None:
+    changed = LectureVideoChanged(
+        lectureId=str(lecture_id), courseId=str(course_id), videoStatus=status
+    )
+    await outbox.add(session, outbox_table, changed)
+
+
 class VideoService:
-    def __init__(self, database: Database, files: FilesClient, max_video_bytes: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        files: FilesClient,
+        max_video_bytes: int,
+        live: LiveFeed | None = None,
+        on_event: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`live`: None in short-lived processes (seeding), which serve no subscriptions;
+        `on_event`: wakes the outbox relay after a commit that wrote an event."""
         self._db = database
         self._files = files
         self._max_video_bytes = max_video_bytes
+        self._live = live
+        self._on_event = on_event
+
+    async def watch(self, viewer: Viewer | None, lecture_id: str) -> AsyncIterator[Lecture]:
+        """`lectureVideoUpdated`: the course's teacher or an ADMIN (refused before anything
+        streams, as uploads are); then the lecture now and after each video change."""
+        require_author(viewer)
+        lecture = await self._lecture_of_managed_course(viewer, lecture_id)
+        if self._live is None:
+            raise ServiceUnavailable("This process serves no subscriptions.")
+
+        async def load() -> Lecture:
+            async with self._db.read() as session:
+                current = await session.get(Lecture, lecture.id)
+            if current is None:
+                raise NotFound("No such lecture.")
+            return current
+
+        return watch_state(self._live, str(lecture.id), load, _client_view)
 
     async def initiate_upload(
         self, viewer: Viewer | None, lecture_id: str, upload: VideoUpload
@@ -208,11 +261,16 @@ class VideoService:
                 )
                 if lecture is None:
                     raise NotFound("No such lecture.")
+                before = lecture.video_file_id
                 replaced = attach_video(lecture, file_id)
+                if lecture.video_file_id != before:
+                    await session.flush()  # the unique video constraint, before the event
+                    await _announce(session, lecture.id, lecture.course_id, lecture.video_status)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise Conflict("This file is already the video of another lecture.") from None
             raise
+        self._on_event()
         return Attached(lecture, replaced)
 
     async def confirm_upload(self, viewer: Viewer | None, lecture_id: str, file_id: str) -> Lecture:
@@ -239,7 +297,9 @@ class VideoService:
             current = await session.get(Lecture, lecture.id, with_for_update=True)
             if current is None:
                 raise NotFound("No such lecture.")
-            confirm_video(current, file_id, status, confirmed.duration_seconds)
+            if confirm_video(current, file_id, status, confirmed.duration_seconds):
+                await _announce(session, current.id, current.course_id, current.video_status)
+        self._on_event()
         return current
 
     async def record_video_status(
@@ -258,25 +318,38 @@ class VideoService:
         if duration_seconds is not None:
             values["duration_seconds"] = duration_seconds
         async with self._db.transaction() as session:
-            updated = await session.scalar(
-                update(Lecture)
-                .where(Lecture.video_file_id == file_id)
-                .values(**values)
-                .returning(Lecture.id)
-            )
+            updated = (
+                await session.execute(
+                    update(Lecture)
+                    .where(Lecture.video_file_id == file_id)
+                    .values(**values)
+                    .returning(Lecture.id, Lecture.course_id)
+                )
+            ).one_or_none()
+            if updated is not None:
+                # Files' retries announce again; subscribers see a value only on a change.
+                await _announce(session, updated.id, updated.course_id, status)
+        self._on_event()
         return updated is not None
 
     # ------------------------------------------------------------------ helpers
     async def _managed(self, viewer: Viewer | None, lecture_id: str) -> Lecture:
         """The lecture, if `viewer` may change its course (checked before any call out)."""
         require_author(viewer)
+        return await self._lecture_of_managed_course(viewer, lecture_id, editable=True)
+
+    async def _lecture_of_managed_course(
+        self, viewer: Viewer | None, lecture_id: str, *, editable: bool = False
+    ) -> Lecture:
         parsed = parse_uuid(lecture_id)
         async with self._db.read() as session:
             lecture = await session.get(Lecture, parsed) if parsed else None
             if lecture is None:
                 raise NotFound("No such lecture.")
             course = await session.get(Course, lecture.course_id)
-        require_editable(require_manage(self._visible(course, viewer), viewer))
+        managed = require_manage(self._visible(course, viewer), viewer)
+        if editable:
+            require_editable(managed)
         return lecture
 
     @staticmethod
