@@ -48,10 +48,16 @@ def _event(topic: str, payload: dict[str, object], version: int = 1) -> Event:
 
 
 def test_every_event_of_the_issue_is_declared_once() -> None:
-    assert set(events.REGISTRY) == ISSUE_15_TOPICS
+    # Issue 16: every payment status change is announced (subscriptions wait on them).
+    assert set(events.REGISTRY) == ISSUE_15_TOPICS | {"payment.canceled"}
     topics = [(m.TOPIC, m.VERSION) for m in events.DECLARED]
     assert len(topics) == len(set(topics))
-    assert {"payment.unkept", "sandbox.webhook"} == events.INTERNAL_TOPICS
+    assert events.INTERNAL_TOPICS == {
+        "payment.unkept",
+        "sandbox.webhook",
+        "lecture.video_changed",
+        "notification.added",
+    }
 
 
 def test_a_valid_event_parses_into_its_model() -> None:
