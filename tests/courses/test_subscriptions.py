@@ -4,6 +4,7 @@ UPLOADING → PROCESSING → READY (files processes it and tells courses); who m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ async def test_the_teacher_watches_the_video_become_ready(
         assert put.status_code == 200
         (await confirm_upload(url, teacher, lecture_id, ticket["fileId"])).ok()
 
-        seen = []
+        seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["videoStatus"] not in ("READY", "FAILED"):
             seen.append((await socket.next_data("1"))["lectureVideoUpdated"])
         # Files' worker may report READY before courses commits PROCESSING (courses then

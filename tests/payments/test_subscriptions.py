@@ -8,6 +8,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -84,6 +85,7 @@ class Payments:
         return payment["id"], payment["checkout"]["sandboxUrl"]
 
 
+@contextmanager
 def _payments_instance(settings: Settings, keys: KeyStore, **changes: object) -> Iterator[Payments]:
     """A payments server on `settings` (with `changes`) reaching itself for the sandbox's
     checkout and webhooks; its token leeway is 0 so expiry is exact."""
@@ -129,7 +131,8 @@ def base_settings(
 @pytest.fixture(scope="module")
 def payments(base_settings: Settings, keys: KeyStore) -> Iterator[Payments]:
     """In-process bus: the instance's own relay reaches its own subscribers."""
-    yield from _payments_instance(base_settings, keys)
+    with _payments_instance(base_settings, keys) as instance:
+        yield instance
 
 
 @pytest.fixture
@@ -292,10 +295,10 @@ def nats_settings(
 async def test_an_event_produced_on_one_instance_reaches_a_subscriber_on_another(
     nats_settings: Settings, keys: KeyStore, courses: FakeCourses
 ) -> None:
-    instance_a = _payments_instance(nats_settings, keys)
-    instance_b = _payments_instance(nats_settings, keys)
-    a, b = next(instance_a), next(instance_b)
-    try:
+    with (
+        _payments_instance(nats_settings, keys) as a,
+        _payments_instance(nats_settings, keys) as b,
+    ):
         await eventually(lambda: a.live.listening and b.live.listening)
         course = courses.add_course(price_minor=2500, currency="USD")
         _, token = a.token()
@@ -306,6 +309,3 @@ async def test_an_event_produced_on_one_instance_reaches_a_subscriber_on_another
             await _settle(checkout, "succeeded")  # A's checkout, A's webhook, A's relay
             assert (await socket.next_data("1"))["paymentUpdated"]["status"] == "SUCCEEDED"
         await eventually(lambda: b.live.subscriber_count == 0)
-    finally:
-        for instance in (instance_a, instance_b):
-            instance.close()
