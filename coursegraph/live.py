@@ -197,7 +197,7 @@ async def watch_state(
     key: str,
     load: Callable[[], Awaitable[T]],
     fingerprint: Callable[[T], Hashable],
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """The object's current state, then its state again after each event for `key` — but
     only when it differs from the last one sent (duplicate publishes, events that changed
     nothing a client sees). Subscribed before the first read, so no change falls between.
