@@ -59,6 +59,8 @@ log = get_logger("coursegraph.app")
 
 # Where the upgrade's verified viewer and token expiry wait for the connection's context.
 VIEWER_SCOPE_KEY = "coursegraph.viewer"
+# The connection's task that closes it when that token expires; cancelled when it ends.
+_WATCHDOG_SCOPE_KEY = "coursegraph.token_watchdog"
 # The close code of a subscription socket whose viewer's token expired (ws-contract).
 TOKEN_EXPIRED_CLOSE = 4403
 
@@ -213,9 +215,6 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             return context
         await _verify_viewer(context, request, auth)
         return context
-
-
-_WATCHDOG_SCOPE_KEY = "coursegraph.token_watchdog"
 
 
 async def _close_when_expired(websocket: WebSocket, valid_until: float) -> None:
