@@ -309,3 +309,15 @@ async def test_an_event_produced_on_one_instance_reaches_a_subscriber_on_another
             await _settle(checkout, "succeeded")  # A's checkout, A's webhook, A's relay
             assert (await socket.next_data("1"))["paymentUpdated"]["status"] == "SUCCEEDED"
         await eventually(lambda: b.live.subscriber_count == 0)
+
+
+async def test_only_graphql_transport_ws_is_spoken(payments: Payments) -> None:
+    async with connect(
+        _ws_url(payments),
+        subprotocols=[Subprotocol("graphql-ws")],  # the legacy protocol
+        additional_headers=upgrade_headers(payments.graphql),
+    ) as websocket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await websocket.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406
