@@ -41,6 +41,9 @@ CREATE = """
 mutation($input: CreatePaymentInput!) {
   createPayment(input: $input) { id status checkout { sandboxUrl } }
 }"""
+WATCH_REFUNDS = """
+subscription($id: ID!) { paymentUpdated(paymentId: $id) { status refunds { status } } }"""
+REFUND = "mutation($id: ID!) { requestRefund(paymentId: $id) { status } }"
 CAP = 3
 
 
@@ -165,6 +168,14 @@ async def test_the_owner_sees_pending_then_succeeded(
         assert payments.live.subscriber_count == 1
         await socket.complete("1")
         await eventually(lambda: payments.live.subscriber_count == 0)
+        # Nested fields are read afresh for each value (no DataLoader cache across events).
+        await socket.subscribe("2", WATCH_REFUNDS, {"id": payment_id})
+        before = (await socket.next_data("2"))["paymentUpdated"]
+        assert before == {"status": "SUCCEEDED", "refunds": []}
+        refund = await gql(payments.graphql, REFUND, {"id": payment_id}, token=token)
+        assert refund.ok()["requestRefund"]["status"] == "SUCCEEDED"
+        after = (await socket.next_data("2"))["paymentUpdated"]
+        assert after == {"status": "REFUNDED", "refunds": [{"status": "SUCCEEDED"}]}
 
 
 async def test_a_superseded_payment_is_seen_canceled(
