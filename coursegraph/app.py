@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,15 +14,21 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 
 from coursegraph.addresses import parse_ip
@@ -27,7 +36,7 @@ from coursegraph.body_limit import BodyLimit
 from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
-from coursegraph.errors import Unauthenticated
+from coursegraph.errors import ErrorCode, Unauthenticated
 from coursegraph.federation import format_errors
 from coursegraph.identity import (
     JWKSSource,
@@ -47,6 +56,13 @@ from coursegraph.service_auth import (
 from coursegraph.settings import SERVICES, Settings
 
 log = get_logger("coursegraph.app")
+
+# Where the upgrade's verified viewer and token expiry wait for the connection's context.
+VIEWER_SCOPE_KEY = "coursegraph.viewer"
+# The connection's task that closes it when that token expires; cancelled when it ends.
+_WATCHDOG_SCOPE_KEY = "coursegraph.token_watchdog"
+# The close code of a subscription socket whose viewer's token expired (ws-contract).
+TOKEN_EXPIRED_CLOSE = 4403
 
 
 class Container(Protocol):
@@ -81,13 +97,48 @@ class EdgeAuth:
     gate: CallerGate
 
 
+class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext[Any, Any], None]):
+    """graphql-transport-ws, with the per-connection cap refused in the contract's words
+    (Strawberry's own refusal carries no `extensions.code`)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        cap = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and cap is not None
+            and message["id"] not in self.operations
+            and len(self.operations) >= cap
+        ):
+            error = GraphQLError(
+                f"At most {cap} subscriptions may be open on one connection.",
+                extensions={"code": str(ErrorCode.RATE_LIMITED)},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
-    def __init__(self, spec: SubgraphSpec[Any, Any]) -> None:
-        # No GraphiQL: browsers are not callers of a private subgraph.
-        super().__init__(spec.schema, graphql_ide=None, allow_queries_via_get=True)
+    graphql_transport_ws_handler_class = _TransportWS
+
+    def __init__(self, spec: SubgraphSpec[Any, Any], max_subscriptions: int) -> None:
+        # No GraphiQL: browsers are not callers of a private subgraph. Subscriptions speak
+        # graphql-transport-ws only (ws-contract): the legacy graphql-ws is refused (4406).
+        super().__init__(
+            spec.schema,
+            graphql_ide=None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=max_subscriptions,
+        )
         self._spec = spec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._upgrade(scope, receive, send)
+            return
         # The gate runs before Strawberry reads anything: unsigned calls are never parsed.
         request = Request(scope, receive)
         gate: CallerGate = request.app.state.auth.gate
@@ -100,6 +151,31 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             return  # gone before its body arrived: no one to answer
         scope[CALLER_SCOPE_KEY] = caller
         await super().__call__(scope, _replay(body, receive), send)
+
+    async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A subscription socket: the signed upgrade and the viewer's token are checked
+        before the handshake is accepted (403: caller refused; 401: a token that is
+        present but not valid), as for HTTP; then Strawberry runs the protocol."""
+        websocket = WebSocket(scope, receive, send)
+        auth: EdgeAuth = websocket.app.state.auth
+        try:
+            scope[CALLER_SCOPE_KEY] = await auth.gate.admit_upgrade(websocket)
+        except CallerRefused as refused:
+            await _deny(websocket, refused)
+            return
+        token = bearer_token(websocket.headers.get("authorization"))
+        if token:
+            try:
+                scope[VIEWER_SCOPE_KEY] = await auth.tokens.verify_until(token)
+            except Unauthenticated as error:
+                await _deny(websocket, CallerRefused(401, error.code, error.message))
+                return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            watchdog: asyncio.Task[None] | None = scope.get(_WATCHDOG_SCOPE_KEY)
+            if watchdog is not None:
+                watchdog.cancel()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -114,7 +190,6 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext[Any, Any]:
-        assert isinstance(request, Request)
         state = request.app.state
         auth: EdgeAuth = state.auth
         container = state.container
@@ -128,8 +203,37 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
         # Set by the gate: every call that reaches GraphQL has a verified caller.
         context.service = request.scope[CALLER_SCOPE_KEY]
         context.client_address = client_address(request, context.service)
+        if isinstance(request, WebSocket):
+            # Verified before the handshake was accepted (`_upgrade`). One context serves
+            # the whole connection: each event renews its loaders (`renew_loaders`).
+            context.loader_factory = lambda: self._spec.loaders(container)
+            verified: tuple[Viewer, float] | None = request.scope.get(VIEWER_SCOPE_KEY)
+            if verified is not None:
+                context._viewer, valid_until = verified
+                request.scope[_WATCHDOG_SCOPE_KEY] = asyncio.create_task(
+                    _close_when_expired(request, valid_until)
+                )
+            return context
         await _verify_viewer(context, request, auth)
         return context
+
+
+async def _close_when_expired(websocket: WebSocket, valid_until: float) -> None:
+    """Closes the socket with 4403 once the viewer's token is no longer accepted: a
+    subscription never outlives the credential it was authorized with."""
+    await asyncio.sleep(max(0.0, valid_until - time.time()))
+    if websocket.application_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(TOKEN_EXPIRED_CLOSE, "token expired")
+
+
+async def _deny(websocket: WebSocket, refused: CallerRefused) -> None:
+    """Refuses the handshake with the refusal's status and JSON body; a server without
+    the denial-response extension can only answer 403."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(refused.response())
+    else:
+        await websocket.close()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -155,7 +259,7 @@ async def signed_caller(request: Request) -> str:
     )
 
 
-def client_address(request: Request, service: str | None) -> str | None:
+def client_address(request: HTTPConnection, service: str | None) -> str | None:
     """The end client's IP address: the entry a signed router added to X-Forwarded-For
     (the rightmost; anything a client wrote left of it is not trusted), else the peer."""
     if service == "router":
@@ -240,13 +344,15 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
         # The pid tells which worker process answered (`serve --workers N`).
         return JSONResponse({"status": "ok", "subgraph": spec.name, "pid": os.getpid()})
 
-    graphql = SubgraphGraphQL(spec)
+    graphql = SubgraphGraphQL(spec, settings.subgraph_max_subscriptions_per_connection)
     routes: list[BaseRoute] = [
         Route(
             "/graphql",
             BodyLimit(graphql, settings.subgraph_max_body_bytes),
             methods=["GET", "POST"],
         ),
+        # Subscriptions: the same path over WebSocket (ws-contract, docs/realtime.md).
+        WebSocketRoute("/graphql", graphql),
         Route("/health", health, methods=["GET"]),
         *spec.routes,
     ]

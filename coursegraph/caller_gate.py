@@ -7,6 +7,10 @@ Gateway or Apollo Router sends because it cannot sign; that caller counts as `ro
 Anything else is answered 401 UNAUTHENTICATED before its body is read, so an anonymous
 call costs no parsing. Public HTTP routes (uploads, media, webhooks, JWKS, health) never
 pass through here.
+
+A WebSocket upgrade (subscriptions, docs/realtime.md) passes the same gate: its GET is
+signed like any request, over an empty body, and is refused (HTTP 403) before the socket
+is accepted.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from coursegraph.errors import ErrorCode
@@ -57,22 +61,44 @@ class CallerGate:
 
     async def admit(self, request: Request) -> tuple[str, bytes]:
         """The verified caller and the request body, or CallerRefused."""
-        headers = request.headers
-        if ServiceVerifier.is_signed(headers):
-            try:
-                # Header checks first: a forged or stale call is refused unread.
-                self.services.precheck(headers)
-                body = await request.body()  # capped by the kernel's BodyLimit
-                url = request.url
-                path = f"{url.path}?{url.query}" if url.query else url.path
-                caller = await self.services.verify(request.method, path, headers, body)
-            except ServiceAuthError as error:
-                raise _refused(f"Service signature refused: {error}.") from None
-            return caller, body
-        presented = headers.get(CREDENTIAL_HEADER)
-        if presented is not None:
-            expected = self.router_credential
-            if expected is None or not hmac.compare_digest(presented.encode(), expected):
-                raise _refused("Router credential refused.")
-            return ROUTER, await request.body()
-        raise _refused(UNSIGNED_MESSAGE)
+        if ServiceVerifier.is_signed(request.headers):
+            # Header checks first: a forged or stale call is refused unread.
+            self._precheck(request)
+            body = await request.body()  # capped by the kernel's BodyLimit
+            return await self._verify(request, request.method, body), body
+        return self._credential(request), await request.body()
+
+    async def admit_upgrade(self, connection: HTTPConnection) -> str:
+        """The verified caller of a WebSocket upgrade (a GET with no body), or
+        CallerRefused with status 403: a refused handshake is never accepted."""
+        try:
+            if ServiceVerifier.is_signed(connection.headers):
+                self._precheck(connection)
+                return await self._verify(connection, "GET", b"")
+            return self._credential(connection)
+        except CallerRefused as refused:
+            raise CallerRefused(403, refused.code, refused.message) from None
+
+    def _precheck(self, connection: HTTPConnection) -> None:
+        try:
+            self.services.precheck(connection.headers)
+        except ServiceAuthError as error:
+            raise _refused(f"Service signature refused: {error}.") from None
+
+    async def _verify(self, connection: HTTPConnection, method: str, body: bytes) -> str:
+        url = connection.url
+        path = f"{url.path}?{url.query}" if url.query else url.path
+        try:
+            return await self.services.verify(method, path, connection.headers, body)
+        except ServiceAuthError as error:
+            raise _refused(f"Service signature refused: {error}.") from None
+
+    def _credential(self, connection: HTTPConnection) -> str:
+        """`router` for the third-party router's credential; anything else is refused."""
+        presented = connection.headers.get(CREDENTIAL_HEADER)
+        if presented is None:
+            raise _refused(UNSIGNED_MESSAGE)
+        expected = self.router_credential
+        if expected is None or not hmac.compare_digest(presented.encode(), expected):
+            raise _refused("Router credential refused.")
+        return ROUTER

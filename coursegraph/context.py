@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from coursegraph.cache_control import CacheRestriction
@@ -21,7 +22,8 @@ FORWARDED_HEADERS = ("authorization", "x-request-id")
 
 @dataclass
 class RequestContext(Generic[C, L]):
-    request: Request
+    # The HTTP request, or the WebSocket of a subscription connection.
+    request: HTTPConnection
     container: C
     loaders: L
     request_id: str
@@ -32,6 +34,9 @@ class RequestContext(Generic[C, L]):
     # run-time narrowing of it (`coursegraph.cache_control.restrict_cache`).
     response: Response | None = None
     cache_restriction: CacheRestriction | None = None
+    # Makes fresh DataLoaders: a subscription connection keeps one context for all its
+    # events, and a loader's cache must not answer an event with an earlier event's rows.
+    loader_factory: Callable[[], L] | None = field(default=None, repr=False)
     _viewer: Viewer | None = None
     _auth_error: Unauthenticated | None = field(default=None, repr=False)
 
@@ -47,6 +52,11 @@ class RequestContext(Generic[C, L]):
         if viewer is None:
             raise Unauthenticated("You must be signed in.")
         return viewer
+
+    def renew_loaders(self) -> None:
+        """Fresh DataLoaders, before each event of a subscription is resolved."""
+        if self.loader_factory is not None:
+            self.loaders = self.loader_factory()
 
     @property
     def from_router(self) -> bool:

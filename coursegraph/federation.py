@@ -57,10 +57,13 @@ from strawberry.extensions import (
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import Authenticated, Key, RequiresScopes
 from strawberry.permission import BasePermission
+from strawberry.schema.schema import StreamResult
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.utils.aio import aclosing
 
 from coursegraph.cache_control import CacheControl, CacheHints, PolicyCache
 from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
@@ -243,6 +246,10 @@ def _enforce_access_directives(schema: GraphQLSchema) -> None:
             ]
             resolve = gfield.resolve or default_field_resolver
             gfield.resolve = _guard(resolve, f"{gtype.name}.{name}", scopes)
+            if gfield.subscribe is not None:
+                # A subscription is refused when it starts (an `error` message), not at
+                # its first event.
+                gfield.subscribe = _guard(gfield.subscribe, f"{gtype.name}.{name}", scopes)
 
 
 # ------------------------------------------------------------------ limits
@@ -371,6 +378,11 @@ class SubgraphSchema(strawberry.federation.Schema):
         resolved = iter(super().entities_resolver(info, valid))
         return [cast(FederationAny, problem) or next(resolved) for problem in problems]
 
+    async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """Subscription results (WebSocket) get the same error formatting as HTTP answers
+        (`format_errors`): the contract's codes, no internal text."""
+        return _formatted(await super().stream(*args, **kwargs))
+
     def _representation_problem(self, representation: Any) -> BadUserInput | None:
         if not isinstance(representation, dict):
             return BadUserInput("An entity representation must be an object.")
@@ -394,6 +406,14 @@ class SubgraphSchema(strawberry.federation.Schema):
         if unknown:
             return BadUserInput(f"The {type_name} representation has no {', '.join(unknown)}.")
         return None
+
+
+async def _formatted(results: StreamResult) -> StreamResult:
+    async with aclosing(results):
+        async for result in results:
+            if isinstance(result, StrawberryExecutionResult):
+                result.errors = format_errors(result.errors)
+            yield result
 
 
 @functools.cache
@@ -431,6 +451,7 @@ def build_schema(
     mutation: type | None = None,
     types: Iterable[type] = (),
     cache_hints: CacheHints | None = None,
+    subscription: type | None = None,
 ) -> strawberry.federation.Schema:
     """`cache_hints`: what the router may cache of this subgraph's answers
     (coursegraph/cache_control.py); none: every answer is `no-store`."""
@@ -438,6 +459,7 @@ def build_schema(
     schema = SubgraphSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         types=list(types),
         federation_version=FEDERATION_VERSION,
         scalar_overrides={Decimal: DECIMAL_SCALAR},

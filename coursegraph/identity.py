@@ -254,6 +254,12 @@ class TokenVerifier:
         self._cache = cache if cache is not None else VerifiedTokens(10_000)
 
     async def verify(self, token: str) -> Viewer:
+        viewer, _ = await self.verify_until(token)
+        return viewer
+
+    async def verify_until(self, token: str) -> tuple[Viewer, float]:
+        """The viewer and the unix time the token stops being accepted (`exp` plus the
+        leeway): what a long-lived connection (a subscription socket) must close at."""
         key = VerifiedTokens.key(token)
         verified = self._cache.get(key)
         if verified is None:
@@ -266,7 +272,7 @@ class TokenVerifier:
                 raise Unauthenticated(
                     "The account changed after this access token was issued; sign in again."
                 )
-        return verified.viewer
+        return verified.viewer, verified.valid_until
 
     async def _verify_signed(self, token: str) -> _Verified:
         try:

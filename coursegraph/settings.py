@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # the router's client cap (1 MB): its entity fetches for a large page carry many
     # representations.
     subgraph_max_body_bytes: int = Field(4 * 1024**2, ge=1)
+    # Operations one subscription socket may have open at once (the router opens one
+    # socket per client connection); the next `subscribe` is refused with RATE_LIMITED.
+    subgraph_max_subscriptions_per_connection: int = Field(100, ge=1)
     service_timeout_seconds: float = 10.0
 
     # --- identity

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from coursegraph.http import signed_path
 from coursegraph.service_auth import ServiceSigner
@@ -105,3 +110,88 @@ def run_cli(
         cwd=REPO_ROOT,
         check=False,
     )
+
+
+class GraphQLSocket:
+    """A graphql-transport-ws connection (ws-contract), already acknowledged."""
+
+    # How long any one message is waited for.
+    wait_seconds = 15.0
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+
+    async def subscribe(
+        self, operation_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        payload = {"query": query, "variables": variables or {}}
+        await self.send({"id": operation_id, "type": "subscribe", "payload": payload})
+
+    async def complete(self, operation_id: str) -> None:
+        await self.send({"id": operation_id, "type": "complete"})
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.websocket.send(orjson.dumps(message).decode())
+
+    async def receive(self) -> dict[str, Any]:
+        """The next protocol message other than ping/pong."""
+        while True:
+            async with asyncio.timeout(self.wait_seconds):
+                raw = await self.websocket.recv()
+            message: dict[str, Any] = orjson.loads(raw)
+            if message.get("type") == "ping":
+                await self.send({"type": "pong"})
+                continue
+            if message.get("type") != "pong":
+                return message
+
+    async def next_data(self, operation_id: str) -> dict[str, Any]:
+        """The data of the operation's next `next` message (fails on anything else)."""
+        message = await self.receive()
+        assert message.get("id") == operation_id, message
+        assert message["type"] == "next", message
+        assert not message["payload"].get("errors"), message
+        data: dict[str, Any] = message["payload"]["data"]
+        return data
+
+    async def error_codes(self, operation_id: str) -> list[str]:
+        """The codes of the operation's `error` message (fails on anything else)."""
+        message = await self.receive()
+        assert message.get("id") == operation_id, message
+        assert message["type"] == "error", message
+        return [str((e.get("extensions") or {}).get("code")) for e in message["payload"]]
+
+
+def upgrade_headers(
+    url: str, *, token: str | None = None, signer: ServiceSigner | None = AS_ROUTER
+) -> dict[str, str]:
+    """The upgrade request's headers: signed like a GET with an empty body."""
+    headers: dict[str, str] = {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    if signer:
+        headers.update(signer.headers("GET", signed_path(httpx.URL(url)), b""))
+    return headers
+
+
+@asynccontextmanager
+async def graphql_socket(
+    url: str,
+    *,
+    token: str | None = None,
+    signer: ServiceSigner | None = AS_ROUTER,
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[GraphQLSocket]:
+    """A subgraph's subscription socket at `url` (http://…/graphql), connected as the
+    router connects: signed upgrade, `connection_init` with `{}`, acknowledged."""
+    all_headers = {**upgrade_headers(url, token=token, signer=signer), **(headers or {})}
+    async with connect(
+        "ws" + url.removeprefix("http"),
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+        additional_headers=all_headers,
+        open_timeout=15,
+    ) as websocket:
+        socket = GraphQLSocket(websocket)
+        await socket.send({"type": "connection_init", "payload": {}})
+        assert (await socket.receive())["type"] == "connection_ack"
+        yield socket

@@ -45,10 +45,10 @@ class EventPayload(BaseModel):
 
 
 def _declared() -> list[type[EventPayload]]:
-    from contracts.events import courses, files, payments, users
+    from contracts.events import courses, files, notifications, payments, users
 
     found: list[type[EventPayload]] = []
-    for module in (users, courses, payments, files):
+    for module in (users, courses, payments, files, notifications):
         found.extend(module.EVENTS)
     return found
 

@@ -47,6 +47,17 @@ class PaymentRefunded(_Charge):
     refundId: str
 
 
+class PaymentCanceled(_Charge):
+    """A pending payment was closed unpaid: a newer checkout replaced it (`SUPERSEDED`:
+    price change or expiry) or the provider canceled its checkout (`CANCELED`). A charge
+    that settles on it later is refunded in full."""
+
+    TOPIC: ClassVar[str] = "payment.canceled"
+    VERSION: ClassVar[int] = 1
+    provider: Provider
+    reason: Literal["SUPERSEDED", "CANCELED"]
+
+
 class PaymentUnkept(EventPayload):
     """Internal: a settled charge of a closed checkout, to be refunded in full."""
 
@@ -71,6 +82,7 @@ EVENTS: tuple[type[EventPayload], ...] = (
     PaymentSucceeded,
     PaymentFailed,
     PaymentRefunded,
+    PaymentCanceled,
     PaymentUnkept,
     SandboxWebhook,
 )

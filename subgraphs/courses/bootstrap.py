@@ -10,6 +10,7 @@ from contracts.events import entities_of
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.http import GraphQLServiceClient, signed_client
+from coursegraph.live import LiveFeed
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
 from subgraphs.courses.clients import FilesClient, PaymentsClient, UsersClient
@@ -17,7 +18,7 @@ from subgraphs.courses.enrollments import EnrollmentService
 from subgraphs.courses.models import outbox
 from subgraphs.courses.service import CourseService
 from subgraphs.courses.settings import CoursesSettings
-from subgraphs.courses.videos import VideoService
+from subgraphs.courses.videos import LIVE_KEYS, VideoService
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CoursesContainer:
     files: FilesClient
     bus: EventBus
     relay: OutboxRelay
+    live: LiveFeed
 
 
 def _client(settings: Settings, service: str) -> GraphQLServiceClient:
@@ -55,23 +57,28 @@ async def bootstrap(
     bus = await connect_bus(settings)
     outbox_relay = OutboxRelay(database, outbox, bus, entities=entities_of)
     wake = outbox_relay.wake
+    live = LiveFeed(LIVE_KEYS, nats_url=settings.nats_url, name="courses-live")
     container = CoursesContainer(
         database=database,
         courses=CourseService(database, users, section.max_page_size, on_event=wake),
         enrollments=EnrollmentService(database, users, payments, on_event=wake),
-        videos=VideoService(database, files, section.max_video_bytes, on_event=wake),
+        videos=VideoService(database, files, section.max_video_bytes, live, on_event=wake),
         users=users,
         payments=payments,
         files=files,
         bus=bus,
         relay=outbox_relay,
+        live=live,
     )
     if relay:
+        # Subscriptions are served by the same processes that deliver the outbox.
+        await live.start()
         outbox_relay.start()
     try:
         yield container
     finally:
         await outbox_relay.stop()
+        await live.stop()
         await bus.close()
         await users.aclose()
         await payments.aclose()

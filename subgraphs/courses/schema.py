@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from coursegraph.cache_control import CacheHint, CacheScope, restrict_cache
 from coursegraph.errors import BadUserInput
 from coursegraph.federation import build_schema, internal_field
 from coursegraph.graphql_types import Money, UploadTicket, list_size
+from coursegraph.live import each_resolved
 from subgraphs.courses.enrollments import PaymentRequired as PaymentDue
 from subgraphs.courses.internal import (
     CoursePricing,
@@ -384,9 +387,26 @@ CACHE_HINTS: dict[str, CacheHint] = {
     "Lecture.course": INHERIT,
 }
 
+
+@strawberry.type
+class Subscription:
+    @strawberry.federation.field(
+        is_subscription=True,
+        authenticated=True,
+        description="The lecture now, then again after each change of its video status "
+        "(UPLOADING, PROCESSING, READY, FAILED). The course's teacher or an ADMIN.",
+    )
+    async def lecture_video_updated(
+        self, info: CourseInfo, lecture_id: strawberry.ID
+    ) -> AsyncGenerator[Lecture, None]:
+        states = await info.context.container.videos.watch(info.context.viewer, str(lecture_id))
+        return each_resolved(info.context, states, Lecture.from_model)
+
+
 schema = build_schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[User, Payment, Course, Lecture, Enrollment, File],
     cache_hints=CACHE_HINTS,
 )

@@ -6,6 +6,9 @@
 - The client uploads straight to files; `confirm_upload` has files check the object and
   start processing → PROCESSING (or FAILED when the object does not match).
 - Files reports READY or FAILED later through `record_video_status`.
+- Each change of a lecture's video status writes `course.updated` (change `video`, with
+  the lecture id) in the same transaction: the router's cache drops the course page, and
+  `lectureVideoUpdated` subscribers on any instance re-read the lecture (`watch`).
 
 No GraphQL and no HTTP here (files is reached through `clients.py`); every public method
 owns its transaction, and no transaction stays open across a call to files, so a slow
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,7 @@ from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import BadUserInput, Conflict, NotFound, ServiceUnavailable
 from coursegraph.identity import Viewer
 from coursegraph.ids import parse_uuid
+from coursegraph.live import LiveFeed, watch_state
 from coursegraph.log import get_logger
 from subgraphs.courses.clients import FilesClient, UploadTicket
 from subgraphs.courses.models import Course, Lecture, VideoStatus
@@ -168,22 +172,52 @@ def confirm_video(
     return True
 
 
+# What `lectureVideoUpdated` waits on, keyed by the lecture.
+LIVE_KEYS: dict[str, str] = {CourseUpdated.TOPIC: "lectureId"}
+
+
+def _client_view(lecture: Lecture) -> Hashable:
+    """What a subscriber sees change: a new value is sent only when this differs."""
+    return (lecture.video_status, lecture.video_file_id, lecture.duration_seconds)
+
+
 class VideoService:
     def __init__(
         self,
         database: Database,
         files: FilesClient,
         max_video_bytes: int,
+        live: LiveFeed | None = None,
         on_event: Callable[[], None] = lambda: None,
     ) -> None:
+        """`live`: None in short-lived processes (seeding), which serve no subscriptions;
+        `on_event`: wakes the outbox relay after a commit that wrote an event."""
         self._db = database
         self._files = files
         self._max_video_bytes = max_video_bytes
-        # Called after a commit that wrote outbox rows (wakes the relay).
+        self._live = live
         self._on_event = on_event
 
+    async def watch(self, viewer: Viewer | None, lecture_id: str) -> AsyncIterator[Lecture]:
+        """`lectureVideoUpdated`: the course's teacher or an ADMIN (refused before anything
+        streams, as uploads are); then the lecture now and after each video change."""
+        require_author(viewer)
+        lecture = await self._lecture_of_managed_course(viewer, lecture_id)
+        if self._live is None:
+            raise ServiceUnavailable("This process serves no subscriptions.")
+
+        async def load() -> Lecture:
+            async with self._db.read() as session:
+                current = await session.get(Lecture, lecture.id)
+            if current is None:
+                raise NotFound("No such lecture.")
+            return current
+
+        return watch_state(self._live, str(lecture.id), load, _client_view)
+
     async def _changed(self, session: AsyncSession, lecture: Lecture) -> None:
-        """A lecture's video status changed: its course page too (docs/caching.md)."""
+        """A lecture's video status changed: `course.updated` (change `video`) tells the
+        router's cache (its course page) and `lectureVideoUpdated` subscribers."""
         course = await session.get(Course, lecture.course_id)
         if course is None:
             return
@@ -234,8 +268,11 @@ class VideoService:
                 )
                 if lecture is None:
                     raise NotFound("No such lecture.")
+                before = lecture.video_file_id
                 replaced = attach_video(lecture, file_id)
-                await self._changed(session, lecture)
+                if lecture.video_file_id != before:
+                    await session.flush()  # the unique video constraint, before the event
+                    await self._changed(session, lecture)
         except IntegrityError as error:
             if is_unique_violation(error):
                 raise Conflict("This file is already the video of another lecture.") from None
@@ -267,8 +304,8 @@ class VideoService:
             current = await session.get(Lecture, lecture.id, with_for_update=True)
             if current is None:
                 raise NotFound("No such lecture.")
-            confirm_video(current, file_id, status, confirmed.duration_seconds)
-            await self._changed(session, current)
+            if confirm_video(current, file_id, status, confirmed.duration_seconds):
+                await self._changed(session, current)
         self._on_event()
         return current
 
@@ -304,13 +341,20 @@ class VideoService:
     async def _managed(self, viewer: Viewer | None, lecture_id: str) -> Lecture:
         """The lecture, if `viewer` may change its course (checked before any call out)."""
         require_author(viewer)
+        return await self._lecture_of_managed_course(viewer, lecture_id, editable=True)
+
+    async def _lecture_of_managed_course(
+        self, viewer: Viewer | None, lecture_id: str, *, editable: bool = False
+    ) -> Lecture:
         parsed = parse_uuid(lecture_id)
         async with self._db.read() as session:
             lecture = await session.get(Lecture, parsed) if parsed else None
             if lecture is None:
                 raise NotFound("No such lecture.")
             course = await session.get(Course, lecture.course_id)
-        require_editable(require_manage(self._visible(course, viewer), viewer))
+        managed = require_manage(self._visible(course, viewer), viewer)
+        if editable:
+            require_editable(managed)
         return lecture
 
     @staticmethod

@@ -12,14 +12,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from coursegraph.consumers import EventConsumer
 from coursegraph.db import Database, create_engine
+from coursegraph.events import connect_bus
+from coursegraph.live import LiveFeed
 from coursegraph.log import get_logger
+from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import DEV_SERVICE_SECRET, Settings, load_section
 from subgraphs.notifications.clients import UsersClient
 from subgraphs.notifications.consumers import NotificationConsumer
 from subgraphs.notifications.mail import MailSender, SmtpTransport, Transport
 from subgraphs.notifications.messages import TEMPLATES, MailTemplates
-from subgraphs.notifications.models import processed_events
-from subgraphs.notifications.service import NotificationService
+from subgraphs.notifications.models import outbox, processed_events
+from subgraphs.notifications.service import LIVE_KEYS, NotificationService
 from subgraphs.notifications.settings import NotificationsSettings
 from subgraphs.notifications.unsubscribe import KEY_PURPOSE, UnsubscribeLinks
 
@@ -33,6 +36,8 @@ class NotificationsContainer:
     links: UnsubscribeLinks
     users: UsersClient
     consumer: EventConsumer
+    relay: OutboxRelay
+    live: LiveFeed
     # None while SMTP_HOST is unset: mails wait in the outbox.
     sender: MailSender | None
     pages: Environment
@@ -72,8 +77,16 @@ async def bootstrap(
     )
     public_url = section.notifications_public_url or settings.service_url("notifications")
     links = UnsubscribeLinks(settings.derived_key(KEY_PURPOSE), public_url)
+    bus = await connect_bus(settings)
+    relay = OutboxRelay(database, outbox, bus)
+    live = LiveFeed(LIVE_KEYS, nats_url=settings.nats_url, name="notifications-live")
     notifications = NotificationService(
-        database, MailTemplates(section.app_public_url), links, _mail_domain(section.mail_from)
+        database,
+        MailTemplates(section.app_public_url),
+        links,
+        _mail_domain(section.mail_from),
+        live,
+        on_event=relay.wake,
     )
     users = UsersClient.from_settings(settings)
     handler = NotificationConsumer(notifications, users)
@@ -93,6 +106,8 @@ async def bootstrap(
         undefined=StrictUndefined,
     )
     if background:
+        await live.start()
+        relay.start()
         await consumer.start()
         if sender is not None:
             sender.start()
@@ -105,6 +120,8 @@ async def bootstrap(
             links=links,
             users=users,
             consumer=consumer,
+            relay=relay,
+            live=live,
             sender=sender,
             pages=pages,
             mailbox_dir=None if settings.is_production else mailbox_dir(settings, section),
@@ -113,5 +130,8 @@ async def bootstrap(
         if sender is not None:
             await sender.stop()
         await consumer.stop()
+        await relay.stop()
+        await live.stop()
+        await bus.close()
         await users.aclose()
         await database.dispose()

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from coursegraph.consumers import processed_events_table
 from coursegraph.db import schema_metadata
+from coursegraph.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
@@ -33,6 +34,8 @@ class Base(DeclarativeBase):
 
 # The durable consumer's dedupe rows, committed with what each event wrote.
 processed_events = processed_events_table(Base.metadata)
+# `notification.added`, written with each notification (subscriptions on any instance).
+outbox = outbox_table(Base.metadata)
 
 
 class Category(StrEnum):

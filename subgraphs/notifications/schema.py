@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 
 from coursegraph.federation import build_schema
 from coursegraph.graphql_types import PageInfo, list_size
+from coursegraph.live import each_resolved
 from subgraphs.notifications.models import Category
 from subgraphs.notifications.objects import (
     Course,
@@ -134,4 +137,25 @@ def _given(value: bool | None) -> bool | None:
     return None if value is strawberry.UNSET else value
 
 
-schema = build_schema(query=Query, mutation=Mutation, types=[User, Course, Payment, Lecture])
+@strawberry.type
+class Subscription:
+    @strawberry.federation.field(
+        is_subscription=True,
+        authenticated=True,
+        description="Each new notification of the viewer, from now on (no earlier ones: "
+        "read those from `me { notifications }`).",
+    )
+    async def notification_added(
+        self, info: NotificationsInfo
+    ) -> AsyncGenerator[Notification, None]:
+        viewer = info.context.require_viewer()
+        added = info.context.container.notifications.watch_added(viewer.id)
+        return each_resolved(info.context, added, Notification.from_model)
+
+
+schema = build_schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[User, Course, Payment, Lecture],
+)

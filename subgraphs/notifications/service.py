@@ -6,17 +6,21 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.notifications import NotificationAdded
+from coursegraph import outbox
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput
+from coursegraph.live import LiveFeed
 from subgraphs.notifications.messages import Draft, MailTemplates
 from subgraphs.notifications.models import (
     TRANSACTIONAL,
@@ -26,10 +30,15 @@ from subgraphs.notifications.models import (
     Preference,
     Recipient,
 )
+from subgraphs.notifications.models import outbox as outbox_table
 from subgraphs.notifications.unsubscribe import UnsubscribeLinks
 
 MAX_PAGE_SIZE = 100
 MAX_IDS = 100
+# What `notificationAdded` waits on, keyed by the notification's user.
+LIVE_KEYS: dict[str, str] = {NotificationAdded.TOPIC: "userId"}
+# Notification ids one subscription remembers, so a repeated publish is not sent twice.
+_SENT_REMEMBERED = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +103,17 @@ class NotificationService:
         templates: MailTemplates,
         links: UnsubscribeLinks,
         mail_domain: str,
+        live: LiveFeed,
+        on_event: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_event`: wakes the outbox relay once a transaction that wrote an event
+        committed."""
         self._db = database
         self._templates = templates
         self._links = links
         self._mail_domain = mail_domain
+        self._live = live
+        self._on_event = on_event
 
     # ------------------------------------------------------------ the consumer's writes
     async def remember_recipient(
@@ -126,7 +141,7 @@ class NotificationService:
         channels = await self._channels(session, user_id, draft.category)
         if channels.in_app:
             facts = draft.facts
-            await session.execute(
+            added = await session.scalar(
                 insert(Notification)
                 .values(
                     id=uuid.uuid4(),
@@ -147,7 +162,15 @@ class NotificationService:
                     reason=facts.reason,
                 )
                 .on_conflict_do_nothing(constraint="uq_notifications_event_user")
+                .returning(Notification.id)
             )
+            if added is not None:
+                announced = NotificationAdded(notificationId=str(added), userId=draft.user_id)
+                await outbox.add(session, outbox_table, announced)
+                # The consumer commits this transaction; the relay is woken once it has.
+                event.listen(
+                    session.sync_session, "after_commit", lambda _: self._on_event(), once=True
+                )
         if channels.email and draft.has_mail and recipient is not None:
             unsubscribe = (
                 None
@@ -183,6 +206,24 @@ class NotificationService:
         return Channels() if row is None else Channels(email=row.email, in_app=row.in_app)
 
     # ------------------------------------------------------------ reads
+    async def watch_added(self, user_id: str) -> AsyncIterator[Notification]:
+        """`notificationAdded`: each notification written for the user from now on, read
+        from the database (the event only names it), each once."""
+        owner = uuid.UUID(user_id)
+        sent: OrderedDict[str, None] = OrderedDict()
+        async with self._live.subscribe(user_id) as events:
+            async for added in events:
+                notification_id = added.payload.get("notificationId")
+                if not isinstance(notification_id, str) or notification_id in sent:
+                    continue
+                sent[notification_id] = None
+                if len(sent) > _SENT_REMEMBERED:
+                    sent.popitem(last=False)
+                async with self._db.read() as session:
+                    row = await session.get(Notification, uuid.UUID(notification_id))
+                if row is not None and row.user_id == owner:
+                    yield row
+
     async def page(self, user_id: str, *, first: int, after: str | None, unread_only: bool) -> Page:
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise BadUserInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", field="first")

@@ -15,6 +15,7 @@ from contracts.events.payments import SandboxWebhook
 from coursegraph.background import PollingLoop
 from coursegraph.db import Database, create_engine
 from coursegraph.events import EventBus, connect_bus
+from coursegraph.live import LiveFeed
 from coursegraph.log import get_logger
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
@@ -27,7 +28,7 @@ from subgraphs.payments.providers.sandbox import SandboxProvider
 from subgraphs.payments.providers.stripe import StripeProvider
 from subgraphs.payments.reconcile import ReconcileMetrics, Reconciler
 from subgraphs.payments.refunds import RefundService
-from subgraphs.payments.service import PaymentService
+from subgraphs.payments.service import LIVE_KEYS, PaymentService
 from subgraphs.payments.settings import DEV_SANDBOX_WEBHOOK_SECRET, PaymentsSettings
 
 log = get_logger("coursegraph.payments")
@@ -41,6 +42,7 @@ class PaymentsContainer:
     courses: CoursesClient
     bus: EventBus
     relay: OutboxRelay
+    live: LiveFeed
     payments: PaymentService
     refunds: RefundService
     reconciler: Reconciler
@@ -131,7 +133,8 @@ async def bootstrap(
     relay = OutboxRelay(database, outbox, bus, handlers, entities=entities_of)
     if sandbox is not None:
         sandbox.on_settled = relay.wake
-    payments = PaymentService(database, providers, courses, relay, settings)
+    live = LiveFeed(LIVE_KEYS, nats_url=settings.nats_url, name="payments-live")
+    payments = PaymentService(database, providers, courses, relay, settings, live)
     refunds = RefundService(database, payments, courses, relay, section.refund_window_days)
     registry = CollectorRegistry()
     reconciler = Reconciler(
@@ -149,6 +152,7 @@ async def bootstrap(
         "payments-reconciler", partial(_reconcile_pass, reconciler), batch=1, poll_seconds=interval
     )
     if background:
+        await live.start()
         relay.start()
         if interval > 0:
             periodic.start()
@@ -160,6 +164,7 @@ async def bootstrap(
             courses=courses,
             bus=bus,
             relay=relay,
+            live=live,
             payments=payments,
             refunds=refunds,
             reconciler=reconciler,
@@ -168,6 +173,7 @@ async def bootstrap(
     finally:
         await periodic.stop()
         await relay.stop()
+        await live.stop()
         for provider in providers.values():
             await provider.aclose()
         await courses.aclose()

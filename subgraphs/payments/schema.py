@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 from strawberry.types import Info
 
 from coursegraph.federation import build_schema, internal_field
 from coursegraph.graphql_types import MoneyInput
+from coursegraph.live import each_resolved
 from subgraphs.payments.internal import PaymentRef, prepare_payment
 from subgraphs.payments.objects import (
     Context,
@@ -80,4 +83,22 @@ class Mutation:
     )
 
 
-schema = build_schema(query=Query, mutation=Mutation, types=[Payment, User, Course])
+@strawberry.type
+class Subscription:
+    @strawberry.federation.field(
+        is_subscription=True,
+        authenticated=True,
+        description="The payment now, then again after each change of its status (your own "
+        "payments; ADMIN: any; NOT_FOUND otherwise).",
+    )
+    async def payment_updated(
+        self, info: Info[Context, None], payment_id: strawberry.ID
+    ) -> AsyncGenerator[Payment, None]:
+        viewer = info.context.require_viewer()
+        states = await info.context.container.payments.watch(viewer, str(payment_id))
+        return each_resolved(info.context, states, Payment.from_model)
+
+
+schema = build_schema(
+    query=Query, mutation=Mutation, subscription=Subscription, types=[Payment, User, Course]
+)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,8 +21,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.payments import (
+    PaymentCanceled,
+    PaymentRefunded,
+    PaymentSucceeded,
+    PaymentUnkept,
+)
 from contracts.events.payments import PaymentFailed as PaymentFailedEvent
-from contracts.events.payments import PaymentSucceeded, PaymentUnkept
 from coursegraph import outbox
 from coursegraph.batch import load_by_key
 from coursegraph.db import Database, is_unique_violation
@@ -35,6 +40,7 @@ from coursegraph.errors import (
 )
 from coursegraph.identity import Viewer
 from coursegraph.ids import require_uuid
+from coursegraph.live import LiveFeed, watch_state
 from coursegraph.log import get_logger
 from coursegraph.money import normalise_currency
 from coursegraph.outbox import OutboxRelay
@@ -72,6 +78,31 @@ log = get_logger("coursegraph.payments")
 MAX_PAYMENTS_LISTED = 100
 
 
+# Every event that changes a payment's status (its own internal `payment.unkept` too: the
+# charge of a closed checkout settles), keyed by the payment: what `paymentUpdated` waits on.
+LIVE_KEYS: dict[str, str] = {
+    topic: "paymentId"
+    for topic in (
+        PaymentSucceeded.TOPIC,
+        PaymentFailedEvent.TOPIC,
+        PaymentCanceled.TOPIC,
+        PaymentRefunded.TOPIC,
+        PaymentUnkept.TOPIC,
+    )
+}
+
+
+def _client_view(payment: Payment) -> Hashable:
+    """What a subscriber sees change: a new value is sent only when this differs."""
+    return (
+        payment.status,
+        payment.refunded_minor,
+        payment.closed_reason,
+        payment.succeeded_at,
+        payment.provider_ref,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     """What a checkout charges, as courses states it: never from the client."""
@@ -90,12 +121,14 @@ class PaymentService:
         courses: CoursesClient,
         relay: OutboxRelay,
         settings: Settings,
+        live: LiveFeed,
     ) -> None:
         self._db = database
         self._providers = dict(providers)
         self._courses = courses
         self._relay = relay
         self._completion_wait = settings.service_timeout_seconds
+        self._live = live
 
     # ------------------------------------------------------------------ providers
     def provider(self, name: str) -> PaymentProvider:
@@ -135,6 +168,19 @@ class PaymentService:
         if payment is None or not owns_payments_of(viewer, payment.user_id):
             raise NotFound("No payment with this id.")
         return payment
+
+    async def watch(self, viewer: Viewer, payment_id: str) -> AsyncIterator[Payment]:
+        """`paymentUpdated`: refused (NOT_FOUND, as `payment`) before anything streams;
+        then the payment now and after each of its status changes, re-read each time."""
+        payment = await self.get_for_viewer(viewer, payment_id)
+
+        async def load() -> Payment:
+            found = (await self.get_many([str(payment.id)]))[0]
+            if found is None:
+                raise NotFound("No payment with this id.")
+            return found
+
+        return watch_state(self._live, str(payment.id), load, _client_view)
 
     def check_page_size(self, first: int) -> None:
         if not 1 <= first <= MAX_PAYMENTS_LISTED:
@@ -193,6 +239,7 @@ class PaymentService:
         payment, superseded = await self._reuse_or_create(
             user_id, course_id, provider, amount_minor, currency
         )
+        self._relay.wake()  # a superseded payment's `payment.canceled`, if any
         if superseded is not None:
             # I5: a superseded checkout is closed at the provider, after our commit; if
             # it was paid meanwhile (or cannot be closed) the late charge is refunded (I1).
@@ -247,6 +294,7 @@ class PaymentService:
                         # The price changed or the checkout lapsed: start afresh.
                         existing.status = PaymentStatus.CANCELED
                         existing.closed_reason = ClosedReason.SUPERSEDED
+                        await self._announce(session, existing)
                         await session.flush()
                         superseded = existing.provider_ref
                     payment = Payment(
@@ -384,7 +432,21 @@ class PaymentService:
         return False
 
     async def _announce(self, session: AsyncSession, payment: Payment) -> None:
-        """The event of the status `apply_charge` just gave the payment (under its lock)."""
+        """The event of the status the payment was just given (under its lock)."""
+        if payment.status == PaymentStatus.CANCELED:
+            canceled = PaymentCanceled(
+                paymentId=str(payment.id),
+                userId=str(payment.user_id),
+                courseId=payment.course_id,
+                amountMinor=payment.amount_minor,
+                currency=payment.currency,
+                provider=payment.provider,
+                reason=payment.closed_reason or ClosedReason.CANCELED,
+            )
+            await outbox.add(
+                session, outbox_table, canceled, dedupe_key=f"payment:{payment.id}:canceled"
+            )
+            return
         if payment.status == PaymentStatus.FAILED:
             failed = PaymentFailedEvent(
                 paymentId=str(payment.id),

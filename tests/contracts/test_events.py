@@ -50,10 +50,15 @@ def _event(topic: str, payload: dict[str, object], version: int = 1) -> Event:
 
 
 def test_every_event_of_the_issue_is_declared_once() -> None:
-    assert set(events.REGISTRY) == ISSUE_15_TOPICS | ISSUE_18_TOPICS
+    # Issue 16: every payment status change is announced (subscriptions wait on them).
+    assert set(events.REGISTRY) == ISSUE_15_TOPICS | ISSUE_18_TOPICS | {"payment.canceled"}
     topics = [(m.TOPIC, m.VERSION) for m in events.DECLARED]
     assert len(topics) == len(set(topics))
-    assert {"payment.unkept", "sandbox.webhook"} == events.INTERNAL_TOPICS
+    assert {
+        "payment.unkept",
+        "sandbox.webhook",
+        "notification.added",
+    } == events.INTERNAL_TOPICS
 
 
 def test_a_valid_event_parses_into_its_model() -> None:

@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
+
 from coursegraph.identity import scope_claim
 from coursegraph.settings import Settings
 from coursegraph.testing import ServerThread
@@ -248,6 +250,8 @@ class UploadStack:
     files: ServerThread
     settings: Settings
     courses_section: CoursesSettings
+    # The courses app itself (its container: the live feed's subscribers).
+    courses_app: Starlette | None = None
 
     @property
     def courses_url(self) -> str:

@@ -201,7 +201,7 @@ def running_upload_stack(
     courses_app.app = create_app(stack_settings, courses_section)
     files_app.app = create_files_app(stack_settings, files_section)
     with files, courses:
-        yield UploadStack(courses, files, stack_settings, courses_section)
+        yield UploadStack(courses, files, stack_settings, courses_section, courses_app.app)
 
 
 @pytest.fixture(scope="module")

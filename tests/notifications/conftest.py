@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from starlette.applications import Starlette
 
 from coursegraph.db import Database, create_engine
 from coursegraph.events import Event, NatsBus, encode, subject
@@ -69,6 +70,7 @@ class Notify:
     keys: KeyStore
     database: Database
     server: ServerThread | None = None
+    app: Starlette | None = None
     published: list[Event] = field(default_factory=list)
 
     @property
@@ -82,7 +84,8 @@ class Notify:
 
     def start(self) -> None:
         assert self.server is None
-        self.server = ServerThread(create_app(self.settings, self.section)).start()
+        self.app = create_app(self.settings, self.section)
+        self.server = ServerThread(self.app).start()
 
     def stop(self) -> None:
         if self.server is not None:
