@@ -16,7 +16,18 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from sqlalchemy import ColumnElement, Select, TextClause, any_, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    TextClause,
+    any_,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import ARRAY
 
@@ -29,8 +40,17 @@ Parse = Callable[[str], Hashable | None]
 
 
 def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column = ANY($1)`, the values bound as one array of the column's type."""
-    return column == any_(literal(list(values), _array_type(column)))
+    """`column = ANY($1::text[]::<type>[])`: the values bound as one array of text, which
+    PostgreSQL casts. asyncpg knows the text[] codec; for any other array type (uuid[])
+    it asks the server on each new connection (a recursive catalog query)."""
+    texts = literal([str(v) for v in values], _TEXT_ARRAY)
+    if isinstance(column.type, String):
+        # Compared as text: a cast to varchar(n)[] would cut longer keys to a false match.
+        return column == any_(texts)
+    return column == any_(cast(texts, _array_type(column)))
+
+
+_TEXT_ARRAY = ARRAY(Text)
 
 
 @functools.cache
