@@ -703,7 +703,9 @@ def main() -> int:
         "--profile", type=Path, help="py-spy each process of --profile-processes during every "
         "measured window, into this folder (it takes CPU too: measure in another run)"
     )  # fmt: skip
-    parser.add_argument("--profile-processes", default="courses,users", help="router, subgraphs")
+    parser.add_argument(
+        "--profile-processes", default="courses,users", help="any of gateway and the subgraphs"
+    )
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
