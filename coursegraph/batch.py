@@ -3,16 +3,33 @@
 Every loader of every subgraph has this shape; written once here so the edge cases are
 handled once: a key that does not parse (a malformed id) or matches nothing reads as
 absent (None, [] or 0), duplicate keys each get their value, and no key means no query.
+
+The keys travel as one array parameter (`key = ANY($1)`), not as an `IN ($1, …, $n)`
+list, which SQLAlchemy renders anew for every execution and PostgreSQL prepares again for
+every number of keys (docs/benchmarks.md, "Where the CPU goes").
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    TextClause,
+    any_,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import ARRAY
 
 from coursegraph.db import Database
 from coursegraph.ids import parse_uuid
@@ -20,6 +37,27 @@ from coursegraph.ids import parse_uuid
 T = TypeVar("T")
 # Turns a loader key into the column's value (None: matches nothing). Ids by default.
 Parse = Callable[[str], Hashable | None]
+
+
+def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column = ANY($1::text[]::<type>[])`: the values bound as one array of text, which
+    PostgreSQL casts. asyncpg knows the text[] codec; for any other array type (uuid[])
+    it asks the server on each new connection (a recursive catalog query)."""
+    texts = literal([str(v) for v in values], _TEXT_ARRAY)
+    if isinstance(column.type, String):
+        # Compared as text: a cast to varchar(n)[] would cut longer keys to a false match.
+        return column == any_(texts)
+    return column == any_(cast(texts, _array_type(column)))
+
+
+_TEXT_ARRAY = ARRAY(Text)
+
+
+@functools.cache
+def _array_type(column: InstrumentedAttribute[Any]) -> ARRAY[Any]:
+    # One type object per column: a new one would make every statement's cache key new,
+    # and SQLAlchemy would compile the statement again each time.
+    return ARRAY(column.type)
 
 
 @overload
@@ -62,7 +100,7 @@ async def load_by_key(
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
         async with database.read() as session:
-            for row in await session.scalars(statement.where(key.in_(wanted))):
+            for row in await session.scalars(statement.where(any_of(key, wanted))):
                 grouped[getattr(row, key.key)].append(row)
     if many:
         return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -73,7 +111,7 @@ async def count_by_key(
     database: Database,
     key: InstrumentedAttribute[Any],
     keys: Sequence[str],
-    *where: ColumnElement[bool],
+    *where: ColumnElement[bool] | TextClause,
     parse: Parse = parse_uuid,
 ) -> list[int]:
     """How many rows (matching `where`) have each of `keys` as `key`, in order."""
@@ -81,7 +119,7 @@ async def count_by_key(
     wanted = {p for p in parsed if p is not None}
     counts: dict[Hashable, int] = {}
     if wanted:
-        statement = select(key, func.count()).where(key.in_(wanted), *where).group_by(key)
+        statement = select(key, func.count()).where(any_of(key, wanted), *where).group_by(key)
         async with database.read() as session:
             counts = {value: int(n) for value, n in await session.execute(statement)}
     return [counts.get(p, 0) if p is not None else 0 for p in parsed]

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -376,7 +377,12 @@ class SubgraphSchema(strawberry.federation.Schema):
         problems = [self._representation_problem(r) for r in representations]
         valid = [r for r, problem in zip(representations, problems, strict=True) if not problem]
         resolved = iter(super().entities_resolver(info, valid))
-        return [cast(FederationAny, problem) or next(resolved) for problem in problems]
+        items = [cast(FederationAny, problem) or next(resolved) for problem in problems]
+        if any(inspect.isawaitable(item) for item in items):
+            # One awaitable for the list instead of one task per item from graphql-core;
+            # the loads were registered as the references were resolved, so they batch.
+            return cast(list[FederationAny], _gathered(items))
+        return items
 
     async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
         """Subscription results (WebSocket) get the same error formatting as HTTP answers
@@ -414,6 +420,19 @@ async def _formatted(results: StreamResult) -> StreamResult:
             if isinstance(result, StrawberryExecutionResult):
                 result.errors = format_errors(result.errors)
             yield result
+
+
+async def _gathered(items: list[Any]) -> list[Any]:
+    """Every item, the awaitable ones awaited together; an item that failed is its
+    exception, which graphql-core reports at that item's path as before."""
+    pending = [n for n, item in enumerate(items) if inspect.isawaitable(item)]
+    values = await asyncio.gather(*(items[n] for n in pending), return_exceptions=True)
+    out = list(items)
+    for n, value in zip(pending, values, strict=True):
+        if isinstance(value, BaseException) and not isinstance(value, Exception):
+            raise value  # cancellation is not an item's error
+        out[n] = value
+    return out
 
 
 @functools.cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, TypeVar
 
@@ -20,6 +22,7 @@ from coursegraph.graphql_types import (
     UploadTicket,
     list_size,
 )
+from coursegraph.lookahead import now_or_later, selects, then
 from subgraphs.courses import clients, models
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.loaders import CoursesLoaders
@@ -107,8 +110,9 @@ class User:
     )
     async def enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         size = info.context.container.courses.check_page_size(first)
-        rows = await info.context.loaders.enrollments_by_user.load(str(self.id))
-        return [Enrollment.from_model(e) for e in rows[:size]]
+        rows = (await info.context.loaders.enrollments_by_user.load(str(self.id)))[:size]
+        await load_enrollment_fields(info, rows)
+        return [Enrollment.from_model(e) for e in rows]
 
     @strawberry.field(
         description="Published courses, plus drafts for their teacher; newest first, at "
@@ -190,13 +194,14 @@ class Course:
         rows = await info.context.loaders.sections_by_course.load(str(self.id))
         return [Section.from_model(s) for s in rows]
 
-    @strawberry.field
-    async def lecture_count(self, info: CourseInfo) -> int:
-        return await info.context.loaders.lecture_counts.load(str(self.id))
+    # Answered at once when the list holding the course loaded it (coursegraph.lookahead).
+    @strawberry.field(graphql_type=int)
+    def lecture_count(self, info: CourseInfo) -> int | Awaitable[int]:
+        return now_or_later(info.context.loaders.lecture_counts, str(self.id))
 
-    @strawberry.field(description="ACTIVE + COMPLETED enrollments.")
-    async def enrollment_count(self, info: CourseInfo) -> int:
-        return await info.context.loaders.enrollment_counts.load(str(self.id))
+    @strawberry.field(graphql_type=int, description="ACTIVE + COMPLETED enrollments.")
+    def enrollment_count(self, info: CourseInfo) -> int | Awaitable[int]:
+        return now_or_later(info.context.loaders.enrollment_counts, str(self.id))
 
     @strawberry.field(description="The signed-in viewer's ACTIVE or COMPLETED enrollment.")
     async def viewer_enrollment(self, info: CourseInfo) -> Enrollment | None:
@@ -211,6 +216,36 @@ class Course:
     @classmethod
     async def resolve_reference(cls, info: CourseInfo, id: strawberry.ID) -> Course | None:
         return await visible_course(info, str(id))
+
+
+async def load_course_fields(info: CourseInfo, course_ids: list[str], *path: str) -> None:
+    """Loads, for all these courses at once, the counts the request selects at `path`."""
+    wanted = selects(info, *path)
+    loaders = info.context.loaders
+    loads = [
+        loader.load_many(course_ids)
+        for name, loader in (
+            ("lectureCount", loaders.lecture_counts),
+            ("enrollmentCount", loaders.enrollment_counts),
+        )
+        if name in wanted
+    ]
+    await asyncio.gather(*loads)
+
+
+async def load_enrollment_fields(info: CourseInfo, rows: list[models.Enrollment]) -> None:
+    """Loads, for all these enrollments at once, the courses (and their counts) and the
+    certificates the request selects below the list."""
+    wanted = selects(info)
+    loaders = info.context.loaders
+    loads: list[Awaitable[object]] = []
+    course_ids = list({str(e.course_id): None for e in rows})
+    if "course" in wanted:
+        loads.append(loaders.courses.load_many(course_ids))
+        loads.append(load_course_fields(info, course_ids, "course"))
+    if "certificate" in wanted:
+        loads.append(loaders.certificates_by_enrollment.load_many([str(e.id) for e in rows]))
+    await asyncio.gather(*loads)
 
 
 async def visible_course(info: CourseInfo, course_id: str) -> Course | None:
@@ -367,17 +402,15 @@ class Enrollment:
     def user(self) -> User:
         return User(id=strawberry.ID(str(self._model.user_id)))
 
-    @strawberry.field
-    async def course(self, info: CourseInfo) -> Course:
-        course = await info.context.loaders.courses.load(str(self._model.course_id))
-        if course is None:
-            raise NotFound("The enrollment's course no longer exists.")
-        return Course.from_model(course)
+    @strawberry.field(graphql_type=Course)
+    def course(self, info: CourseInfo) -> Course | Awaitable[Course]:
+        loaded = now_or_later(info.context.loaders.courses, str(self._model.course_id))
+        return then(loaded, _enrolled_course)
 
-    @strawberry.field
-    async def certificate(self, info: CourseInfo) -> Certificate | None:
-        row = await info.context.loaders.certificates_by_enrollment.load(str(self.id))
-        return Certificate.from_model(row) if row else None
+    @strawberry.field(graphql_type=Certificate | None)
+    def certificate(self, info: CourseInfo) -> Certificate | Awaitable[Certificate | None] | None:
+        loaded = now_or_later(info.context.loaders.certificates_by_enrollment, str(self.id))
+        return then(loaded, lambda row: Certificate.from_model(row) if row else None)
 
     @strawberry.field(description="Null for free courses.")
     def payment(self) -> Payment | None:
@@ -394,6 +427,12 @@ class Enrollment:
         if not can_see_enrollment(row, course, info.context.viewer):
             return None
         return cls.from_model(row)
+
+
+def _enrolled_course(course: models.Course | None) -> Course:
+    if course is None:
+        raise NotFound("The enrollment's course no longer exists.")
+    return Course.from_model(course)
 
 
 @strawberry.type

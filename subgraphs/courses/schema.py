@@ -47,6 +47,8 @@ from subgraphs.courses.objects import (
     UploadInput,
     User,
     given,
+    load_course_fields,
+    load_enrollment_fields,
     price_input,
     ticket_from_files,
     visible_course,
@@ -92,6 +94,7 @@ class Query:
             teacher_id=str(teacher_id) if teacher_id else None,
             free_only=bool(free_only),
         )
+        await load_course_fields(info, [str(c.id) for c in page.courses], "edges", "node")
         edges = [
             CourseEdge(cursor=cursor, node=Course.from_model(course))
             for course, cursor in zip(page.courses, page.cursors, strict=True)
@@ -117,7 +120,11 @@ class Query:
         if id:
             return await visible_course(info, str(id))
         found = await info.context.container.courses.get_by_slug(str(slug))
-        return await visible_course(info, str(found.id)) if found else None
+        if found is None:
+            return None
+        # The row is at hand: the loader need not read it again.
+        info.context.loaders.courses.prime(str(found.id), found)
+        return await visible_course(info, str(found.id))
 
     @strawberry.field
     async def lecture(self, info: CourseInfo, id: strawberry.ID) -> Lecture | None:
@@ -131,8 +138,9 @@ class Query:
     async def my_enrollments(self, info: CourseInfo, first: int = 100) -> list[Enrollment]:
         viewer = info.context.require_viewer()
         size = info.context.container.courses.check_page_size(first)
-        rows = await info.context.loaders.enrollments_by_user.load(viewer.id)
-        return [Enrollment.from_model(e) for e in rows[:size]]
+        rows = (await info.context.loaders.enrollments_by_user.load(viewer.id))[:size]
+        await load_enrollment_fields(info, rows)
+        return [Enrollment.from_model(e) for e in rows]
 
     @strawberry.field(
         description="Public: the certificate with this code, if any; a revoked one says so "

@@ -18,9 +18,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from contracts.events.courses import CourseChange, CourseUpdated
 from coursegraph import outbox
@@ -462,7 +463,7 @@ class CourseService:
             statement = self._where(select(func.count()).select_from(Course), catalog)
         else:
             statement = select(func.coalesce(func.sum(CourseCount.courses), 0)).where(
-                CourseCount.status.in_(catalog.statuses)
+                _one_of(CourseCount.status, catalog.statuses)
             )
             if catalog.free_only:
                 statement = statement.where(CourseCount.is_free)
@@ -502,7 +503,7 @@ class CourseService:
 
     @staticmethod
     def _where(statement: _Select, catalog: CatalogFilter) -> _Select:
-        statement = statement.where(Course.status.in_(catalog.statuses))
+        statement = statement.where(_one_of(Course.status, catalog.statuses))
         if catalog.teacher_id is not None:
             statement = statement.where(Course.teacher_id == catalog.teacher_id)
         if catalog.free_only:
@@ -595,6 +596,12 @@ class CourseService:
 
     async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
         return await count_by_key(self._db, Lecture.course_id, course_ids)
+
+
+def _one_of(column: InstrumentedAttribute[str], statuses: Sequence[str]) -> ColumnElement[bool]:
+    """`status = $1` for the usual one status: a constant statement, where an IN list is
+    rendered again for every execution."""
+    return column == statuses[0] if len(statuses) == 1 else column.in_(statuses)
 
 
 def _permutation(items: list[_Item], wanted_ids: Sequence[str], field: str) -> list[_Item]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
@@ -10,6 +11,7 @@ from strawberry.types import Info
 
 from coursegraph.context import RequestContext
 from coursegraph.identity import Role
+from coursegraph.lookahead import then
 from subgraphs.users import models
 from subgraphs.users.bootstrap import UsersContainer
 from subgraphs.users.loaders import UsersLoaders
@@ -54,9 +56,16 @@ class User:
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info[Context, None], id: strawberry.ID) -> User | None:
-        user = await info.context.loaders.users.load(str(id))
-        return cls.from_model(user) if user else None
+    def resolve_reference(
+        cls, info: Info[Context, None], id: strawberry.ID
+    ) -> User | Awaitable[User | None] | None:
+        # No coroutine: the load is registered now, so all references batch, and the
+        # kernel's `_entities` awaits them together (coursegraph.lookahead).
+        return then(info.context.loaders.users.load(str(id)), _user_or_none)
+
+
+def _user_or_none(user: models.User | None) -> User | None:
+    return User.from_model(user) if user else None
 
 
 @strawberry.type

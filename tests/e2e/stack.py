@@ -256,11 +256,12 @@ def stack_environment(
     }
 
 
-def subgraph_argv(name: str, port: int) -> list[str]:
-    return [*PYTHON, "serve", name, "--host", "127.0.0.1", "--port", str(port)]
+def subgraph_argv(name: str, port: int, workers: int = 1) -> list[str]:
+    return [*PYTHON, "serve", name, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
 
 
-def router_argv(supergraph: Path, router_config: Path, port: int) -> list[str]:
+def router_argv(supergraph: Path, router_config: Path, port: int, workers: int = 1) -> list[str]:
     return [
         *PYTHON,
         "router",
@@ -274,11 +275,17 @@ def router_argv(supergraph: Path, router_config: Path, port: int) -> list[str]:
         str(port),
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
 
 
-def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) -> Stack:
-    """Every process's command line and environment; nothing is started yet."""
+def build_stack(
+    workdir: Path, database_url: str, extra_env: Mapping[str, str], *, workers: int = 1
+) -> Stack:
+    """Every process's command line and environment; nothing is started yet. With
+    `workers` > 1 every process runs that many (the subgraphs then need REDIS_URL in
+    `extra_env`)."""
     names = [*SUBGRAPHS, "router"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -288,12 +295,12 @@ def build_stack(workdir: Path, database_url: str, extra_env: Mapping[str, str]) 
     # A stopped subgraph refuses connections at once; the timeout only bounds a hung one.
     router_config.write_text(yaml.safe_dump({"traffic": {"timeout_seconds": 10}}))
     services = {
-        name: Service(name, subgraph_argv(name, ports[name]), ports[name], env, workdir)
+        name: Service(name, subgraph_argv(name, ports[name], workers), ports[name], env, workdir)
         for name in SUBGRAPHS
     }
     services["router"] = Service(
         "router",
-        router_argv(supergraph, router_config, ports["router"]),
+        router_argv(supergraph, router_config, ports["router"], workers),
         ports["router"],
         env,
         workdir,

@@ -84,3 +84,12 @@ def test_one_uuid_parser() -> None:
     with pytest.raises(BadUserInput) as refused:
         require_uuid("nope", "courseId")
     assert refused.value.extensions == {"field": "courseId"}
+
+
+async def test_a_string_key_longer_than_the_column_matches_nothing(database: Database) -> None:
+    # Keys travel as text[]: cast to varchar(20)[] they would be cut to a false match.
+    full = "c" * 20
+    async with database.transaction() as session:
+        session.add(Thing(id=uuid.uuid4(), parent_id=NOBODY, code=full, position=1))
+    found = await load_by_key(database, select(Thing), Thing.code, [full + "x", full], parse=str)
+    assert [t.code if t else None for t in found] == [None, full]
