@@ -643,8 +643,13 @@ def bench_gateway(
     if res.bad_responses or res.socket_errors:
         notes.append(f"{res.bad_responses} bad responses, {res.socket_errors} socket errors")
     if res.others_on_core > 0.05:
+        used = (
+            f"{res.others_on_core:.0%} of the gateway's core"
+            if len(cpus) == 1
+            else f"{res.others_on_core:.2f} cores of the gateway's {len(cpus)}"
+        )
         notes.append(
-            f"other processes used {res.others_on_core:.0%} of the gateway's core: "
+            f"other processes used {used}: "
             "RPS is lowered and CPU ms/req inflated; re-run on a quiet machine"
         )
     if res.subgraph_cpu_util > 0.8:
