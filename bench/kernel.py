@@ -4,6 +4,7 @@
     .venv/bin/python bench/kernel.py token            # access-token verification, repeated
     DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
     .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
+    .venv/bin/python bench/kernel.py testquery        # router CPU per TestQuery, in-process
 
 Each figure is CPU time of this process per operation (time.process_time), the median
 of --rounds rounds, so other work on the machine disturbs it little. Run it with
@@ -16,7 +17,8 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
 
 
 async def cpu_per_op(op: Callable[[], Awaitable[object]], count: int, rounds: int) -> float:
@@ -192,14 +194,114 @@ def bench_workers(duration: int) -> None:
                 router.wait(timeout=60)
 
 
+def bench_testquery(rounds: int) -> None:
+    """bench/run.py's TestQuery through the router's ASGI app (default edge), called in this
+    process without an HTTP server in front; the four bench subgraphs answer over real
+    HTTP (Node, started here on port 4210). What is left out is uvicorn and the kernel's
+    work for the client's connection: this is the router's own Python per request."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import httpx
+    import uvloop
+
+    os.environ["COURSEGRAPH_ENV"] = "test"  # as bench/run.py runs it
+    from coursegraph.settings import get_settings
+    from router.bootstrap import build_app
+    from router.source import SupergraphSource
+
+    bench = Path(__file__).resolve().parent
+    query = (bench / "query.graphql").read_text()
+    body = json.dumps({"query": query, "operationName": "TestQuery"}).encode()
+    expected = json.loads((bench / "expected-response.json").read_text())
+    settings = get_settings()
+    app = build_app(
+        SupergraphSource(None, bench / "supergraph.graphql", settings=settings),
+        settings,
+        watch=False,
+    )
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:4300"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 4300),
+    }
+
+    async def call() -> bytes:
+        parts: list[bytes] = []
+        delivered = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if delivered:  # only after the response: the client went away
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await app(dict(scope), receive, send)
+        return b"".join(parts)
+
+    async def measure() -> list[float]:
+        async with app.router.lifespan_context(app):
+            if json.loads(await call()) != expected:
+                raise SystemExit("wrong TestQuery response")
+            for _ in range(100):  # warm: plan cache, connection pools
+                await call()
+            return [await cpu_per_op(call, 200, 1) for _ in range(rounds)]
+
+    subgraphs = subprocess.Popen(
+        ["node", str(bench / "subgraphs" / "server.mjs"), "--port", "4210"],
+        env={**os.environ, "NODE_ENV": "production"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get("http://127.0.0.1:4210/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        uvloop.install()  # the loop uvicorn serves the router on
+        samples = asyncio.run(measure())
+        print(
+            "router in-process, TestQuery: CPU µs per request, median "
+            f"{statistics.median(samples):,.0f}, min {min(samples):,.0f} "
+            f"(rounds: {', '.join(f'{s:,.0f}' for s in samples)})"
+        )
+    finally:
+        subgraphs.terminate()
+        subgraphs.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["nonce", "token", "db", "workers"])
+    parser.add_argument("what", choices=["nonce", "token", "db", "workers", "testquery"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
     args = parser.parse_args()
     if args.what == "workers":
         bench_workers(args.duration)
+        return
+    if args.what == "testquery":
+        bench_testquery(args.rounds)
         return
     bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
     asyncio.run(bench(args.rounds))

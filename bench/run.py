@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Gateway benchmark: the heavy TestQuery through each gateway, closed loop, one core each.
+"""Gateway benchmark: the heavy TestQuery through each gateway, closed loop, one core each
+(and both cores for the `-2c` rows).
 
-    python bench/run.py [--gateways apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare]
+    python bench/run.py [--gateways apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare,
+                                    grafbase-2c,coursegraph-2c]
                         [--duration 30]
                         [--warmup 10] [--connections 50] [--markdown FILE]
+    .venv/bin/python bench/run.py --gateways coursegraph --profile DIR   # py-spy the router
 
 What it does (see docs/benchmarks.md):
   1. installs bench/node_modules with `npm ci` when missing (dev-only npm packages), and
      the Grafbase CLI (a static binary in an npm package for Linux x86_64 only, so not in
      bench/package.json) into bench/.work/grafbase when that gateway is chosen;
   2. starts the four bench subgraphs (one Node process) pinned to the load core;
-  3. for each gateway: starts it pinned to the gateway core with `taskset`, checks a full
+  3. for each gateway: starts it pinned to the gateway core with `taskset` (a `-2c` row:
+     both cores, shared with the subgraphs and wrk), checks a full
      response against bench/expected-response.json, warms up, then drives it with `wrk`
      (closed loop, N connections, on the load core) while sampling the gateway's CPU time
      and memory; wrk's Lua script checks EVERY response (status 200, no "errors", exact
@@ -30,6 +34,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -61,6 +66,8 @@ class Gateway:
     label: str
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # 1: pinned to --gateway-cpu; 2: may run on both cores (a `-2c` row).
+    cores: int = 1
 
 
 def gateway_specs(port: int) -> dict[str, Gateway]:
@@ -72,6 +79,16 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
     python_env = {"COURSEGRAPH_ENV": "test"}
     listen = ["--host", "127.0.0.1", "--port", str(port)]
     hive = [str(bin_dir / "hive-gateway"), "supergraph", sg, *listen, "--fork", "1"]
+    grafbase = [
+        str(GRAFBASE_BIN),
+        "dev",
+        "--config",
+        str(WORK / "grafbase.toml"),
+        "--listen-address",
+        f"127.0.0.1:{port}",
+    ]
+    grafbase_env = {"HOME": str(GRAFBASE_DIR / "home")}
+    coursegraph = [str(REPO / ".venv" / "bin" / "coursegraph"), "router", "--supergraph", sg]
     return {
         "apollo": Gateway(
             "apollo",
@@ -97,35 +114,36 @@ def gateway_specs(port: int) -> dict[str, Gateway]:
         "grafbase": Gateway(
             "grafbase",
             f"Grafbase Gateway {GRAFBASE_VERSION} (grafbase dev)",
-            [
-                str(GRAFBASE_BIN),
-                "dev",
-                "--config",
-                str(WORK / "grafbase.toml"),
-                "--listen-address",
-                f"127.0.0.1:{port}",
-            ],
-            {"HOME": str(GRAFBASE_DIR / "home")},
+            grafbase,
+            grafbase_env,
+        ),
+        # Multi-threaded: the same process, allowed both cores.
+        "grafbase-2c": Gateway(
+            "grafbase-2c",
+            f"Grafbase Gateway {GRAFBASE_VERSION} (grafbase dev), 2 cores",
+            grafbase,
+            grafbase_env,
+            cores=2,
         ),
         "coursegraph": Gateway(
             "coursegraph",
             "Coursegraph router (default edge)",
-            [str(REPO / ".venv" / "bin" / "coursegraph"), "router", "--supergraph", sg, *listen],
+            [*coursegraph, *listen, "--workers", "1"],
             python_env,
         ),
         "coursegraph-bare": Gateway(
             "coursegraph-bare",
             "Coursegraph router (edge off)",
-            [
-                str(REPO / ".venv" / "bin" / "coursegraph"),
-                "router",
-                "--supergraph",
-                sg,
-                "--config",
-                str(BENCH / "router-bare.yaml"),
-                *listen,
-            ],
+            [*coursegraph, "--config", str(BENCH / "router-bare.yaml"), *listen, "--workers", "1"],
             python_env,
+        ),
+        # One worker process per core sharing the port, as in production (WORKERS = cores).
+        "coursegraph-2c": Gateway(
+            "coursegraph-2c",
+            "Coursegraph router (default edge), 2 workers, 2 cores",
+            [*coursegraph, *listen, "--workers", "2"],
+            python_env,
+            cores=2,
         ),
     }
 
@@ -152,6 +170,7 @@ class Result:
     subgraph_rps_alone: float = 0.0
     subgraph_capacity_rps: float = 0.0
     response_bytes: int = 0
+    cores: int = 1
 
 
 def log(msg: str) -> None:
@@ -164,14 +183,14 @@ def log(msg: str) -> None:
 class Proc:
     """A process we started in its own session, so its whole tree can be measured/stopped."""
 
-    def __init__(self, name: str, cmd: list[str], cpu: int, env: dict[str, str] | None = None):
+    def __init__(self, name: str, cmd: list[str], cpu: str, env: dict[str, str] | None = None):
         WORK.mkdir(exist_ok=True)
         self.name = name
         self.log_path = WORK / f"{name}.log"
         self.log_file = self.log_path.open("w")
         full_env = {**os.environ, **(env or {})}
         self.popen = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *cmd],
+            ["taskset", "-c", cpu, *cmd],
             cwd=BENCH,
             env=full_env,
             stdout=self.log_file,
@@ -246,6 +265,18 @@ def core_times(cpu: int) -> tuple[int, int]:
             total = sum(v[:8])  # guest time is already counted in user
             return v[0] + v[1] + v[2], total
     raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
+def cores_busy(cpus: list[int]) -> tuple[int, float]:
+    """(process jiffies summed over `cpus`, jiffies of one core) since boot."""
+    times = [core_times(c) for c in cpus]
+    return sum(t[0] for t in times), sum(t[1] for t in times) / len(cpus)
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of the finished children of this driver (wrk runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wait_quiet(cores: list[int], limit: float, max_wait: float) -> float:
@@ -479,6 +510,38 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def profile_start(
+    gw: Gateway, proc: Proc, args: argparse.Namespace
+) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy over the measured window, on the load core, for our (Python) gateways."""
+    if args.profile is None or not gw.name.startswith("coursegraph"):
+        return None
+    import pyspy  # bench/pyspy.py, beside this script
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    output = (args.profile / f"{gw.name}.txt").resolve()
+    # Inherits this driver's affinity: the load core.
+    return pyspy.record(proc.popen.pid, args.duration, output), output
+
+
+def profile_end(
+    profiler: tuple[subprocess.Popen[bytes], Path],
+    gw: Gateway,
+    requests: int,
+) -> str:
+    import pyspy
+
+    recorder, output = profiler
+    _, error = recorder.communicate(timeout=60)
+    if recorder.returncode != 0 or not output.exists():
+        return f"py-spy failed: {error.decode(errors='replace')[-300:]}"
+    top = pyspy.top_frames(output, requests, count=25)
+    summary = output.with_name(f"{gw.name}-top.txt")
+    summary.write_text(top + "\n")
+    print(top, flush=True)
+    return f"profiled (py-spy), top frames in {summary}"
+
+
 @contextlib.contextmanager
 def started(proc: Proc) -> Iterator[Proc]:
     try:
@@ -505,8 +568,12 @@ def bench_gateway(
         busy = wait_quiet([args.gateway_cpu, args.load_cpu], 0.15, args.quiet_wait)
         if busy > 0.15:
             log(f"still {busy:.0%} busy after {args.quiet_wait:.0f} s; measuring anyway")
-    log(f"{gw.name}: starting on core {args.gateway_cpu}: {' '.join(gw.command)}")
-    with started(Proc(f"gateway-{gw.name}", gw.command, args.gateway_cpu, gw.env)) as proc:
+    # A 2-core row shares the load core with the subgraphs and wrk, as a gateway on a
+    # 2-core host shares it with whatever else runs there.
+    cpus = sorted({args.gateway_cpu, args.load_cpu}) if gw.cores > 1 else [args.gateway_cpu]
+    cpu_list = ",".join(map(str, cpus))
+    log(f"{gw.name}: starting on core(s) {cpu_list}: {' '.join(gw.command)}")
+    with started(Proc(f"gateway-{gw.name}", gw.command, cpu_list, gw.env)) as proc:
         sampler = RssSampler(proc)
         sampler.start()
         err = wait_ready(proc, url, args.start_timeout)
@@ -535,15 +602,18 @@ def bench_gateway(
             run_wrk(url, script, args.warmup, args.connections, args.load_cpu, wrk_env)
         http(f"{sg_url}/__reset", b"{}")
         sg_before = json.loads(http(f"{sg_url}/__stats")[1])
-        core_before = core_times(args.gateway_cpu)
+        profiler = profile_start(gw, proc, args)
+        core_before, wrk_before = cores_busy(cpus), children_cpu_seconds()
         cpu_before, t0 = proc.cpu_seconds(), time.monotonic()
         log(f"{gw.name}: measuring {args.duration} s, {args.connections} connections")
         w = run_wrk(url, script, args.duration, args.connections, args.load_cpu, wrk_env)
         wall = time.monotonic() - t0
         cpu = proc.cpu_seconds() - cpu_before
-        core_after = core_times(args.gateway_cpu)
+        core_after, wrk_cpu = cores_busy(cpus), children_cpu_seconds() - wrk_before
         sg_after = json.loads(http(f"{sg_url}/__stats")[1])
         problem_after, _ = check_response(url, body, expected)
+        if profiler is not None:
+            log(f"{gw.name}: {profile_end(profiler, gw, int(w['requests']))}")
         res.peak_rss_mib = sampler.stop() / 2**20
         if not proc.alive():
             res.note = f"gateway exited during the run (code {proc.popen.returncode})"
@@ -555,27 +625,36 @@ def bench_gateway(
     res.cpu_ms_per_req = cpu * 1000 / n if n else 0.0
     res.cpu_util = cpu / wall
     res.rps_per_core = 1000 / res.cpu_ms_per_req if res.cpu_ms_per_req else 0.0
+    res.cores = len(cpus)
     busy = core_after[0] - core_before[0]
     total = core_after[1] - core_before[1]
-    # whatever ran on the gateway's core besides the gateway (other people's work, kernel)
-    res.others_on_core = max(0.0, busy / total - res.cpu_util) if total else 0.0
     res.bad_responses = int(w["bad_status"] + w["with_errors"] + w["bad_length"])
     res.socket_errors = int(
         w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
     )
     res.subgraph_cpu_util = (sg_after["cpuSeconds"] - sg_before["cpuSeconds"]) / wall
+    # Whatever ran on the gateway's core(s) besides the gateway (other people's work,
+    # kernel), in cores; on a 2-core row the subgraphs and wrk share them and are ours.
+    ours = res.cpu_util + (res.subgraph_cpu_util + wrk_cpu / wall if len(cpus) > 1 else 0.0)
+    res.others_on_core = max(0.0, busy / total - ours) if total else 0.0
     notes = [res.note] if res.note else []
     if problem_after:
         notes.append(f"wrong response after load: {problem_after}")
     if res.bad_responses or res.socket_errors:
         notes.append(f"{res.bad_responses} bad responses, {res.socket_errors} socket errors")
     if res.others_on_core > 0.05:
+        used = (
+            f"{res.others_on_core:.0%} of the gateway's core"
+            if len(cpus) == 1
+            else f"{res.others_on_core:.2f} cores of the gateway's {len(cpus)}"
+        )
         notes.append(
-            f"other processes used {res.others_on_core:.0%} of the gateway's core: "
+            f"other processes used {used}: "
             "RPS is lowered and CPU ms/req inflated; re-run on a quiet machine"
         )
     if res.subgraph_cpu_util > 0.8:
         notes.append("subgraphs above 80% of their core: result may be subgraph-bound")
+
     res.note = "; ".join(notes)
     if notes:
         res.status = "suspect"
@@ -627,10 +706,17 @@ def pick(rounds: list[Result]) -> Result:
     return best
 
 
+def busy_cell(r: Result) -> str:
+    if r.cores == 1:
+        return f"{r.cpu_util:.0%} ({r.others_on_core:.0%})"
+    # in cores: on a 2-core row a percentage of one core would read as overload
+    return f"{r.cpu_util:.2f} of {r.cores} ({r.others_on_core:.2f})"
+
+
 def table(results: list[Result]) -> str:
     head = (
         "| Gateway | RPS per core (1000 / CPU ms) | CPU ms/req | RPS measured | p50 ms | p99 ms "
-        "| gateway core busy (others) | peak RSS MiB | requests (bad) | subgraph calls/req "
+        "| gateway core(s) busy (others) | peak RSS MiB | requests (bad) | subgraph calls/req "
         "| subgraph core busy | subgraphs alone: calls/s (≙ gateway req/s) |"
     )
     rows = [head, "|---" * 12 + "|"]
@@ -641,7 +727,7 @@ def table(results: list[Result]) -> str:
         rows.append(
             f"| {r.label} | {r.rps_per_core:.0f} | {r.cpu_ms_per_req:.2f} | {r.rps:.1f} "
             f"| {r.p50_ms:.1f} | {r.p99_ms:.1f} "
-            f"| {r.cpu_util:.0%} ({r.others_on_core:.0%}) | {r.peak_rss_mib:.0f} "
+            f"| {busy_cell(r)} | {r.peak_rss_mib:.0f} "
             f"| {r.requests} ({r.bad_responses}) | {r.subgraph_calls_per_req:.1f} "
             f"| {r.subgraph_cpu_util:.0%} "
             f"| {r.subgraph_rps_alone:,.0f} (≙ {r.subgraph_capacity_rps:,.0f}) |"
@@ -652,7 +738,9 @@ def table(results: list[Result]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
-        "--gateways", default="apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare"
+        "--gateways",
+        default="apollo,hive,hive-rust,grafbase,coursegraph,coursegraph-bare,"
+        "grafbase-2c,coursegraph-2c",
     )
     p.add_argument("--duration", type=int, default=30, help="measured seconds per gateway")
     p.add_argument("--warmup", type=int, default=10, help="warm-up seconds per gateway")
@@ -685,6 +773,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "processes is reported",
     )
     p.add_argument("--markdown", type=Path, help="also write the results as markdown here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the Coursegraph router (all its workers) during each measured window:\n"
+        "collapsed stacks and top frames in ms per request into this directory\n"
+        "(run with .venv/bin/python, where py-spy is installed; skews CPU ms/req a little)",
+    )
     return p.parse_args(argv)
 
 
@@ -730,7 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[Result]] = {}
     started_at = dt.datetime.now(dt.UTC)
     sg_cmd = ["node", str(BENCH / "subgraphs" / "server.mjs"), "--port", str(SUBGRAPH_PORT)]
-    with started(Proc("subgraphs", sg_cmd, args.load_cpu, {"NODE_ENV": "production"})) as sg:
+    sg_env = {"NODE_ENV": "production"}
+    with started(Proc("subgraphs", sg_cmd, str(args.load_cpu), sg_env)) as sg:
         deadline = time.monotonic() + 20
         while True:
             with contextlib.suppress(OSError):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -48,8 +49,7 @@ COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
 # a subgraph receives (its own limit is 100) and the documents a plan keeps (one per size).
 CONTEXT_GROUPS = 32
 log = logging.getLogger("router")
-_MISSING = object()
-_UNSET = RepSpec("", ())
+_UNSET: Any = object()
 
 
 def deep_merge(target: JSONObject, source: JSONObject) -> None:
@@ -76,19 +76,28 @@ def deep_merge(target: JSONObject, source: JSONObject) -> None:
 def objects_at(data: JSONObject, path: PlanPath) -> list[JSONObject]:
     current: list[Any] = [data]
     for segment in path:
-        following: list[Any] = []
         if segment == "@":
+            following: list[Any] = []
             for value in current:
                 if isinstance(value, list):
                     following.extend(value)
+            current = following
         else:
-            for value in current:
-                if isinstance(value, dict):
-                    child = value.get(segment)
-                    if child is not None:
-                        following.append(child)
-        current = following
+            # Comprehensions: the hot loop of every entity fetch (profiled, bench/run.py).
+            current = [
+                child
+                for value in current
+                if isinstance(value, dict) and (child := value.get(segment)) is not None
+            ]
     return [value for value in current if isinstance(value, dict)]
+
+
+def _flat_getter(spec: RepSpec) -> Callable[[JSONObject], Any] | None:
+    """For a spec of scalar key fields: one C call reading them all from an object (the
+    value itself for one field, a tuple for several; KeyError when one is missing)."""
+    if not spec.flat:
+        return None
+    return itemgetter(*(key for _, key in spec.flat))
 
 
 def locate(data: JSONObject, path: PlanPath, target: JSONObject) -> ResponsePath | None:
@@ -331,20 +340,23 @@ class Execution:
         representations: list[JSONObject] = []
         targets: list[list[JSONObject]] = []
         index: dict[object, int] = {}
-        specs: dict[str, RepSpec | None] = {}
+        # Per __typename: its spec and, for scalar keys, the getter of their values.
+        specs: dict[str, tuple[RepSpec, Callable[[JSONObject], Any] | None] | None] = {}
         for obj in objects_at(self.data, fetch.path):
             typename = obj.get("__typename", "")
-            spec = specs.get(typename, _UNSET)
-            if spec is _UNSET:
-                spec = specs[typename] = fetch.rep_for(typename, implements)
-            if spec is None:
+            entry = specs.get(typename, _UNSET)
+            if entry is _UNSET:
+                found = fetch.rep_for(typename, implements)
+                entry = specs[typename] = None if found is None else (found, _flat_getter(found))
+            if entry is None:
                 continue
-            flat = spec.flat
+            spec, getter = entry
             digest: object
-            if flat is not None:
-                # Fast path: scalar keys; the tuple of values identifies the entity.
-                values = tuple([obj.get(key, _MISSING) for _, key in flat])
-                if _MISSING in values:
+            if getter is not None:
+                # Fast path: scalar keys; their values identify the entity.
+                try:
+                    values = getter(obj)
+                except KeyError:
                     continue
                 try:
                     digest = (spec.typename, values)
@@ -353,9 +365,14 @@ class Execution:
                     digest = orjson.dumps([spec.typename, values])
                     position = index.get(digest)
                 if position is None:
+                    flat = spec.flat
+                    assert flat is not None
                     flat_rep: JSONObject = {"__typename": spec.typename}
-                    for (name, _), value in zip(flat, values, strict=True):
-                        flat_rep[name] = value
+                    if len(flat) == 1:
+                        flat_rep[flat[0][0]] = values
+                    else:
+                        for (name, _), value in zip(flat, values, strict=True):
+                            flat_rep[name] = value
                     index[digest] = len(representations)
                     representations.append(flat_rep)
                     targets.append([obj])

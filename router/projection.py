@@ -69,16 +69,27 @@ class CompiledObject:
     fields: list[CompiledField] = field(default_factory=list)
     # Per field: (key, step, nonnull, shape, field); step 0 typename, 1 copy, 2 descend.
     steps: list[tuple[str, int, bool, Shape, CompiledField]] = field(default_factory=list)
+    # The same, split for `Projector.object`'s fast path: every key in request order, the
+    # non-null copied keys, the __typename keys, and the fields to descend into, in order.
+    keys: list[str] = field(default_factory=list)
+    required: list[str] = field(default_factory=list)
+    typenames: list[str] = field(default_factory=list)
+    descend: list[tuple[str, bool, Shape, CompiledField]] = field(default_factory=list)
 
     def add(self, f: CompiledField) -> None:
         self.fields.append(f)
         shape = f.shape
         if shape.kind == TYPENAME:
             step = 0
+            self.typenames.append(f.key)
         elif (shape.kind == LEAF and shape.item is None) or shape.kind == RAW:
             step = 1
+            if shape.nonnull:
+                self.required.append(f.key)
         else:
             step = 2
+            self.descend.append((f.key, shape.nonnull, shape, f))
+        self.keys.append(f.key)
         self.steps.append((f.key, step, shape.nonnull, shape, f))
 
 
@@ -194,6 +205,34 @@ class Projector:
         return None if result is INVALID else result
 
     def object(self, compiled: CompiledObject, src: JSONObject, path: Path) -> Any:
+        get = src.get
+        # Fast path, the common case (profiled under bench/run.py): every field copied in
+        # request order by one comprehension, then only the object and list fields visited,
+        # in order; a null non-null leaf takes the field-by-field walk below, so the errors
+        # recorded (and their order) are the same either way.
+        out: JSONObject = {key: get(key) for key in compiled.keys}
+        for key in compiled.required:
+            if out[key] is None:
+                return self.walk(compiled, src, path)
+        for key in compiled.typenames:
+            out[key] = out[key] or compiled.type_name
+        for key, nonnull, shape, f in compiled.descend:
+            value = out[key]
+            if value is None:
+                if nonnull:
+                    self.null_error(f, (path, key))
+                    return INVALID
+                continue
+            value = self.value(shape, value, (path, key), f)
+            if value is INVALID:
+                if nonnull:
+                    return INVALID
+                value = None
+            out[key] = value
+        return out
+
+    def walk(self, compiled: CompiledObject, src: JSONObject, path: Path) -> Any:
+        """`object` field by field: stops at the first non-null field that is null."""
         out: JSONObject = {}
         get = src.get
         for key, step, nonnull, shape, f in compiled.steps:
@@ -235,7 +274,11 @@ class Projector:
                 if item.kind == LEAF and item.item is None:
                     out.append(element)
                     continue
-                completed = self.value(item, element, (path, index), f)
+                if item.kind == OBJECT and item.item is None and isinstance(element, dict):
+                    # A list of objects, the common case: straight to `object`.
+                    completed = self.object(item.obj, element, (path, index))  # type: ignore[arg-type]
+                else:
+                    completed = self.value(item, element, (path, index), f)
                 if completed is INVALID:
                     if item.nonnull:
                         return INVALID
