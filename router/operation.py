@@ -186,7 +186,7 @@ class Operations:
                 check.restriction(prepared, notes[i], viewer) for i, check in self._restricting
             )
             if any(r is not None for r in restrictions):
-                key = (*conditions, *restrictions)
+                key = (*key, *restrictions)
             else:
                 restrictions = ()
         planned = prepared.plans.get(key)
