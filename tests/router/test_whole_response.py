@@ -43,11 +43,14 @@ class Router:
     subgraphs: dict[str, SubgraphApp]
     client: httpx.Client
 
-    def post(self, query: str, variables: Any = None, token: str | None = None) -> httpx.Response:
+    def post(
+        self, query: str, variables: Any = None, token: str | None = None, **headers: str
+    ) -> httpx.Response:
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
         return self.client.post(f"{self.url}/graphql", json=body, headers=headers)
 
     def calls(self) -> int:
@@ -259,3 +262,27 @@ def test_variables_are_part_of_the_key(cached_router: RouterOf) -> None:
     assert router.post(USER, {"id": "u1"}).content == ada.content
     assert router.post(USER, {"id": "u2"}).content == alan.content
     assert router.whole("hit") == 2
+
+
+def test_mutations_deferred_parts_and_plan_requests_are_never_looked_up(
+    cached_router: RouterOf,
+) -> None:
+    router = cached_router("secure")
+    looked = router.whole("miss") + router.whole("hit")
+    for _ in range(2):
+        renamed = router.post('mutation { renameMe(name: "Ada") { name } }', token=make_token())
+        assert renamed.json() == {"data": {"renameMe": {"name": "Ada"}}}
+        deferred = router.post(
+            '{ publicUser(id: "u1") { name ... @defer { email } } }',
+            token=make_token(scope="users:email"),
+            accept="multipart/mixed;deferSpec=20220824, application/json",
+        )
+        assert deferred.headers["content-type"].startswith("multipart/mixed")
+        planned = router.post(USER, {"id": "u1"}, **{"x-coursegraph-plan": "1"})
+        assert "queryPlan" in planned.json()["extensions"]
+    assert router.whole("miss") + router.whole("hit") == looked
+    # The same query without the plan header is kept as usual, without a plan.
+    plain = router.post(USER, {"id": "u1"})
+    assert router.post(USER, {"id": "u1"}).content == plain.content
+    assert "extensions" not in plain.json()
+    assert router.whole("hit") == 1
