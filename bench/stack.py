@@ -775,8 +775,9 @@ def main() -> int:
                 if gateway == "coursegraph":
                     roots = {"gateway": pids["router"], **subgraph_pids, **database}
                     label = gateway + (" (cache)" if args.cache else "")
-                    if args.router_workers > 1:
-                        label += f", {args.router_workers} router workers"
+                    router_workers = args.router_workers or args.workers
+                    if router_workers > 1:
+                        label += f", {router_workers} router workers"
                     found = run_scenarios(
                         label, stack.router.url, roots, lists, workdir, cluster, args
                     )

@@ -283,6 +283,7 @@ class RouterEndpoints:
                 wants_plan=request.headers.get(PLAN_HEADER) == "1",
                 override_labels=request.headers.get(OVERRIDE_HEADER),
                 incremental=accepts_incremental(request.headers.get("accept", "")),
+                responses=edge.responses,
             )
             status = result.status
             errors = result.body.get("errors")
@@ -295,6 +296,8 @@ class RouterEndpoints:
                 response = StreamingResponse(
                     multipart(result.body, result.parts), media_type=MULTIPART_CONTENT_TYPE
                 )
+            elif result.raw is not None:
+                response = Response(result.raw, status_code=status, media_type=GRAPHQL_JSON)
             else:
                 response = _json(result.body, status)
         except EdgeRefusal as refusal:

@@ -2,17 +2,20 @@
 
 Order: prepare (cached parse + validate + operation checks) → coerce variables → cost →
 admit (the edge's per-operation stages, e.g. rate limiting) → plan (cached per @skip/
-@include/@defer variant) → execute fetches (counting the objects they return, the actual
-cost) → answer introspection locally → project into the client's shape → with @defer, the
-deferred parts, run while the client reads them (router/incremental.py).
+@include/@defer variant) → for a public query, the whole answer the edge kept for an
+identical request (router/stage.py `WholeResponses`), else → execute fetches (counting
+the objects they return, the actual cost) → answer introspection locally → project into
+the client's shape → with @defer, the deferred parts, run while the client reads them
+(router/incremental.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from graphql import OperationType, execute_sync
 
 from coursegraph.identity import Viewer
@@ -26,6 +29,7 @@ from router.incremental import deferred_parts
 from router.planner.builder import PlanError
 from router.prepared import OperationError, PlannedOperation, PreparedOperation
 from router.projection import Projector, selects
+from router.stage import Keeper, StoredResponse, WholeResponses
 from router.state import SchemaState
 from router.supergraph import Supergraph
 from router.types import JSONObject
@@ -42,6 +46,8 @@ class Response:
     # With @defer, for a client that reads incremental responses: the payloads after
     # `body` (router/incremental.py), produced while the client reads them.
     parts: AsyncIterator[JSONObject] | None = None
+    # The body already encoded (a whole answer kept by the edge): sent as it is.
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,8 @@ class Admitted:
     planned: PlannedOperation
     # The estimated cost (telemetry, the cost extension).
     cost: int
+    # The progressive override labels on for this request (they changed the plan).
+    labels: frozenset[str] = frozenset()
 
 
 # The edge's per-operation stages, given the prepared operation and its estimated cost.
@@ -134,6 +142,7 @@ class Router:
         wants_plan: bool = False,
         override_labels: str | None = None,
         incremental: bool = False,
+        responses: WholeResponses | None = None,
     ) -> Response:
         """`admit` runs the edge's per-operation stages (rate limiting) once the operation
         is prepared; it refuses by raising EdgeRefusal. `observer` sees every fetch. `viewer`
@@ -141,7 +150,8 @@ class Router:
         `wants_plan` (the client sent `X-Coursegraph-Plan: 1`) adds the query plan where the
         state allows it; `override_labels` is the client's X-Coursegraph-Override-Labels.
         `incremental` (the client accepts multipart incremental responses) delivers @defer
-        fragments as parts of their own; otherwise the answer comes whole."""
+        fragments as parts of their own; otherwise the answer comes whole. `responses`
+        (the edge's whole-response cache) may answer a public query from what it kept."""
         admitted = await self.admitted(
             query,
             operation_name,
@@ -163,7 +173,34 @@ class Router:
                 "(graphql-transport-ws).",
                 "INVALID_ACCEPT_HEADER",
             )
-        return await self.execute(admitted, variables, headers, observer, wants_plan)
+        if responses is None or not _keepable(admitted, wants_plan):
+            return await self.execute(admitted, variables, headers, observer, wants_plan)
+        request = (
+            admitted.state.digest,
+            query,
+            operation_name,
+            variables or {},
+            sorted(admitted.labels),
+        )
+        found = await responses.lookup(request, headers)
+        if isinstance(found, StoredResponse):
+            name = admitted.prepared.operation.name
+            return Response(
+                200,
+                {},
+                name.value if name is not None else None,
+                (admitted.cost, found.objects),
+                raw=found.body,
+            )
+        keeper: Keeper | None = found
+        response = await self.execute(
+            admitted, variables, headers, observer if keeper is None else keeper, wants_plan
+        )
+        if keeper is None or "errors" in response.body or response.cost is None:
+            return response
+        raw = orjson.dumps(response.body)
+        await keeper.keep(raw, response.cost[1])
+        return replace(response, raw=raw)
 
     async def admitted(
         self,
@@ -204,7 +241,7 @@ class Router:
             return Response(exc.status, {"errors": exc.errors})
         except PlanError as exc:
             return _error_response(500, str(exc), "QUERY_PLANNING_FAILED")
-        return Admitted(state, prepared, planned, cost)
+        return Admitted(state, prepared, planned, cost, labels)
 
     async def execute(
         self,
@@ -271,6 +308,20 @@ class Router:
             parts = deferred_parts(execution, planned, data)
             return Response(200, body, operation, (cost, execution.objects), parts)
         return Response(200, body, operation, (cost, execution.objects))
+
+
+def _keepable(admitted: Admitted, wants_plan: bool) -> bool:
+    """Whether a whole answer may be kept for this request or served to it: a query whose
+    fields no check took out for this viewer (so nothing a restriction removes can leak
+    from a kept answer, and every viewer it is served to sees all of it), answered in one
+    JSON body, without the plan a debugging client asked for."""
+    planned = admitted.planned
+    return (
+        admitted.prepared.kind is OperationType.QUERY
+        and not planned.restricted
+        and planned.deferred is None
+        and not (wants_plan and admitted.state.plan_on_request)
+    )
 
 
 def _error_response(status: int, message: str, code: str) -> Response:

@@ -19,12 +19,18 @@ A stage is an object with the hooks it needs:
 
 A hook refuses the request by raising `EdgeRefusal`. The pipeline calls only the hooks a
 stage overrides, so a stage costs nothing in the phases it does not take part in.
+
+Besides the stages, the edge may hand the core a whole-response cache (`WholeResponses`,
+router/edge/whole.py): asked once a query is admitted and planned, it answers with the
+bytes kept for an identical request, or watches this one's fetches to keep its answer.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
@@ -33,6 +39,32 @@ from starlette.routing import BaseRoute
 from coursegraph.identity import Viewer
 from router.executor import FetchObserver
 from router.prepared import PreparedOperation
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A whole answer the edge kept: the JSON sent, and the objects the subgraphs returned
+    for it (its actual cost, for telemetry)."""
+
+    body: bytes
+    objects: int
+
+
+class Keeper(FetchObserver, Protocol):
+    """One request on its way into the whole-response cache: its fetches go through it, and
+    it keeps the answer when they all allowed that."""
+
+    async def keep(self, body: bytes, objects: int) -> None: ...
+
+
+class WholeResponses(Protocol):
+    async def lookup(
+        self, request: tuple[Any, ...], headers: Mapping[str, str]
+    ) -> StoredResponse | Keeper | None:
+        """The answer kept for `request` (what makes answers differ: schema state,
+        operation, variables, override labels) sent with `headers` (the subgraphs'), or the
+        keeper of this one; None when nothing may be cached now."""
+        ...
 
 
 class EdgeRefusal(Exception):
@@ -139,7 +171,12 @@ class Stage:
 class Edge:
     """The stages in their order, and each hook's list of the stages that override it."""
 
-    def __init__(self, stages: list[Stage], observer: FetchObserver | None = None) -> None:
+    def __init__(
+        self,
+        stages: list[Stage],
+        observer: FetchObserver | None = None,
+        responses: WholeResponses | None = None,
+    ) -> None:
         self.stages = stages
         self.request_hooks = [s.on_request for s in stages if _overrides(s, "on_request")]
         self.connect_hooks = [s.on_connect for s in stages if _overrides(s, "on_connect")]
@@ -147,6 +184,8 @@ class Edge:
         self.response_hooks = [s.on_response for s in stages if _overrides(s, "on_response")]
         # What sees every subgraph fetch (telemetry), when a stage does.
         self.observer = observer
+        # Whole answers of public pages, with the response cache (router/edge/whole.py).
+        self.responses = responses
 
     def middleware(self) -> list[Middleware]:
         # Starlette puts the first one outermost: the stages' order holds.

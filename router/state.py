@@ -7,6 +7,7 @@ request in flight finishes on the schema it started with.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ class SchemaState:
     override: OverrideLabels
     # Whether a request's `X-Coursegraph-Plan: 1` gets the plan (debug.query_plan_header).
     plan_on_request: bool = False
+    # Names the supergraph and config, which answers depend on: whole answers kept in a
+    # shared store by one state are never served by another (router/edge/whole.py).
+    digest: str = ""
 
     @classmethod
     def build(
@@ -103,4 +107,7 @@ class SchemaState:
             ),
             override=OverrideLabels(supergraph, config.progressive_override, settings),
             plan_on_request=plan_on_request(config, settings),
+            digest=hashlib.sha256(
+                f"{supergraph.sdl}\n{config.model_dump_json()}".encode()
+            ).hexdigest(),
         )

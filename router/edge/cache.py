@@ -19,6 +19,9 @@ hit is no subgraph fetch). Only queries: a mutation passes straight through.
 - **Tags**: the object types the subgraph listed (`Cache-Tag`) and `Type:key` of each
   representation sent. An event's `entities` ("Course:<id>") drop the entries tagged
   `Course:<id>` or `Course`.
+- **Entries** are the answer's JSON after a header line (when it expires, its tags), so
+  the whole-response layer (router/edge/whole.py) can tell how long and under which tags
+  a page built from hits may be kept.
 - **Invalidation**: a core NATS subscription to every event subject (each router
   instance gets every event). While it is not connected nothing is read or stored, and
   when it (re)connects the store is emptied: events missed meanwhile cannot leave stale
@@ -33,8 +36,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -55,6 +60,45 @@ ENTITY = "entity"
 HIT, MISS, STORE = "hit", "miss", "store"
 _SORTED = orjson.OPT_SORT_KEYS
 RECONNECT_SECONDS = 1.0
+# In every key: entries of another layout (a router of another version sharing Redis) are
+# never read.
+ENTRY_FORMAT = 2
+
+
+class Seen:
+    """What one request's fetches allow of its whole answer (router/edge/whole.py): it may
+    be kept until the earliest expiry of the entries it was built from, under all their
+    tags, and only while every fetch was a PUBLIC, storable answer (`public`)."""
+
+    __slots__ = ("expires", "public", "tags")
+
+    def __init__(self) -> None:
+        self.expires = math.inf
+        self.public = True
+        self.tags: set[str] = set()
+
+    def entry(self, expires: float, tags: Iterable[str]) -> None:
+        self.expires = min(self.expires, expires)
+        self.tags.update(tags)
+
+    def refuse(self) -> None:
+        self.public = False
+
+
+def entry_value(body: bytes, expires: float, tags: Sequence[str]) -> bytes:
+    """An entry: a header line (orjson escapes line breaks, so the first one ends it), then
+    the answer's JSON."""
+    return orjson.dumps([expires, tags]) + b"\n" + body
+
+
+def entry_body(raw: bytes) -> bytes:
+    return raw.partition(b"\n")[2]
+
+
+def note_entry(seen: Seen, raw: bytes) -> None:
+    """Tell `seen` about a stored PUBLIC entry it was answered from."""
+    expires, tags = orjson.loads(raw.partition(b"\n")[0])
+    seen.entry(expires, tags)
 
 
 class Policy:
@@ -89,8 +133,8 @@ class Policy:
         return cls(max_age, private)
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(orjson.dumps(parts, option=_SORTED)).hexdigest()
+def cache_key(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps((ENTRY_FORMAT, *parts), option=_SORTED)).hexdigest()
 
 
 def _objects(raw: bytes, answer: JSONObject) -> int:
@@ -162,9 +206,13 @@ class ResponseCache(Stage):
         payload: JSONObject,
         headers: Mapping[str, str],
         idempotent: bool,
+        seen: Seen | None = None,
     ) -> JSONObject:
+        """`seen` (the whole-response layer's) learns how this fetch was answered."""
         name = traffic.endpoint.name
         if not idempotent or name in self.uncached or not self.listening:
+            if seen is not None:
+                seen.refuse()
             return await self._forward(traffic, payload, headers, idempotent)
         variables = payload.get("variables")
         if (
@@ -172,8 +220,8 @@ class ResponseCache(Stage):
             and isinstance(variables.get("representations"), list)
             and payload["query"].count("_entities(") == 1
         ):
-            return await self._entities(traffic, payload, variables, headers)
-        return await self._root(traffic, payload, headers)
+            return await self._entities(traffic, payload, variables, headers, seen)
+        return await self._root(traffic, payload, headers, seen)
 
     async def _forward(
         self,
@@ -210,31 +258,50 @@ class ResponseCache(Stage):
         return [t for t in (tags or "").replace(" ", "").split(",") if t]
 
     async def _root(
-        self, traffic: SubgraphTraffic, payload: JSONObject, headers: Mapping[str, str]
+        self,
+        traffic: SubgraphTraffic,
+        payload: JSONObject,
+        headers: Mapping[str, str],
+        seen: Seen | None,
     ) -> JSONObject:
         name = traffic.endpoint.name
         viewer = headers.get("authorization")
         document, variables = payload["query"], payload.get("variables") or {}
-        public = _key(ROOT, name, document, variables, viewer is not None)
-        private = _key(ROOT, name, document, variables, viewer) if viewer else None
+        public = cache_key(ROOT, name, document, variables, viewer is not None)
+        private = cache_key(ROOT, name, document, variables, viewer) if viewer else None
         keys = [private, public] if private is not None else [public]
-        for raw in await self.store.get_many(keys):
+        for position, raw in enumerate(await self.store.get_many(keys)):
             if raw is not None:
                 self.counts[(name, ROOT, HIT)] += 1
-                cached: JSONObject = orjson.loads(raw)
-                return SubgraphAnswer(cached, _objects(raw, cached))
+                if seen is not None:
+                    if position == len(keys) - 1:  # the shared (PUBLIC) key is the last
+                        note_entry(seen, raw)
+                    else:
+                        seen.refuse()
+                body = entry_body(raw)
+                cached: JSONObject = orjson.loads(body)
+                return SubgraphAnswer(cached, _objects(body, cached))
         self.counts[(name, ROOT, MISS)] += 1
         epoch = self.epoch
         answer = await self._forward(traffic, payload, headers, True)
         policy = self._policy(answer, viewer)
         if policy is None or epoch != self.epoch or not self.listening:
+            if seen is not None:
+                seen.refuse()
             return answer
-        tags = (*self._type_tags(answer), *representation_tags(variables))
+        tags = [*self._type_tags(answer), *representation_tags(variables)]
         key = private if policy.private else public
         assert key is not None  # a private policy needs a viewer (_policy)
-        body = {"data": answer["data"]}
-        await self.store.put_many([Put(key, orjson.dumps(body), self._ttl(policy), tags)])
+        ttl = self._ttl(policy)
+        expires = time.time() + ttl
+        value = entry_value(orjson.dumps({"data": answer["data"]}), expires, tags)
+        await self.store.put_many([Put(key, value, ttl, tuple(tags))])
         self.counts[(name, ROOT, STORE)] += 1
+        if seen is not None:
+            if policy.private:
+                seen.refuse()
+            else:
+                seen.entry(expires, tags)
         return answer
 
     async def _entities(
@@ -243,6 +310,7 @@ class ResponseCache(Stage):
         payload: JSONObject,
         variables: dict[str, Any],
         headers: Mapping[str, str],
+        seen: Seen | None,
     ) -> JSONObject:
         name = traffic.endpoint.name
         viewer = headers.get("authorization")
@@ -250,9 +318,11 @@ class ResponseCache(Stage):
         representations: list[Any] = variables["representations"]
         others = {k: v for k, v in variables.items() if k != "representations"}
         signed_in = viewer is not None
-        publics = [_key(ENTITY, name, document, others, rep, signed_in) for rep in representations]
+        publics = [
+            cache_key(ENTITY, name, document, others, rep, signed_in) for rep in representations
+        ]
         privates = (
-            [_key(ENTITY, name, document, others, rep, viewer) for rep in representations]
+            [cache_key(ENTITY, name, document, others, rep, viewer) for rep in representations]
             if viewer
             else None
         )
@@ -261,15 +331,22 @@ class ResponseCache(Stage):
         count = len(representations)
         cached: list[bytes | None] = found[-count:]
         if privates is not None:
+            if seen is not None and any(p is not None for p in found[:count]):
+                seen.refuse()  # a PRIVATE entry: this page is the viewer's own
             cached = [p if p is not None else c for p, c in zip(found[:count], cached, strict=True)]
         missing = [i for i, raw in enumerate(cached) if raw is None]
         hits = count - len(missing)
         if hits:
             self.counts[(name, ENTITY, HIT)] += hits
+            if seen is not None and seen.public:
+                for raw in cached:
+                    if raw is not None:
+                        note_entry(seen, raw)
         if missing:
             self.counts[(name, ENTITY, MISS)] += len(missing)
-        entities: list[Any] = [None if raw is None else orjson.loads(raw) for raw in cached]
-        objects = sum(raw.count(b"{") for raw in cached if raw is not None)
+        bodies = [None if raw is None else entry_body(raw) for raw in cached]
+        entities: list[Any] = [None if body is None else orjson.loads(body) for body in bodies]
+        objects = sum(body.count(b"{") for body in bodies if body is not None)
         if not missing:
             return SubgraphAnswer({"data": {"_entities": entities}}, objects)
         epoch = self.epoch
@@ -301,13 +378,25 @@ class ResponseCache(Stage):
             assert keys is not None  # a private policy needs a viewer (_policy)
             types = self._type_tags(answer)
             ttl = self._ttl(policy)
-            puts = [
-                Put(keys[i], orjson.dumps(entity), ttl, (*types, *_rep_tags(representations[i])))
-                for i, entity in zip(missing, fetched, strict=True)
-                if isinstance(representations[i], dict) and "__typename" in representations[i]
-            ]
+            expires = time.time() + ttl
+            puts: list[Put] = []
+            for i, entity in zip(missing, fetched, strict=True):
+                rep = representations[i]
+                if not (isinstance(rep, dict) and "__typename" in rep):
+                    if seen is not None:
+                        seen.refuse()  # not stored, so nothing would drop a page holding it
+                    continue
+                tags = [*types, *_rep_tags(rep)]
+                value = entry_value(orjson.dumps(entity), expires, tags)
+                puts.append(Put(keys[i], value, ttl, tuple(tags)))
+                if seen is not None and not policy.private:
+                    seen.entry(expires, tags)
             await self.store.put_many(puts)
             self.counts[(name, ENTITY, STORE)] += len(puts)
+            if seen is not None and policy.private:
+                seen.refuse()
+        elif seen is not None:
+            seen.refuse()
         return SubgraphAnswer(out, objects)
 
     # ------------------------------------------------------------------ invalidation

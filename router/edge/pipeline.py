@@ -24,8 +24,10 @@ server.py, so an oversized body is refused before it is read whole or parsed):
    `register` buckets depend on the operation, and after authentication, because the
    client is the verified user; a refused request never reaches planning or subgraphs;
    then planning, where the authorization check removes the fields the claims do not
-   allow (authorization.py, plans cached per verdict), and execution, where each subgraph
-   fetch goes through the response cache (cache.py; a hit sends nothing), then traffic
+   allow (authorization.py, plans cached per verdict); then, with the response cache, a
+   public query's whole answer kept for an identical request (whole.py: after every stage
+   above admitted it, and only when no field was taken out); else execution, where each
+   subgraph fetch goes through the response cache (cache.py; a hit sends nothing), then traffic
    shaping (traffic.py) observed by telemetry — the cache outside telemetry, so subgraph
    fetch metrics count real fetches only.
 
@@ -62,6 +64,7 @@ from router.edge.csrf import CsrfPrevention
 from router.edge.introspection import IntrospectionDisabled
 from router.edge.limits import LimitsCheck, OperationLimits
 from router.edge.rate_limit import BucketStore, MemoryBuckets, RateLimit, RedisBuckets
+from router.edge.whole import WholeResponses
 from router.executor import FetchObserver
 from router.exposure import answers_introspection
 from router.service import Router
@@ -90,6 +93,7 @@ def build_edge(
     stages: list[Stage] = []
     observer: FetchObserver | None = None
     response_cache: ResponseCache | None = None
+    responses: WholeResponses | None = None
     telemetry = config.telemetry
     if telemetry.metrics or telemetry.otlp_endpoint or span_exporter is not None:
         # Imported only when switched on: prometheus-client and OpenTelemetry load slowly
@@ -146,7 +150,8 @@ def build_edge(
         response_cache = ResponseCache(cached, cache_store, settings.nats_url, observer)
         stages.append(response_cache)
         observer = response_cache
-    return Edge(stages, observer)
+        responses = WholeResponses(response_cache)
+    return Edge(stages, observer, responses)
 
 
 def operation_checks(

@@ -232,9 +232,14 @@ class AppHost:
 
     def unmount(self, mount: Mount, *closers: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.app.router.routes.remove(mount)
-        assert self.loop is not None
         for close in closers:
-            asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+            self.run(close())
+
+    def run(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on the host's loop, as a mounted app's lifespan would (a Mount gets
+        none of its own)."""
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -279,6 +284,7 @@ def serve(
     edge = build_edge(router, authenticator, span_exporter=span_exporter)
     url, mount = host.mount(create_app(router, edge=edge))
     started.append((mount, router, edge))
+    host.run(edge.start())  # background listeners (the response cache's events)
     return url
 
 

@@ -130,11 +130,21 @@ def build_subgraph_schema(sdl: str, resolvers: Resolvers) -> GraphQLSchema:
 
 
 class SubgraphApp:
-    """Serves one schema at POST /graphql, recording each request for assertions."""
+    """Serves one schema at POST /graphql, recording each request for assertions. With
+    `cache_control` (and `cache_tag`), answers without errors carry those headers, as the
+    real subgraphs' cache hints give them (coursegraph/cache_control.py)."""
 
-    def __init__(self, schema: GraphQLSchema, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        delay: float = 0.0,
+        cache_control: str | None = None,
+        cache_tag: str | None = None,
+    ) -> None:
         self.schema = schema
         self.delay = delay
+        self.cache_control = cache_control
+        self.cache_tag = cache_tag
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.bodies: list[bytes] = []
@@ -154,9 +164,15 @@ class SubgraphApp:
             operation_name=payload.get("operationName"),
         )
         out: dict[str, Any] = {"data": result.data}
+        headers: dict[str, str] = {}
         if result.errors:
             out["errors"] = [_format(e) for e in result.errors]
-        return Response(orjson.dumps(out), media_type="application/json")
+            headers["cache-control"] = "no-store"
+        elif self.cache_control is not None:
+            headers["cache-control"] = self.cache_control
+            if self.cache_tag is not None:
+                headers["cache-tag"] = self.cache_tag
+        return Response(orjson.dumps(out), media_type="application/json", headers=headers)
 
     def routes(self, prefix: str) -> list[Route]:
         return [Route(f"{prefix}/graphql", self.endpoint, methods=["POST"])]

@@ -1,5 +1,6 @@
 """The router's response cache without servers: what is stored, per-entity splitting,
-error paths, the memory store's tags and bounds (router/edge/cache.py, cache_store.py).
+error paths, the memory store's tags and bounds, whole responses (router/edge/cache.py,
+cache_store.py, whole.py; through a router: tests/router/test_whole_response.py).
 The end-to-end behaviour (real subgraphs, NATS, Redis) is tests/e2e/test_response_cache.py.
 """
 
@@ -11,9 +12,19 @@ from typing import Any
 import pytest
 
 from router.config import ResponseCacheConfig
-from router.edge.cache import Policy, ResponseCache, invalidation_tags
+from router.edge.cache import (
+    Policy,
+    ResponseCache,
+    Seen,
+    entry_body,
+    entry_value,
+    invalidation_tags,
+    note_entry,
+)
 from router.edge.cache_store import MemoryStore, Put
+from router.edge.whole import Keeping, WholeResponses
 from router.http import SubgraphAnswer, SubgraphEndpoint
+from router.stage import StoredResponse
 from router.types import JSONObject
 
 ENTITY_QUERY = (
@@ -195,3 +206,66 @@ async def test_the_memory_store_is_bounded_and_forgets_tags_of_evicted_entries()
     await small.put_many([Put("a", b"12345", 60, ()), Put("b", b"123456", 60, ())])
     assert await small.get_many(["a", "b"]) == [None, b"123456"]
     assert small.bytes == 6
+
+
+# ---------------------------------------------------------------- whole responses
+
+
+async def whole_fetches(made: ResponseCache, token: str | None = None) -> Keeping | None:
+    """A page of one root fetch (courses) and one entity fetch (users) through the whole
+    layer; its keeper, or None when a kept answer was found."""
+    found = await WholeResponses(made).lookup(("state", "{ page }"), _headers(token))
+    if found is None or isinstance(found, StoredResponse):
+        return None
+    assert isinstance(found, Keeping)
+    courses, users = Subgraph("courses"), Subgraph("users")
+    await found.fetch(courses, {"query": "{ courses { title } }"}, _headers(token), True)  # type: ignore[arg-type]
+    await found.fetch(users, entities("a"), _headers(token), True)  # type: ignore[arg-type]
+    return found
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"authorization": token} if token else {}
+
+
+async def test_a_page_is_kept_until_its_first_entry_expires_under_all_their_tags() -> None:
+    made = cache()
+    keeper = await whole_fetches(made)
+    assert keeper is not None
+    assert keeper.seen.public
+    assert keeper.seen.tags == {"Course", "User:a"}
+    first_expiry = keeper.seen.expires
+    await keeper.keep(b'{"data":{}}', 3)
+    assert await whole_fetches(made) is None  # kept: found before any fetch
+    found = await WholeResponses(made).lookup(("state", "{ page }"), {})
+    assert found == StoredResponse(b'{"data":{}}', 3)
+    assert await made.invalidate(("User:a",)) == 2  # the entity entry and the page
+    # Built again, from the courses entry still kept: its expiry and tags come with it.
+    keeper = await whole_fetches(made)
+    assert keeper is not None
+    assert keeper.seen.tags == {"Course", "User:a"}
+    assert keeper.seen.expires == first_expiry
+    assert made.counts[("courses", "root", "hit")] == 1
+
+
+async def test_a_page_is_not_kept_across_an_invalidation_or_from_a_private_entry() -> None:
+    made = cache()
+    keeper = await whole_fetches(made)
+    assert keeper is not None
+    await made.invalidate(("Nothing:1",))
+    await keeper.keep(b"{}", 1)
+    assert made.counts[("", "response", "store")] == 0
+    private = cache()
+    users = Subgraph("users", "max-age=60, private")
+    found = await WholeResponses(private).lookup(("s",), {"authorization": "Bearer one"})
+    assert isinstance(found, Keeping)
+    await found.fetch(users, entities("a"), {"authorization": "Bearer one"}, True)  # type: ignore[arg-type]
+    assert not found.seen.public
+
+
+def test_an_entry_carries_its_expiry_and_tags_before_the_answer() -> None:
+    value = entry_value(b'{"name":"a\\nb"}', 12.5, ["User:a\nb"])
+    assert entry_body(value) == b'{"name":"a\\nb"}'
+    seen = Seen()
+    note_entry(seen, value)
+    assert (seen.expires, seen.tags) == (12.5, {"User:a\nb"})
