@@ -6,14 +6,21 @@ turns it on; outside production `X-Coursegraph-Override-Labels` fixes the decisi
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 from click.testing import CliRunner
 
+from coursegraph.identity import Viewer
 from coursegraph.settings import Environment
+from router.api_schema import build_api_schema
+from router.checks import OperationCheck, Restriction
 from router.cli import router_command
 from router.config import ProgressiveOverrideConfig
+from router.operation import Operations
 from router.override import OverrideLabels
+from router.prepared import PreparedOperation
 from router.supergraph import Supergraph
 from tests.router.conftest import SETTINGS, RouterFactory, Stack, router_settings
 from tests.router.graphs.loader import GRAPHS, load_graph
@@ -120,3 +127,34 @@ def test_the_plan_command_plans_for_the_labels_given() -> None:
 
     assert services() == ["old"]
     assert services("--override-labels", "beta, percent(0)") == ["old", "new"]
+
+
+class _Kept:
+    """A restriction that takes nothing out: enough to make a plan per restricted viewer."""
+
+    def apply(self, operation: Any, fragments: Any) -> Any:
+        return SimpleNamespace(operation=operation, fragments=fragments, errors=lambda data: [])
+
+
+class _Restricting(OperationCheck[None]):
+    def prepare(self, operation: PreparedOperation) -> None:
+        return None
+
+    def restriction(
+        self, operation: PreparedOperation, note: None, viewer: Viewer | None
+    ) -> Restriction | None:
+        return RESTRICTED
+
+
+RESTRICTED = _Kept()
+
+
+def test_restricted_viewers_get_a_plan_per_set_of_labels() -> None:
+    """The plan cache keys a restricted viewer's plans by the labels on, as everyone's."""
+    supergraph = Supergraph(load_graph("labels").supergraph)
+    operations = Operations(supergraph, build_api_schema(supergraph), 10, [_Restricting()])
+    prepared = operations.prepare('{ item(id: "i1") { price } }', None)
+    on = operations.planned(prepared, {}, None, frozenset({"percent(100)"}))
+    off = operations.planned(prepared, {}, None, frozenset())
+    assert on is not off
+    assert on.plan.to_json() != off.plan.to_json()
