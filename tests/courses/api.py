@@ -270,7 +270,9 @@ query($r: [_Any!]!) {
     }
   }
 }"""
-SETTLED_WITHIN_SECONDS = 20
+# A bound for a loaded 2-core machine (processing, outbox relays, the Mux stand-in), not
+# a timing claim: once over 20 s at load ~12.
+SETTLED_WITHIN_SECONDS = 60
 
 
 async def wait_until_settled(url: str, teacher: Person, lecture_id: str) -> dict[str, Any]:
