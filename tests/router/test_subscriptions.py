@@ -425,7 +425,8 @@ async def test_per_client_cap(live: Live) -> None:
 async def test_subgraph_restart_ends_the_stream_and_a_new_subscription_works(live: Live) -> None:
     socket_ = await _ws(live, make_token(sub="u1"))
     await _subscribe(socket_, "a", "o1")
-    assert (await _receive(socket_))["type"] == "next"
+    first = await _receive(socket_)
+    assert first["type"] == "next", first  # the message says why, should this fail again
     await _in_thread(live.restart_orders)
     failed = await _receive(socket_)
     assert failed["type"] == "next"
