@@ -100,8 +100,8 @@ def _flat_getter(spec: RepSpec) -> Callable[[JSONObject], Any] | None:
     return itemgetter(*(key for _, key in spec.flat))
 
 
-def locate(data: JSONObject, path: PlanPath, target: JSONObject) -> ResponsePath | None:
-    """The response path of `target`, an object found at plan path `path` (for errors)."""
+def objects_with_paths(data: JSONObject, path: PlanPath) -> list[tuple[ResponsePath, JSONObject]]:
+    """The objects at plan path `path` (`@`: every list element) with their response paths."""
     current: list[tuple[Any, ResponsePath]] = [(data, [])]
     for segment in path:
         following: list[tuple[Any, ResponsePath]] = []
@@ -112,10 +112,12 @@ def locate(data: JSONObject, path: PlanPath, target: JSONObject) -> ResponsePath
             elif isinstance(value, dict) and value.get(segment) is not None:
                 following.append((value[segment], [*where, segment]))
         current = following
-    for value, where in current:
-        if value is target:
-            return where
-    return None
+    return [(where, value) for value, where in current if isinstance(value, dict)]
+
+
+def locate(data: JSONObject, path: PlanPath, target: JSONObject) -> ResponsePath | None:
+    """The response path of `target`, an object found at plan path `path` (for errors)."""
+    return next((where for where, value in objects_with_paths(data, path) if value is target), None)
 
 
 def _rep_value(value: Any, field: RepField, implements: Mapping[str, frozenset[str]]) -> Any:

@@ -26,11 +26,16 @@ from typing import Any
 
 import orjson
 
-from router.executor import COST_ACTUAL_TOO_EXPENSIVE, Execution, deep_merge
+from router.executor import (
+    COST_ACTUAL_TOO_EXPENSIVE,
+    Execution,
+    deep_merge,
+    objects_with_paths,
+)
 from router.planner.plan import DeferredBlock
 from router.prepared import PlannedOperation
 from router.projection import CompiledObject, Projector, selects
-from router.types import JSONObject, PlanPath, ResponsePath
+from router.types import JSONObject, ResponsePath
 
 MULTIPART_CONTENT_TYPE = 'multipart/mixed;boundary="graphql";deferSpec=20220824'
 _FIRST = b"\r\n--graphql\r\ncontent-type: application/json\r\n\r\n"
@@ -61,21 +66,6 @@ async def multipart(first: JSONObject, rest: AsyncIterator[JSONObject]) -> Async
     yield _FIRST + orjson.dumps(first) + (_MORE if first.get("hasNext") else _END)
     async for payload in rest:
         yield _NEXT + orjson.dumps(payload) + (_MORE if payload.get("hasNext") else _END)
-
-
-def objects_with_paths(data: JSONObject, path: PlanPath) -> list[tuple[ResponsePath, JSONObject]]:
-    """The objects at plan path `path` (`@`: every list element) with their response paths."""
-    current: list[tuple[Any, ResponsePath]] = [(data, [])]
-    for segment in path:
-        following: list[tuple[Any, ResponsePath]] = []
-        for value, where in current:
-            if segment == "@":
-                if isinstance(value, list):
-                    following.extend((v, [*where, i]) for i, v in enumerate(value))
-            elif isinstance(value, dict) and value.get(segment) is not None:
-                following.append((value[segment], [*where, segment]))
-        current = following
-    return [(where, value) for value, where in current if isinstance(value, dict)]
 
 
 def _under(error: JSONObject, at: ResponsePath) -> bool:
