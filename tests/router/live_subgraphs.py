@@ -196,6 +196,8 @@ class Gate:
         self.tokens = tokens
         # The upgrade headers of every accepted WebSocket (assertions).
         self.upgrades: list[Headers] = []
+        # WebSockets open now (the router's sockets are shared and closed when idle).
+        self.open_sockets = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -228,7 +230,11 @@ class Gate:
         scope["viewer"] = viewer
         if websocket:
             self.upgrades.append(headers)
-            await self.app(scope, receive, send)
+            self.open_sockets += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.open_sockets -= 1
             return
         sent = False
 
