@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -147,12 +149,22 @@ class _Clients:
                 max_queue=None,
                 open_timeout=60,
             )
-            await ws.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
-            assert orjson.loads(await ws.recv())["type"] == "connection_ack"
-            subscribe = {"id": "1", "type": "subscribe", "payload": {"query": QUERY}}
-            await ws.send(orjson.dumps(subscribe).decode())
-            first = orjson.loads(await ws.recv())
-            assert first["type"] == "next", first
+            try:
+                async with asyncio.timeout(60):
+                    await ws.send(
+                        orjson.dumps({"type": "connection_init", "payload": init}).decode()
+                    )
+                    ack = orjson.loads(await ws.recv())
+                    if ack["type"] != "connection_ack":
+                        raise RuntimeError(f"no connection_ack: {ack}")
+                    subscribe = {"id": "1", "type": "subscribe", "payload": {"query": QUERY}}
+                    await ws.send(orjson.dumps(subscribe).decode())
+                    first = orjson.loads(await ws.recv())
+                    if first["type"] != "next" or first["payload"].get("errors"):
+                        raise RuntimeError(f"subscription {len(self.sockets) + 1}: {first}")
+            except BaseException:
+                await ws.close()
+                raise
         self.sockets.append(ws)
         self.readers.append(asyncio.create_task(self.read(ws)))
 
@@ -177,18 +189,22 @@ class _Clients:
 
 
 async def _client_loop(pipe: Connection, url: str, token: str) -> None:
+    """Answers the main process's commands; a failure is answered as ("failed", why)."""
     clients = _Clients(url, token)
     loop = asyncio.get_running_loop()
     while True:
         command, argument = await loop.run_in_executor(None, pipe.recv)
-        if command == "open":
-            await asyncio.gather(*(clients.open_one() for _ in range(argument)))
-            pipe.send(len(clients.sockets))
-        elif command == "collect":
-            status, seconds = argument
-            async with asyncio.timeout(seconds):
-                pipe.send(await clients.collect(status))
-        else:
+        try:
+            if command == "open":
+                await asyncio.gather(*(clients.open_one() for _ in range(argument)))
+                pipe.send(len(clients.sockets))
+            elif command == "collect":
+                status, seconds = argument
+                async with asyncio.timeout(seconds):
+                    pipe.send(await clients.collect(status))
+        except Exception as exc:
+            pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
+        if command == "close":
             for reader in clients.readers:
                 reader.cancel()
             await asyncio.gather(*(ws.close() for ws in clients.sockets))
@@ -211,7 +227,10 @@ def _ask(pipes: list[Connection], commands: list[tuple[str, Any]], timeout: floa
     for pipe in pipes:
         if not pipe.poll(timeout):
             raise SystemExit("a client process did not answer in time")
-        answers.append(pipe.recv())
+        answer = pipe.recv()
+        if isinstance(answer, tuple) and answer[0] == "failed":
+            raise SystemExit(f"a client failed: {answer[1][:2000]}")
+        answers.append(answer)
     return answers
 
 
@@ -230,7 +249,7 @@ def _run(
     processes = []
     for _ in range(args.clients):
         ours, theirs = context.Pipe()
-        process = context.Process(target=_client_process, args=(theirs, ws_url, token))
+        process = context.Process(target=_client_process, args=(theirs, ws_url, token), daemon=True)
         process.start()
         pipes.append(ours)
         processes.append(process)
@@ -238,6 +257,7 @@ def _run(
         # Hive Gateway: its HTTP transport's in-flight de-duplication is on by default.
         "deduplicate_queries": args.deduplicate if args.gateway == "coursegraph" else True,
         "client_processes": args.clients,
+        "subgraph_cap_per_socket": args.subgraph_cap or None,
         "load_average_at_start": os.getloadavg(),
     }
     try:
@@ -273,9 +293,10 @@ def _run(
         result["load_average_at_end"] = os.getloadavg()
     finally:
         for pipe in pipes:
-            pipe.send(("close", None))
+            with contextlib.suppress(OSError):
+                pipe.send(("close", None))
         for process in processes:
-            process.join(30)
+            process.join(10)
             if process.is_alive():
                 process.kill()
     return result
@@ -375,6 +396,13 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--gateway", choices=("coursegraph", "hive"), default="coursegraph")
+    parser.add_argument(
+        "--subgraph-cap",
+        type=int,
+        default=100,
+        help="subscriptions one orders socket may hold (0: no cap; Hive Gateway puts every "
+        "subscription with the same headers on one socket)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument(
         "--deduplicate",
@@ -382,12 +410,14 @@ def main() -> None:
         help="traffic.deduplicate_queries: subscribers with one token share each entity fetch",
     )
     args = parser.parse_args()
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C: the gateway and clients are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     limit = _raise_open_files()
     if args.levels[-1] + 200 > limit:
         raise SystemExit(f"the open-files limit ({limit}) is too low for {args.levels[-1]}")
     credential = secrets.token_hex(32) if args.gateway == "hive" else None
     services, tokens = _gate_parts()
-    orders_gate = live_subgraphs.orders_app(services, tokens, credential)
+    orders_gate = live_subgraphs.orders_app(services, tokens, credential, args.subgraph_cap or None)
     orders = ServerThread(orders_gate).start()
     catalog = ServerThread(live_subgraphs.catalog_app(*_gate_parts(), credential)).start()
     work = Path(tempfile.mkdtemp(prefix="bench-subscriptions-"))

@@ -279,9 +279,18 @@ def _served(app: App) -> Starlette:
 
 
 def orders_app(
-    services: ServiceVerifier, tokens: TokenVerifier, router_credential: str | None = None
+    services: ServiceVerifier,
+    tokens: TokenVerifier,
+    router_credential: str | None = None,
+    max_per_connection: int | None = 100,
 ) -> Gate:
-    app = App(ORDERS_SCHEMA, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
+    """`max_per_connection`: subscriptions one socket may hold (Strawberry's default 100, as
+    SUBGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION); None: no cap."""
+    app = App(
+        ORDERS_SCHEMA,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        max_subscriptions_per_connection=max_per_connection,
+    )
     return Gate(_served(app), services, tokens, router_credential)
 
 
