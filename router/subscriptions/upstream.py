@@ -35,6 +35,7 @@ log = logging.getLogger("router")
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNAUTHENTICATED = "UNAUTHENTICATED"
+RATE_LIMITED = "RATE_LIMITED"
 # What a subgraph closes the socket with when the viewer's token expires (ws-contract).
 TOKEN_EXPIRED_CLOSE = 4403
 # An event larger than this ends the subscription (a subgraph answer, not client input).
@@ -375,6 +376,7 @@ class Upstream:
         self._connection: UpstreamConnection | None = None
         self._id: str | None = None
         self._operation: _Operation | None = None
+        self._moved = False
 
     async def open(self) -> None:
         connection = self._connection = self._pool.acquire(
@@ -388,17 +390,38 @@ class Upstream:
     async def next(self) -> JSONObject | None:
         """The next event's payload (`{data, errors?}`), or None when the subgraph completed
         the subscription."""
-        operation = self._operation
-        assert operation is not None
         while True:
+            operation = self._operation
+            assert operation is not None
             if operation.events:
                 return operation.events.popleft()
             if isinstance(operation.ended, UpstreamError):
+                if self._socket_full(operation, operation.ended):
+                    await self._move()
+                    continue
                 raise operation.ended
             if operation.ended is not None:
                 return None
             operation.wake.clear()
             await operation.wake.wait()
+
+    def _socket_full(self, operation: _Operation, error: UpstreamError) -> bool:
+        """The subgraph refused the subscribe with RATE_LIMITED before any event: its
+        per-socket cap is below ours (`max_per_upstream_connection`). Moved once at most."""
+        if self._moved or operation.received or not error.errors:
+            return False
+        extensions = error.errors[0].get("extensions")
+        return isinstance(extensions, dict) and extensions.get("code") == RATE_LIMITED
+
+    async def _move(self) -> None:
+        """Subscribe again on another socket; the full one takes no new subscriptions."""
+        self._moved = True
+        connection, self._connection = self._connection, None
+        assert connection is not None
+        self._pool.discard(connection)
+        await connection.release(self._id)
+        self._id = self._operation = None
+        await self.open()
 
     async def close(self) -> None:
         """Let go of the socket (idempotent); the last subscription on it closes it."""

@@ -29,6 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from coursegraph.app import CappedTransportWS
 from coursegraph.caller_gate import CREDENTIAL_HEADER
 from coursegraph.errors import Unauthenticated
 from coursegraph.federation import FEDERATION_VERSION
@@ -182,7 +183,10 @@ CATALOG_SCHEMA = strawberry.federation.Schema(
 
 
 class App(GraphQL[dict[str, Any], None]):
-    """Strawberry's ASGI app; the context carries the viewer the gate verified."""
+    """Strawberry's ASGI app; the context carries the viewer the gate verified. Its
+    per-socket cap refuses with RATE_LIMITED, as the real subgraphs' does."""
+
+    graphql_transport_ws_handler_class = CappedTransportWS  # type: ignore[assignment]
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         return {"request": request, "viewer": request.scope.get("viewer")}

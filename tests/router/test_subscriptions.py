@@ -702,3 +702,31 @@ async def test_a_lost_upstream_socket_ends_each_of_its_streams(live: Live) -> No
     assert ended == {"a": ["next", "complete"], "b": ["next", "complete"]}
     await socket_.close()
     await _no_upstream_left(live)
+
+
+async def test_a_subgraph_cap_below_ours_moves_the_subscription_to_another_socket(
+    live: Live,
+) -> None:
+    """The router's `max_per_upstream_connection` (100) above the subgraph's own cap (2):
+    the subgraph's RATE_LIMITED refusal moves the subscription to a new socket."""
+    await _no_upstream_left(live)
+    gate = live_subgraphs.orders_app(_gate_verifier(), _tokens(), max_per_connection=2)
+    orders = ServerThread(gate).start()
+    router = ServerThread(_router_app(f"{orders.url}/graphql", live.catalog_url)).start()
+    try:
+        url = router.url.replace("http://", "ws://") + "/graphql"
+        socket_ = await connect(url, subprotocols=[PROTOCOL])
+        init = {"authorization": f"Bearer {make_token(sub='u1')}"}
+        await socket_.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+        assert (await _receive(socket_))["type"] == "connection_ack"
+        for op_id in "abc":
+            await _subscribe(socket_, op_id, "o1")
+            first = await _receive(socket_)
+            assert first["id"] == op_id
+            assert first["payload"]["data"]["orderUpdated"]["status"] == "PENDING", first
+        assert len(gate.upgrades) == 2
+        await socket_.close()
+        await _until(lambda: gate.open_sockets == 0, "upstream sockets left open")
+    finally:
+        router.stop()
+        orders.stop()
