@@ -69,10 +69,12 @@ def _error(endpoint: SubgraphEndpoint, message: str, code: str = SERVICE_UNAVAIL
 class _Operation:
     """One subscription's share of a socket: its waiting events and how it ended."""
 
-    __slots__ = ("ended", "events", "received", "wake")
+    __slots__ = ("ended", "events", "received", "settled", "wake")
 
     def __init__(self) -> None:
         self.received = 0
+        # The subgraph ended it (error, complete, the socket gone): no `complete` to send.
+        self.settled = False
         self.events: deque[JSONObject] = deque(maxlen=MAX_WAITING_EVENTS)
         # None: open; else the UpstreamError to raise, or _COMPLETED.
         self.ended: UpstreamError | str | None = None
@@ -205,6 +207,7 @@ class UpstreamConnection:
                             [_error(endpoint, f"Subgraph '{endpoint.name}' sent a bad event.")]
                         )
                 elif kind == "error":
+                    operation.settled = True
                     errors = message.get("payload")
                     if not isinstance(errors, list) or not errors:
                         errors = [{"message": "The subgraph refused the subscription."}]
@@ -212,6 +215,7 @@ class UpstreamConnection:
                         [self._tagged(e) for e in errors], refused=operation.received == 0
                     )
                 elif kind == "complete":
+                    operation.settled = True
                     operation.ended = _COMPLETED
                 else:
                     continue
@@ -244,6 +248,7 @@ class UpstreamConnection:
         """The socket is gone: each open operation ends with `error`; none joins it now."""
         self._discard()
         for operation in self._operations.values():
+            operation.settled = True
             if operation.ended is None:
                 extensions = dict(error["extensions"])
                 operation.ended = UpstreamError([{**error, "extensions": extensions}])
@@ -283,7 +288,7 @@ class UpstreamConnection:
             self._discard()
             if not self.ready.done():
                 self.ready.cancel()  # every subscriber left during the handshake
-        if operation is not None and operation.ended is None and not self.closed:
+        if operation is not None and not operation.settled and not self.closed:
             with contextlib.suppress(ConnectionClosed, OSError):
                 await self._send({"type": "complete", "id": operation_id})
         if last:
