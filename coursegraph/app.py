@@ -97,7 +97,7 @@ class EdgeAuth:
     gate: CallerGate
 
 
-class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext[Any, Any], None]):
+class CappedTransportWS(BaseGraphQLTransportWSHandler[RequestContext[Any, Any], None]):
     """graphql-transport-ws, with the per-connection cap refused in the contract's words
     (Strawberry's own refusal carries no `extensions.code`)."""
 
@@ -121,7 +121,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext[Any, Any], None]
 
 
 class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
-    graphql_transport_ws_handler_class = _TransportWS
+    graphql_transport_ws_handler_class = CappedTransportWS
 
     def __init__(self, spec: SubgraphSpec[Any, Any], max_subscriptions: int) -> None:
         # No GraphiQL: browsers are not callers of a private subgraph. Subscriptions speak

@@ -51,6 +51,10 @@ def run(
         proxy_headers=False,
         lifespan="on",
         timeout_worker_healthcheck=WORKER_PING_TIMEOUT_SECONDS,
+        # permessage-deflate keeps zlib state per WebSocket: ~40 KiB of the router's memory
+        # per idle subscription (bench/subscriptions.py, docs/benchmarks.md) for small JSON
+        # messages. Hive Gateway does not negotiate it either (its `ws` server's default).
+        ws_per_message_deflate=False,
     )
 
 

@@ -304,6 +304,9 @@ class SubscriptionsConfig(Section):
     enabled: bool = True
     # Open subscriptions one client (address + user) may hold; the next is refused.
     max_per_client: int = Field(default=20, ge=1)
+    # Subscriptions one subgraph socket carries (clients with the same forwarded headers
+    # share sockets); at most the subgraphs' SUBGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION.
+    max_per_upstream_connection: int = Field(default=100, ge=1)
     # SSE and multipart HTTP: a heartbeat (`:` comment, `{}` part) this often, so proxies
     # keep an idle response open.
     heartbeat_seconds: float = Field(default=5.0, gt=0)

@@ -27,7 +27,7 @@ from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver, subscripti
 from router.projection import Projector
 from router.service import Admit, Admitted, Response, Router
 from router.stage import Edge, EdgeRefusal, Exchange
-from router.subscriptions.upstream import Upstream, UpstreamError
+from router.subscriptions.upstream import Upstream, UpstreamError, UpstreamPool
 from router.types import JSONObject
 
 Emit = Callable[[JSONObject], Awaitable[None]]
@@ -89,8 +89,10 @@ class Stream:
         viewer: Viewer | None,
         observer: FetchObserver | None,
         client: tuple[str | None, str | None],
+        upstreams: UpstreamPool,
     ) -> None:
         self.router = router
+        self.upstreams = upstreams
         self.admitted = admitted
         self.variables = variables
         self.headers = headers
@@ -134,9 +136,12 @@ class Stream:
         root = subscription_fetch(self.admitted.planned.plan)
         variables = {n: self.variables[n] for n in root.variable_names if n in self.variables}
         upstream = Upstream(
+            self.upstreams,
             state.clients[root.graph].endpoint,
             self.router.signer,
             self.headers,
+            state.config.headers.request_id.lower(),
+            state.config.subscriptions.max_per_upstream_connection,
             root.document,
             variables,
         )
@@ -173,11 +178,12 @@ class Stream:
 
 
 class Streams:
-    """The open streams of one router process: the per-client cap, and ending them all
-    (shutdown, reload)."""
+    """The open streams of one router process: the per-client cap, ending them all
+    (shutdown, reload), and the subgraph sockets they share (upstream.py)."""
 
     def __init__(self, max_per_client: int) -> None:
         self.max_per_client = max_per_client
+        self.upstreams = UpstreamPool()
         self._open: dict[tuple[str | None, str | None], set[Stream]] = {}
         # Set once shutting down: new subscriptions are refused with it.
         self.closing: Ending | None = None
@@ -263,6 +269,7 @@ async def subscribe(
         viewer,
         observer,
         (client_address, viewer.id if viewer is not None else None),
+        streams.upstreams,
     )
     refused = streams.add(stream)
     return refused if refused is not None else stream

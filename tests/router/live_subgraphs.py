@@ -17,6 +17,7 @@ status DONE completes the stream.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from coursegraph.app import CappedTransportWS
+from coursegraph.caller_gate import CREDENTIAL_HEADER
 from coursegraph.errors import Unauthenticated
 from coursegraph.federation import FEDERATION_VERSION
 from coursegraph.identity import TokenVerifier, Viewer, bearer_token
@@ -180,7 +183,10 @@ CATALOG_SCHEMA = strawberry.federation.Schema(
 
 
 class App(GraphQL[dict[str, Any], None]):
-    """Strawberry's ASGI app; the context carries the viewer the gate verified."""
+    """Strawberry's ASGI app; the context carries the viewer the gate verified. Its
+    per-socket cap refuses with RATE_LIMITED, as the real subgraphs' does."""
+
+    graphql_transport_ws_handler_class = CappedTransportWS  # type: ignore[assignment]
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         return {"request": request, "viewer": request.scope.get("viewer")}
@@ -190,12 +196,23 @@ class Gate:
     """ws-contract's gate: a signed caller on every request and WebSocket upgrade (403
     otherwise, before accepting), the forwarded token verified when present (401)."""
 
-    def __init__(self, app: Any, services: ServiceVerifier, tokens: TokenVerifier) -> None:
+    def __init__(
+        self,
+        app: Any,
+        services: ServiceVerifier,
+        tokens: TokenVerifier,
+        router_credential: str | None = None,
+    ) -> None:
         self.app = app
         self.services = services
         self.tokens = tokens
+        # A third-party router's shared credential (X-Router-Credential) passes instead of a
+        # signature, as on the real subgraphs (bench/subscriptions.py runs Hive Gateway).
+        self.router_credential = router_credential
         # The upgrade headers of every accepted WebSocket (assertions).
         self.upgrades: list[Headers] = []
+        # WebSockets open now (the router's sockets are shared and closed when idle).
+        self.open_sockets = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -214,9 +231,15 @@ class Gate:
                 if not message.get("more_body"):
                     break
             body = b"".join(chunks)
-        try:
-            await self.services.verify("GET" if websocket else scope["method"], path, headers, body)
-        except ServiceAuthError:
+        credential = headers.get(CREDENTIAL_HEADER)
+        if self.router_credential is None or credential is None:
+            try:
+                method = "GET" if websocket else scope["method"]
+                await self.services.verify(method, path, headers, body)
+            except ServiceAuthError:
+                await _refuse(scope, send, 403)
+                return
+        elif not hmac.compare_digest(credential.encode(), self.router_credential.encode()):
             await _refuse(scope, send, 403)
             return
         try:
@@ -228,7 +251,11 @@ class Gate:
         scope["viewer"] = viewer
         if websocket:
             self.upgrades.append(headers)
-            await self.app(scope, receive, send)
+            self.open_sockets += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.open_sockets -= 1
             return
         sent = False
 
@@ -255,10 +282,23 @@ def _served(app: App) -> Starlette:
     return Starlette(routes=[Route("/graphql", app), WebSocketRoute("/graphql", app)])
 
 
-def orders_app(services: ServiceVerifier, tokens: TokenVerifier) -> Gate:
-    app = App(ORDERS_SCHEMA, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL])
-    return Gate(_served(app), services, tokens)
+def orders_app(
+    services: ServiceVerifier,
+    tokens: TokenVerifier,
+    router_credential: str | None = None,
+    max_per_connection: int | None = 100,
+) -> Gate:
+    """`max_per_connection`: subscriptions one socket may hold (Strawberry's default 100, as
+    SUBGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION); None: no cap."""
+    app = App(
+        ORDERS_SCHEMA,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        max_subscriptions_per_connection=max_per_connection,
+    )
+    return Gate(_served(app), services, tokens, router_credential)
 
 
-def catalog_app(services: ServiceVerifier, tokens: TokenVerifier) -> Gate:
-    return Gate(_served(App(CATALOG_SCHEMA)), services, tokens)
+def catalog_app(
+    services: ServiceVerifier, tokens: TokenVerifier, router_credential: str | None = None
+) -> Gate:
+    return Gate(_served(App(CATALOG_SCHEMA)), services, tokens, router_credential)

@@ -589,3 +589,145 @@ def test_a_deferred_query_with_both_multipart_specs_accepted_streams_its_parts(
     assert got[0] == {"data": {"me": {"id": "u1"}}, "hasNext": True}
     assert got[-1]["hasNext"] is False
     assert got[-1]["incremental"][0]["path"] == ["me"]
+
+
+async def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+async def _no_upstream_left(live: Live) -> None:
+    """Every subscription ended: the subgraph holds no subscription and no router socket."""
+    await _until(lambda: BROKER.open == 0, "subgraph subscriptions left open")
+    await _until(lambda: live.orders_gate.open_sockets == 0, "upstream sockets left open")
+
+
+async def test_one_viewers_subscriptions_share_one_upstream_socket(live: Live) -> None:
+    await _no_upstream_left(live)
+    before = len(live.orders_gate.upgrades)
+    token = make_token(sub="u1")
+    first, second = await _ws(live, token), await _ws(live, token)
+    await _subscribe(first, "a", "o1")
+    await _subscribe(first, "b", "o1")
+    await _subscribe(second, "a", "o1")
+    for socket_ in (first, first, second):
+        assert (await _receive(socket_))["type"] == "next"
+    await _until_listening(3)
+    # Three subscriptions, two client sockets, one token and address: one upstream socket.
+    assert len(live.orders_gate.upgrades) == before + 1
+    assert live.orders_gate.open_sockets == 1
+    # Ending one completes its operation upstream; the others keep the socket and events.
+    await first.send(orjson.dumps({"id": "a", "type": "complete"}).decode())
+    await second.close()
+    await _until(lambda: BROKER.open == 1, "the ended subscriptions still run upstream")
+    assert live.orders_gate.open_sockets == 1
+    await _in_thread(live.mutate, "o1", "PAID")
+    event = await _receive(first)
+    assert event["id"] == "b"
+    assert event["payload"]["data"]["orderUpdated"]["status"] == "PAID"
+    # The last one ending closes the socket.
+    await first.send(orjson.dumps({"id": "b", "type": "complete"}).decode())
+    await _no_upstream_left(live)
+    await first.close()
+
+
+async def test_different_tokens_never_share_an_upstream_socket(live: Live) -> None:
+    await _no_upstream_left(live)
+    before = len(live.orders_gate.upgrades)
+    clients = [
+        (await _ws(live, make_token(sub="u1")), "o1"),
+        (await _ws(live, make_token(sub="u2")), "o2"),
+        # The same viewer with another token: a socket of its own too (each expires alone).
+        (await _ws(live, make_token(sub="u1", jti="t-2")), "o1"),
+    ]
+    for socket_, order_id in clients:
+        await _subscribe(socket_, "a", order_id)
+        assert (await _receive(socket_))["type"] == "next"
+    upgrades = live.orders_gate.upgrades[before:]
+    assert len(upgrades) == 3
+    assert len({upgrade["authorization"] for upgrade in upgrades}) == 3
+    for socket_, _ in clients:
+        await socket_.close()
+    await _no_upstream_left(live)
+
+
+async def test_a_full_upstream_socket_opens_another(live: Live) -> None:
+    await _no_upstream_left(live)
+    app = _router_app(
+        f"{live.orders.url}/graphql",
+        live.catalog_url,
+        subscriptions={"max_per_client": 5, "max_per_upstream_connection": 2},
+    )
+    router = ServerThread(app).start()
+    try:
+        before = len(live.orders_gate.upgrades)
+        url = router.url.replace("http://", "ws://") + "/graphql"
+        socket_ = await connect(url, subprotocols=[PROTOCOL])
+        init = {"authorization": f"Bearer {make_token(sub='u1')}"}
+        await socket_.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+        assert (await _receive(socket_))["type"] == "connection_ack"
+        for op_id in "abc":
+            await _subscribe(socket_, op_id, "o1")
+            assert (await _receive(socket_))["type"] == "next"
+        assert len(live.orders_gate.upgrades) == before + 2
+        assert live.orders_gate.open_sockets == 2
+        await _until_listening(3)
+        await _in_thread(live.mutate, "o1", "PAID")
+        received = {(await _receive(socket_))["id"] for _ in "abc"}
+        assert received == {"a", "b", "c"}
+        await socket_.send(orjson.dumps({"id": "c", "type": "complete"}).decode())
+        await _until(lambda: live.orders_gate.open_sockets == 1, "the emptied socket is open")
+        await socket_.close()
+        await _no_upstream_left(live)
+    finally:
+        router.stop()
+
+
+async def test_a_lost_upstream_socket_ends_each_of_its_streams(live: Live) -> None:
+    await _no_upstream_left(live)
+    socket_ = await _ws(live, make_token(sub="u1"))
+    for op_id in "ab":
+        await _subscribe(socket_, op_id, "o1")
+        assert (await _receive(socket_))["type"] == "next"
+    assert live.orders_gate.open_sockets == 1
+    await _in_thread(live.restart_orders)
+    ended: dict[str, list[str]] = {"a": [], "b": []}
+    for _ in range(4):
+        message = await _receive(socket_)
+        ended[message["id"]].append(message["type"])
+        if message["type"] == "next":
+            code = message["payload"]["errors"][0]["extensions"]["code"]
+            assert code == "SERVICE_UNAVAILABLE"
+    assert ended == {"a": ["next", "complete"], "b": ["next", "complete"]}
+    await socket_.close()
+    await _no_upstream_left(live)
+
+
+async def test_a_subgraph_cap_below_ours_moves_the_subscription_to_another_socket(
+    live: Live,
+) -> None:
+    """The router's `max_per_upstream_connection` (100) above the subgraph's own cap (2):
+    the subgraph's RATE_LIMITED refusal moves the subscription to a new socket."""
+    await _no_upstream_left(live)
+    gate = live_subgraphs.orders_app(_gate_verifier(), _tokens(), max_per_connection=2)
+    orders = ServerThread(gate).start()
+    router = ServerThread(_router_app(f"{orders.url}/graphql", live.catalog_url)).start()
+    try:
+        url = router.url.replace("http://", "ws://") + "/graphql"
+        socket_ = await connect(url, subprotocols=[PROTOCOL])
+        init = {"authorization": f"Bearer {make_token(sub='u1')}"}
+        await socket_.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+        assert (await _receive(socket_))["type"] == "connection_ack"
+        for op_id in "abc":
+            await _subscribe(socket_, op_id, "o1")
+            first = await _receive(socket_)
+            assert first["id"] == op_id
+            assert first["payload"]["data"]["orderUpdated"]["status"] == "PENDING", first
+        assert len(gate.upgrades) == 2
+        await socket_.close()
+        await _until(lambda: gate.open_sockets == 0, "upstream sockets left open")
+    finally:
+        router.stop()
+        orders.stop()
