@@ -6,12 +6,14 @@ the router on uvicorn, clients speaking each protocol with well-kept libraries
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ from router.config import RouterConfig
 from router.edge.authentication import EdgeAuthenticator
 from router.service import Router
 from router.supergraph import Supergraph
+from tests.e2e.browser import devtools
 from tests.router import live_subgraphs
 from tests.router.conftest import (
     SETTINGS,
@@ -731,3 +734,27 @@ async def test_a_subgraph_cap_below_ours_moves_the_subscription_to_another_socke
     finally:
         router.stop()
         orders.stop()
+
+
+async def test_graphiql_runs_a_subscription(live: Live, tmp_path: Path) -> None:
+    """Headless Chromium (skipped without one): GraphiQL subscribes over the router's
+    WebSocket with the page's token, shows the order as it is, then as it changes."""
+    token = make_token(sub="u1")
+    editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+    result = "(document.querySelector('.result-window') || {}).textContent || ''"
+    query = 'subscription { orderUpdated(orderId: "o1") { status item { title } } }'
+    async with devtools(tmp_path / "profile", f"{live.router_url}/graphql") as page:
+        await page.wait_for("document.querySelector('.graphiql-container') !== null")
+        # What a Login run leaves behind (tests/e2e/test_browser.py runs the real one).
+        remember = f"sessionStorage.setItem('coursegraph:accessToken', {json.dumps(token)})"
+        await page.evaluate(f"{remember}; location.reload(); true")
+        await page.wait_for("document.querySelector('.graphiql-container') !== null")
+        await page.evaluate(f"{editor}.setValue({json.dumps(query)}); true")
+        await page.wait_for(f"{editor}.getValue().includes('orderUpdated')")
+        await asyncio.sleep(0.5)  # the editor labels the run button once it has parsed
+        await page.evaluate("document.querySelector('.graphiql-execute-button').click(); true")
+        await page.wait_for(f"{result}.includes('PENDING')")
+        await _in_thread(live.mutate, "o1", "SHIPPED")
+        answer = await page.wait_for(f"{result}.includes('SHIPPED') && {result}")
+    assert "Federation course" in answer  # the catalog's field, fetched for the event
+    assert "UNAUTHENTICATED" not in answer
