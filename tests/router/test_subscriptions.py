@@ -741,7 +741,7 @@ async def test_graphiql_runs_a_subscription(live: Live, tmp_path: Path) -> None:
     WebSocket with the page's token, shows the order as it is, then as it changes."""
     token = make_token(sub="u1")
     editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
-    result = "(document.querySelector('.result-window') || {}).textContent || ''"
+    result = "((document.querySelector('.result-window') || {}).textContent || '')"
     query = 'subscription { orderUpdated(orderId: "o1") { status item { title } } }'
     async with devtools(tmp_path / "profile", f"{live.router_url}/graphql") as page:
         await page.wait_for("document.querySelector('.graphiql-container') !== null")
