@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection
 from coursegraph.identity import Viewer
 from router.config import SubscriptionsConfig
 from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver, subscription_fetch
+from router.override import OVERRIDE_HEADER
 from router.projection import Projector
 from router.service import Admit, Admitted, Response, Router
 from router.stage import Edge, EdgeRefusal, Exchange
@@ -236,6 +237,7 @@ async def subscribe(
     observer: FetchObserver | None,
     client_address: str | None,
     incremental: bool = False,
+    override_labels: str | None = None,
 ) -> Stream | Response:
     """A stream for a subscription operation; a Response for anything else (see above), with
     its @defer parts when `incremental`. A returned Stream is held in `streams` until
@@ -247,6 +249,7 @@ async def subscribe(
         allow_mutation=allow_mutation,
         admit=admit,
         viewer=viewer,
+        override_labels=override_labels,
         incremental=incremental,
     )
     if isinstance(admitted, Response):
@@ -317,6 +320,8 @@ class Serving:
                 observer=edge.observer,
                 client_address=exchange.client_address,
                 incremental=incremental,
+                # As for queries: the router's state decides whether the header counts.
+                override_labels=exchange.request.headers.get(OVERRIDE_HEADER),
             )
         except EdgeRefusal as refusal:
             return Response(refusal.status, refusal.body())

@@ -58,6 +58,18 @@ def test_the_header_fixes_the_decision_per_request_and_plans_follow(stack: Stack
         assert stack.post("labels", {"query": query}, **{HEADER: ""}).json() == {"data": off}
 
 
+def test_streaming_transports_read_the_header_too(stack: Stack) -> None:
+    """An operation sent over SSE goes through the subscription endpoints' admission
+    (router/subscriptions/): the header fixes the decision there as well."""
+    query = '{ item(id: "i1") { stock } }'
+    for labels, stock in (("percent(50)", 2), ("", 1)):
+        answer = stack.post(
+            "labels", {"query": query}, accept="text/event-stream", **{HEADER: labels}
+        )
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        assert f'data: {{"data":{{"item":{{"stock":{stock}}}}}}}' in answer.text
+
+
 def test_a_field_the_old_side_still_uses_moves_with_its_label(stack: Stack) -> None:
     """old keeps `name` (it implements an interface there: usedOverridden) and still
     resolves it while `rename` is off."""
