@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ from tests.router.test_defer import CONTENT_TYPE, parts
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SUBSCRIPTION = """subscription($id: ID!) { orderUpdated(orderId: $id) {
   id status item { title } } }"""
+# Only the orders subgraph's fields.
+ORDER_STATUS = "subscription($id: ID!) { orderUpdated(orderId: $id) { status } }"
+SSE = "text/event-stream"
+MULTIPART = 'multipart/mixed;subscriptionSpec="1.0"'
 SET_STATUS = "mutation($id: ID!, $s: String!) { setOrderStatus(id: $id, status: $s) { status } }"
 MAX_PER_CLIENT = 3
 
@@ -302,6 +307,23 @@ async def test_authorization_directives_apply_to_each_event(live: Live) -> None:
     await socket_.close()
 
 
+@asynccontextmanager
+async def _stream(
+    url: str, token: str, accept: str = SSE, query: str = SUBSCRIPTION
+) -> AsyncIterator[httpx.Response]:
+    """A subscription to order o1 over SSE or multipart HTTP, signed in with `token`."""
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream(
+            "POST",
+            f"{url}/graphql",
+            json={"query": query, "variables": {"id": "o1"}},
+            headers={"accept": accept, "authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        yield response
+
+
 async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
     event = None
     async for line in response.aiter_lines():
@@ -315,15 +337,7 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]
 
 async def test_sse_stream(live: Live) -> None:
     token = make_token(sub="u1")
-    async with (
-        httpx.AsyncClient(timeout=10) as client,
-        client.stream(
-            "POST",
-            f"{live.router_url}/graphql",
-            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
-            headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
-        ) as response,
-    ):
+    async with _stream(live.router_url, token) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-request-id"]
@@ -339,18 +353,7 @@ async def test_sse_stream(live: Live) -> None:
 
 async def test_multipart_stream_with_heartbeats(live: Live) -> None:
     token = make_token(sub="u1")
-    async with (
-        httpx.AsyncClient(timeout=10) as client,
-        client.stream(
-            "POST",
-            f"{live.router_url}/graphql",
-            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
-            headers={
-                "accept": 'multipart/mixed;subscriptionSpec="1.0", application/json',
-                "authorization": f"Bearer {token}",
-            },
-        ) as response,
-    ):
+    async with _stream(live.router_url, token, f"{MULTIPART}, application/json") as response:
         assert response.status_code == 200
         assert 'boundary="graphql"' in response.headers["content-type"]
         body = b""
@@ -391,15 +394,7 @@ async def test_token_expiry_ends_streams(live: Live) -> None:
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden: token expired")
     expiring = make_token(sub="u1", exp=int(time.time()) + 2)
-    async with (
-        httpx.AsyncClient(timeout=10) as client,
-        client.stream(
-            "POST",
-            f"{live.router_url}/graphql",
-            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
-            headers={"accept": "text/event-stream", "authorization": f"Bearer {expiring}"},
-        ) as response,
-    ):
+    async with _stream(live.router_url, expiring) as response:
         events = [event async for event in _sse_events(response)]
     assert events[0][0] == "next"
     assert "data" in events[0][1]
@@ -470,15 +465,7 @@ async def test_shutdown_ends_streams_cleanly(live: Live) -> None:
             socket_, "a", "o1", "subscription($id: ID!) { orderUpdated(orderId: $id) { status } }"
         )
         assert (await _receive(socket_))["type"] == "next"
-        async with (
-            httpx.AsyncClient(timeout=10) as client,
-            client.stream(
-                "POST",
-                f"{url}/graphql",
-                json={"query": 'subscription { orderUpdated(orderId: "o1") { status } }'},
-                headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
-            ) as response,
-        ):
+        async with _stream(url, token, query=ORDER_STATUS) as response:
             events = _sse_events(response)
             assert (await anext(events))[0] == "next"
             os.kill(os.getpid(), signal.SIGTERM)
@@ -540,15 +527,7 @@ async def test_a_client_leaving_releases_its_stream_and_the_upstream(live: Live)
     token = make_token(sub="u1")
     # One more than the cap, one after another: a stream not released would refuse the last.
     for _ in range(MAX_PER_CLIENT + 1):
-        async with (
-            httpx.AsyncClient(timeout=10) as client,
-            client.stream(
-                "POST",
-                f"{live.router_url}/graphql",
-                json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
-                headers={"accept": "text/event-stream", "authorization": f"Bearer {token}"},
-            ) as response,
-        ):
+        async with _stream(live.router_url, token) as response:
             assert response.status_code == 200
             assert (await anext(_sse_events(response)))[0] == "next"
     # Each left after its first event: none holds a place or a subgraph subscription.
@@ -560,18 +539,7 @@ async def test_a_client_leaving_releases_its_stream_and_the_upstream(live: Live)
 
 async def test_multipart_fatal_error_is_a_top_level_errors_part(live: Live) -> None:
     expiring = make_token(sub="u1", exp=int(time.time()) + 2)
-    async with (
-        httpx.AsyncClient(timeout=10) as client,
-        client.stream(
-            "POST",
-            f"{live.router_url}/graphql",
-            json={"query": SUBSCRIPTION, "variables": {"id": "o1"}},
-            headers={
-                "accept": 'multipart/mixed;subscriptionSpec="1.0"',
-                "authorization": f"Bearer {expiring}",
-            },
-        ) as response,
-    ):
+    async with _stream(live.router_url, expiring, MULTIPART) as response:
         body = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert body.endswith(b"\r\n--graphql--\r\n")
     parts = [orjson.loads(p.split(b"\r\n\r\n", 1)[1]) for p in body.split(b"\r\n--graphql")[1:-1]]
