@@ -5,6 +5,7 @@
     DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
     .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
     .venv/bin/python bench/kernel.py testquery        # router CPU per TestQuery, in-process
+    .venv/bin/python bench/kernel.py subgraph         # users' and courses' CPU per router call
 
 Each figure is CPU time of this process per operation (time.process_time), the median
 of --rounds rounds, so other work on the machine disturbs it little. Run it with
@@ -291,17 +292,198 @@ def bench_testquery(rounds: int) -> None:
         subgraphs.wait(timeout=10)
 
 
+# The router's own subgraph requests for the catalog page (`coursegraph router plan --query
+# clients/operations/catalog.graphql --variables '{"first":20}'`, its fetch documents).
+CATALOG_COURSES = (
+    "query($after:String,$first:Int=20,$freeOnly:Boolean,$search:String){courses(first:$first,"
+    "after:$after,search:$search,freeOnly:$freeOnly){totalCount pageInfo{hasNextPage endCursor}"
+    " edges{cursor node{id slug title isFree price{amount currency} lectureCount"
+    " enrollmentCount teacher{id __typename}}}}}"
+)
+CATALOG_USERS = (
+    "query($representations:[_Any!]!){_entities(representations:$representations)"
+    "{...on User{name}}}"
+)
+
+
+def bench_subgraph(rounds: int, profile: str | None) -> None:
+    """The users and courses subgraphs' ASGI apps called in this process, as the router
+    calls them for one catalog page: the signed `courses(first: 20)` fetch, and the signed
+    `_entities` fetch of the page's 20 teachers' names. No HTTP server in front, no router:
+    this is the subgraph kernel's and the resolvers' own Python per request (the database
+    is a real PostgreSQL: bench/stack.py's cluster of the smoke catalog, under
+    bench/.work/kernel/)."""
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    import orjson
+    import uvloop
+
+    # The measured code first: bench/stack.py puts this checkout first on the path, and a
+    # package imported now keeps its place (PYTHONPATH=<another checkout> measures that).
+    import coursegraph.app
+    import subgraphs.courses.app
+    import subgraphs.users.app  # noqa: F401
+    from launcher import subgraph_registry
+
+    bench = Path(__file__).resolve().parent
+    sys.path.insert(0, str(bench))
+    import stack  # bench/stack.py: its cluster and catalog
+
+    from coursegraph.service_auth import ServiceSigner
+    from coursegraph.settings import Settings
+
+    cluster = stack.Cluster(bench / ".work" / "kernel")
+    cluster.start()
+    try:
+        stack.prepare_database(cluster, stack.catalog.SIZES["smoke"])
+        url = cluster.url(stack.DATABASE).replace("postgresql://", "postgresql+asyncpg://")
+        settings = Settings(
+            _env_file=None,
+            COURSEGRAPH_ENV="test",
+            COURSEGRAPH_DATA_DIR=bench / ".work" / "kernel" / "data",
+            database_url=url,
+            log_level="WARNING",
+        )
+        signer = ServiceSigner("router", settings.service_key("router"))
+        apps = {name: subgraph_registry.create_app(name, settings) for name in ("users", "courses")}
+        print(f"measuring the code of {Path(coursegraph.app.__file__).parents[1]}")
+
+        async def call(name: str, payload: dict[str, Any]) -> bytes:
+            body = orjson.dumps(payload)
+            headers = [
+                (b"host", b"127.0.0.1:4001"),
+                (b"content-type", b"application/json"),
+                (b"accept", b"application/json"),
+                (b"x-request-id", os.urandom(8).hex().encode()),
+                (b"x-forwarded-for", b"127.0.0.1"),
+                *(
+                    (k.encode(), v.encode())
+                    for k, v in signer.headers("POST", "/graphql", body).items()
+                ),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/graphql",
+                "raw_path": b"/graphql",
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers,
+                "client": ("127.0.0.1", 40000),
+                "server": ("127.0.0.1", 4001),
+            }
+            parts: list[bytes] = []
+            delivered = False
+
+            async def receive() -> dict[str, Any]:
+                nonlocal delivered
+                if delivered:
+                    return {"type": "http.disconnect"}
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.body":
+                    parts.append(message.get("body", b""))
+
+            await apps[name](scope, receive, send)
+            return b"".join(parts)
+
+        async def measure() -> dict[str, list[float]]:
+            async with (
+                apps["users"].router.lifespan_context(apps["users"]),
+                apps["courses"].router.lifespan_context(apps["courses"]),
+            ):
+                page = json.loads(
+                    await call("courses", {"query": CATALOG_COURSES, "variables": {"first": 20}})
+                )
+                edges = page["data"]["courses"]["edges"]
+                teachers = [e["node"]["teacher"] for e in edges]
+                # The router sends each distinct representation once.
+                representations = list({t["id"]: t for t in teachers}.values())
+                names = json.loads(
+                    await call(
+                        "users",
+                        {"query": CATALOG_USERS, "variables": {"representations": representations}},
+                    )
+                )
+                if len(edges) != 20 or "errors" in names or None in names["data"]["_entities"]:
+                    raise SystemExit(f"unexpected answers: {page} {names}")
+                requests = {
+                    # The kernel alone: gate, context, extensions, no field to resolve.
+                    "users { __typename }": ("users", {"query": "{__typename}"}),
+                    f"users _entities, {len(representations)} User {{ name }}": (
+                        "users",
+                        {"query": CATALOG_USERS, "variables": {"representations": representations}},
+                    ),
+                    "courses courses(first: 20)": (
+                        "courses",
+                        {"query": CATALOG_COURSES, "variables": {"first": 20}},
+                    ),
+                }
+                samples: dict[str, list[float]] = {}
+                for label, (name, payload) in requests.items():
+
+                    async def op(name: str = name, payload: dict[str, Any] = payload) -> bytes:
+                        return await call(name, payload)
+
+                    for _ in range(200):  # warm: caches, pools, prepared statements
+                        await op()
+                    if profile is not None:
+                        import cProfile
+                        import io
+                        import pstats
+
+                        profiler = cProfile.Profile(time.process_time)
+                        profiler.enable()
+                        for _ in range(500):
+                            await op()
+                        profiler.disable()
+                        text = io.StringIO()
+                        stats = pstats.Stats(profiler, stream=text)
+                        stats.sort_stats("tottime").print_stats(40)
+                        stats.sort_stats("cumulative").print_stats(60)
+                        out = Path(profile) / f"{name}.txt"
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        out.write_text(text.getvalue())
+                        print(f"  profile of {label} (cProfile of CPU time, 500 calls): {out}")
+                    samples[label] = [await cpu_per_op(op, 300, 1) for _ in range(rounds)]
+                return samples
+
+        uvloop.install()  # the loop uvicorn serves the subgraphs on
+        for label, values in asyncio.run(measure()).items():
+            print(
+                f"{label}: CPU µs per request, median {statistics.median(values):,.0f}, "
+                f"min {min(values):,.0f} (rounds: {', '.join(f'{v:,.0f}' for v in values)})"
+            )
+    finally:
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["nonce", "token", "db", "workers", "testquery"])
+    parser.add_argument(
+        "what", choices=["nonce", "token", "db", "workers", "testquery", "subgraph"]
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
+    parser.add_argument("--profile", help="subgraph: cProfile text profiles in this directory")
     args = parser.parse_args()
     if args.what == "workers":
         bench_workers(args.duration)
         return
     if args.what == "testquery":
         bench_testquery(args.rounds)
+        return
+    if args.what == "subgraph":
+        bench_subgraph(args.rounds, args.profile)
         return
     bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
     asyncio.run(bench(args.rounds))

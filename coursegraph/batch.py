@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     String,
     Text,
@@ -35,6 +36,7 @@ from coursegraph.db import Database
 from coursegraph.ids import parse_uuid
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 # Turns a loader key into the column's value (None: matches nothing). Ids by default.
 Parse = Callable[[str], Hashable | None]
 
@@ -105,6 +107,28 @@ async def load_by_key(
     if many:
         return [grouped.get(p, []) if p is not None else [] for p in parsed]
     return [found[0] if p is not None and (found := grouped.get(p)) else None for p in parsed]
+
+
+async def rows_by_key(
+    database: Database,
+    statement: Select[*Ts],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    *,
+    parse: Parse = parse_uuid,
+) -> list[Row[*Ts] | None]:
+    """`load_by_key` for one row per key read as Core rows (`Database.rows`): no ORM
+    session, identity map or instances, a third of the CPU of a hot loader's read
+    (docs/benchmarks.md, "Subgraph kernel per request"). `statement` selects columns,
+    `key`'s among them under its own name."""
+    parsed = [parse(k) for k in keys]
+    wanted = {p for p in parsed if p is not None}
+    found: dict[Hashable, Row[*Ts]] = {}
+    if wanted:
+        name = key.key
+        for row in await database.rows(statement.where(any_of(key, wanted))):
+            found.setdefault(getattr(row, name), row)
+    return [found.get(p) if p is not None else None for p in parsed]
 
 
 async def count_by_key(

@@ -23,6 +23,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, cast
 from weakref import WeakKeyDictionary
@@ -65,6 +66,7 @@ from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.aio import aclosing
+from strawberry.utils.inspect import get_func_args
 
 from coursegraph.cache_control import CacheControl, CacheHints, PolicyCache
 from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
@@ -376,7 +378,7 @@ class SubgraphSchema(strawberry.federation.Schema):
     ) -> list[FederationAny]:
         problems = [self._representation_problem(r) for r in representations]
         valid = [r for r, problem in zip(representations, problems, strict=True) if not problem]
-        resolved = iter(super().entities_resolver(info, valid))
+        resolved = iter(self._resolve_references(info, valid))
         items = [cast(FederationAny, problem) or next(resolved) for problem in problems]
         if any(inspect.isawaitable(item) for item in items):
             # One awaitable for the list instead of one task per item from graphql-core;
@@ -389,29 +391,85 @@ class SubgraphSchema(strawberry.federation.Schema):
         (`format_errors`): the contract's codes, no internal text."""
         return _formatted(await super().stream(*args, **kwargs))
 
+    def _resolve_references(self, info: Info, representations: list[Any]) -> list[Any]:
+        """Strawberry's `entities_resolver` for types with a `resolve_reference`, with
+        what it works out for every representation (the type, the method's signature)
+        worked out once per type: the same calls and results, a fraction of the CPU on a
+        page's 20 references. A type without the method goes through Strawberry's."""
+        references: list[tuple[Callable[..., Any], bool]] = []
+        for representation in representations:
+            entity = self._entity(representation["__typename"])
+            if entity is None or entity.resolve_reference is None:
+                return super().entities_resolver(info, representations)
+            references.append((entity.resolve_reference, entity.takes_info))
+        results: list[Any] = []
+        for representation, (resolve_reference, takes_info) in zip(
+            representations, references, strict=True
+        ):
+            del representation["__typename"]
+            if takes_info:
+                representation["info"] = info
+            try:
+                result = resolve_reference(**representation)
+            except Exception as error:  # reported at the item's path
+                result = error
+            results.append(result)
+        return results
+
     def _representation_problem(self, representation: Any) -> BadUserInput | None:
         if not isinstance(representation, dict):
             return BadUserInput("An entity representation must be an object.")
         type_name = representation.get("__typename")
-        known = self.schema_converter.type_map.get(type_name) if type_name else None
-        definition = getattr(known, "definition", None)
-        if not isinstance(definition, StrawberryObjectDefinition):
-            return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
-        keys = [
-            _top_level_fields(d.fields) for d in definition.directives or () if isinstance(d, Key)
-        ]
-        if not keys:
+        entity = self._entity(type_name) if isinstance(type_name, str) else None
+        if entity is None or not entity.keys:
             return BadUserInput(f"{type_name!r} is not an entity of this subgraph.")
         present = {name for name, value in representation.items() if value is not None}
-        resolve = getattr(definition.origin, "resolve_reference", None)
-        needed, accepted = _arguments(resolve) if resolve is not None else (frozenset(), None)
+        keys, needed = entity.keys, entity.needed
         if not any(key <= present for key in keys) or not needed <= present:
             missing = sorted((min(keys, key=len) | needed) - present)
             return BadUserInput(f"The {type_name} representation lacks {', '.join(missing)}.")
-        unknown = sorted(representation.keys() - {"__typename"} - (accepted or present))
+        unknown = sorted(representation.keys() - {"__typename"} - (entity.accepted or present))
         if unknown:
             return BadUserInput(f"The {type_name} representation has no {', '.join(unknown)}.")
         return None
+
+    def _entity(self, type_name: str) -> _Entity | None:
+        """What `_entities` needs to know of an object type of this schema (None: no such
+        object type), looked up once per type."""
+        entities: dict[str, _Entity | None] = self.__dict__.setdefault("_entity_cache", {})
+        if type_name not in entities:
+            entities[type_name] = _entity_of(self.schema_converter.type_map.get(type_name))
+        return entities[type_name]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entity:
+    # The top-level fields of each `@key` (none: not an entity of this subgraph).
+    keys: tuple[frozenset[str], ...]
+    # The representation fields `resolve_reference` needs, and those it takes (None: any).
+    needed: frozenset[str]
+    accepted: frozenset[str] | None
+    resolve_reference: Callable[..., Any] | None
+    # Whether `resolve_reference` takes `info` (Strawberry passes it by that name).
+    takes_info: bool
+
+
+def _entity_of(known: Any) -> _Entity | None:
+    definition = getattr(known, "definition", None)
+    if not isinstance(definition, StrawberryObjectDefinition):
+        return None
+    keys = tuple(
+        _top_level_fields(d.fields) for d in definition.directives or () if isinstance(d, Key)
+    )
+    resolve = getattr(definition.origin, "resolve_reference", None)
+    needed, accepted = _arguments(resolve) if resolve is not None else (frozenset(), None)
+    return _Entity(
+        keys=keys,
+        needed=needed,
+        accepted=accepted,
+        resolve_reference=resolve,
+        takes_info=resolve is not None and "info" in get_func_args(resolve),
+    )
 
 
 async def _formatted(results: StreamResult) -> StreamResult:

@@ -74,6 +74,22 @@ def clean_value(value: Any, where: str) -> Any:
     return value
 
 
+# Any character `clean_value` refuses or strips.
+_UNCLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\u202a-\u202e\u2066-\u2069]")
+
+
+def is_clean(value: Any) -> bool:
+    """Whether `clean_value` would return `value` itself: the common case, told without
+    building a path for every string (an `_entities` call's variables hold dozens)."""
+    if isinstance(value, str):
+        return _UNCLEAN.search(value) is None
+    if isinstance(value, dict):
+        return all(is_clean(item) for item in value.values())
+    if isinstance(value, list):
+        return all(is_clean(item) for item in value)
+    return True
+
+
 def _literal_path(ancestors: list[Any]) -> str:
     """Where a literal sits, named like a variable path: `input.title` in
     `createCourse(input: {title: "…"})`, `$v` for a variable's default value."""
@@ -133,7 +149,7 @@ class InputHygiene(SchemaExtension):
         try:
             if context.graphql_document is not None:
                 context.graphql_document = clean_document(context.graphql_document, context.query)
-            if context.variables:
+            if context.variables and not is_clean(context.variables):
                 context.variables = {
                     name: clean_value(value, f"${name}")
                     for name, value in context.variables.items()

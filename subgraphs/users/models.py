@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Uuid, func
@@ -32,6 +33,22 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as reads see it (the loaders): its public columns, read as Core rows,
+    without an ORM instance (docs/benchmarks.md, "Subgraph kernel per request")."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+
+
+# The columns an `Account` is made of, in its fields' order.
+ACCOUNT_COLUMNS = (User.id, User.email, User.name, User.role, User.created_at)
 
 
 class RefreshToken(Base):

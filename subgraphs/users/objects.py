@@ -45,7 +45,9 @@ class User:
         return self._email
 
     @classmethod
-    def from_model(cls, user: models.User, *, owned_by_caller: bool = False) -> User:
+    def from_model(
+        cls, user: models.User | models.Account, *, owned_by_caller: bool = False
+    ) -> User:
         return cls(
             id=strawberry.ID(str(user.id)),
             name=user.name,
@@ -64,7 +66,7 @@ class User:
         return then(info.context.loaders.users.load(str(id)), _user_or_none)
 
 
-def _user_or_none(user: models.User | None) -> User | None:
+def _user_or_none(user: models.Account | None) -> User | None:
     return User.from_model(user) if user else None
 
 

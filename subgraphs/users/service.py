@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.users import UserRegistered, UserUpdated
 from coursegraph import outbox
-from coursegraph.batch import load_by_key
+from coursegraph.batch import rows_by_key
 from coursegraph.db import Database, is_unique_violation
 from coursegraph.errors import (
     BadUserInput,
@@ -35,7 +36,7 @@ from coursegraph.errors import (
 from coursegraph.identity import ROLE_SCOPES, Role, Viewer, scope_claim
 from coursegraph.settings import Settings
 from subgraphs.users.keys import KeyStore
-from subgraphs.users.models import RefreshToken, TokenRevocation, User
+from subgraphs.users.models import ACCOUNT_COLUMNS, Account, RefreshToken, TokenRevocation, User
 from subgraphs.users.models import outbox as outbox_table
 from subgraphs.users.throttle import Throttle
 
@@ -99,6 +100,10 @@ class _NewAccount:
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Built once: the statement's cache key is then computed for one object.
+_ACCOUNTS = select(*ACCOUNT_COLUMNS)
 
 
 class UserService:
@@ -241,11 +246,12 @@ class UserService:
             email=normalise_email(email) if email is not None else None, address=address
         )
 
-    async def get(self, user_id: str) -> User | None:
+    async def get(self, user_id: str) -> Account | None:
         return (await self.get_many([user_id]))[0]
 
-    async def get_many(self, user_ids: Sequence[str]) -> list[User | None]:
-        return await load_by_key(self._db, select(User), User.id, user_ids)
+    async def get_many(self, user_ids: Sequence[str]) -> list[Account | None]:
+        rows = await rows_by_key(self._db, _ACCOUNTS, User.id, user_ids)
+        return [Account(*cast(tuple[Any, ...], row)) if row is not None else None for row in rows]
 
     async def update_profile(self, viewer: Viewer, name: str | None) -> User:
         async with self._db.transaction() as session:

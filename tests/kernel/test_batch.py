@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Integer, String, Uuid, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from coursegraph.batch import count_by_key, load_by_key
+from coursegraph.batch import count_by_key, load_by_key, rows_by_key
 from coursegraph.db import Database, create_engine, schema_metadata
 from coursegraph.errors import BadUserInput
 from coursegraph.ids import parse_uuid, require_uuid
@@ -58,6 +58,23 @@ async def test_one_per_key_in_the_keys_order_absent_and_malformed_read_as_none(
     found = await load_by_key(database, select(Thing), Thing.id, keys)
     assert [t.code if t else None for t in found] == ["b1", None, "a2", None, "b1", "a1"]
     assert await load_by_key(database, select(Thing), Thing.id, []) == []
+
+
+async def test_rows_one_per_key_as_the_orm_reads_them(database: Database) -> None:
+    keys = [str(B1), "not-a-uuid", str(A2), str(NOBODY), str(B1), str(A1)]
+    statement = select(Thing.id, Thing.code)
+    found = await rows_by_key(database, statement, Thing.id, keys)
+    assert [tuple(row) if row else None for row in found] == [
+        (B1, "b1"),
+        None,
+        (A2, "a2"),
+        None,
+        (B1, "b1"),
+        (A1, "a1"),
+    ]
+    assert await rows_by_key(database, statement, Thing.id, []) == []
+    by_code = await rows_by_key(database, select(Thing.code), Thing.code, ["zz", "a1"], parse=str)
+    assert [row.code if row else None for row in by_code] == [None, "a1"]
 
 
 async def test_many_per_key_keep_the_statements_order(database: Database) -> None:

@@ -7,7 +7,7 @@ import pytest
 from graphql import StringValueNode, parse, print_ast
 
 from coursegraph.errors import BadUserInput
-from coursegraph.input_hygiene import clean_document, clean_value
+from coursegraph.input_hygiene import clean_document, clean_value, is_clean
 
 
 @pytest.mark.parametrize("char", [chr(code) for code in range(32) if chr(code) not in "\t\n\r"])
@@ -19,6 +19,29 @@ def test_every_c0_control_but_tab_and_line_breaks_is_refused(char: str) -> None:
 def test_tab_and_line_breaks_pass_unchanged() -> None:
     value = {"description": "one\n\ttwo\r\nthree", "tags": ["a\tb"], "n": [1, None]}
     assert clean_value(value, "$input") is value  # nothing copied
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "one\n\ttwo\r\n",
+        "\u200f\u200e marks stay",
+        {"representations": [{"__typename": "User", "id": "1"}] * 3, "n": [1, None, 2.5]},
+        "a\x00b",
+        "a\x1fb",
+        "x\u202ey",
+        "\u2069",
+        {"deep": [{"title": ["ok", "\u2066Go"]}]},
+        [{"a": "\x0b"}],
+    ],
+)
+def test_is_clean_tells_when_clean_value_changes_nothing(value: object) -> None:
+    try:
+        unchanged = clean_value(value, "$v") is value
+    except BadUserInput:
+        unchanged = False
+    assert is_clean(value) is unchanged
 
 
 def test_bidi_controls_are_removed_at_any_depth() -> None:
