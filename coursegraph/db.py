@@ -14,12 +14,12 @@ repeated).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Result, make_url
+from sqlalchemy import Executable, MetaData, event
+from sqlalchemy.engine import Result, Row, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -100,8 +100,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read_sessions = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            self._read_engine,
             expire_on_commit=False,
             autoflush=False,
             sync_session_class=ReadSession,
@@ -119,6 +120,21 @@ class Database:
         rows (each statement would commit on its own); use `transaction()` for that."""
         async with self._read_sessions() as session:
             yield session
+
+    async def rows(self, statement: Executable) -> Sequence[Row[*tuple[Any, ...]]]:
+        """The rows of one Core read, outside any transaction, without an ORM session
+        (no identity map, no instances: the hot reads' per-statement cost). Like a read
+        session's first statement, it runs once more when its connection proves dead."""
+        try:
+            return await self._rows(statement)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        return await self._rows(statement)
+
+    async def _rows(self, statement: Executable) -> Sequence[Row[*tuple[Any, ...]]]:
+        async with self._read_engine.connect() as connection:
+            return (await connection.execute(statement)).all()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,104 @@
+"""What the hot reads return: plain rows, not ORM entities.
+
+The catalog, the course page and the loaders read through `Database.rows` (Core, no
+session, no identity map, no instance state): a page's few statements then cost a
+fraction of what the ORM's session, result and row machinery did per statement
+(docs/benchmarks.md, "Courses read path"). The write paths keep the ORM entities of
+`models.py`; readers accept either (`AnyCourse`, `AnySection`, `AnyLecture`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from coursegraph.batch import any_of
+from coursegraph.db import Database
+from coursegraph.ids import parse_uuid
+from subgraphs.courses.models import Course, Lecture, Section
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRow:
+    id: uuid.UUID
+    slug: str
+    title: str
+    description: str | None
+    price_amount_minor: int | None
+    currency: str | None
+    status: str
+    teacher_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRow:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class LectureRow:
+    id: uuid.UUID
+    section_id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    position: int
+    is_preview: bool
+    duration_seconds: int | None
+    video_status: str
+    video_file_id: str | None
+
+
+AnyCourse = Course | CourseRow
+AnySection = Section | SectionRow
+AnyLecture = Lecture | LectureRow
+
+
+def _columns(row_type: type[Any], table: Any) -> tuple[Column[Any], ...]:
+    """The table's columns in the row type's field order: rows convert by position."""
+    return tuple(table.c[f.name] for f in fields(row_type))
+
+
+COURSE_COLUMNS = _columns(CourseRow, Course.__table__)
+SECTION_COLUMNS = _columns(SectionRow, Section.__table__)
+LECTURE_COLUMNS = _columns(LectureRow, Lecture.__table__)
+
+
+def course_rows(rows: Sequence[Sequence[Any]]) -> list[CourseRow]:
+    """Courses from rows whose first columns are COURSE_COLUMNS."""
+    width = len(COURSE_COLUMNS)
+    return [CourseRow(*row[:width]) for row in rows]
+
+
+async def rows_by_key(
+    database: Database,
+    statement: Select[Any],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    make: Callable[[Sequence[Any]], T],
+    key_of: Callable[[T], Hashable],
+) -> list[list[T]]:
+    """`coursegraph.batch.load_by_key` through `Database.rows`: for each of `keys` (ids),
+    in order, the rows of `statement` whose `key` matches, made into `make(row)`."""
+    parsed = [parse_uuid(k) for k in keys]
+    wanted = {p for p in parsed if p is not None}
+    grouped: dict[Hashable, list[T]] = defaultdict(list)
+    if wanted:
+        for row in await database.rows(statement.where(any_of(key, wanted))):
+            item = make(row)
+            grouped[key_of(item)].append(item)
+    return [grouped.get(p, []) if p is not None else [] for p in parsed]
