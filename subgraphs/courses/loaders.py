@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from strawberry.dataloader import DataLoader
 
 from subgraphs.courses.enrollments import EnrollmentService
-from subgraphs.courses.models import Certificate, Enrollment, Lecture
-from subgraphs.courses.rows import CourseRow, LectureRow, SectionRow
+from subgraphs.courses.models import Enrollment, Lecture
+from subgraphs.courses.rows import CertificateRow, CourseRow, EnrollmentRow, LectureRow, SectionRow
 from subgraphs.courses.service import CourseService, Curriculum, TaughtKey
 
 
@@ -25,11 +25,11 @@ class CoursesLoaders:
     lecture_counts: DataLoader[str, int]
     enrollments: DataLoader[str, Enrollment | None]
     enrollments_by_payment: DataLoader[str, Enrollment | None]
-    enrollments_by_user: DataLoader[str, list[Enrollment]]
+    enrollments_by_user: DataLoader[str, list[EnrollmentRow]]
     # Keyed by (user id, course id): the viewer's seat in each listed course.
-    current_enrollments: DataLoader[tuple[str, str], Enrollment | None]
+    current_enrollments: DataLoader[tuple[str, str], EnrollmentRow | None]
     enrollment_counts: DataLoader[str, int]
-    certificates_by_enrollment: DataLoader[str, Certificate | None]
+    certificates_by_enrollment: DataLoader[str, CertificateRow | None]
 
 
 def make_loaders(courses: CourseService, enrollments: EnrollmentService) -> CoursesLoaders:

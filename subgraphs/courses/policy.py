@@ -16,8 +16,8 @@ from strawberry.types import Info
 
 from coursegraph.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from coursegraph.identity import Role, Viewer
-from subgraphs.courses.models import Course, CourseStatus, Enrollment, Lecture
-from subgraphs.courses.rows import AnyCourse
+from subgraphs.courses.models import Course, CourseStatus, Lecture
+from subgraphs.courses.rows import AnyCourse, AnyEnrollment
 
 AUTHOR_ROLES = (Role.TEACHER, Role.ADMIN)
 
@@ -38,7 +38,7 @@ def lists_everything_of(viewer: Viewer | None, teacher_id: object) -> bool:
 
 
 def can_see_enrollment(
-    enrollment: Enrollment, course: AnyCourse | None, viewer: Viewer | None
+    enrollment: AnyEnrollment, course: AnyCourse | None, viewer: Viewer | None
 ) -> bool:
     """The student, an admin, and the course's teacher may see an enrollment."""
     if viewer is None:
@@ -96,7 +96,7 @@ def require_editable(course: Course) -> Course:
 def can_watch(
     lecture: Lecture,
     course: AnyCourse | None,
-    seat: Enrollment | None,
+    seat: AnyEnrollment | None,
     viewer: Viewer | None,
 ) -> bool:
     """May `viewer` play the lecture's video? `seat`: their ACTIVE/COMPLETED enrollment."""

@@ -4,7 +4,7 @@ The catalog, the course page and the loaders read through `Database.rows` (Core,
 session, no identity map, no instance state): a page's few statements then cost a
 fraction of what the ORM's session, result and row machinery did per statement
 (docs/benchmarks.md, "Courses read path"). The write paths keep the ORM entities of
-`models.py`; readers accept either (`AnyCourse`, `AnySection`, `AnyLecture`).
+`models.py`; readers accept either (`AnyCourse`, `AnyEnrollment`, …).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from coursegraph.batch import any_of
 from coursegraph.db import Database
 from coursegraph.ids import parse_uuid
-from subgraphs.courses.models import Course, Lecture, Section
+from subgraphs.courses.models import Certificate, Course, Enrollment, Lecture, Section
 
 T = TypeVar("T")
 
@@ -63,9 +63,37 @@ class LectureRow:
     video_file_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EnrollmentRow:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    status: str
+    progress_percentage: float
+    total_watch_time: int
+    payment_id: str | None
+    enrolled_at: datetime
+    completed_at: datetime | None
+    dropped_at: datetime | None
+    frozen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRow:
+    id: uuid.UUID
+    enrollment_id: uuid.UUID
+    code: str
+    student_name: str
+    course_title: str
+    issued_at: datetime
+    revoked_at: datetime | None
+
+
 AnyCourse = Course | CourseRow
 AnySection = Section | SectionRow
 AnyLecture = Lecture | LectureRow
+AnyEnrollment = Enrollment | EnrollmentRow
+AnyCertificate = Certificate | CertificateRow
 
 
 def _columns(row_type: type[Any], table: Any) -> tuple[Column[Any], ...]:
@@ -76,6 +104,8 @@ def _columns(row_type: type[Any], table: Any) -> tuple[Column[Any], ...]:
 COURSE_COLUMNS = _columns(CourseRow, Course.__table__)
 SECTION_COLUMNS = _columns(SectionRow, Section.__table__)
 LECTURE_COLUMNS = _columns(LectureRow, Lecture.__table__)
+ENROLLMENT_COLUMNS = _columns(EnrollmentRow, Enrollment.__table__)
+CERTIFICATE_COLUMNS = _columns(CertificateRow, Certificate.__table__)
 
 
 def course_rows(rows: Sequence[Sequence[Any]]) -> list[CourseRow]:
