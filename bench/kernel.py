@@ -6,6 +6,7 @@
     .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
     .venv/bin/python bench/kernel.py testquery        # router CPU per TestQuery, in-process
     .venv/bin/python bench/kernel.py subgraph         # users' and courses' CPU per router call
+    .venv/bin/python bench/kernel.py courses          # courses subgraph CPU per app page
 
 Each figure is CPU time of this process per operation (time.process_time), the median
 of --rounds rounds, so other work on the machine disturbs it little. Run it with
@@ -416,7 +417,7 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
                 )
                 if len(edges) != 20 or "errors" in names or None in names["data"]["_entities"]:
                     raise SystemExit(f"unexpected answers: {page} {names}")
-                requests = {
+                requests: dict[str, tuple[str, dict[str, Any]]] = {
                     # The kernel alone: gate, context, extensions, no field to resolve.
                     "users { __typename }": ("users", {"query": "{__typename}"}),
                     f"users _entities, {len(representations)} User {{ name }}": (
@@ -467,14 +468,175 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
         cluster.stop()
 
 
+# The fetches the router sends courses for the apps' pages (`coursegraph router plan` of
+# clients/operations: Catalog, CoursePage, MyLearning), verbatim.
+_CATALOG_FETCH = """query ($after: String, $first: Int = 20, $freeOnly: Boolean, $search: String) {
+  courses(first: $first, after: $after, search: $search, freeOnly: $freeOnly) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { id slug title isFree price { amount currency }
+      lectureCount enrollmentCount teacher { id __typename } } }
+  }
+}"""
+_COURSE_PAGE_FETCH = """query ($slug: String!) {
+  course(slug: $slug) {
+    id slug title description status isFree price { amount currency } publishedAt
+    lectureCount enrollmentCount teacher { id __typename }
+    sections { id title position
+      lectures { id title position isPreview durationSeconds videoStatus } }
+    viewerEnrollment { id status progressPercentage }
+  }
+}"""
+_MY_LEARNING_FETCH = """{
+  myEnrollments {
+    id status progressPercentage totalWatchTime enrolledAt completedAt
+    course { id slug title lectureCount }
+    certificate { id code issuedAt }
+  }
+}"""
+
+
+def bench_courses(rounds: int, count: int, profile: str | None) -> None:
+    """The courses subgraph's schema executing the router's fetches for the catalog,
+    search, course and my-learning pages against the smoke catalog (bench/catalog.py,
+    2,000 courses) in an embedded PostgreSQL kept under bench/.work/kernel-courses. Each
+    request gets a fresh context and loaders, as one over HTTP does; HTTP, the signature
+    check and token verification (the kernel's, the same for every page) are left out."""
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    import asyncpg
+    from argon2 import PasswordHasher
+
+    from coursegraph.database import create_database
+    from coursegraph.embedded_pg import EmbeddedPostgres, with_database
+    from coursegraph.identity import Role, Viewer, scope_claim
+    from coursegraph.settings import Settings
+    from launcher import migrations
+    from subgraphs.courses.bootstrap import bootstrap
+    from subgraphs.courses.loaders import make_loaders
+    from subgraphs.courses.schema import schema
+    from subgraphs.courses.settings import CoursesSettings
+
+    bench = Path(__file__).resolve().parent
+    sys.path.insert(0, str(bench))
+    import catalog
+
+    os.environ["COURSEGRAPH_ENV"] = "test"
+    embedded = EmbeddedPostgres(bench / ".work" / "kernel-courses")
+    server = embedded.start()
+    url = with_database(server, "coursegraph_bench")
+    asyncio.run(create_database(server, "coursegraph_bench"))
+    for subgraph in ("users", "courses"):
+        migrations.upgrade(subgraph, url)
+
+    async def fill() -> tuple[str, str]:
+        """Generates the catalog once; a student with enrollments and a slug they hold."""
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            if await catalog.generated_size(connection) is None:
+                hashed = PasswordHasher().hash(catalog.PASSWORD)
+                await catalog.generate(connection, catalog.SIZES["smoke"], hashed)
+            row = await connection.fetchrow(
+                "SELECT e.user_id, c.slug FROM courses.enrollments e "
+                "JOIN courses.courses c ON c.id = e.course_id ORDER BY e.user_id, c.slug LIMIT 1"
+            )
+            return str(row["user_id"]), str(row["slug"])
+        finally:
+            await connection.close()
+
+    student_id, slug = asyncio.run(fill())
+    settings = Settings(_env_file=None, database_url=url, service_secret_key="bench")
+    student = Viewer(student_id, Role.STUDENT, frozenset(scope_claim(Role.STUDENT).split()))
+
+    # Each page's response (JSON) and, with `profile`, its cProfile tables: written to
+    # `profile` at the end (or the responses to $BENCH_DUMP), for comparing two checkouts.
+    outputs: dict[str, str] = {}
+
+    async def measure() -> None:
+        from coursegraph.context import RequestContext
+
+        async with bootstrap(settings, CoursesSettings(), relay=False) as container:
+
+            async def run(query: str, variables: dict[str, Any], viewer: Viewer | None) -> Any:
+                context = RequestContext[Any, Any](
+                    request=None,  # type: ignore[arg-type]
+                    container=container,
+                    loaders=make_loaders(container.courses, container.enrollments),
+                    request_id="bench",
+                    service="router",
+                    _viewer=viewer,
+                )
+                result = await schema.execute(query, variables, context_value=context)
+                if result.errors:
+                    raise SystemExit(f"errors: {result.errors}")
+                return result.data
+
+            first = await run(_CATALOG_FETCH, {"first": 20}, None)
+            after = first["courses"]["pageInfo"]["endCursor"]
+            pages: dict[str, tuple[str, dict[str, Any], Viewer | None]] = {
+                "catalog, first page": (_CATALOG_FETCH, {"first": 20}, None),
+                "catalog, page 2": (_CATALOG_FETCH, {"first": 20, "after": after}, None),
+                "catalog, free only": (_CATALOG_FETCH, {"first": 20, "freeOnly": True}, None),
+                "search 'python'": (_CATALOG_FETCH, {"first": 20, "search": "python"}, None),
+                "course page, signed in": (_COURSE_PAGE_FETCH, {"slug": slug}, student),
+                "course page, anonymous": (_COURSE_PAGE_FETCH, {"slug": slug}, None),
+                "my learning": (_MY_LEARNING_FETCH, {}, student),
+            }
+            for name, (query, variables, viewer) in pages.items():
+                outputs[f"{name}.json"] = json.dumps(
+                    await run(query, variables, viewer), indent=1, sort_keys=True, default=str
+                )
+            print(f"courses subgraph in-process: CPU µs per request, median of {rounds} x {count}")
+            for name, (query, variables, viewer) in pages.items():
+
+                async def op(q: str = query, v: dict[str, Any] = variables,
+                             w: Viewer | None = viewer) -> object:  # fmt: skip
+                    return await run(q, v, w)
+
+                await cpu_per_op(op, 50, 1)  # warm: statement caches, the pool
+                if profile:
+                    import cProfile
+                    import io
+                    import pstats
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                    await cpu_per_op(op, count, 1)
+                    profiler.disable()
+                    out = io.StringIO()
+                    stats = pstats.Stats(profiler, stream=out)
+                    stats.sort_stats("tottime").print_stats(25)
+                    stats.sort_stats("cumulative").print_stats(40)
+                    outputs[f"{name}.profile.txt"] = out.getvalue()
+                cpu, wall = await per_op(op, count, rounds)
+                print(f"  {name:<24} {cpu:8,.0f} µs CPU  {wall:8,.0f} µs wall")
+
+    import uvloop
+
+    uvloop.install()
+    try:
+        asyncio.run(measure())
+    finally:
+        embedded.stop()
+    target = profile or os.environ.get("BENCH_DUMP")
+    if target:
+        for name, text in outputs.items():
+            Path(target, name.replace(" ", "_").replace("'", "").replace(",", "")).write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", choices=["nonce", "token", "db", "workers", "testquery", "subgraph"]
+        "what", choices=["nonce", "token", "db", "workers", "testquery", "subgraph", "courses"]
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
-    parser.add_argument("--profile", help="subgraph: cProfile text profiles in this directory")
+    parser.add_argument("--count", type=int, default=200, help="requests per round (courses)")
+    parser.add_argument(
+        "--profile", help="subgraph, courses: cProfile tables (and responses) in this directory"
+    )
     args = parser.parse_args()
     if args.what == "workers":
         bench_workers(args.duration)
@@ -484,6 +646,9 @@ def main() -> None:
         return
     if args.what == "subgraph":
         bench_subgraph(args.rounds, args.profile)
+        return
+    if args.what == "courses":
+        bench_courses(args.rounds, args.count, args.profile)
         return
     bench = {"nonce": bench_nonce, "token": bench_token, "db": bench_db}[args.what]
     asyncio.run(bench(args.rounds))

@@ -131,6 +131,27 @@ async def rows_by_key(
     return [found.get(p) if p is not None else None for p in parsed]
 
 
+async def rows_grouped_by_key(
+    database: Database,
+    statement: Select[Any],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[str],
+    make: Callable[[Sequence[Any]], T],
+    key_of: Callable[[T], Hashable],
+) -> list[list[T]]:
+    """`load_by_key` through `Database.rows` (Core rows, as `rows_by_key`): for each of
+    `keys` (ids), in order, the rows of `statement` whose `key` matches, made into
+    `make(row)` and grouped by `key_of` of what it made."""
+    parsed = [parse_uuid(k) for k in keys]
+    wanted = {p for p in parsed if p is not None}
+    grouped: dict[Hashable, list[T]] = defaultdict(list)
+    if wanted:
+        for row in await database.rows(statement.where(any_of(key, wanted))):
+            item = make(row)
+            grouped[key_of(item)].append(item)
+    return [grouped.get(p, []) if p is not None else [] for p in parsed]
+
+
 async def count_by_key(
     database: Database,
     key: InstrumentedAttribute[Any],

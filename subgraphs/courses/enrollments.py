@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -27,7 +28,7 @@ from contracts.events.courses import (
     EnrollmentDropped,
 )
 from coursegraph import outbox
-from coursegraph.batch import any_of, count_by_key, load_by_key
+from coursegraph.batch import any_of, count_by_key, load_by_key, rows_grouped_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, NotFound
 from coursegraph.identity import Viewer
@@ -45,6 +46,12 @@ from subgraphs.courses.models import (
 )
 from subgraphs.courses.models import outbox as outbox_table
 from subgraphs.courses.policy import require_open_for_enrollment
+from subgraphs.courses.rows import (
+    CERTIFICATE_COLUMNS,
+    ENROLLMENT_COLUMNS,
+    CertificateRow,
+    EnrollmentRow,
+)
 from subgraphs.courses.service import course_price
 
 CODE_BYTES = 15  # 120 random bits: a code cannot be guessed, only verified
@@ -431,30 +438,32 @@ class EnrollmentService:
             self._db, select(Enrollment), Enrollment.payment_id, payment_ids, parse=str
         )
 
-    async def of_users(self, user_ids: Sequence[str]) -> list[list[Enrollment]]:
+    async def of_users(self, user_ids: Sequence[str]) -> list[list[EnrollmentRow]]:
         """Every enrollment of each user (DROPPED too: they are history), newest first."""
-        newest_first = select(Enrollment).order_by(
+        newest_first = select(*ENROLLMENT_COLUMNS).order_by(
             Enrollment.enrolled_at.desc(), Enrollment.id.desc()
         )
-        return await load_by_key(self._db, newest_first, Enrollment.user_id, user_ids, many=True)
+        return await rows_grouped_by_key(
+            self._db, newest_first, Enrollment.user_id, user_ids, _enrollment, _user_id
+        )
 
-    async def current_of(self, keys: Sequence[tuple[str, str]]) -> list[Enrollment | None]:
+    async def current_of(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRow | None]:
         """The ACTIVE/COMPLETED enrollment for each (user id, course id), if any."""
         parsed = [(parse_uuid(u), parse_uuid(c)) for u, c in keys]
         pairs = {(u, c) for u, c in parsed if u is not None and c is not None}
-        found: dict[tuple[uuid.UUID | None, uuid.UUID | None], Enrollment] = {}
+        found: dict[tuple[uuid.UUID | None, uuid.UUID | None], EnrollmentRow] = {}
         if pairs:
             users = {u for u, _ in pairs}
             courses = {c for _, c in pairs}
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Enrollment).where(
-                        any_of(Enrollment.user_id, users),
-                        any_of(Enrollment.course_id, courses),
-                        CURRENT_WHERE,
-                    )
+            rows = await self._db.rows(
+                select(*ENROLLMENT_COLUMNS).where(
+                    any_of(Enrollment.user_id, users),
+                    any_of(Enrollment.course_id, courses),
+                    CURRENT_WHERE,
                 )
-                found = {(e.user_id, e.course_id): e for e in rows}
+            )
+            seats = [EnrollmentRow(*row) for row in rows]
+            found = {(e.user_id, e.course_id): e for e in seats}
         return [found.get(pair) for pair in parsed]
 
     async def counts(self, course_ids: Sequence[str]) -> list[int]:
@@ -462,10 +471,32 @@ class EnrollmentService:
         # The partial index's own predicate, as constant SQL: the index answers alone.
         return await count_by_key(self._db, Enrollment.course_id, course_ids, CURRENT_WHERE)
 
-    async def certificates_of(self, enrollment_ids: Sequence[str]) -> list[Certificate | None]:
-        return await load_by_key(
-            self._db, select(Certificate), Certificate.enrollment_id, enrollment_ids
+    async def certificates_of(self, enrollment_ids: Sequence[str]) -> list[CertificateRow | None]:
+        found = await rows_grouped_by_key(
+            self._db,
+            select(*CERTIFICATE_COLUMNS),
+            Certificate.enrollment_id,
+            enrollment_ids,
+            _certificate,
+            _enrollment_id,
         )
+        return [rows[0] if rows else None for rows in found]
+
+
+def _enrollment(row: Sequence[Any]) -> EnrollmentRow:
+    return EnrollmentRow(*row)
+
+
+def _user_id(enrollment: EnrollmentRow) -> uuid.UUID:
+    return enrollment.user_id
+
+
+def _certificate(row: Sequence[Any]) -> CertificateRow:
+    return CertificateRow(*row)
+
+
+def _enrollment_id(certificate: CertificateRow) -> uuid.UUID:
+    return certificate.enrollment_id
 
 
 def _current_query(user_id: uuid.UUID, course_id: uuid.UUID) -> Select[Enrollment]:

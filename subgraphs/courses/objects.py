@@ -23,7 +23,7 @@ from coursegraph.graphql_types import (
     list_size,
 )
 from coursegraph.lookahead import now_or_later, selects, then
-from subgraphs.courses import clients, models
+from subgraphs.courses import clients
 from subgraphs.courses.bootstrap import CoursesContainer
 from subgraphs.courses.loaders import CoursesLoaders
 from subgraphs.courses.models import CourseStatus, EnrollmentStatus, PaymentProvider, VideoStatus
@@ -34,13 +34,24 @@ from subgraphs.courses.policy import (
     can_watch,
     lists_everything_of,
 )
+from subgraphs.courses.rows import (
+    AnyCertificate,
+    AnyCourse,
+    AnyEnrollment,
+    AnyLecture,
+    AnySection,
+    CourseRow,
+    EnrollmentRow,
+)
 from subgraphs.courses.service import (
     KEEP,
     MAX_LECTURES_PER_SECTION,
     MAX_SECTIONS_PER_COURSE,
     CatalogFilter,
+    Counts,
     Keep,
     PriceInput,
+    WithCounts,
     course_price,
 )
 
@@ -161,10 +172,16 @@ class Course:
     status: CourseStatus
     created_at: datetime
     published_at: datetime | None
-    _model: strawberry.Private[models.Course]
+    # Values, not resolvers: a plain field skips Strawberry's per-field resolver wrapping
+    # (20 courses a page), and each costs less to build than a resolver call does.
+    price: Money | None = strawberry.field(description="Null: free.")
+    is_free: bool
+    teacher: User
+    _model: strawberry.Private[AnyCourse]
 
     @classmethod
-    def from_model(cls, course: models.Course) -> Course:
+    def from_model(cls, course: AnyCourse) -> Course:
+        price = course_price(course)
         return cls(
             id=strawberry.ID(str(course.id)),
             slug=course.slug,
@@ -173,25 +190,22 @@ class Course:
             status=CourseStatus(course.status),
             created_at=course.created_at,
             published_at=course.published_at,
+            price=Money.from_money(price) if price else None,
+            is_free=price is None,
+            teacher=User(id=strawberry.ID(str(course.teacher_id))),
             _model=course,
         )
 
-    @strawberry.field(description="Null: free.")
-    def price(self) -> Money | None:
-        value = course_price(self._model)
-        return Money.from_money(value) if value else None
-
-    @strawberry.field
-    def is_free(self) -> bool:
-        return course_price(self._model) is None
-
-    @strawberry.field
-    def teacher(self) -> User:
-        return User(id=strawberry.ID(str(self._model.teacher_id)))
-
     @strawberry.field(directives=[list_size(assumed=MAX_SECTIONS_PER_COURSE)])
     async def sections(self, info: CourseInfo) -> list[Section]:
-        rows = await info.context.loaders.sections_by_course.load(str(self.id))
+        loaders = info.context.loaders
+        if "lectures" in selects(info):
+            # Sections and lectures in one statement; the lectures wait in their loader.
+            curriculum = await loaders.curricula.load(str(self.id))
+            for section, lectures in curriculum:
+                loaders.lectures_by_section.prime(str(section.id), lectures)
+            return [Section.from_model(s) for s, _ in curriculum]
+        rows = await loaders.sections_by_course.load(str(self.id))
         return [Section.from_model(s) for s in rows]
 
     # Answered at once when the list holding the course loaded it (coursegraph.lookahead).
@@ -218,34 +232,48 @@ class Course:
         return await visible_course(info, str(id))
 
 
-async def load_course_fields(info: CourseInfo, course_ids: list[str], *path: str) -> None:
-    """Loads, for all these courses at once, the counts the request selects at `path`."""
+def selected_counts(info: CourseInfo, *path: str) -> WithCounts:
+    """The counts the request selects of the courses at `path`: read with the courses."""
     wanted = selects(info, *path)
-    loaders = info.context.loaders
-    loads = [
-        loader.load_many(course_ids)
-        for name, loader in (
-            ("lectureCount", loaders.lecture_counts),
-            ("enrollmentCount", loaders.enrollment_counts),
-        )
-        if name in wanted
-    ]
-    await asyncio.gather(*loads)
+    return WithCounts(lectures="lectureCount" in wanted, enrollments="enrollmentCount" in wanted)
 
 
-async def load_enrollment_fields(info: CourseInfo, rows: list[models.Enrollment]) -> None:
+def prime_counts(loaders: CoursesLoaders, course: CourseRow, counts: Counts) -> None:
+    """Hands the counts read with a course to its loaders: `lectureCount` and
+    `enrollmentCount` then answer at once (`now_or_later`)."""
+    key = str(course.id)
+    lectures, enrollments = counts
+    if lectures is not None:
+        loaders.lecture_counts.prime(key, lectures)
+    if enrollments is not None:
+        loaders.enrollment_counts.prime(key, enrollments)
+
+
+async def load_enrollment_fields(info: CourseInfo, rows: list[EnrollmentRow]) -> None:
     """Loads, for all these enrollments at once, the courses (and their counts) and the
     certificates the request selects below the list."""
     wanted = selects(info)
     loaders = info.context.loaders
     loads: list[Awaitable[object]] = []
-    course_ids = list({str(e.course_id): None for e in rows})
     if "course" in wanted:
-        loads.append(loaders.courses.load_many(course_ids))
-        loads.append(load_course_fields(info, course_ids, "course"))
+        course_ids = list({str(e.course_id): None for e in rows})
+        loads.append(load_courses(info, course_ids, selected_counts(info, "course")))
     if "certificate" in wanted:
         loads.append(loaders.certificates_by_enrollment.load_many([str(e.id) for e in rows]))
     await asyncio.gather(*loads)
+
+
+async def load_courses(info: CourseInfo, course_ids: list[str], counts: WithCounts) -> None:
+    """The courses, with the `counts` the request selects, in one statement, handed to
+    the loaders."""
+    loaders = info.context.loaders
+    found = await info.context.container.courses.get_many_counted(course_ids, counts)
+    for key, counted in zip(course_ids, found, strict=True):
+        if counted is None:
+            loaders.courses.prime(key, None)
+        else:
+            loaders.courses.prime(key, counted[0])
+            prime_counts(loaders, *counted)
 
 
 async def visible_course(info: CourseInfo, course_id: str) -> Course | None:
@@ -258,24 +286,6 @@ async def visible_course(info: CourseInfo, course_id: str) -> Course | None:
     return Course.from_model(course)
 
 
-@strawberry.type
-class Section:
-    id: strawberry.ID
-    title: str
-    position: int
-
-    @classmethod
-    def from_model(cls, section: models.Section) -> Section:
-        return cls(
-            id=strawberry.ID(str(section.id)), title=section.title, position=section.position
-        )
-
-    @strawberry.field(directives=[list_size(assumed=MAX_LECTURES_PER_SECTION)])
-    async def lectures(self, info: CourseInfo) -> list[Lecture]:
-        rows = await info.context.loaders.lectures_by_section.load(str(self.id))
-        return [Lecture.from_model(lecture) for lecture in rows]
-
-
 @strawberry.federation.type(keys=["id"])
 class Lecture:
     id: strawberry.ID
@@ -284,10 +294,10 @@ class Lecture:
     is_preview: bool = strawberry.field(description="Preview lectures play for anyone.")
     duration_seconds: int | None
     video_status: VideoStatus
-    _model: strawberry.Private[models.Lecture]
+    _model: strawberry.Private[AnyLecture]
 
     @classmethod
-    def from_model(cls, lecture: models.Lecture) -> Lecture:
+    def from_model(cls, lecture: AnyLecture) -> Lecture:
         return cls(
             id=strawberry.ID(str(lecture.id)),
             title=lecture.title,
@@ -329,6 +339,27 @@ async def visible_lecture(info: CourseInfo, lecture_id: str) -> Lecture | None:
 
 
 @strawberry.type
+class Section:
+    id: strawberry.ID
+    title: str
+    position: int
+
+    @classmethod
+    def from_model(cls, section: AnySection) -> Section:
+        return cls(
+            id=strawberry.ID(str(section.id)), title=section.title, position=section.position
+        )
+
+    # At once when the course's `sections` read the lectures along (`curricula`).
+    @strawberry.field(
+        graphql_type=list[Lecture], directives=[list_size(assumed=MAX_LECTURES_PER_SECTION)]
+    )
+    def lectures(self, info: CourseInfo) -> list[Lecture] | Awaitable[list[Lecture]]:
+        loaded = now_or_later(info.context.loaders.lectures_by_section, str(self.id))
+        return then(loaded, lambda rows: [Lecture.from_model(lecture) for lecture in rows])
+
+
+@strawberry.type
 class CourseEdge:
     cursor: str
     node: Course
@@ -363,7 +394,7 @@ class Certificate:
         return self.revoked_at is None
 
     @classmethod
-    def from_model(cls, certificate: models.Certificate) -> Certificate:
+    def from_model(cls, certificate: AnyCertificate) -> Certificate:
         return cls(
             id=strawberry.ID(str(certificate.id)),
             code=certificate.code,
@@ -383,10 +414,10 @@ class Enrollment:
     enrolled_at: datetime
     completed_at: datetime | None
     dropped_at: datetime | None
-    _model: strawberry.Private[models.Enrollment]
+    _model: strawberry.Private[AnyEnrollment]
 
     @classmethod
-    def from_model(cls, enrollment: models.Enrollment) -> Enrollment:
+    def from_model(cls, enrollment: AnyEnrollment) -> Enrollment:
         return cls(
             id=strawberry.ID(str(enrollment.id)),
             status=EnrollmentStatus(enrollment.status),
@@ -429,7 +460,7 @@ class Enrollment:
         return cls.from_model(row)
 
 
-def _enrolled_course(course: models.Course | None) -> Course:
+def _enrolled_course(course: AnyCourse | None) -> Course:
     if course is None:
         raise NotFound("The enrollment's course no longer exists.")
     return Course.from_model(course)

@@ -16,16 +16,17 @@ from strawberry.types import Info
 
 from coursegraph.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from coursegraph.identity import Role, Viewer
-from subgraphs.courses.models import Course, CourseStatus, Enrollment, Lecture
+from subgraphs.courses.models import Course, CourseStatus, Lecture
+from subgraphs.courses.rows import AnyCourse, AnyEnrollment
 
 AUTHOR_ROLES = (Role.TEACHER, Role.ADMIN)
 
 
-def is_owner_or_admin(course: Course, viewer: Viewer | None) -> bool:
+def is_owner_or_admin(course: AnyCourse, viewer: Viewer | None) -> bool:
     return viewer is not None and (viewer.is_admin or viewer.id == str(course.teacher_id))
 
 
-def can_view(course: Course, viewer: Viewer | None) -> bool:
+def can_view(course: AnyCourse, viewer: Viewer | None) -> bool:
     """By id: drafts only for their teacher and ADMIN; published and archived for everyone."""
     return course.status != CourseStatus.DRAFT or is_owner_or_admin(course, viewer)
 
@@ -37,7 +38,7 @@ def lists_everything_of(viewer: Viewer | None, teacher_id: object) -> bool:
 
 
 def can_see_enrollment(
-    enrollment: Enrollment, course: Course | None, viewer: Viewer | None
+    enrollment: AnyEnrollment, course: AnyCourse | None, viewer: Viewer | None
 ) -> bool:
     """The student, an admin, and the course's teacher may see an enrollment."""
     if viewer is None:
@@ -94,8 +95,8 @@ def require_editable(course: Course) -> Course:
 
 def can_watch(
     lecture: Lecture,
-    course: Course | None,
-    seat: Enrollment | None,
+    course: AnyCourse | None,
+    seat: AnyEnrollment | None,
     viewer: Viewer | None,
 ) -> bool:
     """May `viewer` play the lecture's video? `seat`: their ACTIVE/COMPLETED enrollment."""

@@ -11,6 +11,7 @@ from coursegraph.errors import BadUserInput
 from coursegraph.federation import build_schema, internal_field
 from coursegraph.graphql_types import Money, UploadTicket, list_size
 from coursegraph.live import each_resolved
+from coursegraph.lookahead import selects
 from subgraphs.courses.enrollments import PaymentRequired as PaymentDue
 from subgraphs.courses.internal import (
     CoursePricing,
@@ -47,9 +48,10 @@ from subgraphs.courses.objects import (
     UploadInput,
     User,
     given,
-    load_course_fields,
     load_enrollment_fields,
     price_input,
+    prime_counts,
+    selected_counts,
     ticket_from_files,
     visible_course,
     visible_lecture,
@@ -93,8 +95,11 @@ class Query:
             search=search or None,
             teacher_id=str(teacher_id) if teacher_id else None,
             free_only=bool(free_only),
+            counts=selected_counts(info, "edges", "node"),
+            total="totalCount" in selects(info),
         )
-        await load_course_fields(info, [str(c.id) for c in page.courses], "edges", "node")
+        for course, counts in zip(page.courses, page.counts, strict=True):
+            prime_counts(info.context.loaders, course, counts)
         edges = [
             CourseEdge(cursor=cursor, node=Course.from_model(course))
             for course, cursor in zip(page.courses, page.cursors, strict=True)
@@ -119,12 +124,14 @@ class Query:
             raise BadUserInput("Give exactly one of `id` or `slug`.")
         if id:
             return await visible_course(info, str(id))
-        found = await info.context.container.courses.get_by_slug(str(slug))
+        found = await info.context.container.courses.get_by_slug(str(slug), selected_counts(info))
         if found is None:
             return None
-        # The row is at hand: the loader need not read it again.
-        info.context.loaders.courses.prime(str(found.id), found)
-        return await visible_course(info, str(found.id))
+        # The row and its counts are at hand: the loaders need not read them again.
+        course, counts = found
+        info.context.loaders.courses.prime(str(course.id), course)
+        prime_counts(info.context.loaders, course, counts)
+        return await visible_course(info, str(course.id))
 
     @strawberry.field
     async def lecture(self, info: CourseInfo, id: strawberry.ID) -> Lecture | None:

@@ -18,14 +18,14 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, null, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from contracts.events.courses import CourseChange, CourseUpdated
 from coursegraph import outbox
-from coursegraph.batch import count_by_key, load_by_key
+from coursegraph.batch import count_by_key, load_by_key, rows_grouped_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, Forbidden, NotFound
 from coursegraph.identity import Role, Viewer
@@ -34,9 +34,11 @@ from coursegraph.money import Money, to_minor
 from subgraphs.courses.clients import UsersClient
 from subgraphs.courses.cursors import CourseCursor, listing_key
 from subgraphs.courses.models import (
+    CURRENT_WHERE,
     Course,
     CourseCount,
     CourseStatus,
+    Enrollment,
     Lecture,
     Section,
     VideoStatus,
@@ -48,6 +50,15 @@ from subgraphs.courses.policy import (
     require_author,
     require_editable,
     require_manage,
+)
+from subgraphs.courses.rows import (
+    COURSE_COLUMNS,
+    LECTURE_COLUMNS,
+    SECTION_COLUMNS,
+    AnyCourse,
+    CourseRow,
+    LectureRow,
+    SectionRow,
 )
 
 MAX_TITLE_LENGTH = 200
@@ -66,6 +77,24 @@ _Item = TypeVar("_Item", Section, Lecture)
 _Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
 # A `taughtCourses` load: (teacher id, unpublished courses too, at most this many).
 TaughtKey = tuple[str, bool, int]
+# A course's (lectures, ACTIVE + COMPLETED enrollments), read with it; None: not asked.
+Counts = tuple[int | None, int | None]
+NO_COUNTS: Counts = (None, None)
+# A course's curriculum: its sections in order, each with its lectures in order.
+Curriculum = list[tuple[SectionRow, list[LectureRow]]]
+_WIDTH = len(COURSE_COLUMNS)
+# Correlated counts, one index lookup per course (ix_lectures_course_id, and the partial
+# ix_enrollments_course_current, whose predicate CURRENT_WHERE repeats as constant SQL).
+_LECTURE_COUNT = (
+    select(func.count()).where(Lecture.course_id == Course.id).correlate(Course).scalar_subquery()
+)
+_ENROLLMENT_COUNT = (
+    select(func.count())
+    .select_from(Enrollment)
+    .where(Enrollment.course_id == Course.id, CURRENT_WHERE)
+    .correlate(Course)
+    .scalar_subquery()
+)
 
 
 class Keep(Enum):
@@ -98,15 +127,36 @@ class CatalogFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class WithCounts:
+    """The counts a page selects of its courses: read in the courses' own statement."""
+
+    lectures: bool = False
+    enrollments: bool = False
+
+    def columns(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        return (
+            _LECTURE_COUNT if self.lectures else null(),
+            _ENROLLMENT_COUNT if self.enrollments else null(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CoursePage:
-    courses: list[Course]
+    courses: list[CourseRow]
     cursors: list[str]
     has_next_page: bool
-    # Kept so `totalCount` runs its COUNT only when a client asks for it.
+    # Kept so `totalCount` runs its COUNT only when a client asks for it (and the page's
+    # statement did not count already).
     filter: CatalogFilter
+    counts: list[Counts] = field(default_factory=list)
 
 
-def course_price(course: Course) -> Money | None:
+def _counted(row: Sequence[Any]) -> tuple[CourseRow, Counts]:
+    """A course and its counts from a row of COURSE_COLUMNS and `WithCounts.columns()`."""
+    return CourseRow(*row[:_WIDTH]), (row[_WIDTH], row[_WIDTH + 1])
+
+
+def course_price(course: AnyCourse) -> Money | None:
     if course.price_amount_minor is None or course.currency is None:
         return None
     return Money(course.price_amount_minor, course.currency)
@@ -386,7 +436,11 @@ class CourseService:
         search: str | None,
         teacher_id: str | None,
         free_only: bool,
+        counts: WithCounts = WithCounts(),
+        total: bool = False,
     ) -> CoursePage:
+        """A page of the catalog, with the `counts` of its courses and (`total`) the
+        listing's count read by the same statement."""
         self.check_page_size(first)
         catalog = self._filter(viewer, search, teacher_id, free_only)
         if catalog is None:
@@ -396,21 +450,35 @@ class CourseService:
         cursor = CourseCursor.decode(after, catalog.key) if after else None
 
         if catalog.search is not None:
-            return await self._search_page(catalog, catalog.search, first, cursor)
-        statement = self._where(select(Course), catalog)
+            return await self._search_page(catalog, catalog.search, first, cursor, counts)
+        # The listing's count is an uncorrelated subquery: PostgreSQL runs it once.
+        counted = self._count_statement(catalog).correlate(None).scalar_subquery()
+        statement = self._where(
+            select(*COURSE_COLUMNS, *counts.columns(), counted if total else null()), catalog
+        )
         if cursor is not None:
             statement = statement.where(
                 tuple_(Course.created_at, Course.id) < tuple_(cursor.created_at, cursor.id)
             )
         statement = statement.order_by(Course.created_at.desc(), Course.id.desc())
-        async with self._db.read() as session:
-            found = list(await session.scalars(statement.limit(first + 1)))
-        page = found[:first]
-        cursors = [CourseCursor(created_at=c.created_at, id=c.id).encode(catalog.key) for c in page]
-        return CoursePage(page, cursors, len(found) > first, catalog)
+        rows = await self._db.rows(statement.limit(first + 1))
+        page = [_counted(row) for row in rows[:first]]
+        cursors = [
+            CourseCursor(created_at=c.created_at, id=c.id).encode(catalog.key) for c, _ in page
+        ]
+        # Past the last course no row carries the total; count() then asks for it.
+        listing = replace(catalog, total=int(rows[0][-1])) if total and rows else catalog
+        return CoursePage(
+            [c for c, _ in page], cursors, len(rows) > first, listing, [n for _, n in page]
+        )
 
     async def _search_page(
-        self, catalog: CatalogFilter, search: str, first: int, cursor: CourseCursor | None
+        self,
+        catalog: CatalogFilter,
+        search: str,
+        first: int,
+        cursor: CourseCursor | None,
+        counts: WithCounts,
     ) -> CoursePage:
         """One statement: the candidates ranked and counted, the page's rows cut from
         them, and only those joined back to their courses."""
@@ -430,23 +498,24 @@ class CourseService:
             page_rows = page_rows.where(tuple_(*keys) < bound)
         in_page = page_rows.order_by(*(k.desc() for k in keys)).limit(first + 1).subquery("page")
         statement = (
-            select(Course, in_page.c.rank, in_page.c.total)
-            .join(in_page, in_page.c.id == Course.id)
+            select(*COURSE_COLUMNS, *counts.columns(), in_page.c.rank, in_page.c.total)
+            .join_from(Course, in_page, in_page.c.id == Course.id)
             .order_by(in_page.c.rank.desc(), in_page.c.created_at.desc(), in_page.c.id.desc())
         )
-        async with self._db.read() as session:
-            rows = (await session.execute(statement)).all()
-        page = rows[:first]
+        rows = await self._db.rows(statement)
+        page = [(*_counted(row), row[-2]) for row in rows[:first]]
         cursors = [
             CourseCursor(created_at=course.created_at, id=course.id, rank=float(rank)).encode(
                 catalog.key
             )
-            for course, rank, _ in page
+            for course, _, rank in page
         ]
         # Past the last candidate no row carries the total; count() then asks for it.
-        total = int(rows[0][2]) if rows else None
+        total = int(rows[0][-1]) if rows else None
         listing = replace(catalog, total=total)
-        return CoursePage([row[0] for row in page], cursors, len(rows) > first, listing)
+        return CoursePage(
+            [c for c, _, _ in page], cursors, len(rows) > first, listing, [n for _, n, _ in page]
+        )
 
     async def count(self, catalog: CatalogFilter) -> int:
         """Exact, and never a scan of the whole catalog: the whole catalog's counts are
@@ -455,6 +524,10 @@ class CourseService:
         page."""
         if catalog.total is not None:
             return catalog.total
+        rows = await self._db.rows(self._count_statement(catalog))
+        return int(rows[0][0] or 0)
+
+    def _count_statement(self, catalog: CatalogFilter) -> Select[Any]:
         statement: Select[Any]
         if catalog.search is not None:
             candidates = self._search_candidates(catalog).subquery()
@@ -467,8 +540,7 @@ class CourseService:
             )
             if catalog.free_only:
                 statement = statement.where(CourseCount.is_free)
-        async with self._db.read() as session:
-            return int(await session.scalar(statement) or 0)
+        return statement
 
     def _search_candidates(self, catalog: CatalogFilter) -> Select[uuid.UUID, datetime, str]:
         """The courses a search ranks: its SEARCH_CANDIDATES newest matches. The planner
@@ -514,18 +586,34 @@ class CourseService:
         return statement
 
     # ------------------------------------------------------------------ batched reads
-    async def get(self, course_id: str) -> Course | None:
+    async def get(self, course_id: str) -> CourseRow | None:
         return (await self.get_many([course_id]))[0]
 
-    async def get_many(self, course_ids: Sequence[str]) -> list[Course | None]:
-        return await load_by_key(self._db, select(Course), Course.id, course_ids)
+    async def get_many(self, course_ids: Sequence[str]) -> list[CourseRow | None]:
+        found = await rows_grouped_by_key(
+            self._db, select(*COURSE_COLUMNS), Course.id, course_ids, _course, _id
+        )
+        return [rows[0] if rows else None for rows in found]
 
-    async def get_by_slug(self, slug: str) -> Course | None:
-        async with self._db.read() as session:
-            course: Course | None = await session.scalar(select(Course).where(Course.slug == slug))
-            return course
+    async def get_many_counted(
+        self, course_ids: Sequence[str], counts: WithCounts
+    ) -> list[tuple[CourseRow, Counts] | None]:
+        """`get_many`, with the `counts` of each course read by the same statement."""
+        statement = select(*COURSE_COLUMNS, *counts.columns())
+        found = await rows_grouped_by_key(
+            self._db, statement, Course.id, course_ids, _counted, _id_of
+        )
+        return [rows[0] if rows else None for rows in found]
 
-    async def visible(self, viewer: Viewer | None, course_id: str) -> Course | None:
+    async def get_by_slug(
+        self, slug: str, counts: WithCounts = WithCounts()
+    ) -> tuple[CourseRow, Counts] | None:
+        rows = await self._db.rows(
+            select(*COURSE_COLUMNS, *counts.columns()).where(Course.slug == slug)
+        )
+        return _counted(rows[0]) if rows else None
+
+    async def visible(self, viewer: Viewer | None, course_id: str) -> CourseRow | None:
         course = await self.get(course_id)
         return course if course is not None and can_view(course, viewer) else None
 
@@ -537,12 +625,12 @@ class CourseService:
             )
         return first
 
-    async def taught_by(self, keys: Sequence[TaughtKey]) -> list[list[Course]]:
+    async def taught_by(self, keys: Sequence[TaughtKey]) -> list[list[CourseRow]]:
         """For each (teacher id, with unpublished ones, at most n): that teacher's courses,
         newest first — PUBLISHED only unless unpublished ones are asked for. The limit is
         applied per teacher in SQL, so a prolific teacher costs `n` rows, not all of hers."""
         ids = {p for teacher, _, _ in keys if (p := parse_uuid(teacher))}
-        grouped: dict[uuid.UUID, list[Course]] = defaultdict(list)
+        grouped: dict[uuid.UUID, list[CourseRow]] = defaultdict(list)
         if ids:
             everything = {p for t, drafts, _ in keys if drafts and (p := parse_uuid(t))}
             limit = max(n for _, _, n in keys)
@@ -562,28 +650,44 @@ class CourseService:
                 .where(Course.teacher_id.in_(ids), visible)
                 .subquery()
             )
-            async with self._db.read() as session:
-                rows = await session.scalars(
-                    select(Course)
-                    .join(ranked, ranked.c.id == Course.id)
-                    .where(ranked.c.rank <= limit)
-                    .order_by(Course.teacher_id, ranked.c.rank)
-                )
-                for course in rows:
-                    grouped[course.teacher_id].append(course)
-        out: list[list[Course]] = []
+            rows = await self._db.rows(
+                select(*COURSE_COLUMNS)
+                .join_from(Course, ranked, ranked.c.id == Course.id)
+                .where(ranked.c.rank <= limit)
+                .order_by(Course.teacher_id, ranked.c.rank)
+            )
+            for row in rows:
+                course = CourseRow(*row)
+                grouped[course.teacher_id].append(course)
+        out: list[list[CourseRow]] = []
         for teacher, drafts, n in keys:
             found = grouped.get(p, []) if (p := parse_uuid(teacher)) else []
             out.append([c for c in found if drafts or c.status == CourseStatus.PUBLISHED][:n])
         return out
 
-    async def sections_of(self, course_ids: Sequence[str]) -> list[list[Section]]:
-        in_order = select(Section).order_by(Section.course_id, Section.position)
-        return await load_by_key(self._db, in_order, Section.course_id, course_ids, many=True)
+    async def sections_of(self, course_ids: Sequence[str]) -> list[list[SectionRow]]:
+        in_order = select(*SECTION_COLUMNS).order_by(Section.course_id, Section.position)
+        return await rows_grouped_by_key(
+            self._db, in_order, Section.course_id, course_ids, _section, _course_id
+        )
 
-    async def lectures_of(self, section_ids: Sequence[str]) -> list[list[Lecture]]:
-        in_order = select(Lecture).order_by(Lecture.section_id, Lecture.position)
-        return await load_by_key(self._db, in_order, Lecture.section_id, section_ids, many=True)
+    async def lectures_of(self, section_ids: Sequence[str]) -> list[list[LectureRow]]:
+        in_order = select(*LECTURE_COLUMNS).order_by(Lecture.section_id, Lecture.position)
+        return await rows_grouped_by_key(
+            self._db, in_order, Lecture.section_id, section_ids, _lecture, _section_id
+        )
+
+    async def curricula(self, course_ids: Sequence[str]) -> list[Curriculum]:
+        """Each course's sections with their lectures: one statement for both levels."""
+        in_order = (
+            select(*SECTION_COLUMNS, *LECTURE_COLUMNS)
+            .outerjoin_from(Section, Lecture, Lecture.section_id == Section.id)
+            .order_by(Section.course_id, Section.position, Lecture.position)
+        )
+        found = await rows_grouped_by_key(
+            self._db, in_order, Section.course_id, course_ids, _section_lecture, _pair_course_id
+        )
+        return [_by_section(pairs) for pairs in found]
 
     async def lectures(self, lecture_ids: Sequence[str]) -> list[Lecture | None]:
         return await load_by_key(self._db, select(Lecture), Lecture.id, lecture_ids)
@@ -596,6 +700,57 @@ class CourseService:
 
     async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
         return await count_by_key(self._db, Lecture.course_id, course_ids)
+
+
+def _course(row: Sequence[Any]) -> CourseRow:
+    return CourseRow(*row)
+
+
+def _section(row: Sequence[Any]) -> SectionRow:
+    return SectionRow(*row)
+
+
+def _lecture(row: Sequence[Any]) -> LectureRow:
+    return LectureRow(*row)
+
+
+def _section_lecture(row: Sequence[Any]) -> tuple[SectionRow, LectureRow | None]:
+    """A row of SECTION_COLUMNS and LECTURE_COLUMNS; the lecture's are NULL for a section
+    without lectures (the outer join)."""
+    width = len(SECTION_COLUMNS)
+    lecture = LectureRow(*row[width:]) if row[width] is not None else None
+    return SectionRow(*row[:width]), lecture
+
+
+def _by_section(pairs: list[tuple[SectionRow, LectureRow | None]]) -> Curriculum:
+    """Consecutive rows of one section (the statement's order) become one entry."""
+    out: Curriculum = []
+    for section, lecture in pairs:
+        if not out or out[-1][0].id != section.id:
+            out.append((section, []))
+        if lecture is not None:
+            out[-1][1].append(lecture)
+    return out
+
+
+def _id(course: CourseRow) -> uuid.UUID:
+    return course.id
+
+
+def _id_of(counted: tuple[CourseRow, Counts]) -> uuid.UUID:
+    return counted[0].id
+
+
+def _course_id(section: SectionRow) -> uuid.UUID:
+    return section.course_id
+
+
+def _section_id(lecture: LectureRow) -> uuid.UUID:
+    return lecture.section_id
+
+
+def _pair_course_id(pair: tuple[SectionRow, LectureRow | None]) -> uuid.UUID:
+    return pair[0].course_id
 
 
 def _one_of(column: InstrumentedAttribute[str], statuses: Sequence[str]) -> ColumnElement[bool]:

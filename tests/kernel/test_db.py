@@ -111,3 +111,21 @@ async def test_a_read_whose_first_statement_meets_a_dead_connection_runs_again(
         assert await _backend_pid(database) != pid
     finally:
         await database.dispose()
+
+
+async def test_core_rows_survive_a_connection_the_server_ended(
+    url: str,
+) -> None:
+    # Without the checkout check, as above: the dead connection reaches the statement.
+    bare: AsyncEngine = create_async_engine(async_url(url), pool_size=1, max_overflow=0)
+    database = Database(bare)
+    try:
+        assert [tuple(row) for row in await database.rows(select(Thing.id, Thing.name))] == [
+            (1, "one")
+        ]
+        pid = await _backend_pid(database)
+        await _terminate(url, pid)
+        assert [tuple(row) for row in await database.rows(select(Thing.name))] == [("one",)]
+        assert await _backend_pid(database) != pid
+    finally:
+        await database.dispose()
