@@ -158,7 +158,10 @@ class Compiler:
         sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if not is_abstract_type(named):
             return Shape(nonnull, OBJECT, obj=self.object(named.name, sets))
-        possible = [t.name for t in self.schema.get_possible_types(named)]
+        # Through Any: graphql-core returns a tuple where its annotation says list, and the
+        # compiled module (router/native.py) checks annotated return types.
+        schema: Any = self.schema
+        possible = [t.name for t in schema.get_possible_types(named)]
         visible = [t for t in possible if self.api_schema.get_type(t) is not None]
         return Shape(
             nonnull,
