@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -43,13 +43,14 @@ from router.supergraph import Supergraph
 from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
 
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
+# Final: compiled (router/native.py), constants rather than global look-ups.
+SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
+COST_ACTUAL_TOO_EXPENSIVE: Final = "COST_ACTUAL_TOO_EXPENSIVE"
 # Groups of different @fromContext values sent in one request at most: bounds the aliases
 # a subgraph receives (its own limit is 100) and the documents a plan keeps (one per size).
-CONTEXT_GROUPS = 32
+CONTEXT_GROUPS: Final = 32
 log = logging.getLogger("router")
-_UNSET: Any = object()
+_UNSET: Final[Any] = object()
 
 
 def deep_merge(target: JSONObject, source: JSONObject) -> None:
@@ -64,7 +65,8 @@ def deep_merge(target: JSONObject, source: JSONObject) -> None:
         elif isinstance(current, dict) and isinstance(value, dict):
             deep_merge(current, value)
         elif isinstance(current, list) and isinstance(value, list) and len(current) == len(value):
-            for index, (old, new) in enumerate(zip(current, value, strict=True)):
+            for index in range(len(current)):
+                old, new = current[index], value[index]
                 if isinstance(old, dict) and isinstance(new, dict):
                     deep_merge(old, new)
                 else:
