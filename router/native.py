@@ -110,7 +110,8 @@ def compiled(modules: Sequence[str] = MODULES) -> bool:
 
 def toolchain() -> str | None:
     """What the build lacks (None: a C compiler, Python's headers, mypyc and setuptools)."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    # setuptools compiles with $CC when set, else with the compiler Python was built with.
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler})"
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():

@@ -77,6 +77,11 @@ def test_the_makefile_rebuilds_when_a_compiled_source_changes() -> None:
     assert "router/native.py" in listed
 
 
+def test_without_a_c_compiler_the_build_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC", "/nonexistent/cc -O2")
+    assert native.toolchain() == "no C compiler (/nonexistent/cc)"
+
+
 def loaded(root: Path, **env: str) -> tuple[dict[str, str], str]:
     """Where each compiled module is loaded from in a fresh interpreter with `root` first on
     the path (file names), and what it printed on stderr."""
