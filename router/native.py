@@ -2,8 +2,8 @@
 them; otherwise (no build, a stale build, COURSEGRAPH_NO_COMPILED=1) the same modules run
 interpreted from their .py files.
 
-`make install` builds them (`build`) when a C compiler and Python's
-headers are there: one shared library `router/_native__mypyc*.so` plus a small extension
+`make install` builds them (`build`) when a C compiler and Python's headers are there:
+one shared library `router/_native__mypyc*.so` plus a small extension
 module per compiled module, next to its .py, and `router/native.json`, the SHA-256 of each
 source they were built from. The `router` package checks that manifest on import
 (`install`): the build is used only when it names every module below with the digest of its
@@ -60,9 +60,13 @@ def built(name: str, root: Path = ROUTER) -> list[Path]:
 
 
 def refusal(
-    modules: Sequence[str] = MODULES, root: Path = ROUTER, environ: Mapping[str, str] = os.environ
+    modules: Sequence[str] = MODULES,
+    root: Path = ROUTER,
+    environ: Mapping[str, str] = os.environ,
+    library: str = GROUP + "__mypyc",
 ) -> str | None:
-    """Why the compiled modules may not be used (None: they may)."""
+    """Why the compiled modules may not be used (None: they may): `library` is the shared
+    library they all load."""
     if flag(DISABLE, environ):
         return f"{DISABLE} is set"
     try:
@@ -72,6 +76,7 @@ def refusal(
     for name in modules:
         if manifest.get(name) != digest(source(name, root)):
             return f"{source(name, root).name} changed since the build (make install rebuilds)"
+    for name in (*modules, library):
         if not any(p.name.endswith(SUFFIXES) for p in built(name, root)):
             return "not built for this Python"
     return None

@@ -17,6 +17,7 @@ from router import native
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ("pkg.alpha", "pkg.beta")
+LIBRARY = "pkg._lib__mypyc"
 
 
 def tree(tmp_path: Path) -> Path:
@@ -29,35 +30,41 @@ def tree(tmp_path: Path) -> Path:
         (root / f"{stem}.py").write_text(f"WHO = '{stem}'\n")
         (root / f"{stem}{native.SUFFIXES[0]}").write_bytes(b"")
         manifest[name] = native.digest(root / f"{stem}.py")
+    (root / f"_lib__mypyc{native.SUFFIXES[0]}").write_bytes(b"")
     (root / native.MANIFEST).write_text(json.dumps(manifest))
     return root
 
 
 def test_a_build_of_the_current_sources_is_used(tmp_path: Path) -> None:
-    assert native.refusal(MODULES, tree(tmp_path), {}) is None
+    assert native.refusal(MODULES, tree(tmp_path), {}, LIBRARY) is None
 
 
 def test_an_edited_source_bypasses_every_compiled_module(tmp_path: Path) -> None:
     root = tree(tmp_path)
     with (root / "beta.py").open("a") as f:
         f.write("# edited\n")
-    assert native.refusal(MODULES, root, {}) == (
+    assert native.refusal(MODULES, root, {}, LIBRARY) == (
         "beta.py changed since the build (make install rebuilds)"
     )
 
 
 def test_no_manifest_or_no_compiled_file_means_not_built(tmp_path: Path) -> None:
     root = tree(tmp_path)
+    library = root / f"_lib__mypyc{native.SUFFIXES[0]}"
+    library.unlink()
+    assert native.refusal(MODULES, root, {}, LIBRARY) == "not built for this Python"
+    library.write_bytes(b"")
     (root / f"alpha{native.SUFFIXES[0]}").unlink()
-    assert native.refusal(MODULES, root, {}) == "not built for this Python"
+    assert native.refusal(MODULES, root, {}, LIBRARY) == "not built for this Python"
     (root / native.MANIFEST).unlink()
-    assert native.refusal(MODULES, root, {}) == "not built"
+    assert native.refusal(MODULES, root, {}, LIBRARY) == "not built"
 
 
 def test_the_switch_turns_a_current_build_off(tmp_path: Path) -> None:
     root = tree(tmp_path)
-    assert native.refusal(MODULES, root, {native.DISABLE: "1"}) == "COURSEGRAPH_NO_COMPILED is set"
-    assert native.refusal(MODULES, root, {native.DISABLE: "0"}) is None
+    off = native.refusal(MODULES, root, {native.DISABLE: "1"}, LIBRARY)
+    assert off == "COURSEGRAPH_NO_COMPILED is set"
+    assert native.refusal(MODULES, root, {native.DISABLE: "0"}, LIBRARY) is None
 
 
 def test_the_source_finder_loads_the_py_file(tmp_path: Path) -> None:
