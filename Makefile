@@ -21,7 +21,16 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --locked --extra dev --python $(PYTHON)
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The router's hot modules compiled with mypyc (router/native.py, MODULES): built again when
+# one of them changes. Without a C compiler the build says so in one line and the router runs
+# interpreted; a build that does not match its sources is never used (checked at import).
+NATIVE_SOURCES := router/projection.py router/executor.py router/prepared.py router/native.py
+NATIVE := router/native.json
+
+$(NATIVE): $(NATIVE_SOURCES) $(STAMP)
+	COURSEGRAPH_NO_COMPILED=1 $(BIN)/python -c 'import router.native as n; raise SystemExit(n.build())'
+
+install: $(STAMP) $(NATIVE)
 
 ## Resolve pyproject.toml's ranges again into uv.lock (`make lock UPGRADE=1` takes the newest).
 lock: $(UV)
@@ -69,4 +78,4 @@ schema: install
 	$(BIN)/coursegraph compose
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build router/native.json router/*.so

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -43,13 +43,14 @@ from router.supergraph import Supergraph
 from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
 
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-COST_ACTUAL_TOO_EXPENSIVE = "COST_ACTUAL_TOO_EXPENSIVE"
+# Final: compiled (router/native.py), constants rather than global look-ups.
+SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
+COST_ACTUAL_TOO_EXPENSIVE: Final = "COST_ACTUAL_TOO_EXPENSIVE"
 # Groups of different @fromContext values sent in one request at most: bounds the aliases
 # a subgraph receives (its own limit is 100) and the documents a plan keeps (one per size).
-CONTEXT_GROUPS = 32
+CONTEXT_GROUPS: Final = 32
 log = logging.getLogger("router")
-_UNSET: Any = object()
+_UNSET: Final[Any] = object()
 
 
 def deep_merge(target: JSONObject, source: JSONObject) -> None:
@@ -64,7 +65,8 @@ def deep_merge(target: JSONObject, source: JSONObject) -> None:
         elif isinstance(current, dict) and isinstance(value, dict):
             deep_merge(current, value)
         elif isinstance(current, list) and isinstance(value, list) and len(current) == len(value):
-            for index, (old, new) in enumerate(zip(current, value, strict=True)):
+            for index in range(len(current)):
+                old, new = current[index], value[index]
                 if isinstance(old, dict) and isinstance(new, dict):
                     deep_merge(old, new)
                 else:
@@ -97,7 +99,7 @@ def _flat_getter(spec: RepSpec) -> Callable[[JSONObject], Any] | None:
     value itself for one field, a tuple for several; KeyError when one is missing)."""
     if not spec.flat:
         return None
-    return itemgetter(*(key for _, key in spec.flat))
+    return itemgetter(*[key for _, key in spec.flat])
 
 
 def objects_with_paths(data: JSONObject, path: PlanPath) -> list[tuple[ResponsePath, JSONObject]]:
@@ -247,7 +249,7 @@ class Execution:
             for child in node.nodes:
                 await self.run(child)
         elif isinstance(node, ParallelNode):
-            await asyncio.gather(*(self.run(child) for child in node.nodes))
+            await asyncio.gather(*[self.run(child) for child in node.nodes])
         elif isinstance(node, BatchNode):
             await self.batch_fetch(node)
 
@@ -273,7 +275,7 @@ class Execution:
                 done[position].set()
 
         await asyncio.gather(
-            *(run(i, step) for i, step in enumerate(steps) if not (first_done and i == 0))
+            *[run(i, step) for i, step in enumerate(steps) if not (first_done and i == 0)]
         )
 
     def _variables(self, fetch: Fetch) -> dict[str, Any]:
@@ -432,7 +434,7 @@ class Execution:
             return
         entries = list(groups.values())
         chunks = [entries[i : i + CONTEXT_GROUPS] for i in range(0, len(entries), CONTEXT_GROUPS)]
-        await asyncio.gather(*(self._context_request(fetch, chunk) for chunk in chunks))
+        await asyncio.gather(*[self._context_request(fetch, chunk) for chunk in chunks])
 
     async def _context_request(
         self,
@@ -460,7 +462,7 @@ class Execution:
         parts = [data.get(f"_{i}") if isinstance(data, dict) else None for i in range(len(groups))]
         if not all(isinstance(part, list) for part in parts):
             # An error on one alias nulled the whole `data`: ask per group (queries only).
-            await asyncio.gather(*(self._entity_request(fetch, r, t, v) for v, r, t in groups))
+            await asyncio.gather(*[self._entity_request(fetch, r, t, v) for v, r, t in groups])
             return
         errors: list[list[JSONObject]] = [[] for _ in groups]
         for error in result.get("errors") or ():
@@ -543,7 +545,7 @@ class Execution:
             # `_entities` is non-null: an error on one alias's field nulls the whole `data`,
             # which separate requests would not have done to the other fetches. Send them
             # separately then (queries only, so sending again is harmless).
-            await asyncio.gather(*(self._entity_request(*entry) for entry in ready))
+            await asyncio.gather(*[self._entity_request(*entry) for entry in ready])
             return
         errors: list[list[JSONObject]] = [[] for _ in ready]
         for error in result.get("errors") or ():

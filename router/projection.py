@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from graphql import (
     FieldNode,
@@ -31,14 +31,20 @@ from graphql import (
 from router.planner.collect import Deferral, FieldCollector
 from router.types import JSONObject, ResponsePath
 
-LEAF, TYPENAME, OBJECT, ABSTRACT, RAW, ENUM = range(6)
+# Shape kinds. Final: compiled (router/native.py), they are constants, not global look-ups.
+LEAF: Final = 0
+TYPENAME: Final = 1
+OBJECT: Final = 2
+ABSTRACT: Final = 3
+RAW: Final = 4
+ENUM: Final = 5
 
 
 class _Invalid:
     """Marker for a null that must propagate to the parent."""
 
 
-INVALID = _Invalid()
+INVALID: Final = _Invalid()
 
 
 @dataclass(slots=True)
@@ -158,7 +164,10 @@ class Compiler:
         sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if not is_abstract_type(named):
             return Shape(nonnull, OBJECT, obj=self.object(named.name, sets))
-        possible = [t.name for t in self.schema.get_possible_types(named)]
+        # Through Any: graphql-core returns a tuple where its annotation says list, and the
+        # compiled module (router/native.py) checks annotated return types.
+        schema: Any = self.schema
+        possible = [t.name for t in schema.get_possible_types(named)]
         visible = [t for t in possible if self.api_schema.get_type(t) is not None]
         return Shape(
             nonnull,
@@ -205,12 +214,11 @@ class Projector:
         return None if result is INVALID else result
 
     def object(self, compiled: CompiledObject, src: JSONObject, path: Path) -> Any:
-        get = src.get
         # Fast path, the common case (profiled under bench/run.py): every field copied in
         # request order by one comprehension, then only the object and list fields visited,
         # in order; a null non-null leaf takes the field-by-field walk below, so the errors
         # recorded (and their order) are the same either way.
-        out: JSONObject = {key: get(key) for key in compiled.keys}
+        out: JSONObject = {key: src.get(key) for key in compiled.keys}
         for key in compiled.required:
             if out[key] is None:
                 return self.walk(compiled, src, path)
@@ -263,6 +271,16 @@ class Projector:
         if item is not None:
             if not isinstance(value, list):
                 return INVALID if shape.nonnull else None
+            if item.item is None and item.kind == LEAF:
+                # A list of leaves: copied, unless a null sits where the schema forbids one.
+                if item.nonnull:
+                    for index, element in enumerate(value):
+                        if element is None:
+                            self.null_error(f, (path, index))
+                            return INVALID
+                return list(value)
+            # A list of objects, the common case, goes straight to `object`.
+            objects = item.obj if item.item is None and item.kind == OBJECT else None
             out: list[Any] = []
             for index, element in enumerate(value):
                 if element is None:
@@ -271,12 +289,8 @@ class Projector:
                         return INVALID
                     out.append(None)
                     continue
-                if item.kind == LEAF and item.item is None:
-                    out.append(element)
-                    continue
-                if item.kind == OBJECT and item.item is None and isinstance(element, dict):
-                    # A list of objects, the common case: straight to `object`.
-                    completed = self.object(item.obj, element, (path, index))  # type: ignore[arg-type]
+                if objects is not None and isinstance(element, dict):
+                    completed = self.object(objects, element, (path, index))
                 else:
                     completed = self.value(item, element, (path, index), f)
                 if completed is INVALID:
@@ -333,7 +347,7 @@ class Projector:
         self.error_paths.append(prefix)
 
 
-_EVERYWHERE: tuple[str | int, ...] = ("<every path>",)
+_EVERYWHERE: Final[tuple[str | int, ...]] = ("<every path>",)
 
 
 def selects(compiled: CompiledObject, path: list[Any]) -> bool:

@@ -26,6 +26,7 @@ from coursegraph.database import create_database, drop_database
 from coursegraph.embedded_pg import EmbeddedPostgres, with_database
 from coursegraph.settings import Section, Settings
 from launcher import migrations, subgraph_registry
+from router import native
 from subgraphs.courses.settings import CoursesSettings
 from subgraphs.files.settings import FilesSettings
 from subgraphs.notifications.settings import NotificationsSettings
@@ -144,6 +145,19 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
+
+
+def pytest_report_header() -> str:
+    """Which router the tests run: compiled (mypyc) or interpreted, and why. Under
+    COURSEGRAPH_REQUIRE_COMPILED (CI) an interpreted router stops the run, unless
+    COURSEGRAPH_NO_COMPILED asks for it."""
+    reason = native.refusal()
+    if reason is None and native.compiled():
+        return "router: compiled (mypyc)"
+    reason = reason or "the compiled modules did not load"
+    if native.flag(native.REQUIRE) and not native.flag(native.DISABLE):
+        pytest.exit(f"router: compiled modules required but not used: {reason}", returncode=4)
+    return f"router: interpreted ({reason})"
 
 
 # Before pytest's own hook deselects by marker, so `-m unit` sees the markers set here.
