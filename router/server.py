@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket
 
 from coursegraph.body_limit import BodyTooLarge, read_body
 from router.client_address import ClientAddresses
+from router.collector import young_generation
 from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
 from router.incremental import MULTIPART_CONTENT_TYPE, accepts_incremental, multipart
@@ -130,7 +131,8 @@ class RouterEndpoints:
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
         restore = self._end_streams_on_exit_signal()
         try:
-            yield
+            with young_generation():
+                yield
         finally:
             restore()
             self.streams.shut_down()
