@@ -34,6 +34,7 @@ from strawberry.types import ExecutionResult
 from coursegraph.addresses import parse_ip
 from coursegraph.body_limit import BodyLimit
 from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
+from coursegraph.collector import young_generation
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
 from coursegraph.errors import ErrorCode, Unauthenticated
@@ -328,7 +329,8 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
             )
             log.info("subgraph started", subgraph=spec.name)
             try:
-                yield
+                with young_generation():
+                    yield
             finally:
                 if redis is not None:
                     await redis.aclose()

@@ -213,9 +213,9 @@ class SubgraphClient:
         self, payload: dict[str, Any], headers: Mapping[str, str], *, retry: bool = True
     ) -> dict[str, Any]:
         body = orjson.dumps(payload)
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout), self._slots:
-                reply = await self._exchange(body, headers, retry)
+            reply = await self._within_slot(body, headers, retry, deadline)
         except TimeoutError:
             raise SubgraphTimeout(f"timed out after {self._timeout:g}s") from None
         except OSError as exc:
@@ -249,26 +249,52 @@ class SubgraphClient:
         lines.append(body)
         return b"".join(lines)
 
-    async def _exchange(self, body: bytes, headers: Mapping[str, str], retry: bool) -> _Reply:
+    async def _within_slot(
+        self, body: bytes, headers: Mapping[str, str], retry: bool, deadline: float
+    ) -> _Reply:
+        slots = self._slots
+        if slots.locked():
+            # Every connection busy: wait for one inside the request's time budget.
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+        else:
+            await slots.acquire()  # free: returns without suspending
+        try:
+            return await self._exchange(body, headers, retry, deadline)
+        finally:
+            slots.release()
+
+    async def _exchange(
+        self, body: bytes, headers: Mapping[str, str], retry: bool, deadline: float
+    ) -> _Reply:
         data = self._frame(body, headers)
         conn = self._checkout()
         reused = conn is not None
         if conn is None:
-            conn = await self._connect()
+            async with asyncio.timeout_at(deadline):
+                conn = await self._connect()
+        timer: asyncio.TimerHandle | None = None
         try:
-            result = await conn.send(data)
+            waiter = conn.send(data)
+            # The answer's deadline: a timer that fails the waiter, cheaper than an
+            # `asyncio.timeout` (it cancels the task) on every subgraph call.
+            timer = asyncio.get_running_loop().call_at(deadline, _expire, waiter)
+            result = await waiter
         except ConnectionError:
             conn.close()
             self._open.discard(conn)
             # A pooled connection the subgraph closed while idle: try once on a fresh one,
             # unless the request may have been processed (then only if it is safe to repeat).
             if reused and retry and not conn.received:
-                return await self._exchange(body, headers, retry=False)
+                return await self._exchange(body, headers, False, deadline)
             raise
         except BaseException:
             conn.close()
             self._open.discard(conn)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         self._release(conn)
         return result
 
@@ -286,6 +312,11 @@ class SubgraphClient:
             conn = self._idle.pop()
             conn.close()
             self._open.discard(conn)
+
+
+def _expire(waiter: asyncio.Future[_Reply]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class SubgraphClients:

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -32,7 +33,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from coursegraph.body_limit import BodyTooLarge, read_body
+from coursegraph.collector import young_generation
 from router.client_address import ClientAddresses
+from router.direct import DirectRoute
 from router.exposure import exposes_schema
 from router.graphiql import ASSETS_DIR, ASSETS_PATH, graphiql_html
 from router.incremental import MULTIPART_CONTENT_TYPE, accepts_incremental, multipart
@@ -107,8 +110,12 @@ class RouterEndpoints:
     def app(self) -> Starlette:
         return Starlette(
             routes=self.routes(),
-            # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
-            middleware=self.edge.middleware(),
+            middleware=[
+                # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
+                *self.edge.middleware(),
+                # Innermost: the hot endpoint without routing (router/direct.py).
+                Middleware(DirectRoute, method="POST", path="/graphql", endpoint=self.graphql_post),
+            ],
             lifespan=self.lifespan,
         )
 
@@ -130,7 +137,8 @@ class RouterEndpoints:
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
         restore = self._end_streams_on_exit_signal()
         try:
-            yield
+            with young_generation():
+                yield
         finally:
             restore()
             self.streams.shut_down()

@@ -150,6 +150,23 @@ async def test_slow_answer_times_out() -> None:
         await subgraph.close()
 
 
+async def test_waiting_for_a_free_connection_counts_in_the_timeout() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        await _read_request(reader)
+        writer.write(_response(OK_BODY))
+        await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        subgraph = SubgraphClient(SubgraphEndpoint("test", url, 0.1), None, 1)
+        await subgraph._slots.acquire()  # the one connection is busy, and stays so
+        with pytest.raises(SubgraphUnavailable, match="timed out"):
+            await subgraph.request({"query": "{ ok }"}, {})
+        assert connections == []
+        subgraph._slots.release()
+        assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        await subgraph.close()
+
+
 async def test_refused_connection_is_unavailable() -> None:
     subgraph = client(f"http://127.0.0.1:{closed_port()}/graphql")
     with pytest.raises(SubgraphUnavailable):
