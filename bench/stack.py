@@ -633,35 +633,29 @@ def running(start: Callable[[], None], stop: Callable[[], None]) -> Iterator[Non
 
 
 @contextmanager
-def hive_gateway(workdir: Path, supergraph: Path, credential: str) -> Iterator[tuple[str, int]]:
-    """Hive Gateway (bench/node_modules, `npm ci` in bench/) on the same subgraphs and
-    supergraph as our router, sending them the router credential; (URL, pid)."""
-    binary = BENCH / "node_modules" / ".bin" / "hive-gateway"
-    if not binary.exists():
-        raise SystemExit("Hive Gateway is not installed: run `npm ci` in bench/ first.")
-    port = free_port()
-    config = BENCH / "gateways" / "hive-stack.config.mjs"
-    log = (workdir / "hive-gateway.log").open("ab")
+def node_server(
+    name: str, command: list[str], env: dict[str, str], log_path: Path, ready: Callable[[], bool]
+) -> Iterator[int]:
+    """A reference server (Node, NODE_ENV=production) started in `log_path`'s directory,
+    waited for until `ready()` (60 s at most), stopped at exit; its pid."""
+    log = log_path.open("ab")
     process = subprocess.Popen(
-        [str(binary), "supergraph", str(supergraph), "-c", str(config), "--host", "127.0.0.1",
-         "--port", str(port), "--fork", "1", "--jit"],
-        env={**os.environ, "NODE_ENV": "production", "ROUTER_SHARED_SECRET": credential},
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        command, env={**os.environ, "NODE_ENV": "production", **env},
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=log_path.parent,
         start_new_session=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/readiness", timeout=1).status_code == 200:
+                if ready():
                     break
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Hive Gateway did not start; see {log.name}")
+                raise RuntimeError(f"{name} did not start; see {log.name}")
             time.sleep(0.2)
-        yield url, process.pid
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -670,6 +664,29 @@ def hive_gateway(workdir: Path, supergraph: Path, credential: str) -> Iterator[t
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def hive_gateway(workdir: Path, supergraph: Path, credential: str) -> Iterator[tuple[str, int]]:
+    """Hive Gateway (bench/node_modules, `npm ci` in bench/) on the same subgraphs and
+    supergraph as our router, sending them the router credential; (URL, pid)."""
+    binary = BENCH / "node_modules" / ".bin" / "hive-gateway"
+    if not binary.exists():
+        raise SystemExit("Hive Gateway is not installed: run `npm ci` in bench/ first.")
+    port = free_port()
+    config = BENCH / "gateways" / "hive-stack.config.mjs"
+    command = [
+        str(binary), "supergraph", str(supergraph), "-c", str(config), "--host", "127.0.0.1",
+        "--port", str(port), "--fork", "1", "--jit",
+    ]  # fmt: skip
+    env = {"ROUTER_SHARED_SECRET": credential}
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        return httpx.get(f"{url}/readiness", timeout=1).status_code == 200
+
+    with node_server("Hive Gateway", command, env, workdir / "hive-gateway.log", ready) as pid:
+        yield url, pid
 
 
 def postgraphile_installed() -> None:
@@ -705,35 +722,17 @@ def postgraphile_server(workdir: Path, cluster: Cluster) -> Iterator[tuple[str, 
     asyncio.run(install_postgraphile_schema(cluster))
     port = free_port()
     database_url = cluster.url(DATABASE).replace("postgres@", f"{POSTGRAPHILE_ROLE}@", 1)
-    log = (workdir / "postgraphile.log").open("ab")
-    process = subprocess.Popen(
-        [str(POSTGRAPHILE_NODE), str(POSTGRAPHILE / "server.mjs"), "127.0.0.1", str(port)],
-        env={**os.environ, "NODE_ENV": "production", "DATABASE_URL": database_url},
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-        start_new_session=True,
-    )  # fmt: skip
+    command = [str(POSTGRAPHILE_NODE), str(POSTGRAPHILE / "server.mjs"), "127.0.0.1", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=1)
-                if answer.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostGraphile did not start; see {log.name}")
-            time.sleep(0.2)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+
+    def ready() -> bool:
+        answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=1)
+        return answer.status_code == 200
+
+    with node_server(
+        "PostGraphile", command, {"DATABASE_URL": database_url}, workdir / "postgraphile.log", ready
+    ) as pid:
+        yield url, pid
 
 
 def postgraphile_request(kind: str, name: str, variables: dict[str, Any]) -> Request:
