@@ -3,8 +3,10 @@ the server ended is survived without a ping."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -77,17 +79,39 @@ async def test_reads_run_outside_a_transaction(url: str) -> None:
         await database.dispose()
 
 
+async def _pooled_driver_connection(database: Database) -> Any:
+    """The asyncpg connection behind the pool's one connection."""
+    async with database.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
+
+
+async def _until_the_client_sees_it_ended(driver: Any) -> None:
+    """The checkout check reads what asyncpg knows: wait (bounded) until the event loop has
+    delivered the server's end of the socket, as it has for any connection idle in a pool
+    by the time a request checks it out."""
+    for _ in range(1000):
+        if driver.is_closed():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("asyncpg never saw the terminated connection close")
+
+
 async def test_a_connection_the_server_ended_is_replaced_at_checkout(url: str) -> None:
     database = Database(create_engine(url, pool_size=1))
     try:
         pid = await _backend_pid(database)
+        driver = await _pooled_driver_connection(database)
         await _terminate(url, pid)
+        await _until_the_client_sees_it_ended(driver)
         async with database.read() as session:
             assert (await session.get(Thing, 1)) is not None
         assert await _backend_pid(database) != pid
         # Writes check out the same way.
         pid = await _backend_pid(database)
+        driver = await _pooled_driver_connection(database)
         await _terminate(url, pid)
+        await _until_the_client_sees_it_ended(driver)
         async with database.transaction() as session:
             (await session.get(Thing, 1, with_for_update=True)).name = "uno"  # type: ignore[union-attr]
         async with database.read() as session:
