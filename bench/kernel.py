@@ -196,6 +196,43 @@ def bench_workers(duration: int) -> None:
                 router.wait(timeout=60)
 
 
+async def asgi_post(
+    app: Any, body: bytes, headers: list[tuple[bytes, bytes]], server: tuple[str, int]
+) -> bytes:
+    """POST `body` to /graphql of the ASGI `app` in this process (no server, no socket);
+    the response body."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": server,
+    }
+    parts: list[bytes] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:  # only after the response: the client went away
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return b"".join(parts)
+
+
 def bench_testquery(rounds: int) -> None:
     """bench/run.py's TestQuery through the router's ASGI app (default edge), called in this
     process without an HTTP server in front; the four bench subgraphs answer over real
@@ -224,42 +261,14 @@ def bench_testquery(rounds: int) -> None:
         settings,
         watch=False,
     )
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:4300"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 4300),
-    }
+    headers = [
+        (b"host", b"127.0.0.1:4300"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
 
     async def call() -> bytes:
-        parts: list[bytes] = []
-        delivered = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal delivered
-            if delivered:  # only after the response: the client went away
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.body":
-                parts.append(message.get("body", b""))
-
-        await app(dict(scope), receive, send)
-        return b"".join(parts)
+        return await asgi_post(app, body, headers, ("127.0.0.1", 4300))
 
     async def measure() -> list[float]:
         async with app.router.lifespan_context(app):
@@ -366,36 +375,7 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
                 ),
                 (b"content-length", str(len(body)).encode()),
             ]
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": "/graphql",
-                "raw_path": b"/graphql",
-                "query_string": b"",
-                "root_path": "",
-                "headers": headers,
-                "client": ("127.0.0.1", 40000),
-                "server": ("127.0.0.1", 4001),
-            }
-            parts: list[bytes] = []
-            delivered = False
-
-            async def receive() -> dict[str, Any]:
-                nonlocal delivered
-                if delivered:
-                    return {"type": "http.disconnect"}
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            async def send(message: MutableMapping[str, Any]) -> None:
-                if message["type"] == "http.response.body":
-                    parts.append(message.get("body", b""))
-
-            await apps[name](scope, receive, send)
-            return b"".join(parts)
+            return await asgi_post(apps[name], body, headers, ("127.0.0.1", 4001))
 
         async def measure() -> dict[str, list[float]]:
             async with (

@@ -141,7 +141,12 @@ def fresh_orders() -> None:
 
 
 async def _ws(live: Live, token: str | None = None, **init: Any) -> ClientConnection:
-    socket_ = await connect(live.ws_url, subprotocols=[PROTOCOL])
+    return await _ws_at(live.ws_url, token, **init)
+
+
+async def _ws_at(url: str, token: str | None = None, **init: Any) -> ClientConnection:
+    """A graphql-transport-ws socket to `url`, initialised (with `token`) and acknowledged."""
+    socket_ = await connect(url, subprotocols=[PROTOCOL])
     payload = {"Authorization": f"Bearer {token}"} if token else {}
     await socket_.send(
         orjson.dumps({"type": "connection_init", "payload": {**payload, **init}}).decode()
@@ -635,10 +640,7 @@ async def test_a_full_upstream_socket_opens_another(live: Live) -> None:
     try:
         before = len(live.orders_gate.upgrades)
         url = router.url.replace("http://", "ws://") + "/graphql"
-        socket_ = await connect(url, subprotocols=[PROTOCOL])
-        init = {"authorization": f"Bearer {make_token(sub='u1')}"}
-        await socket_.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
-        assert (await _receive(socket_))["type"] == "connection_ack"
+        socket_ = await _ws_at(url, authorization=f"Bearer {make_token(sub='u1')}")
         for op_id in "abc":
             await _subscribe(socket_, op_id, "o1")
             assert (await _receive(socket_))["type"] == "next"
@@ -687,10 +689,7 @@ async def test_a_subgraph_cap_below_ours_moves_the_subscription_to_another_socke
     router = ServerThread(_router_app(f"{orders.url}/graphql", live.catalog_url)).start()
     try:
         url = router.url.replace("http://", "ws://") + "/graphql"
-        socket_ = await connect(url, subprotocols=[PROTOCOL])
-        init = {"authorization": f"Bearer {make_token(sub='u1')}"}
-        await socket_.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
-        assert (await _receive(socket_))["type"] == "connection_ack"
+        socket_ = await _ws_at(url, authorization=f"Bearer {make_token(sub='u1')}")
         for op_id in "abc":
             await _subscribe(socket_, op_id, "o1")
             first = await _receive(socket_)
