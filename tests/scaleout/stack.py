@@ -70,10 +70,15 @@ class Balancer:
         binary = shutil.which("haproxy")
         if binary is None:
             unavailable("haproxy is not on PATH (Debian: apt-get install haproxy)")
-        check = subprocess.run([binary, "-c", "-f", str(self.config)], capture_output=True)
-        assert check.returncode == 0, check.stderr.decode()
-        log = self.config.with_suffix(".log").open("ab")
-        with log:
+        check = subprocess.run(
+            [binary, "-c", "-f", str(self.config)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise RuntimeError(
+                f"haproxy -c rejects {self.config} ({check.returncode})\n"
+                f"{check.stdout}{check.stderr}"
+            )
+        with self.log_path.open("ab") as log:
             # -db: in the foreground, so the PID is HAProxy's own and stop() ends it.
             self.process = subprocess.Popen(
                 [binary, "-db", "-f", str(self.config)],
@@ -85,9 +90,30 @@ class Balancer:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         for port in self.ports.values():
             while not _accepts(port):
-                assert self.process.poll() is None, "haproxy exited"
-                assert time.monotonic() < deadline, "haproxy does not listen"
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"haproxy exited ({self.process.returncode}); {self.details()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"haproxy does not listen on 127.0.0.1:{port} after "
+                        f"{START_TIMEOUT_SECONDS:.0f}s; {self.details()}"
+                    )
                 time.sleep(0.05)
+
+    @property
+    def log_path(self) -> Path:
+        return self.config.with_suffix(".log")
+
+    def details(self) -> str:
+        """The config's path and HAProxy's own output (stdout and stderr, one log), so a
+        failed start in CI says why."""
+        try:
+            output = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            output = ""
+        tail = "\n".join(output.splitlines()[-40:])
+        return f"config {self.config}, output ({self.log_path}):\n{tail}"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
