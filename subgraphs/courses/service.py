@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, null, select, tuple_
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, null, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -149,6 +149,13 @@ class CoursePage:
     # statement did not count already).
     filter: CatalogFilter
     counts: list[Counts] = field(default_factory=list)
+
+
+def _tsquery(search: str) -> ScalarSelect[Any]:
+    """The search's tsquery as a one-row subquery: PostgreSQL parses it once per statement.
+    As a plain call it was parsed again for every row in the generic plan the prepared
+    statement gets after five runs: in every `ts_rank` and every recheck (a phrase)."""
+    return select(func.websearch_to_tsquery(SEARCH_CONFIG, search)).scalar_subquery()
 
 
 def _counted(row: Sequence[Any]) -> tuple[CourseRow, Counts]:
@@ -483,7 +490,7 @@ class CourseService:
         """One statement: the candidates ranked and counted, the page's rows cut from
         them, and only those joined back to their courses."""
         candidates = self._search_candidates(catalog).subquery("candidates")
-        query = func.websearch_to_tsquery(SEARCH_CONFIG, search)
+        query = _tsquery(search)
         ranked = select(
             candidates.c.id,
             candidates.c.created_at,
@@ -581,8 +588,7 @@ class CourseService:
         if catalog.free_only:
             statement = statement.where(Course.price_amount_minor.is_(None))
         if catalog.search is not None:
-            query = func.websearch_to_tsquery(SEARCH_CONFIG, catalog.search)
-            statement = statement.where(Course.search.bool_op("@@")(query))
+            statement = statement.where(Course.search.bool_op("@@")(_tsquery(catalog.search)))
         return statement
 
     # ------------------------------------------------------------------ batched reads
