@@ -290,16 +290,39 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process still alive."""
-    out: dict[int, float] = {}
+@dataclass(frozen=True, slots=True)
+class CpuTime:
+    """A live process's user + system CPU seconds: its own, and its children's that ended
+    and that it reaped (cutime + cstime)."""
+
+    own: float
+    reaped: float
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, CpuTime]:
+    """The CPU time of each process still alive."""
+    out: dict[int, CpuTime] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        out[pid] = CpuTime(own, (int(fields[13]) + int(fields[14])) / CLOCK_TICKS)
     return out
+
+
+def cpu_used(before: dict[int, CpuTime], after: dict[int, CpuTime]) -> float:
+    """CPU seconds a process tree spent between two samples, processes that came and went
+    included: PostgreSQL's backends of connections a pool closed (the overflow) and
+    workers that were replaced end inside a window, and their time then moves to the
+    parent that reaped them (postmaster, uvicorn), whole — less what they had used
+    before the window. A process that ended unreaped by the tree is lost."""
+    used = 0.0
+    for pid, now in after.items():
+        then = before.get(pid, CpuTime(0.0, 0.0))
+        used += (now.own - then.own) + (now.reaped - then.reaped)
+    return used - sum(then.own for pid, then in before.items() if pid not in after)
 
 
 @dataclass
@@ -307,11 +330,12 @@ class CpuProbe:
     """CPU seconds per named group of processes between `start()` and `stop()`, less what
     the group spends idle (outbox relays and the files worker poll, PostgreSQL's own
     background processes write): `idle_rate`, measured by `measure_idle()` before any
-    load. A process started in between counts from zero, one that ended is lost."""
+    load. A process started in between counts from zero; one that ended counts through
+    the parent that reaped it (`cpu_used`)."""
 
     roots: dict[str, int]
     idle_rate: dict[str, float] = field(default_factory=dict)  # CPU seconds per second
-    _before: dict[str, dict[int, float]] = field(default_factory=dict)
+    _before: dict[str, dict[int, CpuTime]] = field(default_factory=dict)
     _started: float = 0.0
 
     def measure_idle(self, seconds: float) -> None:
@@ -320,7 +344,7 @@ class CpuProbe:
         time.sleep(seconds)
         self.idle_rate = {name: used / seconds for name, used in self.stop().items()}
 
-    def _sample(self) -> dict[str, dict[int, float]]:
+    def _sample(self) -> dict[str, dict[int, CpuTime]]:
         return {name: cpu_seconds(process_tree(pid)) for name, pid in self.roots.items()}
 
     def start(self) -> None:
@@ -331,7 +355,7 @@ class CpuProbe:
         after = self._sample()
         elapsed = time.monotonic() - self._started
         return {
-            name: sum(t - self._before[name].get(pid, 0.0) for pid, t in after[name].items())
+            name: cpu_used(self._before[name], after[name])
             - self.idle_rate.get(name, 0.0) * elapsed
             for name in self.roots
         }
