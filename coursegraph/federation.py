@@ -14,7 +14,9 @@
   router's demand control): depth, aliases and tokens as validation rules (cached with
   the validation cache, so nearly free), the static cost estimate before execution (the
   router's, over the subgraph's own `@listSize`; `_entities` counts its representations),
-  and a cap on objects in a result.
+  and a cap on objects in a result;
+- plain scalar fields and union members answered without graphql-core's per-field
+  machinery (`coursegraph.execution`), the same values and errors.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from strawberry.utils.inspect import get_func_args
 from coursegraph.cache_control import CacheControl, CacheHints, PolicyCache
 from coursegraph.cost import CostQueryError, CostWalk, FieldCost, field_costs
 from coursegraph.errors import BadUserInput, DomainError, ErrorCode, Forbidden, Unauthenticated
+from coursegraph.execution import SubgraphExecution, plain_fields, resolve_types_by_class
 from coursegraph.graphql_types import DECIMAL_SCALAR
 from coursegraph.identity import access_refusal, scopes_requirement
 from coursegraph.input_hygiene import InputHygiene
@@ -540,6 +543,7 @@ def build_schema(
         types=list(types),
         federation_version=FEDERATION_VERSION,
         scalar_overrides={Decimal: DECIMAL_SCALAR},
+        execution_context_class=SubgraphExecution,
         extensions=[
             # First, so it sees the answer last (after the limiters may have replaced it).
             # Its policies are built with the schema below (hints checked against its types).
@@ -555,6 +559,9 @@ def build_schema(
             InputHygiene,
         ],
     )
+    # Before the guards of the access directives wrap resolvers: a guarded field is not plain.
+    plain_fields(schema._schema)
+    resolve_types_by_class(schema._schema)
     _enforce_access_directives(schema._schema)
     policies.append(PolicyCache(schema._schema, cache_hints or {}))
     return schema
