@@ -14,7 +14,7 @@ import ssl
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -63,12 +63,11 @@ class SubgraphUnavailable(Exception):
     """The subgraph did not answer with a GraphQL response (down, slow, or broken)."""
 
     # Whether sending the request again may help (not after a timeout: its budget is spent).
-    # A ClassVar: compiled (mypyc), a plain class attribute would be an unset instance one.
-    retryable: ClassVar[bool] = True
+    retryable = True
 
 
 class SubgraphTimeout(SubgraphUnavailable):
-    retryable: ClassVar[bool] = False
+    retryable = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,8 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-# Compiled, in this order (the hot path of executing a plan and of each subgraph call,
-# profiled: docs/benchmarks.md).
-MODULES = (
-    "router.projection",
-    "router.executor",
-    "router.prepared",
-    "router.http",
-    "router.traffic",
-)
+# Compiled, in this order (the hot path of executing a plan, profiled: docs/benchmarks.md).
+MODULES = ("router.projection", "router.executor", "router.prepared")
 DISABLE = "COURSEGRAPH_NO_COMPILED"
 # CI: the build must succeed and the tests must run the compiled modules.
 REQUIRE = "COURSEGRAPH_REQUIRE_COMPILED"
