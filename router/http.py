@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from coursegraph.service_auth import ServiceSigner
+from coursegraph.service_auth import SIGNING_HEADERS, ServiceSigner, SignedRoute
 from coursegraph.settings import Settings
 
 
@@ -174,7 +174,7 @@ class SubgraphClient:
             f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
         ).encode()
-        self._signer = signer
+        self._signing = SignedRoute(signer, "POST", self._path) if signer is not None else None
         self._timeout = endpoint.timeout_seconds
         self.max_connections = max_connections
         self._idle: deque[_Connection] = deque()
@@ -238,16 +238,30 @@ class SubgraphClient:
 
     def _frame(self, body: bytes, headers: Mapping[str, str]) -> bytes:
         """The request's bytes, signed as it is sent: a repeat carries a nonce of its own,
-        or every instance sharing the nonce store (Redis) would refuse it as a replay."""
-        lines = [self._head]
-        extra = dict(headers)
-        if self._signer is not None:
-            extra.update(self._signer.headers("POST", self._path, body))
-        for name, value in extra.items():
-            lines.append(f"{name}: {value}\r\n".encode())
-        lines.append(b"Content-Length: %d\r\n\r\n" % len(body))
-        lines.append(body)
-        return b"".join(lines)
+        or every instance sharing the nonce store (Redis) would refuse it as a replay. A
+        forwarded header named like a signing header gives way to the signature."""
+        signing = self._signing
+        if signing is None:
+            forwarded = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+            signature = b""
+        else:
+            forwarded = "".join(
+                [
+                    f"{name}: {value}\r\n"
+                    for name, value in headers.items()
+                    if name not in SIGNING_HEADERS
+                ]
+            )
+            signature = signing.lines(body)
+        return b"".join(
+            (
+                self._head,
+                forwarded.encode(),
+                signature,
+                b"Content-Length: %d\r\n\r\n" % len(body),
+                body,
+            )
+        )
 
     async def _within_slot(
         self, body: bytes, headers: Mapping[str, str], retry: bool, deadline: float

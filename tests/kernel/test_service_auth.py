@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 
 import pytest
 
 from coursegraph.service_auth import (
+    NONCE_BATCH,
     MemoryNonceStore,
     RedisNonceStore,
     ServiceAuthError,
     ServiceSigner,
     ServiceVerifier,
+    SignedRoute,
+    new_nonce,
 )
 from coursegraph.settings import Settings
 
@@ -99,6 +103,33 @@ async def test_forged_signature_does_not_burn_the_nonce() -> None:
     with pytest.raises(ServiceAuthError):
         await v.verify("POST", "/graphql", {**headers, "x-service-signature": "v1=00"}, BODY)
     assert await v.verify("POST", "/graphql", headers, BODY) == "payments"
+
+
+def test_nonces_are_128_bit_hex_and_never_repeat_across_batches() -> None:
+    nonces = [new_nonce() for _ in range(3 * NONCE_BATCH + 1)]
+    assert len(set(nonces)) == len(nonces)
+    assert all(len(n) == 32 and int(n, 16) >= 0 for n in nonces)
+
+
+@pytest.mark.parametrize("key", [KEYS["payments"], b"k" * 64, b"long-key" * 20])
+async def test_a_signed_route_frames_the_headers_the_verifier_accepts(key: bytes) -> None:
+    route = SignedRoute(ServiceSigner("payments", key), "post", "/graphql")
+    first, second = route.lines(BODY), route.lines(BODY)
+    assert first.endswith(b"\r\n")
+    assert first != second
+    headers = dict(
+        line.split(": ", 1) for line in first.decode().removesuffix("\r\n").split("\r\n")
+    )
+    assert list(headers) == [
+        "x-service-name",
+        "x-service-timestamp",
+        "x-service-nonce",
+        "x-service-signature",
+    ]
+    v = ServiceVerifier({"payments": key}, MemoryNonceStore(), clock=time.time)
+    assert await v.verify("POST", "/graphql", headers, BODY) == "payments"
+    with pytest.raises(ServiceAuthError, match="bad service signature"):
+        await v.verify("POST", "/graphql", headers, BODY + b" ")
 
 
 class Clock:
