@@ -127,10 +127,12 @@ def toolchain() -> str | None:
 
 
 def clean(root: Path = ROUTER) -> None:
-    """Remove the build products: the manifest first, so that nothing half-removed is used."""
+    """Remove the build products: the manifest first, so that nothing half-removed is used.
+    Every extension module of the package goes, also one of a module compiled by an earlier
+    build and no longer in MODULES: Python would import it ahead of its .py."""
     (root / MANIFEST).unlink(missing_ok=True)
-    for name in (*MODULES, GROUP + "__mypyc"):
-        for path in built(name, root):
+    for path in sorted(root.glob("*")):
+        if path.suffix in (".so", ".pyd"):
             path.unlink()
 
 

@@ -129,3 +129,12 @@ def test_a_stale_build_never_runs(tmp_path: Path) -> None:
     files, stderr = loaded(tmp_path)
     assert all(name.endswith(".py") for name in files.values()), files
     assert "executor.py changed since the build" in stderr
+
+
+def test_clean_removes_a_module_no_longer_compiled(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    dropped = root / f"gamma{native.SUFFIXES[0]}"  # compiled by an earlier build
+    dropped.write_bytes(b"")
+    (root / "gamma.py").write_text("WHO = 'gamma'\n")
+    native.clean(root)
+    assert sorted(p.name for p in root.iterdir()) == ["alpha.py", "beta.py", "gamma.py"]
