@@ -131,9 +131,15 @@ async def bench_db(rounds: int) -> None:
             async with database.read() as session:
                 return (await session.execute(statement)).scalar_one()
 
+        async def rows() -> object:
+            return (await database.rows(statement))[0][0]
+
         await cpu_per_op(read, 200, 1)  # warm the pool and the statement cache
         cpu, wall = await per_op(read, 2_000, rounds)
         print(f"database, one-row read: {cpu:.0f} µs CPU of this process, {wall:.0f} µs wall")
+        await cpu_per_op(rows, 200, 1)
+        cpu, wall = await per_op(rows, 2_000, rounds)
+        print(f"database, one-row Core read (Database.rows): {cpu:.0f} µs CPU, {wall:.0f} µs wall")
     finally:
         async with database.engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

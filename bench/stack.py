@@ -145,7 +145,7 @@ class Cluster:
                 f"-c port={self.port}",
                 f"-c unix_socket_directories={self.socket_dir}",
                 "-c shared_preload_libraries=pg_stat_statements",
-                # Five subgraphs, each workers * (pool + overflow), and the benchmark's own.
+                # Five subgraphs, each workers * 2 * DATABASE_POOL_SIZE, and the benchmark's own.
                 "-c max_connections=400",
                 "-c shared_buffers=1GB",
             ]
@@ -231,6 +231,19 @@ async def statement_count(cluster: Cluster) -> int:
             "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s"
             " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1",
             DATABASE,
+        )
+        return int(total)
+    finally:
+        await db.close()
+
+
+async def sessions_opened(cluster: Cluster) -> int:
+    """Connections opened to the benchmark database so far (PostgreSQL counts each at its
+    start): a pool that churns opens some in every window."""
+    db = await connect(cluster, "postgres")
+    try:
+        total = await db.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = $1", DATABASE
         )
         return int(total)
     finally:
@@ -611,6 +624,7 @@ def measure(
     the stack does idle (per second, measured before the first scenario)."""
     run_wrk(url, requests_file, args.clients, args.warmup)
     statements = asyncio.run(statement_count(cluster))
+    sessions = asyncio.run(sessions_opened(cluster))
     profiles = {}
     if args.profile:
         for name in args.profile_processes.split(","):
@@ -629,6 +643,9 @@ def measure(
         output.with_suffix(".top.txt").write_text(top + "\n")
         say(top)
     statements = asyncio.run(statement_count(cluster)) - statements
+    sessions = asyncio.run(sessions_opened(cluster)) - sessions
+    # Counted with the benchmark's own two or three (these counts, the statements').
+    say(f"{gateway} {scenario}: {sessions} database connections opened while measured")
     statements -= round(idle_statements * (time.monotonic() - started))
     load = Path("/proc/loadavg").read_text().split()[0]
     return Outcome(scenario, result, cpu, max(statements, 0), load, gateway)

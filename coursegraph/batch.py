@@ -12,18 +12,19 @@ every number of keys (docs/benchmarks.md, "Where the CPU goes").
 from __future__ import annotations
 
 import functools
+import typing
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     String,
     Text,
     TextClause,
     any_,
+    bindparam,
     cast,
     func,
     literal,
@@ -45,7 +46,10 @@ def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnE
     """`column = ANY($1::text[]::<type>[])`: the values bound as one array of text, which
     PostgreSQL casts. asyncpg knows the text[] codec; for any other array type (uuid[])
     it asks the server on each new connection (a recursive catalog query)."""
-    texts = literal([str(v) for v in values], _TEXT_ARRAY)
+    return _matches(column, literal([str(v) for v in values], _TEXT_ARRAY))
+
+
+def _matches(column: InstrumentedAttribute[Any], texts: Any) -> ColumnElement[bool]:
     if isinstance(column.type, String):
         # Compared as text: a cast to varchar(n)[] would cut longer keys to a false match.
         return column == any_(texts)
@@ -53,6 +57,20 @@ def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnE
 
 
 _TEXT_ARRAY = ARRAY(Text)
+# The loaders' keys, bound at execution (`_keys`) to the condition `_in_keys` built once.
+_KEYS = "batch_keys"
+
+
+@functools.cache
+def _in_keys(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """`any_of(column, keys)` with the keys a parameter: built once per column, since
+    building the condition anew (the array literal, its cast, `ANY`) cost more than the
+    rest of a batched read's Python, ~80 µs a read."""
+    return _matches(column, bindparam(_KEYS, type_=_TEXT_ARRAY))
+
+
+def _keys(values: Iterable[Any]) -> dict[str, list[str]]:
+    return {_KEYS: [str(v) for v in values]}
 
 
 @functools.cache
@@ -102,7 +120,7 @@ async def load_by_key(
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
         async with database.read() as session:
-            for row in await session.scalars(statement.where(any_of(key, wanted))):
+            for row in await session.scalars(statement.where(_in_keys(key)), _keys(wanted)):
                 grouped[getattr(row, key.key)].append(row)
     if many:
         return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -116,19 +134,26 @@ async def rows_by_key(
     keys: Sequence[str],
     *,
     parse: Parse = parse_uuid,
-) -> list[Row[*Ts] | None]:
+) -> list[tuple[*Ts] | None]:
     """`load_by_key` for one row per key read as Core rows (`Database.rows`): no ORM
     session, identity map or instances, a third of the CPU of a hot loader's read
     (docs/benchmarks.md, "Subgraph kernel per request"). `statement` selects columns,
     `key`'s among them under its own name."""
     parsed = [parse(k) for k in keys]
     wanted = {p for p in parsed if p is not None}
-    found: dict[Hashable, Row[*Ts]] = {}
+    found: dict[Hashable, tuple[*Ts]] = {}
     if wanted:
-        name = key.key
-        for row in await database.rows(statement.where(any_of(key, wanted))):
-            found.setdefault(getattr(row, name), row)
+        at = _position(statement, key.key)
+        for row in await database.rows(statement.where(_in_keys(key)), _keys(wanted)):
+            found.setdefault(row[at], typing.cast("tuple[*Ts]", row))
     return [found.get(p) if p is not None else None for p in parsed]
+
+
+@functools.lru_cache(maxsize=64)
+def _position(statement: Select[Any], name: str) -> int:
+    # Per statement (the loaders' statements are module constants): listing a statement's
+    # columns costs more than the rest of a 20-key read's Python.
+    return list(statement.selected_columns.keys()).index(name)
 
 
 async def rows_grouped_by_key(
@@ -146,7 +171,7 @@ async def rows_grouped_by_key(
     wanted = {p for p in parsed if p is not None}
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
-        for row in await database.rows(statement.where(any_of(key, wanted))):
+        for row in await database.rows(statement.where(_in_keys(key)), _keys(wanted)):
             item = make(row)
             grouped[key_of(item)].append(item)
     return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -164,7 +189,8 @@ async def count_by_key(
     wanted = {p for p in parsed if p is not None}
     counts: dict[Hashable, int] = {}
     if wanted:
-        statement = select(key, func.count()).where(any_of(key, wanted), *where).group_by(key)
+        statement = select(key, func.count()).where(_in_keys(key), *where).group_by(key)
         async with database.read() as session:
-            counts = {value: int(n) for value, n in await session.execute(statement)}
+            rows = await session.execute(statement, _keys(wanted))
+            counts = {value: int(n) for value, n in rows}
     return [counts.get(p, 0) if p is not None else 0 for p in parsed]

@@ -16,6 +16,7 @@ is accepted.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection, Request
@@ -49,6 +50,16 @@ class CallerRefused(Exception):
         return JSONResponse({"errors": [error]}, status_code=self.status)
 
 
+def _headers(connection: HTTPConnection) -> dict[str, str]:
+    """The request's headers as one dict, the first of a repeated name winning as in
+    Starlette's `Headers` (whose every lookup scans and decodes the whole list: the gate
+    makes a dozen)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in reversed(connection.scope["headers"])
+    }
+
+
 def _refused(message: str) -> CallerRefused:
     return CallerRefused(401, ErrorCode.UNAUTHENTICATED, message)
 
@@ -61,41 +72,45 @@ class CallerGate:
 
     async def admit(self, request: Request) -> tuple[str, bytes]:
         """The verified caller and the request body, or CallerRefused."""
-        if ServiceVerifier.is_signed(request.headers):
+        headers = _headers(request)
+        if ServiceVerifier.is_signed(headers):
             # Header checks first: a forged or stale call is refused unread.
-            self._precheck(request)
+            self._precheck(headers)
             body = await request.body()  # capped by the kernel's BodyLimit
-            return await self._verify(request, request.method, body), body
-        return self._credential(request), await request.body()
+            return await self._verify(request, headers, request.method, body), body
+        return self._credential(headers), await request.body()
 
     async def admit_upgrade(self, connection: HTTPConnection) -> str:
         """The verified caller of a WebSocket upgrade (a GET with no body), or
         CallerRefused with status 403: a refused handshake is never accepted."""
+        headers = _headers(connection)
         try:
-            if ServiceVerifier.is_signed(connection.headers):
-                self._precheck(connection)
-                return await self._verify(connection, "GET", b"")
-            return self._credential(connection)
+            if ServiceVerifier.is_signed(headers):
+                self._precheck(headers)
+                return await self._verify(connection, headers, "GET", b"")
+            return self._credential(headers)
         except CallerRefused as refused:
             raise CallerRefused(403, refused.code, refused.message) from None
 
-    def _precheck(self, connection: HTTPConnection) -> None:
+    def _precheck(self, headers: Mapping[str, str]) -> None:
         try:
-            self.services.precheck(connection.headers)
+            self.services.precheck(headers)
         except ServiceAuthError as error:
             raise _refused(f"Service signature refused: {error}.") from None
 
-    async def _verify(self, connection: HTTPConnection, method: str, body: bytes) -> str:
+    async def _verify(
+        self, connection: HTTPConnection, headers: Mapping[str, str], method: str, body: bytes
+    ) -> str:
         url = connection.url
         path = f"{url.path}?{url.query}" if url.query else url.path
         try:
-            return await self.services.verify(method, path, connection.headers, body)
+            return await self.services.verify(method, path, headers, body)
         except ServiceAuthError as error:
             raise _refused(f"Service signature refused: {error}.") from None
 
-    def _credential(self, connection: HTTPConnection) -> str:
+    def _credential(self, headers: Mapping[str, str]) -> str:
         """`router` for the third-party router's credential; anything else is refused."""
-        presented = connection.headers.get(CREDENTIAL_HEADER)
+        presented = headers.get(CREDENTIAL_HEADER)
         if presented is None:
             raise _refused(UNSIGNED_MESSAGE)
         expected = self.router_credential

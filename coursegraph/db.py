@@ -14,12 +14,13 @@ repeated).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Executable, MetaData, event
-from sqlalchemy.engine import Result, Row, make_url
+from sqlalchemy import MetaData, Select, event
+from sqlalchemy.engine import Result, make_url
+from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,10 +30,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
 
 # Older pooled connections are replaced, so one cut silently (no FIN) is not kept forever.
 POOL_RECYCLE_SECONDS = 1800
 _FIRST_READ_DONE = "coursegraph.first_read_done"
+# Statement shapes whose compiled SQL `Database.rows` keeps (as many as SQLAlchemy's own
+# compiled cache): the code's reads are a few dozen shapes; past this, start again.
+_COMPILED_CACHE_SIZE = 500
+# A column's conversion of what asyncpg returned (None: the value as asyncpg gives it).
+_Convert = Callable[[Any], Any] | None
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,10 +65,17 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine whose pool opens up to twice `pool_size` connections (the ceiling of the
+    former `pool_size` plus as many overflow) and keeps every one it opened: an overflow
+    connection was closed when returned and opened again by the next burst (connect,
+    authentication, statements prepared again; 39 connections in a 15 s catalog window
+    of bench/stack.py at 20 clients). Rule: twice `pool_size` covers a process's peak of
+    reads in flight (its concurrent requests times the statements each runs at once), and
+    the subgraphs' processes times that fit the server's `max_connections`."""
     engine = create_async_engine(
         async_url(url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_recycle=POOL_RECYCLE_SECONDS,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
@@ -107,6 +122,9 @@ class Database:
             autoflush=False,
             sync_session_class=ReadSession,
         )
+        self._dialect = engine.dialect
+        self._compiled: dict[Any, Compiled] = {}
+        self._converters: dict[Compiled, tuple[_Convert, ...]] = {}
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -121,20 +139,142 @@ class Database:
         async with self._read_sessions() as session:
             yield session
 
-    async def rows(self, statement: Executable) -> Sequence[Row[*tuple[Any, ...]]]:
+    async def rows(
+        self, statement: Select[*tuple[Any, ...]], parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         """The rows of one Core read, outside any transaction, without an ORM session
-        (no identity map, no instances: the hot reads' per-statement cost). Like a read
-        session's first statement, it runs once more when its connection proves dead."""
+        or SQLAlchemy's execution and result machinery: the statement's SQL is compiled
+        once per shape (SQLAlchemy's cache key, as `Connection.execute` does) and run on
+        the pooled connection's asyncpg statement cache, so a hot read costs a cache
+        lookup, its parameters and the fetch (docs/benchmarks.md, "Subgraph kernel per
+        request"). Values are converted as SQLAlchemy's results convert them; errors are
+        SQLAlchemy's `DBAPIError`s. Like a read session's first statement, it runs once
+        more when its connection proves dead. `parameters`: values of the statement's
+        `bindparam`s that have none."""
         try:
-            return await self._rows(statement)
+            return await self._read(statement, parameters)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
-        return await self._rows(statement)
+        return await self._read(statement, parameters)
 
-    async def _rows(self, statement: Executable) -> Sequence[Row[*tuple[Any, ...]]]:
-        async with self._read_engine.connect() as connection:
-            return (await connection.execute(statement)).all()
+    async def _read(
+        self, statement: Select[*tuple[Any, ...]], parameters: Mapping[str, Any] | None
+    ) -> list[tuple[Any, ...]]:
+        sync_engine = self.engine.sync_engine
+        if sync_engine.dispatch.before_cursor_execute or sync_engine.dispatch.after_cursor_execute:
+            # Someone watches the engine's statements (the tests count them): they run
+            # where its events fire.
+            async with self._read_engine.connect() as connection:
+                result = await connection.execute(statement, parameters)
+                return [tuple(row) for row in result.all()]
+        compiled, sql, values = self._compile(statement, parameters)
+        return await self._fetch(compiled, sql, values)
+
+    def _compile(
+        self, statement: Select[*tuple[Any, ...]], parameters: Mapping[str, Any] | None
+    ) -> tuple[Compiled, str, list[Any]]:
+        """The compiled statement, its SQL and its positional parameters, exactly as
+        SQLAlchemy's execution context would send them to asyncpg."""
+        if len(self._compiled) > _COMPILED_CACHE_SIZE:
+            self._compiled.clear()
+            self._converters.clear()
+        compiled, extracted, collected, _ = statement._compile_w_cache(
+            self._dialect, compiled_cache=self._compiled, column_keys=[]
+        )
+        assert isinstance(compiled, SQLCompiler)
+        values = compiled.construct_params(
+            parameters,
+            extracted_parameters=extracted,
+            escape_names=False,
+            _collected_params=collected,
+        )
+        processors: Any = compiled._bind_processors
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            # `IN` lists and literal-rendered values: the SQL depends on the values.
+            expanded = compiled._process_parameters_for_postcompile(values)
+            sql, names = expanded.statement, expanded.positiontup
+            processors = {**processors, **expanded.processors}
+        else:
+            sql, names = compiled.string, compiled.positiontup
+        assert names is not None  # asyncpg's paramstyle is positional
+        positional = [
+            processors[name](values[name]) if name in processors else values[name] for name in names
+        ]
+        return compiled, sql, positional
+
+    async def _fetch(
+        self, compiled: Compiled, sql: str, parameters: list[Any]
+    ) -> list[tuple[Any, ...]]:
+        # The pool's checkout (with `_refuse_closed_connection`) and checkin run as in
+        # any SQLAlchemy connection; no transaction is begun, so each read commits alone.
+        pooled = await self.engine.raw_connection()
+        try:
+            adapted: Any = pooled.dbapi_connection
+            try:
+                # The dialect's per-connection cache of asyncpg prepared statements.
+                prepared, attributes = await adapted._prepare(sql, self._schema_cache_asof())
+                records = await prepared.fetch(*parameters)
+            except Exception as error:
+                await greenlet_spawn(self._raise, error, sql, parameters, pooled)
+            except BaseException:
+                # Cancelled mid-statement, as SQLAlchemy does: the connection's state is
+                # unknown, so it is not reused.
+                await greenlet_spawn(pooled.invalidate)
+                raise
+        finally:
+            await greenlet_spawn(pooled.close)
+        converters = self._converters.get(compiled)
+        if converters is None:
+            converters = self._converters[compiled] = self._result_converters(compiled, attributes)
+        if not any(converters):
+            return [tuple(record) for record in records]
+        return [
+            tuple(value if convert is None else convert(value) for convert, value in pairs)
+            for pairs in (zip(converters, record, strict=True) for record in records)
+        ]
+
+    def _schema_cache_asof(self) -> float:
+        # When the dialect last saw the schema change: older prepared statements are
+        # prepared again (asyncpg's "cached statement plan is invalid").
+        asof: float = getattr(self._dialect, "_invalidate_schema_cache_asof", 0.0)
+        return asof
+
+    def _result_converters(self, compiled: Compiled, attributes: Any) -> tuple[_Convert, ...]:
+        """Each column's result processor, as SQLAlchemy's result would apply it (by the
+        column's type and the server's type of the value: a numeric read as a float)."""
+        assert isinstance(compiled, SQLCompiler)
+        return tuple(
+            column.type._cached_result_processor(self._dialect, attribute.type.oid)
+            for column, attribute in zip(compiled._result_columns, attributes, strict=True)
+        )
+
+    def _raise(
+        self, error: Exception, sql: str, parameters: list[Any], pooled: PoolProxiedConnection
+    ) -> NoReturn:
+        """Raises `error` as `Connection.execute` would have: translated to the DBAPI's
+        error, wrapped in a `DBAPIError`, the connection (and the pool's older ones)
+        invalidated when the error says it is dead. Runs in a greenlet: invalidating
+        closes the connection."""
+        dialect = self._dialect
+        adapted: Any = pooled.dbapi_connection
+        try:
+            adapted._handle_exception(error)
+        except dialect.loaded_dbapi.Error as translated:
+            dead = bool(dialect.is_disconnect(translated, adapted, None))
+            wrapped = DBAPIError.instance(
+                sql,
+                parameters,
+                translated,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=self.engine.sync_engine.hide_parameters,
+                connection_invalidated=dead,
+                dialect=dialect,
+            )
+            if dead:
+                self.engine.sync_engine.pool._invalidate(pooled, translated)
+            raise wrapped from error
+        raise AssertionError("the dialect re-raises every error")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -74,7 +74,7 @@ async def test_rows_one_per_key_as_the_orm_reads_them(database: Database) -> Non
     ]
     assert await rows_by_key(database, statement, Thing.id, []) == []
     by_code = await rows_by_key(database, select(Thing.code), Thing.code, ["zz", "a1"], parse=str)
-    assert [row.code if row else None for row in by_code] == [None, "a1"]
+    assert [row[0] if row else None for row in by_code] == [None, "a1"]
 
 
 async def test_many_per_key_keep_the_statements_order(database: Database) -> None:

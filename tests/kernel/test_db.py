@@ -10,7 +10,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Numeric, Select, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,6 +31,17 @@ class Thing(Base):
     name: Mapped[str]
 
 
+class Measure(Base):
+    """Values SQLAlchemy's results convert (a numeric read as a float) or bind through a
+    processor (a boolean), and NULLs."""
+
+    __tablename__ = "measure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ratio: Mapped[float] = mapped_column(Numeric(6, 2, asdecimal=False))
+    flag: Mapped[bool]
+    note: Mapped[str | None]
+
+
 @pytest.fixture
 async def url(settings: Settings) -> AsyncIterator[str]:
     url = settings.database_url_for("users")
@@ -38,6 +50,12 @@ async def url(settings: Settings) -> AsyncIterator[str]:
         await connection.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
         await connection.run_sync(Base.metadata.create_all)
         await connection.execute(text(f"INSERT INTO \"{SCHEMA}\".thing VALUES (1, 'one')"))
+        await connection.execute(
+            text(
+                f'INSERT INTO "{SCHEMA}".measure VALUES '
+                "(1, 0.25, true, NULL), (2, 12.5, false, 'b'), (3, 1, true, 'c')"
+            )
+        )
     yield url
     async with engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA "{SCHEMA}" CASCADE'))
@@ -151,5 +169,32 @@ async def test_core_rows_survive_a_connection_the_server_ended(
         await _terminate(url, pid)
         assert [tuple(row) for row in await database.rows(select(Thing.name))] == [("one",)]
         assert await _backend_pid(database) != pid
+    finally:
+        await database.dispose()
+
+
+async def test_core_rows_are_what_sqlalchemy_returns(url: str) -> None:
+    database = Database(create_engine(url, pool_size=1))
+    statements: list[tuple[Select[*tuple[Any, ...]], dict[str, Any] | None]] = [
+        (select(Measure.id, Measure.ratio, Measure.flag, Measure.note).order_by(Measure.id), None),
+        (select(Measure.ratio).where(Measure.id.in_([3, 1])).order_by(Measure.id), None),
+        (select(Measure.id).where(Measure.flag.is_(True), Measure.ratio > 0.5), None),
+        (select(Measure.note).where(Measure.id == bindparam("wanted")), {"wanted": 2}),
+        (select(Measure.id).where(Measure.id == -1), None),
+    ]
+    try:
+        for statement, parameters in statements:
+            async with database.engine.connect() as connection:
+                expected = [tuple(r) for r in await connection.execute(statement, parameters)]
+            found = await database.rows(statement, parameters)
+            assert found == expected
+            assert [[type(v) for v in row] for row in found] == [
+                [type(v) for v in row] for row in expected
+            ]
+        with pytest.raises(DBAPIError) as raised:
+            await database.rows(select(Measure.id / (Measure.id - 1)))
+        assert not raised.value.connection_invalidated
+        assert "division by zero" in str(raised.value)
+        assert await database.rows(select(Measure.id).where(Measure.id == 3)) == [(3,)]
     finally:
         await database.dispose()
