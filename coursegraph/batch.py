@@ -27,7 +27,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    literal,
     select,
 )
 from sqlalchemy.orm import InstrumentedAttribute
@@ -42,13 +41,6 @@ Ts = TypeVarTuple("Ts")
 Parse = Callable[[str], Hashable | None]
 
 
-def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column = ANY($1::text[]::<type>[])`: the values bound as one array of text, which
-    PostgreSQL casts. asyncpg knows the text[] codec; for any other array type (uuid[])
-    it asks the server on each new connection (a recursive catalog query)."""
-    return _matches(column, literal([str(v) for v in values], _TEXT_ARRAY))
-
-
 def _matches(column: InstrumentedAttribute[Any], texts: Any) -> ColumnElement[bool]:
     if isinstance(column.type, String):
         # Compared as text: a cast to varchar(n)[] would cut longer keys to a false match.
@@ -57,20 +49,24 @@ def _matches(column: InstrumentedAttribute[Any], texts: Any) -> ColumnElement[bo
 
 
 _TEXT_ARRAY = ARRAY(Text)
-# The loaders' keys, bound at execution (`_keys`) to the condition `_in_keys` built once.
+# The loaders' keys, bound at execution (`key_params`) to the condition `keys_in` built once.
 _KEYS = "batch_keys"
 
 
 @functools.cache
-def _in_keys(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
-    """`any_of(column, keys)` with the keys a parameter: built once per column, since
-    building the condition anew (the array literal, its cast, `ANY`) cost more than the
-    rest of a batched read's Python, ~80 µs a read."""
-    return _matches(column, bindparam(_KEYS, type_=_TEXT_ARRAY))
+def keys_in(column: InstrumentedAttribute[Any], name: str = _KEYS) -> ColumnElement[bool]:
+    """`column = ANY($name::text[]::<type>[])`, the values bound at execution as one array
+    of text (`key_params(values, name)`), which PostgreSQL casts: asyncpg knows the text[] codec;
+    for any other array type (uuid[]) it asks the server on each new connection (a
+    recursive catalog query). Built once per column and name, since building the condition
+    anew (the array literal, its cast, `ANY`) cost more than the rest of a batched read's
+    Python, ~80 µs a read."""
+    return _matches(column, bindparam(name, type_=_TEXT_ARRAY))
 
 
-def _keys(values: Iterable[Any]) -> dict[str, list[str]]:
-    return {_KEYS: [str(v) for v in values]}
+def key_params(values: Iterable[Any], name: str = _KEYS) -> dict[str, list[str]]:
+    """The parameter of `keys_in(column, name)`."""
+    return {name: [str(v) for v in values]}
 
 
 @functools.cache
@@ -120,7 +116,7 @@ async def load_by_key(
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
         async with database.read() as session:
-            for row in await session.scalars(statement.where(_in_keys(key)), _keys(wanted)):
+            for row in await session.scalars(statement.where(keys_in(key)), key_params(wanted)):
                 grouped[getattr(row, key.key)].append(row)
     if many:
         return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -144,7 +140,7 @@ async def rows_by_key(
     found: dict[Hashable, tuple[*Ts]] = {}
     if wanted:
         at = _position(statement, key.key)
-        for row in await database.rows(statement.where(_in_keys(key)), _keys(wanted)):
+        for row in await database.rows(statement.where(keys_in(key)), key_params(wanted)):
             found.setdefault(row[at], typing.cast("tuple[*Ts]", row))
     return [found.get(p) if p is not None else None for p in parsed]
 
@@ -171,7 +167,7 @@ async def rows_grouped_by_key(
     wanted = {p for p in parsed if p is not None}
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
-        for row in await database.rows(statement.where(_in_keys(key)), _keys(wanted)):
+        for row in await database.rows(statement.where(keys_in(key)), key_params(wanted)):
             item = make(row)
             grouped[key_of(item)].append(item)
     return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -189,8 +185,8 @@ async def count_by_key(
     wanted = {p for p in parsed if p is not None}
     counts: dict[Hashable, int] = {}
     if wanted:
-        statement = select(key, func.count()).where(_in_keys(key), *where).group_by(key)
+        statement = select(key, func.count()).where(keys_in(key), *where).group_by(key)
         async with database.read() as session:
-            rows = await session.execute(statement, _keys(wanted))
+            rows = await session.execute(statement, key_params(wanted))
             counts = {value: int(n) for value, n in rows}
     return [counts.get(p, 0) if p is not None else 0 for p in parsed]

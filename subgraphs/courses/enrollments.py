@@ -28,7 +28,7 @@ from contracts.events.courses import (
     EnrollmentDropped,
 )
 from coursegraph import outbox
-from coursegraph.batch import any_of, count_by_key, load_by_key, rows_grouped_by_key
+from coursegraph.batch import count_by_key, key_params, keys_in, load_by_key, rows_grouped_by_key
 from coursegraph.db import Database
 from coursegraph.errors import BadUserInput, Conflict, NotFound
 from coursegraph.identity import Viewer
@@ -453,15 +453,9 @@ class EnrollmentService:
         pairs = {(u, c) for u, c in parsed if u is not None and c is not None}
         found: dict[tuple[uuid.UUID | None, uuid.UUID | None], EnrollmentRow] = {}
         if pairs:
-            users = {u for u, _ in pairs}
-            courses = {c for _, c in pairs}
-            rows = await self._db.rows(
-                select(*ENROLLMENT_COLUMNS).where(
-                    any_of(Enrollment.user_id, users),
-                    any_of(Enrollment.course_id, courses),
-                    CURRENT_WHERE,
-                )
-            )
+            users = key_params({u for u, _ in pairs}, "users")
+            courses = key_params({c for _, c in pairs}, "courses")
+            rows = await self._db.rows(_CURRENT_OF, users | courses)
             seats = [EnrollmentRow(*row) for row in rows]
             found = {(e.user_id, e.course_id): e for e in seats}
         return [found.get(pair) for pair in parsed]
@@ -481,6 +475,12 @@ class EnrollmentService:
             _enrollment_id,
         )
         return [rows[0] if rows else None for rows in found]
+
+
+# `current_of`'s read, built once: the keys bound at execution.
+_CURRENT_OF = select(*ENROLLMENT_COLUMNS).where(
+    keys_in(Enrollment.user_id, "users"), keys_in(Enrollment.course_id, "courses"), CURRENT_WHERE
+)
 
 
 def _enrollment(row: Sequence[Any]) -> EnrollmentRow:
