@@ -65,17 +65,15 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine whose pool opens up to twice `pool_size` connections (the ceiling of the
-    former `pool_size` plus as many overflow) and keeps every one it opened: an overflow
-    connection was closed when returned and opened again by the next burst (connect,
-    authentication, statements prepared again; 39 connections in a 15 s catalog window
-    of bench/stack.py at 20 clients). Rule: twice `pool_size` covers a process's peak of
-    reads in flight (its concurrent requests times the statements each runs at once), and
-    the subgraphs' processes times that fit the server's `max_connections`."""
+    # Overflow connections are closed when returned, so a burst above `pool_size` opens
+    # connections again (bench/stack.py counts them); keeping all of them (`pool_size` twice
+    # as large, no overflow) held 20 idle per process and ran CI's PostgreSQL (100
+    # connections) out of them in the chaos test: a pool that lets idle connections go
+    # after a while is the way to keep both (docs/benchmarks.md).
     engine = create_async_engine(
         async_url(url),
-        pool_size=2 * pool_size,
-        max_overflow=0,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_recycle=POOL_RECYCLE_SECONDS,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
