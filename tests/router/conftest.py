@@ -68,10 +68,24 @@ def router_settings(**update: Any) -> Settings:
 SETTINGS = router_settings()
 
 
-def closed_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now, for a server the test starts on it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
+    return port
+
+
+# Sockets bound for the whole session and never listening: their ports refuse
+# connections, and no server started later can be given one (a released port could be).
+_CLOSED: list[socket.socket] = []
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _CLOSED.append(sock)
+    port: int = sock.getsockname()[1]
     return port
 
 

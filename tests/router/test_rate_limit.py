@@ -14,7 +14,7 @@ import redis
 import yaml
 
 from tests.e2e.stack import START_TIMEOUT_SECONDS
-from tests.router.conftest import RouterFactory, Stack, closed_port, make_token
+from tests.router.conftest import RouterFactory, Stack, closed_port, free_port, make_token
 from tests.router.graphs.loader import GRAPHS
 
 QUERY = {"query": "{ me { id } }"}
@@ -166,7 +166,7 @@ def test_two_router_processes_share_one_budget(
         ),
         encoding="utf-8",
     )
-    ports = [closed_port(), closed_port()]
+    ports = [free_port(), free_port()]
     processes = [_start_router_process(config, port) for port in ports]
     try:
         urls = [f"http://127.0.0.1:{port}" for port in ports]
