@@ -241,23 +241,18 @@ class SubgraphClient:
         or every instance sharing the nonce store (Redis) would refuse it as a replay. A
         forwarded header named like a signing header gives way to the signature."""
         signing = self._signing
-        if signing is None:
-            forwarded = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-            signature = b""
-        else:
-            forwarded = "".join(
-                [
-                    f"{name}: {value}\r\n"
-                    for name, value in headers.items()
-                    if name not in SIGNING_HEADERS
-                ]
-            )
-            signature = signing.lines(body)
+        forwarded = "".join(
+            [
+                f"{name}: {value}\r\n"
+                for name, value in headers.items()
+                if signing is None or name not in SIGNING_HEADERS
+            ]
+        )
         return b"".join(
             (
                 self._head,
                 forwarded.encode(),
-                signature,
+                b"" if signing is None else signing.lines(body),
                 b"Content-Length: %d\r\n\r\n" % len(body),
                 body,
             )
