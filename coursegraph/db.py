@@ -33,8 +33,13 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
+from coursegraph.pool import IdleClosingPool
+
 # Older pooled connections are replaced, so one cut silently (no FIN) is not kept forever.
 POOL_RECYCLE_SECONDS = 1800
+# How long a connection above the pool's size stays open unused: Settings'
+# `database_pool_idle_seconds` for the subgraphs, this for the launcher's small pools.
+DEFAULT_POOL_IDLE_SECONDS = 5.0
 _FIRST_READ_DONE = "coursegraph.first_read_done"
 # Statement shapes whose compiled SQL `Database.rows` keeps (as many as SQLAlchemy's own
 # compiled cache): the code's reads are a few dozen shapes; past this, start again.
@@ -64,16 +69,18 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # Overflow connections are closed when returned, so a burst above `pool_size` opens
-    # connections again (bench/stack.py counts them); keeping all of them (`pool_size` twice
-    # as large, no overflow) held 20 idle per process and ran CI's PostgreSQL (100
-    # connections) out of them in the chaos test: a pool that lets idle connections go
-    # after a while is the way to keep both (docs/benchmarks.md).
+def create_engine(
+    url: str, *, pool_size: int = 10, idle_seconds: float = DEFAULT_POOL_IDLE_SECONDS
+) -> AsyncEngine:
+    # Up to twice `pool_size` connections at once; those above `pool_size` are closed after
+    # `idle_seconds` unused rather than when returned (`coursegraph/pool.py`), so bursts do
+    # not open connections again, and an idle process holds only `pool_size`.
     engine = create_async_engine(
         async_url(url),
+        poolclass=IdleClosingPool,
         pool_size=pool_size,
         max_overflow=pool_size,
+        idle_seconds=idle_seconds,
         pool_recycle=POOL_RECYCLE_SECONDS,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)

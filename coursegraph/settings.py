@@ -90,7 +90,10 @@ class Settings(BaseSettings):
     payments_database_url: str | None = None
     files_database_url: str | None = None
     notifications_database_url: str | None = None
-    database_pool_size: int = 10
+    # Connections each subgraph process keeps; up to as many more open under load, each
+    # closed after it stays unused this many seconds (coursegraph/pool.py).
+    database_pool_size: int = Field(10, ge=1)
+    database_pool_idle_seconds: float = Field(5.0, gt=0)
     redis_url: str | None = None
     nats_url: str | None = None
     # Days the event stream keeps events; consumers keep their de-duplication rows twice that.

@@ -49,7 +49,11 @@ async def bootstrap(
     `section` defaults to the environment's."""
     section = section or load_section(CoursesSettings)
     database = Database(
-        create_engine(settings.database_url_for("courses"), pool_size=settings.database_pool_size)
+        create_engine(
+            settings.database_url_for("courses"),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
+        )
     )
     users = UsersClient(_client(settings, "users"))
     payments = PaymentsClient(_client(settings, "payments"))

@@ -97,7 +97,11 @@ async def bootstrap(
     storage = make_storage(settings, section)
     processor = make_processor(section, storage)
     database = Database(
-        create_engine(settings.database_url_for("files"), pool_size=settings.database_pool_size)
+        create_engine(
+            settings.database_url_for("files"),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
+        )
     )
     files = FileService(database, storage, processor, section)
     courses = CoursesClient(settings)

@@ -72,7 +72,9 @@ async def bootstrap(
         raise RuntimeError("SERVICE_SECRET_KEY must be set in production (it signs mail links)")
     database = Database(
         create_engine(
-            settings.database_url_for("notifications"), pool_size=settings.database_pool_size
+            settings.database_url_for("notifications"),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
         )
     )
     public_url = section.notifications_public_url or settings.service_url("notifications")

@@ -115,7 +115,11 @@ async def bootstrap(
     defaults to the environment's."""
     section = section or load_section(PaymentsSettings)
     database = Database(
-        create_engine(settings.database_url_for("payments"), pool_size=settings.database_pool_size)
+        create_engine(
+            settings.database_url_for("payments"),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
+        )
     )
     providers, sandbox = configured_providers(settings, section, database)
     courses = CoursesClient.from_settings(settings)

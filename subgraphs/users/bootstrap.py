@@ -42,7 +42,11 @@ async def bootstrap(
     (CLI, seeding): they leave delivery to servers."""
     section = section or load_section(UsersSettings)
     database = Database(
-        create_engine(settings.database_url_for("users"), pool_size=settings.database_pool_size)
+        create_engine(
+            settings.database_url_for("users"),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
+        )
     )
     keys = key_store(settings, section)
     keys.load(create=True)

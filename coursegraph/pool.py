@@ -1,0 +1,137 @@
+"""The subgraphs' connection pool: SQLAlchemy's asyncio queue pool, except that the
+connections above `pool_size` are closed once they have stayed idle for a while, not the
+moment they are returned.
+
+SQLAlchemy's `QueuePool` closes an overflow connection as soon as it is checked in, so
+every burst above `pool_size` opens connections again: a connect, an authentication, a
+server backend, and every asyncpg prepared statement prepared again (bench/stack.py counted
+39 in a 15 s window at 20 clients). Keeping the whole ceiling open instead held it idle in
+every process and ran CI's PostgreSQL out of connections. Here the queue holds up to the
+ceiling, is used last in, first out (so under a lighter load the connections at its bottom
+stay idle), and a timer closes those idle for `idle_seconds` while more than `pool_size`
+are open. Everything else (checkout, its events, invalidation, recycling) is the parent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util.queue import Empty
+
+# When a pooled connection was last checked in (`ConnectionPoolEntry.record_info`).
+_IDLE_SINCE = "coursegraph.idle_since"
+
+
+class IdleClosingPool(AsyncAdaptedQueuePool):
+    """Opens up to `pool_size + max_overflow` connections and keeps `pool_size` of them;
+    the others are closed after `idle_seconds` unused."""
+
+    def __init__(
+        self,
+        creator: Any,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        idle_seconds: float = 5.0,
+        **kw: Any,
+    ) -> None:
+        if pool_size < 1 or max_overflow < 0:
+            raise ValueError("IdleClosingPool needs pool_size >= 1 and max_overflow >= 0")
+        # The parent's queue holds the whole ceiling, so a check-in never closes: the
+        # parent's "overflow" counts the open connections below that ceiling.
+        super().__init__(
+            creator, pool_size=pool_size + max_overflow, max_overflow=0, use_lifo=True, **kw
+        )
+        self._keep = pool_size
+        self._idle_seconds = idle_seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._closers: set[asyncio.Task[None]] = set()
+
+    def open_connections(self) -> int:
+        """Connections open (checked out, idle, or being closed)."""
+        return self._pool.maxsize + self._overflow
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        _info(record)[_IDLE_SINCE] = time.monotonic()
+        super()._do_return_conn(record)
+        if self.open_connections() > self._keep:
+            self._schedule(self._idle_seconds)
+
+    def _schedule(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # checked in outside the event loop: the next check-in schedules it
+        if self._timer is not None and self._timer_loop is loop:
+            return
+        self._timer = loop.call_later(delay, self._start_closing, loop)
+        self._timer_loop = loop
+
+    def _start_closing(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = self._timer_loop = None
+        task = loop.create_task(greenlet_spawn(self._close_idle))
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    def _close_idle(self) -> None:
+        """Closes the connections idle `idle_seconds` beyond the `pool_size` kept, oldest
+        first, and schedules the next look while more than `pool_size` stay open. Runs in
+        a greenlet: closing an asyncpg connection awaits its goodbye to the server."""
+        idle: list[ConnectionPoolEntry] = []  # most recently checked in first
+        while True:
+            try:
+                idle.append(self._pool.get(False))
+            except Empty:
+                break
+        now = time.monotonic()
+        excess = self.open_connections() - self._keep
+        closing: list[ConnectionPoolEntry] = []
+        while excess > 0 and idle and now - _info(idle[-1])[_IDLE_SINCE] >= self._idle_seconds:
+            closing.append(idle.pop())
+            excess -= 1
+        for record in reversed(idle):  # back in the order they were checked in
+            self._pool.put(record, False)
+        for record in closing:
+            try:
+                record.close()
+            finally:
+                self._dec_overflow()
+        if idle and self.open_connections() > self._keep:
+            oldest = _info(idle[-1])[_IDLE_SINCE]
+            self._schedule(max(oldest + self._idle_seconds - time.monotonic(), 0.0))
+
+    def dispose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_loop = None
+        # Closings under way finish first (`AsyncEngine.dispose` runs this in a greenlet).
+        for task in list(self._closers):
+            await_only(task)
+        super().dispose()
+
+    def recreate(self) -> IdleClosingPool:
+        self.logger.info("Pool recreating")
+        return self.__class__(
+            self._creator,
+            pool_size=self._keep,
+            max_overflow=self._pool.maxsize - self._keep,
+            idle_seconds=self._idle_seconds,
+            pre_ping=self._pre_ping,
+            timeout=self._timeout,
+            recycle=self._recycle,
+            echo=self.echo,
+            logging_name=self._orig_logging_name,
+            reset_on_return=self._reset_on_return,
+            _dispatch=self.dispatch,
+            dialect=self._dialect,
+        )
+
+
+def _info(record: ConnectionPoolEntry) -> dict[str, Any]:
+    info = record.record_info
+    assert info is not None  # None only for a connection detached from its pool
+    return info
