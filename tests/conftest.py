@@ -70,6 +70,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         COURSEGRAPH_DATA_DIR=data_dir,
         database_url=database_url,
         database_pool_size=5,
+        # Both xdist workers share CI's PostgreSQL: a burst's extra connections go soon.
+        database_pool_idle_seconds=1.0,
         service_secret_key=TEST_SERVICE_SECRET,
         log_level="WARNING",
     )

@@ -236,8 +236,11 @@ def stack_environment(
         "COURSEGRAPH_DATA_DIR": str(workdir / "data"),
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
-        # Five processes share one PostgreSQL with the test process: keep pools small.
+        # Five processes share one PostgreSQL with the test process (and, in CI, the other
+        # xdist worker's tests): keep pools small, and close a burst's extra connections
+        # soon after it.
         "DATABASE_POOL_SIZE": "4",
+        "DATABASE_POOL_IDLE_SECONDS": "1",
         "USERS_URL": urls["users"],
         "COURSES_URL": urls["courses"],
         "PAYMENTS_URL": urls["payments"],
