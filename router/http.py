@@ -22,6 +22,7 @@ import orjson
 
 from coursegraph.service_auth import SIGNING_HEADERS, ServiceSigner, SignedRoute
 from coursegraph.settings import Settings
+from router.subgraph_errors import SubgraphTimeout, SubgraphUnavailable
 
 
 def router_signer(settings: Settings, sign: bool) -> ServiceSigner | None:
@@ -57,17 +58,6 @@ class _Reply:
     body: bytes
     cache_control: bytes | None
     cache_tag: bytes | None
-
-
-class SubgraphUnavailable(Exception):
-    """The subgraph did not answer with a GraphQL response (down, slow, or broken)."""
-
-    # Whether sending the request again may help (not after a timeout: its budget is spent).
-    retryable = True
-
-
-class SubgraphTimeout(SubgraphUnavailable):
-    retryable = False
 
 
 @dataclass(frozen=True, slots=True)

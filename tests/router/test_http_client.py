@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from coursegraph.service_auth import ServiceSigner
-from router.http import SubgraphClient, SubgraphEndpoint, SubgraphUnavailable
+from router.http import SubgraphClient, SubgraphEndpoint
+from router.subgraph_errors import SubgraphUnavailable
 from tests.router.conftest import closed_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
