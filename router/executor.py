@@ -25,7 +25,7 @@ import orjson
 
 from coursegraph.limits import count_objects
 from router.context_values import context_values, objects_with_ancestors
-from router.http import SubgraphAnswer, SubgraphClients, SubgraphUnavailable
+from router.http import SubgraphAnswer
 from router.planner.context import grouped_request
 from router.planner.plan import (
     BatchNode,
@@ -39,6 +39,7 @@ from router.planner.plan import (
     Step,
 )
 from router.planner.selection import RepField
+from router.subgraph_errors import SubgraphUnavailable
 from router.supergraph import Supergraph
 from router.traffic import SubgraphTraffic
 from router.types import JSONObject, PlanPath, ResponsePath
@@ -568,7 +569,7 @@ class Execution:
         if path:
             out["path"] = path
         extensions = dict(error.get("extensions") or {})
-        extensions.setdefault("serviceName", self.executor.clients[fetch.graph].endpoint.name)
+        extensions.setdefault("serviceName", self.executor.traffic[fetch.graph].endpoint.name)
         out["extensions"] = extensions
         return out
 
@@ -589,11 +590,9 @@ class Executor:
     def __init__(
         self,
         supergraph: Supergraph,
-        clients: SubgraphClients,
         traffic: Mapping[str, SubgraphTraffic],
         max_objects: int | None = None,
     ) -> None:
-        self.clients = clients
         # limits.max_response_objects: objects one request may receive from subgraphs.
         self.max_objects = max_objects
         # What fetches go through: retries, circuit breaker, de-duplication (traffic.py).

@@ -22,6 +22,7 @@ import orjson
 
 from coursegraph.service_auth import SIGNING_HEADERS, ServiceSigner, SignedRoute
 from coursegraph.settings import Settings
+from router.subgraph_errors import SubgraphTimeout, SubgraphUnavailable
 
 
 def router_signer(settings: Settings, sign: bool) -> ServiceSigner | None:
@@ -57,17 +58,6 @@ class _Reply:
     body: bytes
     cache_control: bytes | None
     cache_tag: bytes | None
-
-
-class SubgraphUnavailable(Exception):
-    """The subgraph did not answer with a GraphQL response (down, slow, or broken)."""
-
-    # Whether sending the request again may help (not after a timeout: its budget is spent).
-    retryable = True
-
-
-class SubgraphTimeout(SubgraphUnavailable):
-    retryable = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +146,41 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _Slots:
+    """At most `size` requests in flight; the others wait in order. Unlike
+    `asyncio.Semaphore.acquire` (a coroutine, even for a free slot), taking a free slot
+    creates nothing: it is the case of nearly every subgraph call."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        # Waiters, oldest first; one that gave up stays until a release skips it. While a
+        # slot is free none is waiting: a release hands its slot to a waiter if there is one.
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def take(self) -> asyncio.Future[None] | None:
+        """None: taken. Else a future that is done when a release hands a slot over."""
+        if self.free > 0:
+            self.free -= 1
+            return None
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+    def abandon(self, waiter: asyncio.Future[None]) -> None:
+        """The waiter gave up (timed out, cancelled): give back a slot handed over meanwhile."""
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            self.release()
+
+
 class SubgraphClient:
     def __init__(
         self, endpoint: SubgraphEndpoint, signer: ServiceSigner | None, max_connections: int
@@ -181,7 +206,7 @@ class SubgraphClient:
         self._max_idle = max_connections
         self._open: set[_Connection] = set()
         # Bounds open connections; requests beyond it wait (inside their timeout).
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = _Slots(max_connections)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -213,9 +238,25 @@ class SubgraphClient:
         self, payload: dict[str, Any], headers: Mapping[str, str], *, retry: bool = True
     ) -> dict[str, Any]:
         body = orjson.dumps(payload)
-        deadline = asyncio.get_running_loop().time() + self._timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        slots = self._slots
         try:
-            reply = await self._within_slot(body, headers, retry, deadline)
+            waiter = slots.take()
+            if waiter is not None:
+                # Every connection busy: wait for one inside the request's time budget.
+                timer = loop.call_at(deadline, _expire, waiter)
+                try:
+                    await waiter
+                except BaseException:
+                    slots.abandon(waiter)
+                    raise
+                finally:
+                    timer.cancel()
+            try:
+                reply = await self._exchange(body, headers, retry, deadline)
+            finally:
+                slots.release()
         except TimeoutError:
             raise SubgraphTimeout(f"timed out after {self._timeout:g}s") from None
         except OSError as exc:
@@ -257,21 +298,6 @@ class SubgraphClient:
                 body,
             )
         )
-
-    async def _within_slot(
-        self, body: bytes, headers: Mapping[str, str], retry: bool, deadline: float
-    ) -> _Reply:
-        slots = self._slots
-        if slots.locked():
-            # Every connection busy: wait for one inside the request's time budget.
-            async with asyncio.timeout_at(deadline):
-                await slots.acquire()
-        else:
-            await slots.acquire()  # free: returns without suspending
-        try:
-            return await self._exchange(body, headers, retry, deadline)
-        finally:
-            slots.release()
 
     async def _exchange(
         self, body: bytes, headers: Mapping[str, str], retry: bool, deadline: float
@@ -323,7 +349,7 @@ class SubgraphClient:
             self._open.discard(conn)
 
 
-def _expire(waiter: asyncio.Future[_Reply]) -> None:
+def _expire(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
 

@@ -83,7 +83,6 @@ class SchemaState:
                 )
             clients[graph] = client
         api_schema = build_api_schema(supergraph)
-        subgraph_clients = SubgraphClients(clients)
         return cls(
             supergraph=supergraph,
             config=config,
@@ -95,10 +94,9 @@ class SchemaState:
                 checks(supergraph, api_schema, config),
                 max_tokens=config.limits.max_tokens,
             ),
-            clients=subgraph_clients,
+            clients=SubgraphClients(clients),
             executor=Executor(
                 supergraph,
-                subgraph_clients,
                 {
                     graph: SubgraphTraffic(client, config.traffic)
                     for graph, client in clients.items()

@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 
 from router.config import TrafficConfig
-from router.http import SubgraphClient, SubgraphUnavailable
+from router.http import SubgraphClient
+from router.subgraph_errors import SubgraphUnavailable
 from router.types import JSONObject
 
 

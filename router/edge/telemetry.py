@@ -40,8 +40,8 @@ from starlette.routing import BaseRoute, Route
 
 from router.config import TelemetryConfig
 from router.edge.cache import ResponseCache
-from router.http import SubgraphUnavailable
 from router.stage import Exchange, Stage
+from router.subgraph_errors import SubgraphUnavailable
 from router.traffic import SubgraphTraffic
 from router.types import JSONObject
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -19,10 +18,11 @@ from graphql import GraphQLSchema, graphql
 
 from router.api_schema import build_api_schema
 from router.executor import Execution, Executor
-from router.http import SubgraphUnavailable
+from router.http import SubgraphEndpoint
 from router.operation import Operations
 from router.planner import builder
 from router.planner.plan import BatchNode, Plan
+from router.subgraph_errors import SubgraphUnavailable
 from router.supergraph import Supergraph
 from tests.router.conftest import Stack
 from tests.router.graphs import basic
@@ -61,7 +61,8 @@ class FakeTraffic:
     """Answers like the subgraph would, records each request, fails on demand."""
 
     def __init__(self, name: str, schema: GraphQLSchema) -> None:
-        self.endpoint = SimpleNamespace(name=name)
+        # Never dialled: only its name shows, in errors (`serviceName`).
+        self.endpoint = SubgraphEndpoint(name, "http://127.0.0.1:9/graphql", 1.0)
         self.schema = schema
         self.requests: list[dict[str, Any]] = []
         self.down = False
@@ -98,7 +99,7 @@ def basic_graph() -> tuple[Operations, Executor, dict[str, FakeTraffic]]:
         )
         for graph, sub in supergraph.subgraphs.items()
     }
-    executor = Executor(supergraph, traffic, traffic)  # type: ignore[arg-type]
+    executor = Executor(supergraph, traffic)  # type: ignore[arg-type]
     return Operations(supergraph, build_api_schema(supergraph), 100), executor, traffic
 
 

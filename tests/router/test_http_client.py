@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from coursegraph.service_auth import ServiceSigner
-from router.http import SubgraphClient, SubgraphEndpoint, SubgraphUnavailable
+from router.http import SubgraphClient, SubgraphEndpoint
+from router.subgraph_errors import SubgraphUnavailable
 from tests.router.conftest import closed_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -158,12 +159,37 @@ async def test_waiting_for_a_free_connection_counts_in_the_timeout() -> None:
 
     async with serve(handler) as (url, connections):
         subgraph = SubgraphClient(SubgraphEndpoint("test", url, 0.1), None, 1)
-        await subgraph._slots.acquire()  # the one connection is busy, and stays so
+        assert subgraph._slots.take() is None  # the one connection is busy, and stays so
         with pytest.raises(SubgraphUnavailable, match="timed out"):
             await subgraph.request({"query": "{ ok }"}, {})
         assert connections == []
         subgraph._slots.release()
         assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        await subgraph.close()
+
+
+async def test_requests_beyond_the_connections_wait_their_turn() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while True:
+            await _read_request(reader)
+            await asyncio.sleep(0.02)
+            writer.write(_response(OK_BODY))
+            await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        subgraph = SubgraphClient(SubgraphEndpoint("test", url, 2.0), None, 1)
+        calls = [subgraph.request({"query": "{ ok }"}, {}) for _ in range(3)]
+        assert await asyncio.gather(*calls) == [{"data": {"ok": True}}] * 3
+        # A waiter cancelled after a slot was handed to it gives the slot back.
+        assert subgraph._slots.take() is None
+        waiting = asyncio.create_task(subgraph.request({"query": "{ ok }"}, {}))
+        await asyncio.sleep(0)
+        subgraph._slots.release()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await subgraph.request({"query": "{ ok }"}, {}) == {"data": {"ok": True}}
+        assert connections == [0]
         await subgraph.close()
 
 
