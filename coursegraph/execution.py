@@ -9,17 +9,23 @@ Strawberry's wrapper (three calls down to `getattr`) and completes the value thr
 
 - `plain_fields` marks, when the schema is built, every field Strawberry itself resolves
   with a bare `getattr` (no resolver, no extension or permission, no exception handler,
-  no arguments) and that returns a scalar or an enum;
-- `SubgraphExecution` answers those fields with `getattr` and the type's own coercion, the
-  same value and, on any failure, the same error at the same path as graphql-core's
-  `execute_field` (its `handle_field_error`); everything else goes through graphql-core;
+  no arguments) and that returns a scalar, an enum or an object type without `is_type_of`;
+  and gives every field whose resolver takes no GraphQL argument (only `self`, `root`,
+  `parent`, `info`) and has no extension, permission or exception handler a
+  `DirectResolver`: the resolver called as Strawberry's wrapper would call it, without
+  the wrapper's argument conversion and extension chain;
+- `SubgraphExecution` answers plain fields with `getattr` and, for a scalar, the type's own
+  coercion, for an object, its sub-selection executed at once: the same value and, on any
+  failure, the same error at the same path as graphql-core's `execute_field` (its
+  `handle_field_error`); everything else goes through graphql-core;
 - `resolve_types_by_class` answers a union's type resolution (`_entities` items) from the
   Python class once Strawberry has answered it for that class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from graphql import (
@@ -27,6 +33,7 @@ from graphql import (
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
@@ -34,6 +41,7 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import collect_iterator_awaitables
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -48,14 +56,22 @@ _STRAWBERRY_BASIC = "_get_basic_result"
 
 
 class PlainAttribute:
-    """The resolver of a plain scalar field: `getattr(source, name)`, as Strawberry's basic
-    field does; `SubgraphExecution` recognises it and skips the per-field machinery."""
+    """The resolver of a plain scalar or object field: `getattr(source, name)`, as
+    Strawberry's basic field does; `SubgraphExecution` recognises it and skips the
+    per-field machinery. Exactly one of `leaf` and `object` is set."""
 
-    __slots__ = ("_is_default", "leaf", "name", "non_null")
+    __slots__ = ("_is_default", "leaf", "name", "non_null", "object")
 
-    def __init__(self, name: str, leaf: GraphQLScalarType | GraphQLEnumType, non_null: bool):
+    def __init__(
+        self,
+        name: str,
+        leaf: GraphQLScalarType | GraphQLEnumType | None,
+        object: GraphQLObjectType | None,
+        non_null: bool,
+    ):
         self.name = name
         self.leaf = leaf
+        self.object = object
         self.non_null = non_null
         # Strawberry's mark of a resolver it wrote (read by its tracing extensions).
         self._is_default = True
@@ -64,17 +80,60 @@ class PlainAttribute:
         return getattr(source, self.name)
 
 
+class DirectResolver:
+    """A resolver that takes no GraphQL argument, called as Strawberry's `_resolver` /
+    `_async_resolver` call it once their argument conversion (none) and extension chain
+    (empty) are done: the source as `self` and/or `root`/`parent`, Strawberry's `Info` as
+    `info`. A sync resolver's value or awaitable, an async resolver's coroutine and any
+    exception reach graphql-core as they did through the wrapper."""
+
+    __slots__ = ("_is_default", "field", "function", "info_class", "info_name", "sources", "this")
+
+    def __init__(self, field: StrawberryField, function: Callable[..., Any], info_class: type):
+        resolver = field.base_resolver
+        assert resolver is not None
+        self.field = field
+        self.function = function
+        self.info_class = info_class
+        self.this = resolver.self_parameter is not None
+        self.sources = tuple(
+            parameter.name
+            for parameter in (resolver.parent_parameter, resolver.root_parameter)
+            if parameter is not None
+        )
+        info = resolver.info_parameter
+        self.info_name = None if info is None else info.name
+        self._is_default = False  # as Strawberry marks a field with a resolver
+
+    def __call__(self, source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
+        named = dict.fromkeys(self.sources, source)
+        if self.info_name is not None:
+            named[self.info_name] = self.info_class(_raw_info=info, _field=self.field)
+        if self.this:
+            return self.function(source, **named)
+        return self.function(**named)
+
+
 def plain_fields(schema: GraphQLSchema) -> None:
-    """Gives every plain scalar field of the schema a `PlainAttribute` resolver. Run before
-    anything wraps resolvers (the access directives' guards), so a guarded field keeps
-    the general path."""
+    """Gives every plain field of the schema a `PlainAttribute` resolver and every resolver
+    without arguments a `DirectResolver`. Run before anything wraps resolvers (the access
+    directives' guards), so a guarded field keeps the general path."""
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    # With exception handlers declared, every resolver keeps Strawberry's wrapper.
+    direct = converter is not None and not getattr(converter, "_exception_handler_specs", True)
+    info_class = (
+        strawberry_schema.config.info_class if direct and strawberry_schema is not None else None
+    )
     for gtype in schema.type_map.values():
         if not isinstance(gtype, GraphQLObjectType) or gtype.name.startswith("__"):
             continue
         for gfield in gtype.fields.values():
-            plain = _plain(gfield)
-            if plain is not None:
-                gfield.resolve = plain
+            resolve: PlainAttribute | DirectResolver | None = _plain(gfield)
+            if resolve is None and info_class is not None and gtype is not schema.subscription_type:
+                resolve = _direct(gfield, info_class)
+            if resolve is not None:
+                gfield.resolve = resolve
 
 
 def _plain(gfield: GraphQLField) -> PlainAttribute | None:
@@ -90,15 +149,43 @@ def _plain(gfield: GraphQLField) -> PlainAttribute | None:
         return None
     returned = gfield.type
     non_null = isinstance(returned, GraphQLNonNull)
-    leaf = returned.of_type if isinstance(returned, GraphQLNonNull) else returned
-    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
-        return None  # objects and lists keep graphql-core's completion
-    return PlainAttribute(field.python_name, leaf, non_null)
+    inner = returned.of_type if isinstance(returned, GraphQLNonNull) else returned
+    if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+        return PlainAttribute(field.python_name, inner, None, non_null)
+    if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+        return PlainAttribute(field.python_name, None, inner, non_null)
+    return None  # lists and abstract types keep graphql-core's completion
+
+
+# The names of the functions Strawberry installs for a field with a resolver.
+_STRAWBERRY_RESOLVERS: Final = frozenset({"_resolver", "_async_resolver"})
+
+
+def _direct(gfield: GraphQLField, info_class: type) -> DirectResolver | None:
+    field = (gfield.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (
+        not isinstance(field, StrawberryField)
+        or getattr(gfield.resolve, "__name__", None) not in _STRAWBERRY_RESOLVERS
+        or field.base_resolver is None
+        or field.extensions
+        or field.arguments
+        or gfield.args
+        or field.is_subscription
+    ):
+        return None
+    resolver = field.base_resolver
+    function = resolver.wrapped_func
+    if not callable(function):
+        return None  # Strawberry raises its own error on each call
+    if resolver.is_async and not inspect.iscoroutinefunction(function):
+        return None  # an async generator: Strawberry's wrapper awaits it into a value
+    return DirectResolver(field, function, info_class)
 
 
 class SubgraphExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, with plain scalar fields and `__typename` answered
-    without a path entry, a resolve info or the completion recursion. Without middleware
+    without a path entry, a resolve info or the completion recursion, and plain object
+    fields without a resolve info or the completion recursion. Without middleware
     only: a Strawberry extension with a `resolve` hook sees every field through graphql-core."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -180,9 +267,9 @@ class SubgraphExecution(StrawberryGraphQLCoreExecutionContext):
         response_name: str,
         position_context: Any,
     ) -> Any:
-        """graphql-core's `execute_field` and `complete_value` for a scalar read by
-        `getattr`: each check in its order, each failure reported as it reports it (the
-        field's path is built only then)."""
+        """graphql-core's `execute_field` and `complete_value` for a scalar or an object
+        read by `getattr`: each check in its order, each failure reported as it reports it
+        (a scalar field's path is built only then)."""
         try:
             result = getattr(source, plain.name)
             if type(result) not in _COMPLETED and self.is_awaitable(result):
@@ -205,12 +292,130 @@ class SubgraphExecution(StrawberryGraphQLCoreExecutionContext):
                         f" {parent_type}.{field_details_list[0].node.name.value}."
                     )
                 return None
-            return self.complete_leaf_value(plain.leaf, result)
+            if plain.leaf is not None:
+                return self.complete_leaf_value(plain.leaf, result)
+            assert plain.object is not None
+            # `complete_object_value` without `is_type_of` (none on this type).
+            path = Path(parent_path, response_name, parent_type.name)
+            completed = self.collect_and_execute_subfields(
+                plain.object, field_details_list, path, result, position_context
+            )
+            if type(completed) is dict or not self.is_awaitable(completed):
+                return completed
+            field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
+            assert field_def is not None
+            return self._await_completed(completed, field_def.type, field_details_list, path)
         except Exception as raw_error:
             field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             assert field_def is not None
             path = Path(parent_path, response_name, parent_type.name)
             self.handle_field_error(raw_error, field_def.type, field_details_list, path)
+            return None
+
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        items: Iterable[Any],
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's `complete_iterable_value` (3.3) for a list of objects without
+        `is_type_of`, not streamed: an item that is an object has its sub-selection executed
+        at once (what `complete_list_item_value` comes to through `complete_value`); any
+        other item (null, an exception, an awaitable) goes through graphql-core's own."""
+        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if (
+            not self._direct
+            or not isinstance(inner, GraphQLObjectType)
+            or inner.is_type_of is not None
+            or self.get_stream_usage(field_details_list, path) is not None
+        ):
+            return super().complete_iterable_value(
+                item_type, field_details_list, info, path, items, position_context
+            )
+        is_awaitable = self.is_awaitable
+        execute_subfields = self.collect_and_execute_subfields
+        completed_results: list[Any] = []
+        append_completed = completed_results.append
+        awaitable_indices: list[int] = []
+        iterator = iter(items)
+        try:
+            for index, item in enumerate(iterator):
+                item_path = path.add_key(index, None)
+                if item is None or item is Undefined or isinstance(item, Exception):
+                    # graphql-core's own completion nulls or reports it (never awaitable).
+                    self.complete_list_item_value(
+                        item,
+                        completed_results,
+                        item_type,
+                        field_details_list,
+                        info,
+                        item_path,
+                        position_context,
+                    )
+                    continue
+                if is_awaitable(item):
+                    append_completed(
+                        self.complete_awaitable_list_item_value(
+                            item, item_type, field_details_list, info, item_path, position_context
+                        )
+                    )
+                    awaitable_indices.append(index)
+                    continue
+                try:
+                    completed = execute_subfields(
+                        inner, field_details_list, item_path, item, position_context
+                    )
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    append_completed(None)
+                    continue
+                if type(completed) is not dict and is_awaitable(completed):
+                    append_completed(
+                        self._await_completed(completed, item_type, field_details_list, item_path)
+                    )
+                    awaitable_indices.append(index)
+                else:
+                    append_completed(completed)
+        except Exception:
+            # As graphql-core: settle the awaitables collected and those left in the list.
+            pending = [completed_results[index] for index in awaitable_indices]
+            pending.extend(collect_iterator_awaitables(iterator, is_awaitable))
+            if pending:
+                self.settle_in_background(pending)
+            raise
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed_results[index] = await completed_results[index]
+            else:
+                awaited = await gather_with_cancel(
+                    *(completed_results[index] for index in awaitable_indices)
+                )
+                for index, result in zip(awaitable_indices, awaited, strict=True):
+                    completed_results[index] = result
+            return completed_results
+
+        return get_completed_results()
+
+    async def _await_completed(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        """`execute_field`'s and `complete_list_item_value`'s `await_completed`: a failure
+        while the sub-selection is awaited is the field's (item's) error, at its path."""
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
 
 
@@ -259,4 +464,10 @@ def _plain_instance(root: Any) -> bool:
     )
 
 
-__all__ = ["PlainAttribute", "SubgraphExecution", "plain_fields", "resolve_types_by_class"]
+__all__ = [
+    "DirectResolver",
+    "PlainAttribute",
+    "SubgraphExecution",
+    "plain_fields",
+    "resolve_types_by_class",
+]
