@@ -14,16 +14,17 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -151,7 +152,60 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
         except ClientDisconnect:
             return  # gone before its body arrived: no one to answer
         scope[CALLER_SCOPE_KEY] = caller
-        await super().__call__(scope, _replay(body, receive), send)
+        if not await self._post(request, body, send):
+            await super().__call__(scope, _replay(body, receive), send)
+
+    async def _post(self, request: Request, body: bytes, send: Send) -> bool:
+        """The common call (a POST of one JSON operation, answered as one JSON result)
+        answered the way Strawberry's view does (`run`, `execute_single`), through the same
+        hooks and `schema.execute`, without its per-request adapters, content-type parsing
+        and second Request; False, with nothing done, for anything else (GET, batches,
+        streamed answers, a body Strawberry refuses), which goes through Strawberry."""
+        if request.method != "POST" or not _is_json(request.headers.get("content-type")):
+            return False
+        accept = request.headers.get("accept", "")
+        if self._get_stream_transport_from_headers({"accept": accept}) is not None:
+            return False
+        try:
+            data = self.decode_json(body)
+        except ValueError:  # Strawberry answers 400 itself
+            return False
+        if not isinstance(data, dict):
+            return False
+        query, variables, extensions = (data.get(k) for k in ("query", "variables", "extensions"))
+        if not (
+            isinstance(query, str)
+            and isinstance(variables, dict | None)
+            and isinstance(extensions, dict | None)
+        ):
+            return False
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        response: Response
+        try:
+            result = await self.execute_single(
+                request=request,
+                request_adapter=self.request_adapter_class(request),
+                sub_response=sub_response,
+                context=context,
+                root_value=None,  # this view has none (`get_root_value`)
+                request_data=GraphQLRequestData(
+                    query=query,
+                    variables=variables,
+                    operation_name=data.get("operationName"),
+                    extensions=extensions,
+                    protocol="http",
+                ),
+            )
+        except HTTPException as error:
+            response = PlainTextResponse(error.reason, status_code=error.status_code)
+        else:
+            response_data = await self.process_result(request=request, result=result)
+            if result.errors:
+                self._handle_errors(result.errors, response_data)
+            response = self.create_response(response_data=response_data, sub_response=sub_response)
+        await response(request.scope, request.receive, send)
+        return True
 
     async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A subscription socket: the signed upgrade and the viewer's token are checked
@@ -235,6 +289,14 @@ async def _deny(websocket: WebSocket, refused: CallerRefused) -> None:
         await websocket.send_denial_response(refused.response())
     else:
         await websocket.close()
+
+
+def _is_json(content_type: str | None) -> bool:
+    """A media type Strawberry's view reads as JSON (it accepts parameters: a charset)."""
+    return (
+        content_type is not None
+        and content_type.partition(";")[0].strip().lower() == "application/json"
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
