@@ -7,7 +7,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -34,7 +34,7 @@ from strawberry.types import ExecutionResult
 
 from coursegraph.addresses import parse_ip
 from coursegraph.body_limit import BodyLimit
-from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
+from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused, header_map
 from coursegraph.collector import young_generation
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
@@ -61,6 +61,8 @@ log = get_logger("coursegraph.app")
 
 # Where the upgrade's verified viewer and token expiry wait for the connection's context.
 VIEWER_SCOPE_KEY = "coursegraph.viewer"
+# The request's headers as the gate read them (`header_map`), for the request's context.
+_HEADERS_SCOPE_KEY = "coursegraph.headers"
 # The connection's task that closes it when that token expires; cancelled when it ends.
 _WATCHDOG_SCOPE_KEY = "coursegraph.token_watchdog"
 # The close code of a subscription socket whose viewer's token expired (ws-contract).
@@ -143,27 +145,31 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             return
         # The gate runs before Strawberry reads anything: unsigned calls are never parsed.
         request = Request(scope, receive)
+        headers = header_map(request)
         gate: CallerGate = request.app.state.auth.gate
         try:
-            caller, body = await gate.admit(request)
+            caller, body = await gate.admit(request, headers)
         except CallerRefused as refused:
             await refused.response()(scope, receive, send)
             return
         except ClientDisconnect:
             return  # gone before its body arrived: no one to answer
         scope[CALLER_SCOPE_KEY] = caller
-        if not await self._post(request, body, send):
+        scope[_HEADERS_SCOPE_KEY] = headers
+        if not await self._post(request, headers, body, send):
             await super().__call__(scope, _replay(body, receive), send)
 
-    async def _post(self, request: Request, body: bytes, send: Send) -> bool:
+    async def _post(
+        self, request: Request, headers: Mapping[str, str], body: bytes, send: Send
+    ) -> bool:
         """The common call (a POST of one JSON operation, answered as one JSON result)
         answered the way Strawberry's view does (`run`, `execute_single`), through the same
         hooks and `schema.execute`, without its per-request adapters, content-type parsing
         and second Request; False, with nothing done, for anything else (GET, batches,
         streamed answers, a body Strawberry refuses), which goes through Strawberry."""
-        if request.method != "POST" or not _is_json(request.headers.get("content-type")):
+        if request.method != "POST" or not _is_json(headers.get("content-type")):
             return False
-        accept = request.headers.get("accept", "")
+        accept = headers.get("accept", "")
         if self._get_stream_transport_from_headers({"accept": accept}) is not None:
             return False
         try:
@@ -247,17 +253,19 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
     ) -> RequestContext[Any, Any]:
         state = request.app.state
         auth: EdgeAuth = state.auth
+        # Read once by the gate for HTTP calls; a socket's upgrade keeps Starlette's.
+        headers: Mapping[str, str] = request.scope.get(_HEADERS_SCOPE_KEY) or request.headers
         container = state.container
         context = RequestContext[Any, Any](
             request=request,
             container=container,
             loaders=self._spec.loaders(container),
-            request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
+            request_id=headers.get("x-request-id") or secrets.token_hex(8),
             response=response if isinstance(response, Response) else None,
         )
         # Set by the gate: every call that reaches GraphQL has a verified caller.
         context.service = request.scope[CALLER_SCOPE_KEY]
-        context.client_address = client_address(request, context.service)
+        context.client_address = client_address(request, context.service, headers)
         if isinstance(request, WebSocket):
             # Verified before the handshake was accepted (`_upgrade`). One context serves
             # the whole connection: each event renews its loaders (`renew_loaders`).
@@ -269,7 +277,7 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
                     _close_when_expired(request, valid_until)
                 )
             return context
-        await _verify_viewer(context, request, auth)
+        await _verify_viewer(context, headers, auth)
         return context
 
 
@@ -322,11 +330,14 @@ async def signed_caller(request: Request) -> str:
     )
 
 
-def client_address(request: HTTPConnection, service: str | None) -> str | None:
+def client_address(
+    request: HTTPConnection, service: str | None, headers: Mapping[str, str]
+) -> str | None:
     """The end client's IP address: the entry a signed router added to X-Forwarded-For
-    (the rightmost; anything a client wrote left of it is not trusted), else the peer."""
+    (the rightmost; anything a client wrote left of it is not trusted), else the peer.
+    `headers`: the request's."""
     if service == "router":
-        added = parse_ip(request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
+        added = parse_ip(headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
         if added is not None:
             return str(added)
     peer = parse_ip(request.client.host) if request.client else None
@@ -334,10 +345,10 @@ def client_address(request: HTTPConnection, service: str | None) -> str | None:
 
 
 async def _verify_viewer(
-    context: RequestContext[Any, Any], request: Request, auth: EdgeAuth
+    context: RequestContext[Any, Any], headers: Mapping[str, str], auth: EdgeAuth
 ) -> None:
     try:
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(headers.get("authorization"))
         viewer: Viewer | None = await auth.tokens.verify(token) if token else None
     except Unauthenticated as error:
         context._auth_error = error

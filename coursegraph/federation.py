@@ -50,12 +50,14 @@ from graphql import (
     parse,
 )
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import Authenticated, Key, RequiresScopes
 from strawberry.permission import BasePermission
 from strawberry.schema.schema import StreamResult
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
+from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
@@ -79,7 +81,7 @@ from coursegraph.limits import (
     count_objects,
 )
 from coursegraph.log import get_logger
-from coursegraph.operation_pipeline import OperationPipeline, PreparedOperations
+from coursegraph.operation_pipeline import OperationPipeline, PipelineRunner, PreparedOperations
 
 # 2.9: the first version with the demand control directives (@cost, @listSize), and the
 # newest The Guild's composer accepts (2.11, Strawberry's default, is refused).
@@ -380,6 +382,15 @@ class SubgraphSchema(strawberry.federation.Schema):
             # the loads were registered as the references were resolved, so they batch.
             return cast(list[FederationAny], _gathered(items))
         return items
+
+    def create_extensions_runner(
+        self, execution_context: StrawberryExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """The pipeline's phases called directly (`PipelineRunner`) when it is the only
+        extension, as `build_schema` makes it."""
+        if len(extensions) == 1 and isinstance(extensions[0], OperationPipeline):
+            return PipelineRunner(execution_context, extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)
 
     async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
         """Subscription results (WebSocket) get the same error formatting as HTTP answers

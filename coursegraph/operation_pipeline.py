@@ -9,7 +9,9 @@ extensions). The subgraph's limits and effects are therefore run here, in one ex
   alias limits) are kept together per text, so a repeated operation (router-generated
   subgraph operations repeat) neither parses nor validates;
 - execution: the per-request extensions' own `on_execute` hooks, entered in their order
-  and left in reverse, as Strawberry would run them.
+  and left in reverse, as Strawberry would run them;
+- the phases themselves: `PipelineRunner` calls the pipeline's hooks directly, where
+  Strawberry's runner builds an exit stack and a context manager per phase and request.
 
 A text that does not parse is not kept: it is parsed again, and refused again, each time.
 """
@@ -20,11 +22,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from types import TracebackType
+from typing import Any, cast
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +118,61 @@ class OperationPipeline(SchemaExtension):
         yield
         for hook in reversed(hooks):
             next(hook, None)
+
+
+class _Phase:
+    """One phase around a generator hook, for `async with` and `with`: entered up to the
+    hook's `yield`, resumed after the phase. On an exception the hook is not resumed
+    and the exception propagates, as with contextlib (no hook here catches one)."""
+
+    __slots__ = ("_hook", "_running")
+
+    def __init__(self, hook: Callable[[], Iterator[None]] | None) -> None:
+        self._hook = hook
+        self._running: Iterator[None] | None = None
+
+    def __enter__(self) -> None:
+        if self._hook is not None:
+            self._running = self._hook()
+            next(self._running)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._running is not None and exc_type is None:
+            next(self._running, None)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+
+class PipelineRunner(SchemaExtensionsRunner):
+    """Strawberry's extension runner for a schema whose one extension is the pipeline."""
+
+    def __init__(self, execution_context: ExecutionContext, pipeline: OperationPipeline) -> None:
+        super().__init__(execution_context, [pipeline])
+        self.pipeline = pipeline
+
+    # Strawberry types the phases as its own context-manager classes; these behave alike.
+    def operation(self) -> Any:
+        return _Phase(None)  # the pipeline has no operation hook
+
+    def parsing(self) -> Any:
+        return _Phase(self.pipeline.on_parse)
+
+    def validation(self) -> Any:
+        return _Phase(self.pipeline.on_validate)
+
+    def executing(self) -> Any:
+        return _Phase(self.pipeline.on_execute)
