@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# Addresses repeat (the router, the same clients); the parse costs more than the lookup.
+# Bounded: the values come from clients.
+@functools.lru_cache(maxsize=4096)
 def parse_ip(value: str) -> IPAddress | None:
     """The IP address written in `value` (spaces trimmed), or None if it is not one."""
     try:

@@ -7,23 +7,24 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -33,7 +34,7 @@ from strawberry.types import ExecutionResult
 
 from coursegraph.addresses import parse_ip
 from coursegraph.body_limit import BodyLimit
-from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused
+from coursegraph.caller_gate import CALLER_SCOPE_KEY, CallerGate, CallerRefused, header_map
 from coursegraph.collector import young_generation
 from coursegraph.context import RequestContext
 from coursegraph.db import Database
@@ -60,6 +61,8 @@ log = get_logger("coursegraph.app")
 
 # Where the upgrade's verified viewer and token expiry wait for the connection's context.
 VIEWER_SCOPE_KEY = "coursegraph.viewer"
+# The request's headers as the gate read them (`header_map`), for the request's context.
+_HEADERS_SCOPE_KEY = "coursegraph.headers"
 # The connection's task that closes it when that token expires; cancelled when it ends.
 _WATCHDOG_SCOPE_KEY = "coursegraph.token_watchdog"
 # The close code of a subscription socket whose viewer's token expired (ws-contract).
@@ -142,16 +145,73 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             return
         # The gate runs before Strawberry reads anything: unsigned calls are never parsed.
         request = Request(scope, receive)
+        headers = header_map(request)
         gate: CallerGate = request.app.state.auth.gate
         try:
-            caller, body = await gate.admit(request)
+            caller, body = await gate.admit(request, headers)
         except CallerRefused as refused:
             await refused.response()(scope, receive, send)
             return
         except ClientDisconnect:
             return  # gone before its body arrived: no one to answer
         scope[CALLER_SCOPE_KEY] = caller
-        await super().__call__(scope, _replay(body, receive), send)
+        scope[_HEADERS_SCOPE_KEY] = headers
+        if not await self._post(request, headers, body, send):
+            await super().__call__(scope, _replay(body, receive), send)
+
+    async def _post(
+        self, request: Request, headers: Mapping[str, str], body: bytes, send: Send
+    ) -> bool:
+        """The common call (a POST of one JSON operation, answered as one JSON result)
+        answered the way Strawberry's view does (`run`, `execute_single`), through the same
+        hooks and `schema.execute`, without its per-request adapters, content-type parsing
+        and second Request; False, with nothing done, for anything else (GET, batches,
+        streamed answers, a body Strawberry refuses), which goes through Strawberry."""
+        if request.method != "POST" or not _is_json(headers.get("content-type")):
+            return False
+        accept = headers.get("accept", "")
+        if self._get_stream_transport_from_headers({"accept": accept}) is not None:
+            return False
+        try:
+            data = self.decode_json(body)
+        except ValueError:  # Strawberry answers 400 itself
+            return False
+        if not isinstance(data, dict):
+            return False
+        query, variables, extensions = (data.get(k) for k in ("query", "variables", "extensions"))
+        if not (
+            isinstance(query, str)
+            and isinstance(variables, dict | None)
+            and isinstance(extensions, dict | None)
+        ):
+            return False
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        response: Response
+        try:
+            result = await self.execute_single(
+                request=request,
+                request_adapter=self.request_adapter_class(request),
+                sub_response=sub_response,
+                context=context,
+                root_value=None,  # this view has none (`get_root_value`)
+                request_data=GraphQLRequestData(
+                    query=query,
+                    variables=variables,
+                    operation_name=data.get("operationName"),
+                    extensions=extensions,
+                    protocol="http",
+                ),
+            )
+        except HTTPException as error:
+            response = PlainTextResponse(error.reason, status_code=error.status_code)
+        else:
+            response_data = await self.process_result(request=request, result=result)
+            if result.errors:
+                self._handle_errors(result.errors, response_data)
+            response = self.create_response(response_data=response_data, sub_response=sub_response)
+        await response(request.scope, request.receive, send)
+        return True
 
     async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A subscription socket: the signed upgrade and the viewer's token are checked
@@ -193,17 +253,19 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
     ) -> RequestContext[Any, Any]:
         state = request.app.state
         auth: EdgeAuth = state.auth
+        # Read once by the gate for HTTP calls; a socket's upgrade keeps Starlette's.
+        headers: Mapping[str, str] = request.scope.get(_HEADERS_SCOPE_KEY) or request.headers
         container = state.container
         context = RequestContext[Any, Any](
             request=request,
             container=container,
             loaders=self._spec.loaders(container),
-            request_id=request.headers.get("x-request-id") or secrets.token_hex(8),
+            request_id=headers.get("x-request-id") or secrets.token_hex(8),
             response=response if isinstance(response, Response) else None,
         )
         # Set by the gate: every call that reaches GraphQL has a verified caller.
         context.service = request.scope[CALLER_SCOPE_KEY]
-        context.client_address = client_address(request, context.service)
+        context.client_address = client_address(request, context.service, headers)
         if isinstance(request, WebSocket):
             # Verified before the handshake was accepted (`_upgrade`). One context serves
             # the whole connection: each event renews its loaders (`renew_loaders`).
@@ -215,7 +277,7 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
                     _close_when_expired(request, valid_until)
                 )
             return context
-        await _verify_viewer(context, request, auth)
+        await _verify_viewer(context, headers, auth)
         return context
 
 
@@ -235,6 +297,14 @@ async def _deny(websocket: WebSocket, refused: CallerRefused) -> None:
         await websocket.send_denial_response(refused.response())
     else:
         await websocket.close()
+
+
+def _is_json(content_type: str | None) -> bool:
+    """A media type Strawberry's view reads as JSON (it accepts parameters: a charset)."""
+    return (
+        content_type is not None
+        and content_type.partition(";")[0].strip().lower() == "application/json"
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -260,11 +330,14 @@ async def signed_caller(request: Request) -> str:
     )
 
 
-def client_address(request: HTTPConnection, service: str | None) -> str | None:
+def client_address(
+    request: HTTPConnection, service: str | None, headers: Mapping[str, str]
+) -> str | None:
     """The end client's IP address: the entry a signed router added to X-Forwarded-For
-    (the rightmost; anything a client wrote left of it is not trusted), else the peer."""
+    (the rightmost; anything a client wrote left of it is not trusted), else the peer.
+    `headers`: the request's."""
     if service == "router":
-        added = parse_ip(request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
+        added = parse_ip(headers.get("x-forwarded-for", "").rsplit(",", 1)[-1])
         if added is not None:
             return str(added)
     peer = parse_ip(request.client.host) if request.client else None
@@ -272,10 +345,10 @@ def client_address(request: HTTPConnection, service: str | None) -> str | None:
 
 
 async def _verify_viewer(
-    context: RequestContext[Any, Any], request: Request, auth: EdgeAuth
+    context: RequestContext[Any, Any], headers: Mapping[str, str], auth: EdgeAuth
 ) -> None:
     try:
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(headers.get("authorization"))
         viewer: Viewer | None = await auth.tokens.verify(token) if token else None
     except Unauthenticated as error:
         context._auth_error = error

@@ -16,6 +16,7 @@ is accepted.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ class CallerRefused(Exception):
         return JSONResponse({"errors": [error]}, status_code=self.status)
 
 
-def _headers(connection: HTTPConnection) -> dict[str, str]:
+def header_map(connection: HTTPConnection) -> dict[str, str]:
     """The request's headers as one dict, the first of a repeated name winning as in
     Starlette's `Headers` (whose every lookup scans and decodes the whole list: the gate
     makes a dozen)."""
@@ -58,6 +59,21 @@ def _headers(connection: HTTPConnection) -> dict[str, str]:
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in reversed(connection.scope["headers"])
     }
+
+
+# A path that Starlette's URL leaves as it is (nothing escaped, split or dropped).
+_PLAIN_PATH = re.compile(r"/(?!/)[A-Za-z0-9/._~-]*")
+
+
+def _signed_path(connection: HTTPConnection) -> str:
+    """The path and query the signer signed, as Starlette's `URL` reads them; without
+    building that URL (host parsing, escaping, splitting) for the usual plain path."""
+    scope = connection.scope
+    path: str = scope["path"]
+    if not scope.get("query_string") and _PLAIN_PATH.fullmatch(path):
+        return path
+    url = connection.url
+    return f"{url.path}?{url.query}" if url.query else url.path
 
 
 def _refused(message: str) -> CallerRefused:
@@ -70,9 +86,9 @@ class CallerGate:
     # The third-party router's shared credential; None: only signed calls pass.
     router_credential: bytes | None
 
-    async def admit(self, request: Request) -> tuple[str, bytes]:
-        """The verified caller and the request body, or CallerRefused."""
-        headers = _headers(request)
+    async def admit(self, request: Request, headers: Mapping[str, str]) -> tuple[str, bytes]:
+        """The verified caller and the request body, or CallerRefused; `headers`: the
+        request's `header_map`."""
         if ServiceVerifier.is_signed(headers):
             # Header checks first: a forged or stale call is refused unread.
             self._precheck(headers)
@@ -83,7 +99,7 @@ class CallerGate:
     async def admit_upgrade(self, connection: HTTPConnection) -> str:
         """The verified caller of a WebSocket upgrade (a GET with no body), or
         CallerRefused with status 403: a refused handshake is never accepted."""
-        headers = _headers(connection)
+        headers = header_map(connection)
         try:
             if ServiceVerifier.is_signed(headers):
                 self._precheck(headers)
@@ -101,10 +117,8 @@ class CallerGate:
     async def _verify(
         self, connection: HTTPConnection, headers: Mapping[str, str], method: str, body: bytes
     ) -> str:
-        url = connection.url
-        path = f"{url.path}?{url.query}" if url.query else url.path
         try:
-            return await self.services.verify(method, path, headers, body)
+            return await self.services.verify(method, _signed_path(connection), headers, body)
         except ServiceAuthError as error:
             raise _refused(f"Service signature refused: {error}.") from None
 

@@ -49,21 +49,15 @@ from graphql import (
     get_operation_ast,
     parse,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import Authenticated, Key, RequiresScopes
 from strawberry.permission import BasePermission
 from strawberry.schema.schema import StreamResult
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema_directive import Location
+from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
@@ -87,6 +81,7 @@ from coursegraph.limits import (
     count_objects,
 )
 from coursegraph.log import get_logger
+from coursegraph.operation_pipeline import OperationPipeline, PipelineRunner, PreparedOperations
 
 # 2.9: the first version with the demand control directives (@cost, @listSize), and the
 # newest The Guild's composer accepts (2.11, Strawberry's default, is refused).
@@ -361,8 +356,7 @@ class ResultSizeLimiter(SchemaExtension):
             ]
 
 
-# Built once: the validation cache keys on the rule classes, and each limiter instance
-# makes new ones.
+# Built once: each limiter instance makes new rule classes.
 LIMIT_RULES = (
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
@@ -388,6 +382,15 @@ class SubgraphSchema(strawberry.federation.Schema):
             # the loads were registered as the references were resolved, so they batch.
             return cast(list[FederationAny], _gathered(items))
         return items
+
+    def create_extensions_runner(
+        self, execution_context: StrawberryExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """The pipeline's phases called directly (`PipelineRunner`) when it is the only
+        extension, as `build_schema` makes it."""
+        if len(extensions) == 1 and isinstance(extensions[0], OperationPipeline):
+            return PipelineRunner(execution_context, extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)
 
     async def stream(self, *args: Any, **kwargs: Any) -> StreamResult:
         """Subscription results (WebSocket) get the same error formatting as HTTP answers
@@ -536,6 +539,16 @@ def build_schema(
     """`cache_hints`: what the router may cache of this subgraph's answers
     (coursegraph/cache_control.py); none: every answer is `no-store`."""
     policies: list[PolicyCache] = []
+    prepared = PreparedOperations(MAX_TOKENS, LIMIT_RULES)
+    # Around execution, outermost first. CacheControl first, so it sees the answer last
+    # (after the limiters may have replaced it); its policies are built with the schema
+    # below (hints checked against its types).
+    stages: list[Callable[[], SchemaExtension]] = [
+        lambda: CacheControl(policies[0]),
+        lambda: CostLimiter(MAX_COST),
+        lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
+        InputHygiene,
+    ]
     schema = SubgraphSchema(
         query=query,
         mutation=mutation,
@@ -545,18 +558,10 @@ def build_schema(
         scalar_overrides={Decimal: DECIMAL_SCALAR},
         execution_context_class=SubgraphExecution,
         extensions=[
-            # First, so it sees the answer last (after the limiters may have replaced it).
-            # Its policies are built with the schema below (hints checked against its types).
-            lambda: CacheControl(policies[0]),
-            # The token limit is applied by the parser; a cached parse skips it, and the
-            # validation cache keeps depth and alias verdicts with the document.
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=1000),
-            lambda: ValidationCache(maxsize=1000),
-            lambda: AddValidationRules(list(LIMIT_RULES)),
-            lambda: CostLimiter(MAX_COST),
-            lambda: ResultSizeLimiter(MAX_RESULT_OBJECTS),
-            InputHygiene,
+            # One extension (coursegraph/operation_pipeline.py): the token limit applies
+            # when a text is first parsed; its document and its verdict under the depth and
+            # alias rules are kept per text.
+            lambda: OperationPipeline(prepared, stages),
         ],
     )
     # Before the guards of the access directives wrap resolvers: a guarded field is not plain.
