@@ -16,32 +16,54 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionNode,
+)
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField, Selection
 
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R")
 
 
-def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+def _fields(
+    selections: Iterable[SelectionNode], fragments: dict[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
     for selection in selections:
-        if isinstance(selection, SelectedField):
+        if isinstance(selection, FieldNode):
             yield selection
-        else:  # an inline fragment or a fragment spread
-            yield from _fields(selection.selections)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set.selections, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            yield from _fields(fragments[selection.name.value].selection_set.selections, fragments)
+
+
+def _children(field: FieldNode) -> tuple[SelectionNode, ...]:
+    return tuple(field.selection_set.selections) if field.selection_set is not None else ()
 
 
 def selects(info: Info[Any, Any], *path: str) -> frozenset[str]:
     """The names (GraphQL spelling) of the fields selected at `path` below the current
-    field: `selects(info, "edges", "node")` in `courses` → {"id", "lectureCount", …}."""
-    level = [child for field in _fields(info.selected_fields) for child in field.selections]
+    field: `selects(info, "edges", "node")` in `courses` → {"id", "lectureCount", …}.
+    Read from graphql-core's nodes: Strawberry's `selected_fields` converts the whole
+    sub-tree, arguments and directives included (the course page's largest frame that
+    was not SQL)."""
+    raw = info._raw_info
+    fragments = raw.fragments
+    level = [child for field in raw.field_nodes for child in _children(field)]
     for name in path:
         level = [
-            child for field in _fields(level) if field.name == name for child in field.selections
+            child
+            for field in _fields(level, fragments)
+            if field.name.value == name
+            for child in _children(field)
         ]
-    return frozenset(field.name for field in _fields(level))
+    return frozenset(field.name.value for field in _fields(level, fragments))
 
 
 def now_or_later(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:

@@ -71,6 +71,14 @@ async def test_selects_sees_fields_through_fragments() -> None:
     assert [frozenset({"n", "doubled", "label"})] == SEEN
 
 
+async def test_selects_follows_its_path_through_fragments_and_aliases() -> None:
+    await run(
+        "query { page { ...P ... on Page { again: items { label } } } }"
+        " fragment P on Page { items { n } }"
+    )
+    assert [frozenset({"n", "label"})] == SEEN
+
+
 async def test_items_answer_from_the_loaded_list_in_one_batch() -> None:
     data = await run("{ page { items { n doubled label } } }")
     assert data == {
