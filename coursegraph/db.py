@@ -34,6 +34,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
 from coursegraph.pool import IdleClosingPool
+from coursegraph.settings import Settings
 
 # Older pooled connections are replaced, so one cut silently (no FIN) is not kept forever.
 POOL_RECYCLE_SECONDS = 1800
@@ -112,6 +113,18 @@ def _retry_first_read(state: ORMExecuteState) -> Result[Any] | None:
             raise
         session.rollback()  # frees the invalidated connection; the identity map is empty
         return state.invoke_statement()
+
+
+def service_database(settings: Settings, service: str) -> Database:
+    """A subgraph's database, pooled as the settings say (`DATABASE_POOL_SIZE`,
+    `DATABASE_POOL_IDLE_SECONDS`)."""
+    return Database(
+        create_engine(
+            settings.database_url_for(service),
+            pool_size=settings.database_pool_size,
+            idle_seconds=settings.database_pool_idle_seconds,
+        )
+    )
 
 
 class Database:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from contracts.events import entities_of
-from coursegraph.db import Database, create_engine
+from coursegraph.db import Database, service_database
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.http import GraphQLServiceClient, signed_client
 from coursegraph.live import LiveFeed
@@ -48,13 +48,7 @@ async def bootstrap(
     """`relay=False` for short-lived processes (seeding): they leave delivery to servers.
     `section` defaults to the environment's."""
     section = section or load_section(CoursesSettings)
-    database = Database(
-        create_engine(
-            settings.database_url_for("courses"),
-            pool_size=settings.database_pool_size,
-            idle_seconds=settings.database_pool_idle_seconds,
-        )
-    )
+    database = service_database(settings, "courses")
     users = UsersClient(_client(settings, "users"))
     payments = PaymentsClient(_client(settings, "payments"))
     files = FilesClient(_client(settings, "files"))

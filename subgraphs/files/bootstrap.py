@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from contracts.events import entities_of
 from coursegraph.background import PollingLoop
-from coursegraph.db import Database, create_engine
+from coursegraph.db import Database, service_database
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
@@ -96,13 +96,7 @@ async def bootstrap(
     section = section or load_section(FilesSettings)
     storage = make_storage(settings, section)
     processor = make_processor(section, storage)
-    database = Database(
-        create_engine(
-            settings.database_url_for("files"),
-            pool_size=settings.database_pool_size,
-            idle_seconds=settings.database_pool_idle_seconds,
-        )
-    )
+    database = service_database(settings, "files")
     files = FileService(database, storage, processor, section)
     courses = CoursesClient(settings)
     bus: EventBus = await connect_bus(settings)

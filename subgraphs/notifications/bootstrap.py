@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from coursegraph.consumers import EventConsumer
-from coursegraph.db import Database, create_engine
+from coursegraph.db import Database, service_database
 from coursegraph.events import connect_bus
 from coursegraph.live import LiveFeed
 from coursegraph.log import get_logger
@@ -70,13 +70,7 @@ async def bootstrap(
     ):
         # Unsubscribe links are signed with a key derived from it.
         raise RuntimeError("SERVICE_SECRET_KEY must be set in production (it signs mail links)")
-    database = Database(
-        create_engine(
-            settings.database_url_for("notifications"),
-            pool_size=settings.database_pool_size,
-            idle_seconds=settings.database_pool_idle_seconds,
-        )
-    )
+    database = service_database(settings, "notifications")
     public_url = section.notifications_public_url or settings.service_url("notifications")
     links = UnsubscribeLinks(settings.derived_key(KEY_PURPOSE), public_url)
     bus = await connect_bus(settings)

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from contracts.events import entities_of
 from contracts.events.payments import SandboxWebhook
 from coursegraph.background import PollingLoop
-from coursegraph.db import Database, create_engine
+from coursegraph.db import Database, service_database
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.live import LiveFeed
 from coursegraph.log import get_logger
@@ -114,13 +114,7 @@ async def bootstrap(
     """`background=False` (the CLI): no relay loop and no periodic reconciler. `section`
     defaults to the environment's."""
     section = section or load_section(PaymentsSettings)
-    database = Database(
-        create_engine(
-            settings.database_url_for("payments"),
-            pool_size=settings.database_pool_size,
-            idle_seconds=settings.database_pool_idle_seconds,
-        )
-    )
+    database = service_database(settings, "payments")
     providers, sandbox = configured_providers(settings, section, database)
     courses = CoursesClient.from_settings(settings)
     bus = await connect_bus(settings)

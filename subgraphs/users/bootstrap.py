@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from contracts.events import entities_of
 from coursegraph.background import PollingLoop
-from coursegraph.db import Database, create_engine
+from coursegraph.db import Database, service_database
 from coursegraph.events import EventBus, connect_bus
 from coursegraph.outbox import OutboxRelay
 from coursegraph.settings import Settings, load_section
@@ -41,13 +41,7 @@ async def bootstrap(
     """`section` defaults to the environment's; `relay=False` for short-lived processes
     (CLI, seeding): they leave delivery to servers."""
     section = section or load_section(UsersSettings)
-    database = Database(
-        create_engine(
-            settings.database_url_for("users"),
-            pool_size=settings.database_pool_size,
-            idle_seconds=settings.database_pool_idle_seconds,
-        )
-    )
+    database = service_database(settings, "users")
     keys = key_store(settings, section)
     keys.load(create=True)
     window_seconds = section.throttle_window_seconds(settings)
