@@ -412,11 +412,13 @@ class SubgraphSchema(strawberry.federation.Schema):
         for representation, (resolve_reference, takes_info) in zip(
             representations, references, strict=True
         ):
-            del representation["__typename"]
+            # A new dict, not the representation itself (Strawberry's way): the info in it
+            # would close a reference cycle through the operation's variables.
+            kwargs = {key: value for key, value in representation.items() if key != "__typename"}
             if takes_info:
-                representation["info"] = info
+                kwargs["info"] = info
             try:
-                result = resolve_reference(**representation)
+                result = resolve_reference(**kwargs)
             except Exception as error:  # reported at the item's path
                 result = error
             results.append(result)

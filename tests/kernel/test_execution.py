@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -366,3 +367,41 @@ async def test_a_null_item_in_a_non_null_list() -> None:
 async def test_lists_without_objects_keep_the_general_path() -> None:
     result = await _both("{ items { tags } loose { tags } }", [_item(tags=["x", "y"])])
     assert result.data["items"] == [{"tags": ["x", "y"]}]
+
+
+@strawberry.federation.type(keys=["id"])
+class Traced:
+    id: strawberry.ID
+
+    @classmethod
+    def resolve_reference(cls, info: Info, id: strawberry.ID) -> Traced:
+        assert info.field_name == "_entities"
+        return cls(id=id)
+
+    @strawberry.field
+    async def later(self) -> str:
+        return str(await _later(self.id))
+
+
+async def test_an_execution_leaves_no_reference_cycle() -> None:
+    """A request's executor, context and entities are freed by reference counting when it
+    ends, not left to the cyclic collector (coursegraph/execution.py's module docstring)."""
+    schema = build_schema(Query, types=[Traced])
+    query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Traced { id later } } }"
+    variables = {"r": [{"__typename": "Traced", "id": str(n)} for n in range(3)]}
+    assert (await schema.execute(query, variables)).data == {
+        "_entities": [{"id": str(n), "later": str(n)} for n in range(3)]
+    }
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            result = await schema.execute(query, variables, context_value={"viewer": None})
+            assert result.errors is None
+        del result
+        gc.collect()
+        left = [type(o).__qualname__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
