@@ -28,6 +28,23 @@ async def cpu_per_op(op: Callable[[], Awaitable[object]], count: int, rounds: in
     return (await per_op(op, count, rounds))[0]
 
 
+async def cyclic_garbage(op: Callable[[], Awaitable[object]], count: int) -> float:
+    """Objects per call of `op` that only the cyclic collector frees: reference cycles
+    (and what hangs off them) that the young collections then free in one pause."""
+    import gc
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(count):
+            await op()
+        gc.collect()
+        return len(gc.garbage) / count
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
 async def per_op(
     op: Callable[[], Awaitable[object]], count: int, rounds: int
 ) -> tuple[float, float]:
@@ -282,7 +299,10 @@ def bench_testquery(rounds: int) -> None:
                 raise SystemExit("wrong TestQuery response")
             for _ in range(100):  # warm: plan cache, connection pools
                 await call()
-            return [await cpu_per_op(call, 200, 1) for _ in range(rounds)]
+            samples = [await cpu_per_op(call, 200, 1) for _ in range(rounds)]
+            left = await cyclic_garbage(call, 50)
+            print(f"objects left to the cyclic collector per request: {left:.1f}")
+            return samples
 
     subgraphs = subprocess.Popen(
         ["node", str(bench / "subgraphs" / "server.mjs"), "--port", "4210"],
@@ -597,7 +617,11 @@ def bench_courses(rounds: int, count: int, profile: str | None) -> None:
                     stats.sort_stats("cumulative").print_stats(40)
                     outputs[f"{name}.profile.txt"] = out.getvalue()
                 cpu, wall = await per_op(op, count, rounds)
-                print(f"  {name:<24} {cpu:8,.0f} µs CPU  {wall:8,.0f} µs wall")
+                left = await cyclic_garbage(op, 20)
+                print(
+                    f"  {name:<24} {cpu:8,.0f} µs CPU  {wall:8,.0f} µs wall"
+                    f"  {left:6.1f} objects left to the cyclic collector"
+                )
 
     import uvloop
 
