@@ -178,7 +178,9 @@ class Database:
         return await self._run(statement, parameters)
 
     async def returning(
-        self, statement: ReturningUpdate[Any], parameters: Mapping[str, Any] | None = None
+        self,
+        statement: ReturningUpdate[*tuple[Any, ...]],
+        parameters: Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         """The rows one `UPDATE … RETURNING` returns, run as `rows` runs a read: outside
         any transaction, so it commits alone (atomic, as any single statement is), with
@@ -189,7 +191,7 @@ class Database:
 
     async def _run(
         self,
-        statement: Select[*tuple[Any, ...]] | ReturningUpdate[Any],
+        statement: Select[*tuple[Any, ...]] | ReturningUpdate[*tuple[Any, ...]],
         parameters: Mapping[str, Any] | None,
     ) -> list[tuple[Any, ...]]:
         sync_engine = self.engine.sync_engine
@@ -204,7 +206,7 @@ class Database:
 
     def _compile(
         self,
-        statement: Select[*tuple[Any, ...]] | ReturningUpdate[Any],
+        statement: Select[*tuple[Any, ...]] | ReturningUpdate[*tuple[Any, ...]],
         parameters: Mapping[str, Any] | None,
     ) -> tuple[Compiled, str, list[Any]]:
         """The compiled statement, its SQL and its positional parameters, exactly as
