@@ -65,7 +65,7 @@ from tests.services import nats_server  # noqa: E402
 OPERATIONS = REPO_ROOT / "clients" / "operations"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "coursegraph"
-SCENARIOS = ("catalog", "search", "course", "public-course", "learning", "mix")
+SCENARIOS = ("catalog", "search", "course", "public-course", "learning", "write", "mix")
 GATEWAYS = ("coursegraph", "hive", "postgraphile")
 # What PostGraphile (bench/postgraphile/) does not answer, and why: it serves the public
 # catalog and course pages only.
@@ -73,6 +73,7 @@ POSTGRAPHILE_SKIPS = {
     "search": "no ranked full-text search in PostGraphile's Amber preset",
     "course": "signed in: the viewer's enrollment needs JWT auth and per-viewer rows",
     "learning": "signed in: the viewer's enrollments",
+    "write": "signed in: progress reports are mutations of the viewer's enrollments",
     "mix": "holds signed-in pages, search and writes",
 }
 POSTGRAPHILE = BENCH / "postgraphile"
@@ -519,6 +520,8 @@ def prepare_requests(
         "course": course_list,
         "public-course": public_course_list,
         "learning": learning_list,
+        # The mix's writes alone, one per student (what a write costs on its own).
+        "write": write_list,
     }
     # 60 % catalog and course pages, 20 % my learning, 10 % search, 10 % writes: a list
     # of 100 drawn evenly from each part, so wrk's uniform draws keep the proportions.

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.util import greenlet_spawn
 
 from coursegraph.pool import IdleClosingPool
@@ -170,14 +171,28 @@ class Database:
         more when its connection proves dead. `parameters`: values of the statement's
         `bindparam`s that have none."""
         try:
-            return await self._read(statement, parameters)
+            return await self._run(statement, parameters)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
-        return await self._read(statement, parameters)
+        return await self._run(statement, parameters)
 
-    async def _read(
-        self, statement: Select[*tuple[Any, ...]], parameters: Mapping[str, Any] | None
+    async def returning(
+        self,
+        statement: ReturningUpdate[*tuple[Any, ...]],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The rows one `UPDATE … RETURNING` returns, run as `rows` runs a read: outside
+        any transaction, so it commits alone (atomic, as any single statement is), with
+        no BEGIN/COMMIT round trips. Only for a change that needs nothing else written in
+        its transaction. Not run again when its connection proves dead: it may have
+        committed."""
+        return await self._run(statement, parameters)
+
+    async def _run(
+        self,
+        statement: Select[*tuple[Any, ...]] | ReturningUpdate[*tuple[Any, ...]],
+        parameters: Mapping[str, Any] | None,
     ) -> list[tuple[Any, ...]]:
         sync_engine = self.engine.sync_engine
         if sync_engine.dispatch.before_cursor_execute or sync_engine.dispatch.after_cursor_execute:
@@ -190,7 +205,9 @@ class Database:
         return await self._fetch(compiled, sql, values)
 
     def _compile(
-        self, statement: Select[*tuple[Any, ...]], parameters: Mapping[str, Any] | None
+        self,
+        statement: Select[*tuple[Any, ...]] | ReturningUpdate[*tuple[Any, ...]],
+        parameters: Mapping[str, Any] | None,
     ) -> tuple[Compiled, str, list[Any]]:
         """The compiled statement, its SQL and its positional parameters, exactly as
         SQLAlchemy's execution context would send them to asyncpg."""

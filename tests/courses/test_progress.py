@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
+from coursegraph.settings import Settings
 from tests.courses.api import ISSUE_CERTIFICATE, People, enroll, progress, published_course
 from tests.helpers import gql
 
@@ -40,6 +42,27 @@ async def test_progress_keeps_the_highest_values_and_completes_at_100(
     later = (await progress(courses_url, student, course_id, 100, 2000)).ok()["updateProgress"]
     assert later["completedAt"] == done["completedAt"]  # completed once
     assert later["totalWatchTime"] == 2000
+
+
+async def test_completion_is_announced_once_whatever_follows(
+    courses_url: str, courses_settings: Settings, people: People
+) -> None:
+    course_id, _ = await _enrolled(courses_url, people)
+    student = people.make()
+    (await enroll(courses_url, student, course_id)).ok()
+    for value in (50, 100, 100, 30):
+        (await progress(courses_url, student, course_id, value)).ok()
+    connection = await asyncpg.connect(courses_settings.database_url_for("courses"))
+    try:
+        announced = await connection.fetchval(
+            "SELECT count(*) FROM courses.outbox WHERE topic = 'enrollment.completed'"
+            " AND payload->>'userId' = $1 AND payload->>'courseId' = $2",
+            student.id,
+            course_id,
+        )
+    finally:
+        await connection.close()
+    assert announced == 1
 
 
 async def test_concurrent_reports_keep_the_maximum(courses_url: str, people: People) -> None:

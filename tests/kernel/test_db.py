@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Numeric, Select, bindparam, select, text
+from sqlalchemy import Numeric, Select, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -196,5 +196,27 @@ async def test_core_rows_are_what_sqlalchemy_returns(url: str) -> None:
         assert not raised.value.connection_invalidated
         assert "division by zero" in str(raised.value)
         assert await database.rows(select(Measure.id).where(Measure.id == 3)) == [(3,)]
+    finally:
+        await database.dispose()
+
+
+async def test_an_update_returning_commits_alone_with_converted_rows(url: str) -> None:
+    database = Database(create_engine(url, pool_size=1))
+    statement = (
+        update(Measure)
+        .where(Measure.id == bindparam("wanted"))
+        .values(ratio=Measure.ratio * 2)
+        .returning(Measure.id, Measure.ratio, Measure.flag)
+    )
+    try:
+        assert await database.returning(statement, {"wanted": 2}) == [(2, 25.0, False)]
+        assert await database.returning(statement, {"wanted": -1}) == []
+        # Committed: a connection of another client sees it.
+        other = await asyncpg.connect(async_url(url).replace("+asyncpg", "", 1))
+        try:
+            ratio = await other.fetchval(f'SELECT ratio FROM "{SCHEMA}".measure WHERE id = 2')
+            assert float(ratio) == 25.0
+        finally:
+            await other.close()
     finally:
         await database.dispose()
