@@ -21,7 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from coursegraph.db import one_of, schema_metadata
@@ -75,7 +75,8 @@ class Course(Base):
             "(price_amount_minor IS NULL) = (currency IS NULL)", name="price_has_currency"
         ),
         CheckConstraint("price_amount_minor >= 0", name="price_not_negative"),
-        Index("ix_courses_search", "search", postgresql_using="gin"),
+        # A search's matches per time block (courses_0005's `search_matches`).
+        Index("ix_courses_search", "search", "search_blocks", postgresql_using="gin"),
         # The catalog's keyset order, per status and per teacher.
         Index("ix_courses_status_created", "status", "created_at", "id"),
         Index("ix_courses_teacher_created", "teacher_id", "created_at", "id"),
@@ -106,6 +107,13 @@ class Course(Base):
             "setweight(to_tsvector('english', coalesce(description, '')), 'B')",
             persisted=True,
         ),
+        deferred=True,
+    )
+    # The aligned blocks of 4**k hours (k = 0..9) created_at falls in: a search reads its
+    # matches block by block, newest first (migration courses_0005).
+    search_blocks: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger),
+        Computed("courses.search_blocks(created_at)", persisted=True),
         deferred=True,
     )
 

@@ -16,12 +16,32 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, null, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    ScalarSelect,
+    Select,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    column,
+    func,
+    null,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from contracts.events.courses import CourseChange, CourseUpdated
 from coursegraph import outbox
@@ -151,11 +171,78 @@ class CoursePage:
     counts: list[Counts] = field(default_factory=list)
 
 
-def _tsquery(search: str) -> ScalarSelect[Any]:
-    """The search's tsquery as a one-row subquery: PostgreSQL parses it once per statement.
-    As a plain call it was parsed again for every row in the generic plan the prepared
-    statement gets after five runs: in every `ts_rank` and every recheck (a phrase)."""
-    return select(func.websearch_to_tsquery(SEARCH_CONFIG, search)).scalar_subquery()
+def _tsquery() -> ScalarSelect[Any]:
+    """The search's tsquery (parameter `search`) as a one-row subquery: PostgreSQL parses
+    it once per statement. As a plain call it was parsed again for every row in the generic
+    plan the prepared statement gets after five runs: in every `ts_rank` and every recheck
+    (a phrase)."""
+    text = bindparam("search", type_=String)
+    return select(func.websearch_to_tsquery(SEARCH_CONFIG, text)).scalar_subquery()
+
+
+def _search_matches() -> TableValuedAlias:
+    """The courses a search ranks: its SEARCH_CANDIDATES newest matches, which
+    `courses.search_matches` (migration courses_0005) reads block by block of creation
+    time, newest first, so a common term costs about that many heap rows however many
+    courses match, and ranking costs at most that many `ts_rank` calls. Parameters:
+    `search`, `statuses`, `teacher_id`, `free_only` (`_search_parameters`)."""
+    return func.courses.search_matches(
+        _tsquery(),
+        bindparam("statuses", type_=ARRAY(Text)),
+        bindparam("teacher_id", type_=Uuid),
+        bindparam("free_only", type_=Boolean),
+        SEARCH_CANDIDATES,
+    ).table_valued(
+        column("id", Uuid),
+        column("created_at", DateTime(timezone=True)),
+        column("search", TSVECTOR),
+        name="candidates",
+    )
+
+
+def _search_parameters(catalog: CatalogFilter) -> dict[str, Any]:
+    return {
+        "search": catalog.search,
+        "statuses": [str(status) for status in catalog.statuses],
+        "teacher_id": catalog.teacher_id,
+        "free_only": catalog.free_only,
+    }
+
+
+@cache
+def _search_statement(counts: WithCounts, after: bool) -> Select[Any]:
+    """A search page, built once per shape so each request only binds its values (its
+    cache key and SQL are then SQLAlchemy's memoized ones): the candidates ranked and
+    counted, the page's rows (`limit`, after `after_rank`, `after_created_at`,
+    `after_id` when `after`) cut from them, and only those joined back to their courses.
+    """
+    candidates = _search_matches()
+    ranked = select(
+        candidates.c.id,
+        candidates.c.created_at,
+        func.ts_rank(candidates.c.search, _tsquery()).label("rank"),
+        func.count().over().label("total"),
+    ).subquery("ranked")
+    keys = [ranked.c.rank, ranked.c.created_at, ranked.c.id]
+    page_rows = select(ranked)
+    if after:
+        # Every key sorts descending, so "after" is one row comparison.
+        bound = tuple_(
+            bindparam("after_rank", type_=Float),
+            bindparam("after_created_at", type_=DateTime(timezone=True)),
+            bindparam("after_id", type_=Uuid),
+        )
+        page_rows = page_rows.where(tuple_(*keys) < bound)
+    limit = bindparam("limit", type_=Integer)
+    in_page = page_rows.order_by(*(k.desc() for k in keys)).limit(limit).subquery("page")
+    return (
+        select(*COURSE_COLUMNS, *counts.columns(), in_page.c.rank, in_page.c.total)
+        .join_from(Course, in_page, in_page.c.id == Course.id)
+        .order_by(in_page.c.rank.desc(), in_page.c.created_at.desc(), in_page.c.id.desc())
+    )
+
+
+_SEARCH_COUNT = select(func.count()).select_from(_search_matches())
 
 
 def _counted(row: Sequence[Any]) -> tuple[CourseRow, Counts]:
@@ -457,7 +544,7 @@ class CourseService:
         cursor = CourseCursor.decode(after, catalog.key) if after else None
 
         if catalog.search is not None:
-            return await self._search_page(catalog, catalog.search, first, cursor, counts)
+            return await self._search_page(catalog, first, cursor, counts)
         # The listing's count is an uncorrelated subquery: PostgreSQL runs it once.
         counted = self._count_statement(catalog).correlate(None).scalar_subquery()
         statement = self._where(
@@ -482,34 +569,17 @@ class CourseService:
     async def _search_page(
         self,
         catalog: CatalogFilter,
-        search: str,
         first: int,
         cursor: CourseCursor | None,
         counts: WithCounts,
     ) -> CoursePage:
-        """One statement: the candidates ranked and counted, the page's rows cut from
-        them, and only those joined back to their courses."""
-        candidates = self._search_candidates(catalog).subquery("candidates")
-        query = _tsquery(search)
-        ranked = select(
-            candidates.c.id,
-            candidates.c.created_at,
-            func.ts_rank(candidates.c.search, query).label("rank"),
-            func.count().over().label("total"),
-        ).subquery("ranked")
-        keys = [ranked.c.rank, ranked.c.created_at, ranked.c.id]
-        page_rows = select(ranked)
+        """One statement (`_search_statement`)."""
+        parameters = {**_search_parameters(catalog), "limit": first + 1}
         if cursor is not None:
-            # Every key sorts descending, so "after" is one row comparison.
-            bound = tuple_(cursor.rank, cursor.created_at, cursor.id)
-            page_rows = page_rows.where(tuple_(*keys) < bound)
-        in_page = page_rows.order_by(*(k.desc() for k in keys)).limit(first + 1).subquery("page")
-        statement = (
-            select(*COURSE_COLUMNS, *counts.columns(), in_page.c.rank, in_page.c.total)
-            .join_from(Course, in_page, in_page.c.id == Course.id)
-            .order_by(in_page.c.rank.desc(), in_page.c.created_at.desc(), in_page.c.id.desc())
-        )
-        rows = await self._db.rows(statement)
+            parameters.update(
+                after_rank=cursor.rank, after_created_at=cursor.created_at, after_id=cursor.id
+            )
+        rows = await self._db.rows(_search_statement(counts, cursor is not None), parameters)
         page = [(*_counted(row), row[-2]) for row in rows[:first]]
         cursors = [
             CourseCursor(created_at=course.created_at, id=course.id, rank=float(rank)).encode(
@@ -531,15 +601,16 @@ class CourseService:
         page."""
         if catalog.total is not None:
             return catalog.total
-        rows = await self._db.rows(self._count_statement(catalog))
+        if catalog.search is not None:
+            rows = await self._db.rows(_SEARCH_COUNT, _search_parameters(catalog))
+        else:
+            rows = await self._db.rows(self._count_statement(catalog))
         return int(rows[0][0] or 0)
 
     def _count_statement(self, catalog: CatalogFilter) -> Select[Any]:
+        """The count of a listing without a search."""
         statement: Select[Any]
-        if catalog.search is not None:
-            candidates = self._search_candidates(catalog).subquery()
-            statement = select(func.count()).select_from(candidates)
-        elif catalog.teacher_id is not None:
+        if catalog.teacher_id is not None:
             statement = self._where(select(func.count()).select_from(Course), catalog)
         else:
             statement = select(func.coalesce(func.sum(CourseCount.courses), 0)).where(
@@ -548,17 +619,6 @@ class CourseService:
             if catalog.free_only:
                 statement = statement.where(CourseCount.is_free)
         return statement
-
-    def _search_candidates(self, catalog: CatalogFilter) -> Select[uuid.UUID, datetime, str]:
-        """The courses a search ranks: its SEARCH_CANDIDATES newest matches. The planner
-        takes them from the GIN index or, for a term many courses have, walks the
-        newest-first index until it has enough, so ranking costs at most that many
-        `ts_rank` calls however large the catalog and however common the term."""
-        return (
-            self._where(select(Course.id, Course.created_at, Course.search), catalog)
-            .order_by(Course.created_at.desc(), Course.id.desc())
-            .limit(SEARCH_CANDIDATES)
-        )
 
     @staticmethod
     def _filter(
@@ -587,8 +647,6 @@ class CourseService:
             statement = statement.where(Course.teacher_id == catalog.teacher_id)
         if catalog.free_only:
             statement = statement.where(Course.price_amount_minor.is_(None))
-        if catalog.search is not None:
-            statement = statement.where(Course.search.bool_op("@@")(_tsquery(catalog.search)))
         return statement
 
     # ------------------------------------------------------------------ batched reads
