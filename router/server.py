@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -46,6 +47,7 @@ from router.stage import Edge, EdgeRefusal, Exchange
 from router.subscriptions.http import serve_http, streaming_mode
 from router.subscriptions.stream import RELOADED, Serving, Streams
 from router.subscriptions.websocket import Session
+from router.wire import DirectPost
 
 GRAPHQL_JSON = "application/json"
 # A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
@@ -108,16 +110,24 @@ class RouterEndpoints:
             router.swap_listeners.append(partial(self.streams.stop_all, RELOADED))
 
     def app(self) -> Starlette:
-        return Starlette(
+        edge_middleware = self.edge.middleware()
+        app = Starlette(
             routes=self.routes(),
             middleware=[
                 # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
-                *self.edge.middleware(),
+                *edge_middleware,
                 # Innermost: the hot endpoint without routing (router/direct.py).
                 Middleware(DirectRoute, method="POST", path="/graphql", endpoint=self.graphql_post),
             ],
             lifespan=self.lifespan,
         )
+        # The router's server protocol answers plain POSTs without ASGI (router/wire.py),
+        # when it knows what the edge's middleware would do to them.
+        if all(layer.cls is CORSMiddleware for layer in edge_middleware):
+            app.state.direct_post = DirectPost(
+                self.graphql_body, self.max_body, cors=bool(edge_middleware)
+            )
+        return app
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -190,6 +200,10 @@ class RouterEndpoints:
             return _error(
                 f"The request body is larger than {max_body} bytes.", 413, "PAYLOAD_TOO_LARGE"
             )
+        return await self.graphql_body(request, raw)
+
+    async def graphql_body(self, request: Request, raw: bytes) -> Response:
+        """POST /graphql once its body is read (within the limit)."""
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
