@@ -54,6 +54,12 @@ GRAPHQL_JSON = "application/json"
 # (debug.query_plan_header decides whether it is answered).
 PLAN_HEADER = "x-coursegraph-plan"
 log = logging.getLogger("router")
+# The router's young generation (coursegraph/collector.py): with 50 TestQueries in flight,
+# the 20,000 default still ran a young collection every ~55 requests, each scanning what
+# the requests in flight hold (~9 ms: 8 % of the CPU, bench/kernel.py-style load in
+# process, docs/benchmarks.md). A request's garbage is freed by reference counting, so at
+# 100,000 net allocations collections (of cycles) come rarely; memory is unchanged.
+YOUNG_THRESHOLD = 100_000
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -147,7 +153,7 @@ class RouterEndpoints:
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
         restore = self._end_streams_on_exit_signal()
         try:
-            with young_generation():
+            with young_generation(YOUNG_THRESHOLD):
                 yield
         finally:
             restore()
