@@ -5,6 +5,7 @@
     DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
     .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
     .venv/bin/python bench/kernel.py testquery        # router CPU per TestQuery, in-process
+    .venv/bin/python bench/kernel.py testquery --concurrency 50   # ... 50 in flight
     .venv/bin/python bench/kernel.py subgraph         # users' and courses' CPU per router call
     .venv/bin/python bench/kernel.py courses          # courses subgraph CPU per app page
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -304,7 +304,7 @@ def http_caller(app: Any, http: str, request: bytes) -> Callable[[], Awaitable[b
     return call
 
 
-def bench_testquery(rounds: int) -> None:
+def bench_testquery(rounds: int, concurrency: int = 1) -> None:
     """bench/run.py's TestQuery through the router's ASGI app (default edge), called in this
     process without an HTTP server in front; the four bench subgraphs answer over real
     HTTP (Node, started here on port 4210). What is left out is uvicorn and the kernel's
@@ -347,26 +347,37 @@ def bench_testquery(rounds: int) -> None:
         + b"\r\n"
         + body
     )
-    # The router's own protocol (router/wire.py) where this checkout has it.
+    # The router's own protocol (router/wire.py) where this checkout's app offers it.
     protocols = {"ASGI app, no server": "", "uvicorn's httptools protocol": "httptools"}
-    if importlib.util.find_spec("router.wire") is not None:
+    if getattr(app.state, "direct_post", None) is not None:
         protocols["router.wire protocol"] = "router.wire:RouterProtocol"
+
+    def caller(http: str) -> Callable[[], Awaitable[bytes]]:
+        return http_caller(app, http, request) if http else asgi
+
+    def together(http: str) -> Callable[[], Awaitable[object]]:
+        """`concurrency` requests at once, each on its own connection."""
+        callers = [caller(http) for _ in range(concurrency)]
+
+        async def call() -> object:
+            return await asyncio.gather(*(c() for c in callers))
+
+        return call
 
     async def measure() -> dict[str, list[float]]:
         async with app.router.lifespan_context(app):
-            calls = {
-                name: http_caller(app, http, request) if http else asgi
-                for name, http in protocols.items()
-            }
-            for call in calls.values():
-                if json.loads(await call()) != expected:
+            for http in protocols.values():
+                if json.loads(await caller(http)()) != expected:
                     raise SystemExit("wrong TestQuery response")
-                for _ in range(100):  # warm: plan cache, connection pools
+            calls = {name: together(http) for name, http in protocols.items()}
+            count = max(1, 200 // concurrency)
+            for call in calls.values():
+                for _ in range(count // 2):  # warm: plan cache, connection pools
                     await call()
             samples: dict[str, list[float]] = {name: [] for name in calls}
             for _ in range(rounds):  # alternated, so other work on the machine hits each
                 for name, call in calls.items():
-                    samples[name].append(await cpu_per_op(call, 200, 1))
+                    samples[name].append(await cpu_per_op(call, count, 1) / concurrency)
             return samples
 
     subgraphs = subprocess.Popen(
@@ -384,7 +395,8 @@ def bench_testquery(rounds: int) -> None:
         uvloop.install()  # the loop uvicorn serves the router on
         for name, samples in asyncio.run(measure()).items():
             print(
-                f"router in-process, TestQuery, {name}: CPU µs per request, median "
+                f"router in-process, TestQuery, {name}, {concurrency} at once: CPU µs per "
+                "request, median "
                 f"{statistics.median(samples):,.0f}, min {min(samples):,.0f} "
                 f"(rounds: {', '.join(f'{s:,.0f}' for s in samples)})"
             )
@@ -706,6 +718,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
     parser.add_argument("--count", type=int, default=200, help="requests per round (courses)")
     parser.add_argument(
+        "--concurrency", type=int, default=1, help="testquery: requests in flight at once"
+    )
+    parser.add_argument(
         "--profile", help="subgraph, courses: cProfile tables (and responses) in this directory"
     )
     args = parser.parse_args()
@@ -713,7 +728,7 @@ def main() -> None:
         bench_workers(args.duration)
         return
     if args.what == "testquery":
-        bench_testquery(args.rounds)
+        bench_testquery(args.rounds, args.concurrency)
         return
     if args.what == "subgraph":
         bench_subgraph(args.rounds, args.profile)
