@@ -5,6 +5,7 @@
     DATABASE_URL=... .venv/bin/python bench/kernel.py db   # one-row reads through Database
     .venv/bin/python bench/kernel.py workers          # router RPS with 1 and 2 workers (wrk)
     .venv/bin/python bench/kernel.py testquery        # router CPU per TestQuery, in-process
+    .venv/bin/python bench/kernel.py testquery --concurrency 50   # ... 50 in flight
     .venv/bin/python bench/kernel.py subgraph         # users' and courses' CPU per router call
     .venv/bin/python bench/kernel.py courses          # courses subgraph CPU per app page
 
@@ -256,7 +257,71 @@ async def asgi_post(
     return b"".join(parts)
 
 
-def bench_testquery(rounds: int) -> None:
+class _Transport:
+    """A client connection's transport for an HTTP protocol driven in this process: it
+    keeps what the protocol writes and wakes the caller when a whole response is there."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.done: asyncio.Future[bytes] | None = None
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+        head, sep, rest = bytes(self.out).partition(b"\r\n\r\n")
+        if not sep or self.done is None:
+            return
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        if len(rest) >= length:
+            self.done.set_result(rest[:length])
+            self.out.clear()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 4300), "peername": ("127.0.0.1", 40000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+def http_caller(app: Any, http: str, request: bytes) -> Callable[[], Awaitable[bytes]]:
+    """POST `request` (raw HTTP/1.1) on one keep-alive connection to uvicorn's HTTP protocol
+    `http` (a name or import string) serving `app`, in this process: the server layer's
+    Python without its socket."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    config = uvicorn.Config(
+        app, http=http, log_config=None, access_log=False, lifespan="off", proxy_headers=False
+    )
+    config.load()
+    state = ServerState()
+    state.default_headers = [(b"date", b"Mon, 07 Dec 2026 00:00:00 GMT"), (b"server", b"uvicorn")]
+    protocol = config.http_protocol_class(  # type: ignore[call-arg]
+        config=config, server_state=state, app_state={}
+    )
+    transport = _Transport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+
+    async def call() -> bytes:
+        transport.done = asyncio.get_running_loop().create_future()
+        protocol.data_received(request)
+        return await transport.done
+
+    return call
+
+
+def bench_testquery(rounds: int, concurrency: int = 1) -> None:
     """bench/run.py's TestQuery through the router's ASGI app (default edge), called in this
     process without an HTTP server in front; the four bench subgraphs answer over real
     HTTP (Node, started here on port 4210). What is left out is uvicorn and the kernel's
@@ -290,18 +355,48 @@ def bench_testquery(rounds: int) -> None:
         (b"content-length", str(len(body)).encode()),
     ]
 
-    async def call() -> bytes:
+    async def asgi() -> bytes:
         return await asgi_post(app, body, headers, ("127.0.0.1", 4300))
 
-    async def measure() -> list[float]:
+    request = (
+        b"POST /graphql HTTP/1.1\r\n"
+        + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        + b"\r\n"
+        + body
+    )
+    # The router's own protocol (router/wire.py) where this checkout's app offers it.
+    protocols = {"ASGI app, no server": "", "uvicorn's httptools protocol": "httptools"}
+    if getattr(app.state, "direct_post", None) is not None:
+        protocols["router.wire protocol"] = "router.wire:RouterProtocol"
+
+    def caller(http: str) -> Callable[[], Awaitable[bytes]]:
+        return http_caller(app, http, request) if http else asgi
+
+    def together(http: str) -> Callable[[], Awaitable[object]]:
+        """`concurrency` requests at once, each on its own connection."""
+        callers = [caller(http) for _ in range(concurrency)]
+
+        async def call() -> object:
+            return await asyncio.gather(*(c() for c in callers))
+
+        return call
+
+    async def measure() -> dict[str, list[float]]:
         async with app.router.lifespan_context(app):
-            if json.loads(await call()) != expected:
-                raise SystemExit("wrong TestQuery response")
-            for _ in range(100):  # warm: plan cache, connection pools
-                await call()
-            samples = [await cpu_per_op(call, 200, 1) for _ in range(rounds)]
-            left = await cyclic_garbage(call, 50)
-            print(f"objects left to the cyclic collector per request: {left:.1f}")
+            for http in protocols.values():
+                if json.loads(await caller(http)()) != expected:
+                    raise SystemExit("wrong TestQuery response")
+            calls = {name: together(http) for name, http in protocols.items()}
+            count = max(1, 200 // concurrency)
+            for call in calls.values():
+                for _ in range(count // 2):  # warm: plan cache, connection pools
+                    await call()
+            samples: dict[str, list[float]] = {name: [] for name in calls}
+            for _ in range(rounds):  # alternated, so other work on the machine hits each
+                for name, call in calls.items():
+                    samples[name].append(await cpu_per_op(call, count, 1) / concurrency)
+            left = await cyclic_garbage(calls["ASGI app, no server"], 20)
+            print(f"objects left to the cyclic collector per request: {left / concurrency:.1f}")
             return samples
 
     subgraphs = subprocess.Popen(
@@ -317,12 +412,13 @@ def bench_testquery(rounds: int) -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         uvloop.install()  # the loop uvicorn serves the router on
-        samples = asyncio.run(measure())
-        print(
-            "router in-process, TestQuery: CPU µs per request, median "
-            f"{statistics.median(samples):,.0f}, min {min(samples):,.0f} "
-            f"(rounds: {', '.join(f'{s:,.0f}' for s in samples)})"
-        )
+        for name, samples in asyncio.run(measure()).items():
+            print(
+                f"router in-process, TestQuery, {name}, {concurrency} at once: CPU µs per "
+                "request, median "
+                f"{statistics.median(samples):,.0f}, min {min(samples):,.0f} "
+                f"(rounds: {', '.join(f'{s:,.0f}' for s in samples)})"
+            )
     finally:
         subgraphs.terminate()
         subgraphs.wait(timeout=10)
@@ -645,6 +741,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per N (workers)")
     parser.add_argument("--count", type=int, default=200, help="requests per round (courses)")
     parser.add_argument(
+        "--concurrency", type=int, default=1, help="testquery: requests in flight at once"
+    )
+    parser.add_argument(
         "--profile", help="subgraph, courses: cProfile tables (and responses) in this directory"
     )
     args = parser.parse_args()
@@ -652,7 +751,7 @@ def main() -> None:
         bench_workers(args.duration)
         return
     if args.what == "testquery":
-        bench_testquery(args.rounds)
+        bench_testquery(args.rounds, args.concurrency)
         return
     if args.what == "subgraph":
         bench_subgraph(args.rounds, args.profile)

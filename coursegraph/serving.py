@@ -31,7 +31,10 @@ def run(
     host: str,
     port: int,
     log_level: str | None = None,
+    http: str = "auto",
 ) -> None:
+    """`http`: uvicorn's HTTP protocol, a name or an import string (the router's own:
+    router/wire.py)."""
     target: Any = app
     if workers > 1:
         os.environ[FACTORY_ARGS_ENV] = json.dumps(dict(factory_args))
@@ -43,6 +46,7 @@ def run(
         host=host,
         port=port,
         log_level=log_level,
+        http=http,
         log_config=None,
         access_log=False,
         # uvicorn would believe X-Forwarded-For from 127.0.0.1; only the signed router may

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -46,12 +47,19 @@ from router.stage import Edge, EdgeRefusal, Exchange
 from router.subscriptions.http import serve_http, streaming_mode
 from router.subscriptions.stream import RELOADED, Serving, Streams
 from router.subscriptions.websocket import Session
+from router.wire import DirectPost
 
 GRAPHQL_JSON = "application/json"
 # A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
 # (debug.query_plan_header decides whether it is answered).
 PLAN_HEADER = "x-coursegraph-plan"
 log = logging.getLogger("router")
+# The router's young generation (coursegraph/collector.py): with 50 TestQueries in flight,
+# the 20,000 default still ran a young collection every ~55 requests, each scanning what
+# the requests in flight hold (~9 ms: 8 % of the CPU, bench/kernel.py-style load in
+# process, docs/benchmarks.md). A request's garbage is freed by reference counting, so at
+# 100,000 net allocations collections (of cycles) come rarely; memory is unchanged.
+YOUNG_THRESHOLD = 100_000
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -108,16 +116,24 @@ class RouterEndpoints:
             router.swap_listeners.append(partial(self.streams.stop_all, RELOADED))
 
     def app(self) -> Starlette:
-        return Starlette(
+        edge_middleware = self.edge.middleware()
+        app = Starlette(
             routes=self.routes(),
             middleware=[
                 # The edge's ASGI layers (CORS), outermost first, in the pipeline's order.
-                *self.edge.middleware(),
+                *edge_middleware,
                 # Innermost: the hot endpoint without routing (router/direct.py).
                 Middleware(DirectRoute, method="POST", path="/graphql", endpoint=self.graphql_post),
             ],
             lifespan=self.lifespan,
         )
+        # The router's server protocol answers plain POSTs without ASGI (router/wire.py),
+        # when it knows what the edge's middleware would do to them.
+        if all(layer.cls is CORSMiddleware for layer in edge_middleware):
+            app.state.direct_post = DirectPost(
+                self.graphql_body, self.max_body, cors=bool(edge_middleware)
+            )
+        return app
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -137,7 +153,7 @@ class RouterEndpoints:
         watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
         restore = self._end_streams_on_exit_signal()
         try:
-            with young_generation():
+            with young_generation(YOUNG_THRESHOLD):
                 yield
         finally:
             restore()
@@ -190,6 +206,10 @@ class RouterEndpoints:
             return _error(
                 f"The request body is larger than {max_body} bytes.", 413, "PAYLOAD_TOO_LARGE"
             )
+        return await self.graphql_body(request, raw)
+
+    async def graphql_body(self, request: Request, raw: bytes) -> Response:
+        """POST /graphql once its body is read (within the limit)."""
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:

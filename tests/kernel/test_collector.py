@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from coursegraph.collector import YOUNG_THRESHOLD, young_generation
+from coursegraph.collector import young_generation
 from router.bootstrap import create_app
+from router.server import YOUNG_THRESHOLD
 from tests.router.conftest import _router
 
 
