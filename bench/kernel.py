@@ -703,7 +703,7 @@ def bench_courses(rounds: int, count: int, profile: str | None) -> None:
                     import io
                     import pstats
 
-                    profiler = cProfile.Profile()
+                    profiler = cProfile.Profile(time.process_time)
                     profiler.enable()
                     await cpu_per_op(op, count, 1)
                     profiler.disable()

@@ -6,7 +6,9 @@ absent (None, [] or 0), duplicate keys each get their value, and no key means no
 
 The keys travel as one array parameter (`key = ANY($1)`), not as an `IN ($1, …, $n)`
 list, which SQLAlchemy renders anew for every execution and PostgreSQL prepares again for
-every number of keys (docs/benchmarks.md, "Where the CPU goes").
+every number of keys (docs/benchmarks.md, "Where the CPU goes"). The statements given are
+meant to be built once (module constants): their keyed form is then built once too, and
+SQLAlchemy computes its cache key once (memoized on the statement) instead of on every read.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def key_params(values: Iterable[Any], name: str = _KEYS) -> dict[str, list[str]]
     return {name: [str(v) for v in values]}
 
 
+@functools.lru_cache(maxsize=256)
+def _keyed(statement: Select[Any], key: InstrumentedAttribute[Any]) -> Select[Any]:
+    # Per statement object and key: a statement built anew for each read would make its
+    # cache key be computed (the statement's whole tree walked) on every read.
+    return statement.where(keys_in(key))
+
+
 @functools.cache
 def _array_type(column: InstrumentedAttribute[Any]) -> ARRAY[Any]:
     # One type object per column: a new one would make every statement's cache key new,
@@ -116,7 +125,7 @@ async def load_by_key(
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
         async with database.read() as session:
-            for row in await session.scalars(statement.where(keys_in(key)), key_params(wanted)):
+            for row in await session.scalars(_keyed(statement, key), key_params(wanted)):
                 grouped[getattr(row, key.key)].append(row)
     if many:
         return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -140,7 +149,7 @@ async def rows_by_key(
     found: dict[Hashable, tuple[*Ts]] = {}
     if wanted:
         at = _position(statement, key.key)
-        for row in await database.rows(statement.where(keys_in(key)), key_params(wanted)):
+        for row in await database.rows(_keyed(statement, key), key_params(wanted)):
             found.setdefault(row[at], typing.cast("tuple[*Ts]", row))
     return [found.get(p) if p is not None else None for p in parsed]
 
@@ -167,7 +176,7 @@ async def rows_grouped_by_key(
     wanted = {p for p in parsed if p is not None}
     grouped: dict[Hashable, list[T]] = defaultdict(list)
     if wanted:
-        for row in await database.rows(statement.where(keys_in(key)), key_params(wanted)):
+        for row in await database.rows(_keyed(statement, key), key_params(wanted)):
             item = make(row)
             grouped[key_of(item)].append(item)
     return [grouped.get(p, []) if p is not None else [] for p in parsed]
@@ -185,8 +194,15 @@ async def count_by_key(
     wanted = {p for p in parsed if p is not None}
     counts: dict[Hashable, int] = {}
     if wanted:
-        statement = select(key, func.count()).where(keys_in(key), *where).group_by(key)
         async with database.read() as session:
-            rows = await session.execute(statement, key_params(wanted))
+            rows = await session.execute(_counting(key, where), key_params(wanted))
             counts = {value: int(n) for value, n in rows}
     return [counts.get(p, 0) if p is not None else 0 for p in parsed]
+
+
+@functools.lru_cache(maxsize=64)
+def _counting(
+    key: InstrumentedAttribute[Any], where: tuple[ColumnElement[bool] | TextClause, ...]
+) -> Select[Any]:
+    # Built once per key and conditions (constants), as `_keyed`.
+    return select(key, func.count()).where(keys_in(key), *where).group_by(key)

@@ -424,20 +424,17 @@ class EnrollmentService:
 
     # ------------------------------------------------------------------ batched reads
     async def get_many(self, enrollment_ids: Sequence[str]) -> list[Enrollment | None]:
-        return await load_by_key(self._db, select(Enrollment), Enrollment.id, enrollment_ids)
+        return await load_by_key(self._db, _ENROLLMENTS, Enrollment.id, enrollment_ids)
 
     async def by_payments(self, payment_ids: Sequence[str]) -> list[Enrollment | None]:
         return await load_by_key(
-            self._db, select(Enrollment), Enrollment.payment_id, payment_ids, parse=str
+            self._db, _ENROLLMENTS, Enrollment.payment_id, payment_ids, parse=str
         )
 
     async def of_users(self, user_ids: Sequence[str]) -> list[list[EnrollmentRow]]:
         """Every enrollment of each user (DROPPED too: they are history), newest first."""
-        newest_first = select(*ENROLLMENT_COLUMNS).order_by(
-            Enrollment.enrolled_at.desc(), Enrollment.id.desc()
-        )
         return await rows_grouped_by_key(
-            self._db, newest_first, Enrollment.user_id, user_ids, _enrollment, _user_id
+            self._db, _NEWEST_FIRST, Enrollment.user_id, user_ids, _enrollment, _user_id
         )
 
     async def current_of(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRow | None]:
@@ -461,7 +458,7 @@ class EnrollmentService:
     async def certificates_of(self, enrollment_ids: Sequence[str]) -> list[CertificateRow | None]:
         found = await rows_grouped_by_key(
             self._db,
-            select(*CERTIFICATE_COLUMNS),
+            _CERTIFICATES,
             Certificate.enrollment_id,
             enrollment_ids,
             _certificate,
@@ -499,6 +496,13 @@ _UPDATE_PROGRESS = (
     .execution_options(synchronize_session=False)
 )
 
+# The batched reads' statements, built once (coursegraph/batch.py: keyed once, and
+# SQLAlchemy's cache key of each computed once).
+_ENROLLMENTS = select(Enrollment)
+_NEWEST_FIRST = select(*ENROLLMENT_COLUMNS).order_by(
+    Enrollment.enrolled_at.desc(), Enrollment.id.desc()
+)
+_CERTIFICATES = select(*CERTIFICATE_COLUMNS)
 # `current_of`'s read, built once: the keys bound at execution.
 _CURRENT_OF = select(*ENROLLMENT_COLUMNS).where(
     keys_in(Enrollment.user_id, "users"), keys_in(Enrollment.course_id, "courses"), CURRENT_WHERE

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -94,7 +94,6 @@ SEARCH_CONFIG = "english"
 SEARCH_CANDIDATES = 1000
 
 _Item = TypeVar("_Item", Section, Lecture)
-_Select = TypeVar("_Select", bound=Select[*tuple[Any, ...]])
 # A `taughtCourses` load: (teacher id, unpublished courses too, at most this many).
 TaughtKey = tuple[str, bool, int]
 # A course's (lectures, ACTIVE + COMPLETED enrollments), read with it; None: not asked.
@@ -545,17 +544,11 @@ class CourseService:
 
         if catalog.search is not None:
             return await self._search_page(catalog, first, cursor, counts)
-        # The listing's count is an uncorrelated subquery: PostgreSQL runs it once.
-        counted = self._count_statement(catalog).correlate(None).scalar_subquery()
-        statement = self._where(
-            select(*COURSE_COLUMNS, *counts.columns(), counted if total else null()), catalog
-        )
+        statement = _listing_page(_shape(catalog), counts, total, cursor is not None)
+        parameters = _listing_params(catalog) | {"limit": first + 1}
         if cursor is not None:
-            statement = statement.where(
-                tuple_(Course.created_at, Course.id) < tuple_(cursor.created_at, cursor.id)
-            )
-        statement = statement.order_by(Course.created_at.desc(), Course.id.desc())
-        rows = await self._db.rows(statement.limit(first + 1))
+            parameters |= {"after_created_at": cursor.created_at, "after_id": cursor.id}
+        rows = await self._db.rows(statement, parameters)
         page = [_counted(row) for row in rows[:first]]
         cursors = [
             CourseCursor(created_at=c.created_at, id=c.id).encode(catalog.key) for c, _ in page
@@ -604,21 +597,8 @@ class CourseService:
         if catalog.search is not None:
             rows = await self._db.rows(_SEARCH_COUNT, _search_parameters(catalog))
         else:
-            rows = await self._db.rows(self._count_statement(catalog))
+            rows = await self._db.rows(_listing_count(_shape(catalog)), _listing_params(catalog))
         return int(rows[0][0] or 0)
-
-    def _count_statement(self, catalog: CatalogFilter) -> Select[Any]:
-        """The count of a listing without a search."""
-        statement: Select[Any]
-        if catalog.teacher_id is not None:
-            statement = self._where(select(func.count()).select_from(Course), catalog)
-        else:
-            statement = select(func.coalesce(func.sum(CourseCount.courses), 0)).where(
-                _one_of(CourseCount.status, catalog.statuses)
-            )
-            if catalog.free_only:
-                statement = statement.where(CourseCount.is_free)
-        return statement
 
     @staticmethod
     def _filter(
@@ -640,41 +620,27 @@ class CourseService:
                 statuses = tuple(CourseStatus)
         return CatalogFilter(statuses, text, teacher, free_only)
 
-    @staticmethod
-    def _where(statement: _Select, catalog: CatalogFilter) -> _Select:
-        statement = statement.where(_one_of(Course.status, catalog.statuses))
-        if catalog.teacher_id is not None:
-            statement = statement.where(Course.teacher_id == catalog.teacher_id)
-        if catalog.free_only:
-            statement = statement.where(Course.price_amount_minor.is_(None))
-        return statement
-
     # ------------------------------------------------------------------ batched reads
     async def get(self, course_id: str) -> CourseRow | None:
         return (await self.get_many([course_id]))[0]
 
     async def get_many(self, course_ids: Sequence[str]) -> list[CourseRow | None]:
-        found = await rows_grouped_by_key(
-            self._db, select(*COURSE_COLUMNS), Course.id, course_ids, _course, _id
-        )
+        found = await rows_grouped_by_key(self._db, _COURSES, Course.id, course_ids, _course, _id)
         return [rows[0] if rows else None for rows in found]
 
     async def get_many_counted(
         self, course_ids: Sequence[str], counts: WithCounts
     ) -> list[tuple[CourseRow, Counts] | None]:
         """`get_many`, with the `counts` of each course read by the same statement."""
-        statement = select(*COURSE_COLUMNS, *counts.columns())
         found = await rows_grouped_by_key(
-            self._db, statement, Course.id, course_ids, _counted, _id_of
+            self._db, _counted_courses(counts), Course.id, course_ids, _counted, _id_of
         )
         return [rows[0] if rows else None for rows in found]
 
     async def get_by_slug(
         self, slug: str, counts: WithCounts = WithCounts()
     ) -> tuple[CourseRow, Counts] | None:
-        rows = await self._db.rows(
-            select(*COURSE_COLUMNS, *counts.columns()).where(Course.slug == slug)
-        )
+        rows = await self._db.rows(_by_slug(counts), {"slug": slug})
         return _counted(rows[0]) if rows else None
 
     async def visible(self, viewer: Viewer | None, course_id: str) -> CourseRow | None:
@@ -730,40 +696,112 @@ class CourseService:
         return out
 
     async def sections_of(self, course_ids: Sequence[str]) -> list[list[SectionRow]]:
-        in_order = select(*SECTION_COLUMNS).order_by(Section.course_id, Section.position)
         return await rows_grouped_by_key(
-            self._db, in_order, Section.course_id, course_ids, _section, _course_id
+            self._db, _SECTIONS, Section.course_id, course_ids, _section, _course_id
         )
 
     async def lectures_of(self, section_ids: Sequence[str]) -> list[list[LectureRow]]:
-        in_order = select(*LECTURE_COLUMNS).order_by(Lecture.section_id, Lecture.position)
         return await rows_grouped_by_key(
-            self._db, in_order, Lecture.section_id, section_ids, _lecture, _section_id
+            self._db, _LECTURES, Lecture.section_id, section_ids, _lecture, _section_id
         )
 
     async def curricula(self, course_ids: Sequence[str]) -> list[Curriculum]:
         """Each course's sections with their lectures: one statement for both levels."""
-        in_order = (
-            select(*SECTION_COLUMNS, *LECTURE_COLUMNS)
-            .outerjoin_from(Section, Lecture, Lecture.section_id == Section.id)
-            .order_by(Section.course_id, Section.position, Lecture.position)
-        )
         found = await rows_grouped_by_key(
-            self._db, in_order, Section.course_id, course_ids, _section_lecture, _pair_course_id
+            self._db, _CURRICULA, Section.course_id, course_ids, _section_lecture, _pair_course_id
         )
         return [_by_section(pairs) for pairs in found]
 
     async def lectures(self, lecture_ids: Sequence[str]) -> list[Lecture | None]:
-        return await load_by_key(self._db, select(Lecture), Lecture.id, lecture_ids)
+        return await load_by_key(self._db, _LECTURE_OBJECTS, Lecture.id, lecture_ids)
 
     async def lectures_by_videos(self, file_ids: Sequence[str]) -> list[Lecture | None]:
         """The lecture whose video each file is, if any."""
         return await load_by_key(
-            self._db, select(Lecture), Lecture.video_file_id, file_ids, parse=str
+            self._db, _LECTURE_OBJECTS, Lecture.video_file_id, file_ids, parse=str
         )
 
     async def lecture_counts(self, course_ids: Sequence[str]) -> list[int]:
         return await count_by_key(self._db, Lecture.course_id, course_ids)
+
+
+# The batched reads' statements, built once (coursegraph/batch.py: keyed once, and
+# SQLAlchemy's cache key of each computed once).
+_COURSES = select(*COURSE_COLUMNS)
+_SECTIONS = select(*SECTION_COLUMNS).order_by(Section.course_id, Section.position)
+_LECTURES = select(*LECTURE_COLUMNS).order_by(Lecture.section_id, Lecture.position)
+_CURRICULA = (
+    select(*SECTION_COLUMNS, *LECTURE_COLUMNS)
+    .outerjoin_from(Section, Lecture, Lecture.section_id == Section.id)
+    .order_by(Section.course_id, Section.position, Lecture.position)
+)
+_LECTURE_OBJECTS = select(Lecture)
+# A listing's filters but its values (bound at execution): (statuses, by teacher, free only).
+_Shape = tuple[tuple[CourseStatus, ...], bool, bool]
+
+
+@cache
+def _counted_courses(counts: WithCounts) -> Select[Any]:
+    return select(*COURSE_COLUMNS, *counts.columns())
+
+
+@cache
+def _by_slug(counts: WithCounts) -> Select[Any]:
+    return _counted_courses(counts).where(Course.slug == bindparam("slug"))
+
+
+def _shape(catalog: CatalogFilter) -> _Shape:
+    return catalog.statuses, catalog.teacher_id is not None, catalog.free_only
+
+
+def _listing_params(catalog: CatalogFilter) -> dict[str, Any]:
+    """The values of `_listing_where`'s parameters for `catalog`."""
+    return {} if catalog.teacher_id is None else {"teacher_id": catalog.teacher_id}
+
+
+def _listing_where(shape: _Shape) -> list[ColumnElement[bool]]:
+    """A listing's conditions (no search): the teacher's id bound at execution."""
+    statuses, by_teacher, free_only = shape
+    where = [_one_of(Course.status, statuses)]
+    if by_teacher:
+        where.append(Course.teacher_id == bindparam("teacher_id"))
+    if free_only:
+        where.append(Course.price_amount_minor.is_(None))
+    return where
+
+
+@lru_cache(maxsize=64)
+def _listing_count(shape: _Shape) -> Select[Any]:
+    """The count of a listing (no search): the whole catalog's counts are kept in
+    `course_counts`; a teacher's listing counts along the teacher's index."""
+    statuses, by_teacher, free_only = shape
+    if by_teacher:
+        return select(func.count()).select_from(Course).where(*_listing_where(shape))
+    statement = select(func.coalesce(func.sum(CourseCount.courses), 0)).where(
+        _one_of(CourseCount.status, statuses)
+    )
+    return statement.where(CourseCount.is_free) if free_only else statement
+
+
+@lru_cache(maxsize=256)
+def _listing_page(shape: _Shape, counts: WithCounts, total: bool, after: bool) -> Select[Any]:
+    """A page of a listing (no search), newest first, with its courses' `counts` and
+    (`total`) the listing's count; `after`: from a cursor (`after_created_at`, `after_id`),
+    the page's size plus one bound as `limit`."""
+    # The listing's count is an uncorrelated subquery: PostgreSQL runs it once.
+    counted = _listing_count(shape).correlate(None).scalar_subquery()
+    statement = select(*COURSE_COLUMNS, *counts.columns(), counted if total else null()).where(
+        *_listing_where(shape)
+    )
+    if after:
+        bound = tuple_(
+            bindparam("after_created_at", type_=Course.created_at.type),
+            bindparam("after_id", type_=Course.id.type),
+        )
+        statement = statement.where(tuple_(Course.created_at, Course.id) < bound)
+    return statement.order_by(Course.created_at.desc(), Course.id.desc()).limit(
+        bindparam("limit", type_=Integer)
+    )
 
 
 def _course(row: Sequence[Any]) -> CourseRow:

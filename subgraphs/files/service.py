@@ -50,6 +50,8 @@ ALLOWED_TYPES: dict[str, frozenset[str]] = {
 MAX_FILE_NAME = 255
 # A claimed row is someone's for this long; a worker that dies frees it after that.
 PROCESSING_LEASE = timedelta(minutes=15)
+# The loader's statement, built once (coursegraph/batch.py).
+_FILES = select(StoredFile)
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w .()\[\]+,-]")
 
 
@@ -365,7 +367,7 @@ class FileService:
         return (await self.get_many([file_id]))[0]
 
     async def get_many(self, file_ids: Sequence[str]) -> list[StoredFile | None]:
-        return await load_by_key(self._db, select(StoredFile), StoredFile.id, file_ids)
+        return await load_by_key(self._db, _FILES, StoredFile.id, file_ids)
 
     async def _require(self, file_id: str) -> StoredFile:
         row = await self.get(file_id)

@@ -76,6 +76,10 @@ log = get_logger("coursegraph.payments")
 
 # The most `User.payments(first:)` lists (declared to routers as its slicing argument).
 MAX_PAYMENTS_LISTED = 100
+# The loaders' statements, built once (coursegraph/batch.py).
+_PAYMENTS = select(Payment)
+_NEWEST_FIRST = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
+_REFUNDS_OLDEST_FIRST = select(Refund).order_by(Refund.created_at)
 
 
 # Every event that changes a payment's status (its own internal `payment.unkept` too: the
@@ -152,15 +156,15 @@ class PaymentService:
 
     # ------------------------------------------------------------------ reads
     async def get_many(self, ids: Sequence[str]) -> list[Payment | None]:
-        return await load_by_key(self._db, select(Payment), Payment.id, ids)
+        return await load_by_key(self._db, _PAYMENTS, Payment.id, ids)
 
     async def for_users(self, user_ids: Sequence[str]) -> list[list[Payment]]:
-        newest_first = select(Payment).order_by(Payment.created_at.desc(), Payment.id)
-        return await load_by_key(self._db, newest_first, Payment.user_id, user_ids, many=True)
+        return await load_by_key(self._db, _NEWEST_FIRST, Payment.user_id, user_ids, many=True)
 
     async def refunds_for(self, payment_ids: Sequence[str]) -> list[list[Refund]]:
-        oldest_first = select(Refund).order_by(Refund.created_at)
-        return await load_by_key(self._db, oldest_first, Refund.payment_id, payment_ids, many=True)
+        return await load_by_key(
+            self._db, _REFUNDS_OLDEST_FIRST, Refund.payment_id, payment_ids, many=True
+        )
 
     async def get_for_viewer(self, viewer: Viewer, payment_id: str) -> Payment:
         """The viewer's own payment (ADMIN: any). Others' look exactly like missing ones."""

@@ -152,3 +152,22 @@ async def test_bad_or_foreign_cursors_are_refused(courses_url: str, people: Peop
     elsewhere = await gql(courses_url, COURSES, {"first": 1, "after": cursor, "freeOnly": True})
     assert elsewhere.code == "BAD_USER_INPUT"
     assert "different listing" in elsewhere.errors[0]["message"]
+
+
+async def test_listings_of_one_shape_keep_their_own_values(
+    courses_url: str, people: People
+) -> None:
+    """A listing's statement is built once per shape (its filters without their values):
+    the teacher, the cursor and the page size bound at each read are that read's own."""
+    ada, alan = people.make("TEACHER"), people.make("TEACHER")
+    for i in range(3):
+        await published_course(courses_url, ada, f"Ada {i}")
+        await published_course(courses_url, alan, f"Alan {i}")
+    for teacher, name in ((ada, "Ada"), (alan, "Alan"), (ada, "Ada")):
+        pages = await _all_pages(courses_url, first=2, teacherId=teacher.id)
+        assert pages == [[f"{name} 2", f"{name} 1"], [f"{name} 0"]]
+        page = await _browse(courses_url, first=1, teacherId=teacher.id)
+        assert [e["node"]["title"] for e in page["edges"]] == [f"{name} 2"]
+        assert page["totalCount"] == 3
+    everything = await _all_pages(courses_url, first=4)
+    assert everything == [["Alan 2", "Ada 2", "Alan 1", "Ada 1"], ["Alan 0", "Ada 0"]]

@@ -77,6 +77,20 @@ async def test_rows_one_per_key_as_the_orm_reads_them(database: Database) -> Non
     assert [row[0] if row else None for row in by_code] == [None, "a1"]
 
 
+async def test_a_statement_read_again_binds_each_reads_keys(database: Database) -> None:
+    """A statement's keyed form is built once (per statement and key column): each read
+    still reads its own keys."""
+    statement = select(Thing.id, Thing.code)
+    reads = [([str(A1)], ["a1"]), ([str(B1), str(A2)], ["b1", "a2"]), ([str(A1)], ["a1"])]
+    for keys, codes in reads:
+        found = await rows_by_key(database, statement, Thing.id, keys)
+        assert [row[1] if row else None for row in found] == codes
+    in_order = select(Thing).order_by(Thing.position)
+    for parent, codes in ((PARENT_A, ["a1", "a2"]), (PARENT_B, ["b1"])):
+        grouped = await load_by_key(database, in_order, Thing.parent_id, [str(parent)], many=True)
+        assert [t.code for t in grouped[0]] == codes
+
+
 async def test_many_per_key_keep_the_statements_order(database: Database) -> None:
     in_order = select(Thing).order_by(Thing.position)
     keys = [str(PARENT_A), str(NOBODY), "x", str(PARENT_B)]
