@@ -9,7 +9,7 @@ the whole heap (supergraph, schemas, plan caches: ~100 ms here). Under bench/run
 load that was a fifth of the router's CPU (docs/benchmarks.md, "Server layer and
 subgraph client"). With a young generation of 20,000 objects most of a request's
 containers are freed before a collection sees them; cycles are still collected, later.
-The router and every subgraph serve with it.
+Every subgraph serves with it; the router with a larger one (router/server.py).
 """
 
 from __future__ import annotations
