@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 # The router's hot modules compiled with mypyc (router/native.py, MODULES): built again when
 # one of them changes. Without a C compiler the build says so in one line and the router runs
 # interpreted; a build that does not match its sources is never used (checked at import).
-NATIVE_SOURCES := router/projection.py router/executor.py router/prepared.py router/http.py router/service.py router/direct.py router/native.py
+NATIVE_SOURCES := router/admission.py router/projection.py router/executor.py router/prepared.py router/http.py router/service.py router/direct.py router/native.py
 NATIVE := router/native.json
 
 $(NATIVE): $(NATIVE_SOURCES) $(STAMP)

@@ -167,6 +167,11 @@ class LimitsConfig(Section):
     # Add `extensions.cost {estimated, actual}` to responses; default (null): only when
     # COURSEGRAPH_ENV=development.
     cost_extension: bool | None = None
+    # Operations the router executes at once; more wait their turn, in arrival order —
+    # except when every one in flight is waiting for subgraphs, then the next goes in: slow
+    # subgraphs hold no one back. Fewer at once keep each one's data in the CPU's caches
+    # (router/admission.py). null: no limit.
+    operations_in_flight: int | None = Field(default=8, ge=1)
     # Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     # Answer `__schema`/`__type`; default (null): only when COURSEGRAPH_ENV=development.

@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from coursegraph.limits import count_objects
+from router.admission import Ticket
 from router.context_values import context_values, objects_with_ancestors
 from router.http import SubgraphAnswer
 from router.planner.context import grouped_request
@@ -188,6 +189,7 @@ class Execution:
         "headers",
         "observer",
         "tally",
+        "ticket",
         "variables",
     )
 
@@ -198,8 +200,12 @@ class Execution:
         headers: Mapping[str, str],
         observer: FetchObserver | None = None,
         tally: Tally | None = None,
+        ticket: Ticket | None = None,
     ) -> None:
         self.executor = executor
+        # The operation's place among those the router works on (router/admission.py);
+        # None for parts that run after the operation is answered (@defer, events).
+        self.ticket = ticket
         self.observer = observer
         self.variables = variables
         self.headers = headers
@@ -290,6 +296,9 @@ class Execution:
         if variables:
             payload["variables"] = variables
         traffic = self.executor.traffic[graph]
+        ticket = self.ticket
+        if ticket is not None:
+            ticket.sent()
         try:
             observer = self.observer
             if observer is None:
@@ -312,6 +321,9 @@ class Execution:
                 for _ in range(fetches)
             )
             return None
+        finally:
+            if ticket is not None:
+                ticket.answered()
 
     async def root_fetch(self, fetch: Fetch) -> None:
         # A mutation is never sent twice, even on a connection that looked dead.
@@ -609,8 +621,9 @@ class Executor:
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
         observer: FetchObserver | None = None,
+        ticket: Ticket | None = None,
     ) -> Execution:
-        execution = Execution(self, variables, headers, observer)
+        execution = Execution(self, variables, headers, observer, ticket=ticket)
         if plan.steps:
             await execution.run_steps(plan.steps)
         elif plan.root is not None:

@@ -31,6 +31,7 @@ from types import ModuleType
 # Compiled, in this order: the hot path of executing a plan, then the subgraph HTTP client and
 # the request pipeline around it (profiled: docs/benchmarks.md).
 MODULES = (
+    "router.admission",
     "router.projection",
     "router.executor",
     "router.prepared",

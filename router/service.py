@@ -20,6 +20,7 @@ from graphql import OperationType, execute_sync
 
 from coursegraph.identity import Viewer
 from coursegraph.settings import Settings
+from router.admission import Admission, Ticket
 from router.checks import CheckFactory
 from router.config import RouterConfig
 from router.executor import COST_ACTUAL_TOO_EXPENSIVE, FetchObserver
@@ -93,6 +94,9 @@ class Router:
         self.signer = router_signer(settings, config.auth.sign_subgraph_requests)
         self.state = self._state(supergraph, config, reuse=())
         self.cost_extension = cost_extension(config, settings)
+        # Operations executed at once (router/admission.py); one router-wide queue, across
+        # reloads.
+        self.admission = Admission(config.limits.operations_in_flight)
         # Called after each swap: open subscriptions end there, their plans are the old
         # schema's (router/subscriptions/registry.py).
         self.swap_listeners: list[Callable[[], None]] = []
@@ -118,6 +122,7 @@ class Router:
         """Serve `state` from now on. Requests in flight keep the state they read; clients
         the new state does not use stop pooling and close as those requests finish."""
         old, self.state = self.state, state
+        self.admission.set_limit(state.config.limits.operations_in_flight)
         kept = {id(client) for client in state.clients}
         for client in old.clients:
             if id(client) not in kept:
@@ -251,14 +256,35 @@ class Router:
         observer: FetchObserver | None = None,
         wants_plan: bool = False,
     ) -> Response:
-        """Run a query or mutation that `admitted` let through."""
+        """Run a query or mutation that `admitted` let through, once it has a place among
+        the operations in flight (router/admission.py)."""
+        admission = self.admission
+        if admission.limit is None:
+            return await self._execute(admitted, variables, headers, observer, wants_plan, None)
+        ticket = await admission.enter()
+        try:
+            return await self._execute(admitted, variables, headers, observer, wants_plan, ticket)
+        finally:
+            ticket.close()
+
+    async def _execute(
+        self,
+        admitted: Admitted,
+        variables: Any,
+        headers: Mapping[str, str],
+        observer: FetchObserver | None,
+        wants_plan: bool,
+        ticket: Ticket | None,
+    ) -> Response:
         state, prepared, planned, cost = (
             admitted.state,
             admitted.prepared,
             admitted.planned,
             admitted.cost,
         )
-        execution = await state.executor.execute(planned.plan, variables or {}, headers, observer)
+        execution = await state.executor.execute(
+            planned.plan, variables or {}, headers, observer, ticket
+        )
         name = prepared.operation.name
         operation = name.value if name is not None else None
         if execution.too_large:

@@ -39,6 +39,10 @@ class Flaky:
         )
         self.failures = 0
         self.calls = 0
+        # Calls being answered now, and the most at once.
+        self.active = 0
+        self.peak = 0
+        self.router: Router | None = None
 
     async def endpoint(self, request: Request) -> Response:
         self.calls += 1
@@ -46,7 +50,12 @@ class Flaky:
             self.failures -= 1
             await request.body()
             return Response("upstream sad", status_code=503)
-        return await self.app.endpoint(request)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            return await self.app.endpoint(request)
+        finally:
+            self.active -= 1
 
 
 @pytest.fixture
@@ -72,6 +81,7 @@ def flaky_router(stack: Stack, app_host: AppHost) -> Iterator[Any]:
             ),
             SETTINGS,
         )
+        flaky.router = router
         return serve(app_host, started, router, authenticated=True), flaky
 
     yield start
