@@ -173,7 +173,7 @@ async def test_connect_now_hands_over_the_newest_idle_connection_without_a_green
         idle = pool._pool.qsize()
         pooled = pool.connect_now()  # plain call: any I/O would raise MissingGreenlet
         assert pooled is not None
-        assert pooled._connection_record is newest  # type: ignore[attr-defined]
+        assert pooled._connection_record is newest
         assert pool._pool.qsize() == idle - 1
         pooled.close()
         assert _idle_on_top(pool) is newest
