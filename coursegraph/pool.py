@@ -12,10 +12,10 @@ stay idle), and a timer closes those idle for `idle_seconds` while more than `po
 are open. Everything else (checkout, its events, invalidation, recycling) is the parent's.
 
 `connect_now` checks out the most recently returned connection without a greenlet (the
-async engine spawns one per checkout, ~40-50 µs of CPU) when nothing in the checkout can
-need I/O; otherwise the caller checks out as usual. It takes the connection from the
-queue without waiting, so the parent's checkout never builds the coroutine of a wait it
-could not await.
+async engine spawns one per checkout: ~30 µs of CPU a read, `bench/kernel.py db`) when
+nothing in the checkout can need I/O; otherwise the caller checks out as usual. It takes
+the connection from the queue without waiting, so the parent's checkout never builds the
+coroutine of a wait it could not await.
 """
 
 from __future__ import annotations
