@@ -243,7 +243,11 @@ class Database:
     ) -> list[tuple[Any, ...]]:
         # The pool's checkout (with `_refuse_closed_connection`) and checkin run as in
         # any SQLAlchemy connection; no transaction is begun, so each read commits alone.
-        pooled = await self.engine.raw_connection()
+        # An idle connection that needs no I/O to hand over is checked out in place.
+        pool = self.engine.sync_engine.pool
+        pooled = pool.connect_now() if isinstance(pool, IdleClosingPool) else None
+        if pooled is None:
+            pooled = await self.engine.raw_connection()
         try:
             adapted: Any = pooled.dbapi_connection
             try:
@@ -258,7 +262,7 @@ class Database:
                 await greenlet_spawn(pooled.invalidate)
                 raise
         finally:
-            if isinstance(self.engine.sync_engine.pool, IdleClosingPool):
+            if isinstance(pool, IdleClosingPool):
                 # Checked in without the greenlet the async engine would spawn (~50 µs of
                 # CPU right after a read's I/O, more than the rest of a one-row read's
                 # Python): it needs no I/O, since no transaction was begun (the reset's

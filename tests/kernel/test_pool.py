@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool.base import _ConnectionRecord
 
 from coursegraph.database import create_database, drop_database
 from coursegraph.db import Database, async_url, create_engine
@@ -109,6 +111,12 @@ async def test_a_burst_keeps_its_connections_until_idle_then_the_pool_shrinks(
         # Idle for the delay, the ones above pool_size close; pool_size stay.
         waited = await backends.until(POOL_SIZE, within=IDLE_SECONDS + 5)
         assert waited >= IDLE_SECONDS - 0.1
+        # The pool counts a connection closed once asyncpg has seen the server hang up,
+        # which can come just after the server stopped listing the backend.
+        for _ in range(100):
+            if _pool(database).open_connections() == POOL_SIZE:
+                break
+            await asyncio.sleep(0.01)
         assert _pool(database).open_connections() == POOL_SIZE
         await asyncio.sleep(IDLE_SECONDS + 0.5)
         assert await backends.count() == POOL_SIZE
@@ -148,3 +156,85 @@ async def test_dispose_closes_connections_awaiting_their_idle_delay(
     assert await _burst(database, backends) == CEILING
     await database.dispose()
     await backends.until(0, within=5)
+
+
+def _idle_on_top(pool: IdleClosingPool) -> ConnectionPoolEntry:
+    """The record `connect_now` would take, left in the queue."""
+    record = pool._pool.get(False)
+    pool._pool.put(record, False)
+    return record
+
+
+async def test_connect_now_hands_over_the_newest_idle_connection_without_a_greenlet(
+    url: str, backends: Backends
+) -> None:
+    database = Database(create_engine(url, pool_size=POOL_SIZE, idle_seconds=IDLE_SECONDS))
+    try:
+        pool = _pool(database)
+        # Nothing idle yet: no connection opened here, the caller checks out as usual.
+        assert pool.connect_now() is None
+        assert pool.open_connections() == 0
+        await _burst(database, backends)
+        newest = _idle_on_top(pool)
+        idle = pool._pool.qsize()
+        pooled = pool.connect_now()  # plain call: any I/O would raise MissingGreenlet
+        assert pooled is not None
+        assert pooled._connection_record is newest
+        assert pool._pool.qsize() == idle - 1
+        pooled.close()
+        assert _idle_on_top(pool) is newest
+        assert pool._pool.qsize() == idle
+        # Core reads take the same way and answer as before.
+        assert await database.rows(select(literal(1))) == [(1,)]
+        assert pool._pool.qsize() == idle
+    finally:
+        await database.dispose()
+
+
+async def test_connect_now_leaves_a_checkout_that_needs_io_to_the_greenlet(
+    url: str, backends: Backends
+) -> None:
+    database = Database(create_engine(url, pool_size=1, idle_seconds=IDLE_SECONDS))
+    try:
+        pool = _pool(database)
+        assert await database.rows(select(literal(1))) == [(1,)]
+        record = _idle_on_top(pool)
+        assert isinstance(record, _ConnectionRecord)
+        # Each case the parent's checkout would reconnect in: refused, queue untouched.
+        started = record.starttime
+        record.starttime = time.time() - pool._recycle + 0.5  # about to be recycled
+        assert pool.connect_now() is None
+        assert _idle_on_top(pool) is record
+        record.starttime = started
+        record._soft_invalidate_time = started + 1  # soft-invalidated
+        assert pool.connect_now() is None
+        record._soft_invalidate_time = 0
+        pool._invalidate_time = started + 1  # the pool invalidated
+        assert pool.connect_now() is None
+        pool._invalidate_time = 0
+        # Every connection checked out: no wait begun (it would need the greenlet).
+        held = [pool.connect_now(), await database.engine.raw_connection()]
+        assert held[0] is not None
+        assert pool.connect_now() is None
+        for pooled in reversed(held):  # `record` back on top
+            assert pooled is not None
+            pooled.close()
+        assert _idle_on_top(pool) is record
+        # A connection the server closed is left to the checkout that replaces it.
+        driver = record.dbapi_connection.driver_connection  # type: ignore[union-attr]
+        pid = driver.get_server_pid()
+        await backends.connection.execute("SELECT pg_terminate_backend($1)", pid)
+        for _ in range(1000):
+            if driver.is_closed():
+                break
+            await asyncio.sleep(0.01)
+        assert driver.is_closed()
+        assert pool.connect_now() is None
+        assert _idle_on_top(pool) is record
+        assert await database.rows(select(literal(1))) == [(1,)]
+        replaced = pool.connect_now()
+        assert replaced is not None
+        assert replaced.driver_connection is not driver
+        replaced.close()
+    finally:
+        await database.dispose()
