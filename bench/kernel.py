@@ -21,6 +21,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from functools import partial
 from typing import Any
 
 
@@ -294,10 +295,12 @@ class _Transport:
         return None
 
 
-def http_caller(app: Any, http: str, request: bytes) -> Callable[[], Awaitable[bytes]]:
-    """POST `request` (raw HTTP/1.1) on one keep-alive connection to uvicorn's HTTP protocol
-    `http` (a name or import string) serving `app`, in this process: the server layer's
-    Python without its socket."""
+def http_caller(
+    app: Any, http: str, request: Callable[[], bytes]
+) -> Callable[[], Awaitable[bytes]]:
+    """POST `request()` (raw HTTP/1.1) on one keep-alive connection to uvicorn's HTTP
+    protocol `http` (a name or import string) serving `app`, in this process: the server
+    layer's Python without its socket. The response body."""
     import uvicorn
     from uvicorn.server import ServerState
 
@@ -315,10 +318,25 @@ def http_caller(app: Any, http: str, request: bytes) -> Callable[[], Awaitable[b
 
     async def call() -> bytes:
         transport.done = asyncio.get_running_loop().create_future()
-        protocol.data_received(request)
+        protocol.data_received(request())
         return await transport.done
 
     return call
+
+
+def served_protocols(app: Any) -> dict[str, str]:
+    """How `app` is called, by name: directly (no HTTP server), through uvicorn's httptools
+    protocol, and through the kernel's protocol (coursegraph/wire.py) where this checkout's
+    app offers it (its import string: the router's own, router/wire.py, before it moved)."""
+    protocols = {"ASGI app, no server": "", "uvicorn's httptools protocol": "httptools"}
+    if getattr(app.state, "direct_post", None) is not None:
+        try:
+            import coursegraph.wire  # noqa: F401
+
+            protocols["direct protocol"] = "coursegraph.wire:DirectProtocol"
+        except ImportError:
+            protocols["direct protocol"] = "router.wire:RouterProtocol"
+    return protocols
 
 
 def bench_testquery(rounds: int, concurrency: int = 1) -> None:
@@ -364,13 +382,10 @@ def bench_testquery(rounds: int, concurrency: int = 1) -> None:
         + b"\r\n"
         + body
     )
-    # The router's own protocol (router/wire.py) where this checkout's app offers it.
-    protocols = {"ASGI app, no server": "", "uvicorn's httptools protocol": "httptools"}
-    if getattr(app.state, "direct_post", None) is not None:
-        protocols["router.wire protocol"] = "router.wire:RouterProtocol"
+    protocols = served_protocols(app)
 
     def caller(http: str) -> Callable[[], Awaitable[bytes]]:
-        return http_caller(app, http, request) if http else asgi
+        return http_caller(app, http, lambda: request) if http else asgi
 
     def together(http: str) -> Callable[[], Awaitable[object]]:
         """`concurrency` requests at once, each on its own connection."""
@@ -441,9 +456,12 @@ CATALOG_USERS = (
 def bench_subgraph(rounds: int, profile: str | None) -> None:
     """The users and courses subgraphs' ASGI apps called in this process, as the router
     calls them for one catalog page: the signed `courses(first: 20)` fetch, and the signed
-    `_entities` fetch of the page's 20 teachers' names. No HTTP server in front, no router:
-    this is the subgraph kernel's and the resolvers' own Python per request (the database
-    is a real PostgreSQL: bench/stack.py's cluster of the smoke catalog, under
+    `_entities` fetch of the page's 20 teachers' names; each called three ways, alternated:
+    the ASGI app alone, and the app behind uvicorn's httptools protocol and behind the
+    kernel's (coursegraph/wire.py, where the app offers it), driven in process on one
+    keep-alive connection without a socket. No router: this is the subgraph kernel's and
+    the resolvers' own Python per request, with and without the server layer's (the
+    database is a real PostgreSQL: bench/stack.py's cluster of the smoke catalog, under
     bench/.work/kernel/)."""
     import json
     import os
@@ -483,9 +501,10 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
         apps = {name: subgraph_registry.create_app(name, settings) for name in ("users", "courses")}
         print(f"measuring the code of {Path(coursegraph.app.__file__).parents[1]}")
 
-        async def call(name: str, payload: dict[str, Any]) -> bytes:
+        def headers(payload: dict[str, Any]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+            """The body and headers of a fetch as the router sends it, freshly signed."""
             body = orjson.dumps(payload)
-            headers = [
+            return body, [
                 (b"host", b"127.0.0.1:4001"),
                 (b"content-type", b"application/json"),
                 (b"accept", b"application/json"),
@@ -497,7 +516,21 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
                 ),
                 (b"content-length", str(len(body)).encode()),
             ]
-            return await asgi_post(apps[name], body, headers, ("127.0.0.1", 4001))
+
+        async def call(name: str, payload: dict[str, Any]) -> bytes:
+            body, fields = headers(payload)
+            return await asgi_post(apps[name], body, fields, ("127.0.0.1", 4001))
+
+        def request(payload: dict[str, Any]) -> bytes:
+            body, fields = headers(payload)
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in fields)
+            return b"POST /graphql HTTP/1.1\r\n" + head + b"\r\n" + body
+
+        def caller(name: str, payload: dict[str, Any], http: str) -> Callable[[], Awaitable[bytes]]:
+            """One call of the fetch, through the app alone or a server protocol."""
+            if not http:
+                return partial(call, name, payload)
+            return http_caller(apps[name], http, partial(request, payload))
 
         async def measure() -> dict[str, list[float]]:
             async with (
@@ -531,19 +564,22 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
                         {"query": CATALOG_COURSES, "variables": {"first": 20}},
                     ),
                 }
+                protocols = served_protocols(apps["users"])
                 samples: dict[str, list[float]] = {}
                 for label, (name, payload) in requests.items():
-
-                    async def op(name: str = name, payload: dict[str, Any] = payload) -> bytes:
-                        return await call(name, payload)
-
-                    for _ in range(200):  # warm: caches, pools, prepared statements
-                        await op()
+                    ops = {
+                        f"{label}, {protocol}": caller(name, payload, http)
+                        for protocol, http in protocols.items()
+                    }
+                    for op in ops.values():
+                        for _ in range(200):  # warm: caches, pools, prepared statements
+                            await op()
                     if profile is not None:
                         import cProfile
                         import io
                         import pstats
 
+                        op = ops[f"{label}, {next(reversed(protocols))}"]
                         profiler = cProfile.Profile(time.process_time)
                         profiler.enable()
                         for _ in range(500):
@@ -557,7 +593,11 @@ def bench_subgraph(rounds: int, profile: str | None) -> None:
                         out.parent.mkdir(parents=True, exist_ok=True)
                         out.write_text(text.getvalue())
                         print(f"  profile of {label} (cProfile of CPU time, 500 calls): {out}")
-                    samples[label] = [await cpu_per_op(op, 300, 1) for _ in range(rounds)]
+                    for key in ops:
+                        samples[key] = []
+                    for _ in range(rounds):  # alternated, so other work on the machine hits each
+                        for key, op in ops.items():
+                            samples[key].append(await cpu_per_op(op, 300, 1))
                 return samples
 
         uvloop.install()  # the loop uvicorn serves the subgraphs on

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
@@ -21,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
@@ -56,6 +57,7 @@ from coursegraph.service_auth import (
     ServiceVerifier,
 )
 from coursegraph.settings import SERVICES, Settings
+from coursegraph.wire import DirectPost
 
 log = get_logger("coursegraph.app")
 
@@ -143,48 +145,70 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
         if scope["type"] == "websocket":
             await self._upgrade(scope, receive, send)
             return
+        try:
+            response = await self._answer(Request(scope, receive))
+        except ClientDisconnect:
+            return  # gone before its body arrived: no one to answer
+        await response(scope, receive, send)
+
+    async def answer(self, app: Starlette, request: Request, body: bytes) -> Response:
+        """A POST /graphql taken by the server protocol (coursegraph/wire.py), its body
+        already received (within the limit) and readable through `request`: the answer
+        that `__call__` gives, through the same code, to a request for no stream."""
+        request.scope["app"] = app  # what Starlette's routing sets for `request.app`
+        return await self._answer(request)
+
+    async def _answer(self, request: Request) -> Response:
+        """The gate, then the common call (`_post`), then anything else through
+        Strawberry's view, as its ASGI entry point answers it."""
         # The gate runs before Strawberry reads anything: unsigned calls are never parsed.
-        request = Request(scope, receive)
         headers = header_map(request)
         gate: CallerGate = request.app.state.auth.gate
         try:
             caller, body = await gate.admit(request, headers)
         except CallerRefused as refused:
-            await refused.response()(scope, receive, send)
-            return
-        except ClientDisconnect:
-            return  # gone before its body arrived: no one to answer
+            return refused.response()
+        scope = request.scope
         scope[CALLER_SCOPE_KEY] = caller
         scope[_HEADERS_SCOPE_KEY] = headers
-        if not await self._post(request, headers, body, send):
-            await super().__call__(scope, _replay(body, receive), send)
+        response = await self._post(request, headers, body)
+        if response is not None:
+            return response
+        # Strawberry reads the body the gate read: a Request keeps it.
+        try:
+            return await self.run(request)
+        except HTTPException as error:
+            return PlainTextResponse(error.reason, status_code=error.status_code)
+
+    def streams(self, accept: str) -> bool:
+        """Whether Strawberry answers a request with this Accept header as a stream."""
+        return self._get_stream_transport_from_headers({"accept": accept}) is not None
 
     async def _post(
-        self, request: Request, headers: Mapping[str, str], body: bytes, send: Send
-    ) -> bool:
+        self, request: Request, headers: Mapping[str, str], body: bytes
+    ) -> Response | None:
         """The common call (a POST of one JSON operation, answered as one JSON result)
         answered the way Strawberry's view does (`run`, `execute_single`), through the same
         hooks and `schema.execute`, without its per-request adapters, content-type parsing
-        and second Request; False, with nothing done, for anything else (GET, batches,
+        and second Request; None, with nothing done, for anything else (GET, batches,
         streamed answers, a body Strawberry refuses), which goes through Strawberry."""
         if request.method != "POST" or not _is_json(headers.get("content-type")):
-            return False
-        accept = headers.get("accept", "")
-        if self._get_stream_transport_from_headers({"accept": accept}) is not None:
-            return False
+            return None
+        if self.streams(headers.get("accept", "")):
+            return None
         try:
             data = self.decode_json(body)
         except ValueError:  # Strawberry answers 400 itself
-            return False
+            return None
         if not isinstance(data, dict):
-            return False
+            return None
         query, variables, extensions = (data.get(k) for k in ("query", "variables", "extensions"))
         if not (
             isinstance(query, str)
             and isinstance(variables, dict | None)
             and isinstance(extensions, dict | None)
         ):
-            return False
+            return None
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         response: Response
@@ -210,8 +234,7 @@ class SubgraphGraphQL(GraphQL[RequestContext[Any, Any], None]):
             if result.errors:
                 self._handle_errors(result.errors, response_data)
             response = self.create_response(response_data=response_data, sub_response=sub_response)
-        await response(request.scope, request.receive, send)
-        return True
+        return response
 
     async def _upgrade(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A subscription socket: the signed upgrade and the viewer's token are checked
@@ -305,20 +328,6 @@ def _is_json(content_type: str | None) -> bool:
         content_type is not None
         and content_type.partition(";")[0].strip().lower() == "application/json"
     )
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body the gate already read, then the connection's own messages (disconnect)."""
-    pending = True
-
-    async def replayed() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 async def signed_caller(request: Request) -> str:
@@ -431,4 +440,13 @@ def create_subgraph_app(spec: SubgraphSpec[C, L], settings: Settings) -> Starlet
         Route("/health", health, methods=["GET"]),
         *spec.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    # The server protocol answers plain POSTs without ASGI (coursegraph/wire.py); the app
+    # has no middleware of its own.
+    app.state.direct_post = DirectPost(
+        partial(graphql.answer, app),
+        settings.subgraph_max_body_bytes,
+        cors=False,
+        streams=graphql.streams,
+    )
+    return app

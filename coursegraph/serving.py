@@ -20,6 +20,9 @@ FACTORY_ARGS_ENV = "COURSEGRAPH_FACTORY_ARGS"
 # a new worker answers only once it has imported everything: its default of 5 s killed
 # every worker, again and again, on a busy 2-core machine.
 WORKER_PING_TIMEOUT_SECONDS = 60
+# uvicorn's httptools protocol, with the plain POST /graphql of an app that offers it
+# answered without ASGI (coursegraph/wire.py): the router and every subgraph.
+HTTP_PROTOCOL = "coursegraph.wire:DirectProtocol"
 
 
 def run(
@@ -31,10 +34,7 @@ def run(
     host: str,
     port: int,
     log_level: str | None = None,
-    http: str = "auto",
 ) -> None:
-    """`http`: uvicorn's HTTP protocol, a name or an import string (the router's own:
-    router/wire.py)."""
     target: Any = app
     if workers > 1:
         os.environ[FACTORY_ARGS_ENV] = json.dumps(dict(factory_args))
@@ -46,7 +46,7 @@ def run(
         host=host,
         port=port,
         log_level=log_level,
-        http=http,
+        http=HTTP_PROTOCOL,
         log_config=None,
         access_log=False,
         # uvicorn would believe X-Forwarded-For from 127.0.0.1; only the signed router may

@@ -9,18 +9,26 @@ from typing import Any
 
 import uvicorn
 
+from coursegraph.serving import HTTP_PROTOCOL
+
 
 class ServerThread:
     """Runs an ASGI app with uvicorn on 127.0.0.1 and a free port, until `stop()`."""
 
-    def __init__(self, app: Any, port: int = 0) -> None:
+    def __init__(self, app: Any, port: int = 0, http: str = HTTP_PROTOCOL) -> None:
         """`port` 0 picks a free one; a given port serves again where a stopped server was
-        (a restart, as clients see it)."""
+        (a restart, as clients see it). `http`: uvicorn's HTTP protocol, by default the one
+        `coursegraph serve` and `router` use."""
         self._server = uvicorn.Server(
             # proxy_headers off, as in `coursegraph serve` and `router`: the apps judge
             # X-Forwarded-For themselves.
             uvicorn.Config(
-                app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+                app,
+                http=http,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                proxy_headers=False,
             )
         )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -109,8 +109,6 @@ def router_command(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        # uvicorn's httptools protocol with POST /graphql answered without ASGI.
-        http="router.wire:RouterProtocol",
     )
 
 

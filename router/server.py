@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket
 
 from coursegraph.body_limit import BodyTooLarge, read_body
 from coursegraph.collector import young_generation
+from coursegraph.wire import DirectPost
 from router.client_address import ClientAddresses
 from router.direct import DirectRoute
 from router.exposure import exposes_schema
@@ -47,7 +48,6 @@ from router.stage import Edge, EdgeRefusal, Exchange
 from router.subscriptions.http import serve_http, streaming_mode
 from router.subscriptions.stream import RELOADED, Serving, Streams
 from router.subscriptions.websocket import Session
-from router.wire import DirectPost
 
 GRAPHQL_JSON = "application/json"
 # A request carrying `X-Coursegraph-Plan: 1` asks for the query plan in `extensions`
@@ -64,6 +64,12 @@ YOUNG_THRESHOLD = 100_000
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=GRAPHQL_JSON)
+
+
+def _streams(accept: str) -> bool:
+    """Whether the router answers a POST with this Accept as a stream (a subscription over
+    SSE or multipart, or `@defer`'s incremental delivery)."""
+    return streaming_mode(accept) is not None or accepts_incremental(accept)
 
 
 def _error(message: str, status: int, code: str = "BAD_REQUEST") -> Response:
@@ -127,11 +133,11 @@ class RouterEndpoints:
             ],
             lifespan=self.lifespan,
         )
-        # The router's server protocol answers plain POSTs without ASGI (router/wire.py),
+        # The server protocol answers plain POSTs without ASGI (coursegraph/wire.py),
         # when it knows what the edge's middleware would do to them.
         if all(layer.cls is CORSMiddleware for layer in edge_middleware):
             app.state.direct_post = DirectPost(
-                self.graphql_body, self.max_body, cors=bool(edge_middleware)
+                self.graphql_body, self.max_body, cors=bool(edge_middleware), streams=_streams
             )
         return app
 

@@ -707,15 +707,20 @@ async def test_graphiql_runs_a_subscription(live: Live, tmp_path: Path) -> None:
     """Headless Chromium (skipped without one): GraphiQL subscribes over the router's
     WebSocket with the page's token, shows the order as it is, then as it changes."""
     token = make_token(sub="u1")
-    editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+    editor_selector = ".graphiql-query-editor .CodeMirror"
+    editor = f"document.querySelector('{editor_selector}').CodeMirror"
     result = "((document.querySelector('.result-window') || {}).textContent || '')"
     query = 'subscription { orderUpdated(orderId: "o1") { status item { title } } }'
     async with devtools(tmp_path / "profile", f"{live.router_url}/graphql") as page:
         await page.wait_for("document.querySelector('.graphiql-container') !== null")
         # What a Login run leaves behind (tests/e2e/test_browser.py runs the real one).
         remember = f"sessionStorage.setItem('coursegraph:accessToken', {json.dumps(token)})"
-        await page.evaluate(f"{remember}; location.reload(); true")
-        await page.wait_for("document.querySelector('.graphiql-container') !== null")
+        await page.evaluate(f"{remember}; window.beforeReload = true; location.reload(); true")
+        # The reload is asynchronous and the container shows before its editor mounts: wait
+        # for the new page's editor, what is used next.
+        await page.wait_for(
+            f"!window.beforeReload && document.querySelector('{editor_selector}') !== null"
+        )
         await page.evaluate(f"{editor}.setValue({json.dumps(query)}); true")
         await page.wait_for(f"{editor}.getValue().includes('orderUpdated')")
         await asyncio.sleep(0.5)  # the editor labels the run button once it has parsed

@@ -1,25 +1,26 @@
-"""The router's HTTP/1.1 server protocol: uvicorn's httptools protocol with the hot path,
-POST /graphql answered without ASGI.
+"""The HTTP/1.1 server protocol of the router and every subgraph: uvicorn's httptools
+protocol with the hot path, POST /graphql, answered without ASGI.
 
 Per request, uvicorn's protocol builds a request-response cycle (an asyncio.Event, ASGI
 message dicts for the body and for each part of the response, two writes) and Starlette
-wraps the endpoint in its error middleware, the edge's middleware and a Request whose body
-is read through `receive`. For a plain GraphQL POST none of that has an effect: this
-protocol collects the body as it is parsed, calls the endpoint with it and writes the
-response, headers and body, in one write.
+wraps the endpoint in its error middleware, routing, the app's middleware and a Request
+whose body is read through `receive`. For a plain GraphQL POST none of that has an effect:
+this protocol collects the body as it is parsed, calls the app's endpoint with it and
+writes the response, headers and body, in one write.
 
 Only a request that the ASGI app would answer the same way takes this path (`_direct`):
 POST /graphql over HTTP/1.1 on a keep-alive connection, with a Content-Length within the
-body limit, without `Expect`, without an Accept that asks for a stream (SSE, multipart) and,
-when the edge has ASGI middleware (CORS), without `Origin`. Everything else — other methods
-and paths, WebSocket upgrades, GraphiQL, streams, oversized or chunked bodies, CORS — goes
-through uvicorn's cycle to the app unchanged. Responses carry uvicorn's default headers
-(`date`, `server`), and an endpoint crash answers Starlette's 500 and closes the connection,
-as ServerErrorMiddleware and uvicorn do. Pipelined requests keep their order: a direct
-request is a cycle in uvicorn's pipeline like any other.
+body limit, without `Expect`, without an Accept that the app streams an answer to (SSE,
+multipart) and, when the app has ASGI middleware (CORS), without `Origin`. Everything
+else — other methods and paths, WebSocket upgrades, GraphiQL, streams, oversized or chunked
+bodies, CORS — goes through uvicorn's cycle to the app unchanged. Responses carry uvicorn's
+default headers (`date`, `server`), and an endpoint crash answers Starlette's 500 and closes
+the connection, as ServerErrorMiddleware and uvicorn do. Pipelined requests keep their
+order: a direct request is a cycle in uvicorn's pipeline like any other.
 
-The app opts in by putting a `DirectPost` in its state (`app.state.direct_post`,
-router/server.py); an app without one is served exactly as by uvicorn.
+The app opts in by putting a `DirectPost` in its state (`app.state.direct_post`: the
+router's router/server.py, every subgraph's coursegraph/app.py); an app without one is
+served exactly as by uvicorn. `serving.run` serves every app with this protocol.
 """
 
 from __future__ import annotations
@@ -32,15 +33,13 @@ from typing import Any
 import httptools
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Receive
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
     STATUS_LINE,
     HttpToolsProtocol,
 )
-
-from router.incremental import accepts_incremental
-from router.subscriptions.http import streaming_mode
 
 PATH = b"/graphql"
 # Starlette's ServerErrorMiddleware answer to a crash (debug off).
@@ -50,17 +49,20 @@ log = logging.getLogger("uvicorn.error")
 
 @dataclass(frozen=True, slots=True)
 class DirectPost:
-    """What the protocol needs of the app: the endpoint's work after the body is read, the
-    body limit (larger bodies get the endpoint's 413 through the app) and whether the app
-    has Starlette's CORSMiddleware (its only middleware besides the error layer) — which
-    answers requests with `Origin`, and adds `Vary: Origin` to the others' responses."""
+    """What the protocol needs of the app: the endpoint's work after the body is read (the
+    request's body can be read again through the request), the body limit (larger bodies
+    get the endpoint's 413 through the app), whether the app has Starlette's CORSMiddleware
+    (its only middleware besides the error layer) — which answers requests with `Origin`,
+    and adds `Vary: Origin` to the others' responses — and which Accept headers the app
+    answers with a stream, which this protocol leaves to uvicorn's cycle."""
 
     answer: Callable[[Request, bytes], Awaitable[Response]]
     max_body: int
     cors: bool
+    streams: Callable[[str], bool]
 
 
-class RouterProtocol(HttpToolsProtocol):
+class DirectProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         state = getattr(self.app, "state", None)
@@ -108,8 +110,7 @@ class RouterProtocol(HttpToolsProtocol):
                     return False
                 length = int(value)
             elif name == b"accept":
-                accept = value.decode("latin-1")
-                if streaming_mode(accept) is not None or accepts_incremental(accept):
+                if direct.streams(value.decode("latin-1")):
                     return False
             elif (name == b"origin" and direct.cors) or name == b"transfer-encoding":
                 return False
@@ -144,7 +145,7 @@ class DirectCycle:
     and `run_asgi`, which the protocol starts as for any cycle."""
 
     def __init__(
-        self, protocol: RouterProtocol, direct: DirectPost, scope: Any, previous: Any
+        self, protocol: DirectProtocol, direct: DirectPost, scope: Any, previous: Any
     ) -> None:
         self.protocol = protocol
         self.direct = direct
@@ -163,7 +164,7 @@ class DirectCycle:
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self.parts = []
         try:
-            response = await self.direct.answer(Request(self.scope), body)
+            response = await self.direct.answer(Request(self.scope, _receive(body)), body)
         except Exception as exc:
             log.error("Exception in ASGI application\n", exc_info=exc)
             self._write(500, CRASH.raw_headers, CRASH.body)
@@ -204,6 +205,22 @@ class DirectCycle:
         content += (b"\r\n", body)
         transport.write(b"".join(content))
         return not closing
+
+
+def _receive(body: bytes) -> Receive:
+    """The request's body as the ASGI app would receive it, then the end of the request
+    (uvicorn's `http.disconnect` once a response is complete): an answer is written only
+    after `answer` returns, and nothing here waits on the connection."""
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
