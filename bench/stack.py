@@ -958,6 +958,11 @@ def main() -> int:
     parser.add_argument(
         "--profile-processes", default="courses,users", help="any of gateway and the subgraphs"
     )
+    parser.add_argument(
+        "--code", type=Path, help="run the services of this other checkout of the repository "
+        "(an older commit's `git worktree`, say: its subgraphs, on PYTHONPATH); the data, "
+        "requests and checks stay this checkout's"
+    )  # fmt: skip
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.gateways.split(",")) - set(GATEWAYS)
@@ -968,6 +973,10 @@ def main() -> int:
         parser.error(f"unknown scenarios, gateways or processes: {', '.join(sorted(unknown))}")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.code is not None:
+        args.code = args.code.resolve()  # the services run in the stack's own directory
+        if not (args.code / "launcher" / "cli.py").is_file():
+            parser.error(f"--code {args.code}: not a checkout of this repository")
     if "postgraphile" in args.gateways.split(","):
         postgraphile_installed()
     size = catalog.SIZES[args.size]
@@ -996,7 +1005,9 @@ def main() -> int:
         if args.workers > 1:
             # Workers of one subgraph share its HMAC nonces (`coursegraph serve` insists).
             extra_env["REDIS_URL"] = args.redis_url or servers.enter_context(valkey(workdir))
-        stack: Stack = build_stack(workdir, cluster.url(DATABASE), extra_env, workers=args.workers)
+        stack: Stack = build_stack(
+            workdir, cluster.url(DATABASE), extra_env, workers=args.workers, code=args.code
+        )
         if args.cache:
             config = {"traffic": {"timeout_seconds": 10}, "response_cache": {"enabled": True}}
             (workdir / "router.yaml").write_text(json.dumps(config))
@@ -1011,8 +1022,8 @@ def main() -> int:
                 lists = prepare_requests(client, cluster, size, args.students)
             finally:
                 client.close()
-            pids = {name: stack.services[name].process.pid for name in ("router", *SUBGRAPHS)}  # type: ignore[union-attr]
-            subgraph_pids = {name: pids[name] for name in SUBGRAPHS}
+            pids = {name: service.process.pid for name, service in stack.services.items()}  # type: ignore[union-attr]
+            subgraph_pids = {name: pid for name, pid in pids.items() if name != "router"}
             database = {"postgres": cluster.postmaster_pid()}
             for gateway in args.gateways.split(","):
                 if gateway == "coursegraph":
@@ -1059,8 +1070,12 @@ def main() -> int:
     )  # fmt: skip
     if args.markdown:
         args.markdown.write_text(text + "\n")
+    if any(o.bad for o in outcomes):
+        # The processes' logs say why a response was bad: kept for whoever reads the run.
+        print(f"[stack] bad responses: the processes' logs are kept in {workdir}", flush=True)
+        return 1
     shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if any(o.bad for o in outcomes) else 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -201,17 +201,19 @@ class Stack:
         self.stop()
 
 
-def compose_supergraph(workdir: Path, urls: Mapping[str, str]) -> Path:
-    """A supergraph for this stack: the committed subgraph SDL files, composed by the
-    Python composer with routing URLs that name the test ports."""
+def compose_supergraph(workdir: Path, urls: Mapping[str, str], code: Path = REPO_ROOT) -> Path:
+    """A supergraph for this stack: the subgraph SDL files committed in `code` (a checkout
+    of this repository; `urls` names its subgraphs), composed by the Python composer with
+    routing URLs that name the test ports."""
     config = {
         "federation_version": "=2.14.4",
         "subgraphs": {
             name: {
-                "routing_url": f"{urls[name]}/graphql",
-                "schema": {"file": str(REPO_ROOT / "subgraphs" / name / "schema.graphql")},
+                "routing_url": f"{url}/graphql",
+                "schema": {"file": str(code / "subgraphs" / name / "schema.graphql")},
             }
-            for name in SUBGRAPHS
+            for name, url in urls.items()
+            if name != "router"
         },
     }
     config_path = workdir / "supergraph.yaml"
@@ -241,11 +243,7 @@ def stack_environment(
         # soon after it.
         "DATABASE_POOL_SIZE": "4",
         "DATABASE_POOL_IDLE_SECONDS": "1",
-        "USERS_URL": urls["users"],
-        "COURSES_URL": urls["courses"],
-        "PAYMENTS_URL": urls["payments"],
-        "FILES_URL": urls["files"],
-        "NOTIFICATIONS_URL": urls["notifications"],
+        **{f"{name.upper()}_URL": url for name, url in urls.items() if name in SUBGRAPHS},
         "JWKS_URL": f"{urls['users']}/.well-known/jwks.json",
         "FILES_PUBLIC_URL": urls["files"],
         "PAYMENTS_PUBLIC_URL": urls["payments"],
@@ -284,22 +282,34 @@ def router_argv(supergraph: Path, router_config: Path, port: int, workers: int =
 
 
 def build_stack(
-    workdir: Path, database_url: str, extra_env: Mapping[str, str], *, workers: int = 1
+    workdir: Path,
+    database_url: str,
+    extra_env: Mapping[str, str],
+    *,
+    workers: int = 1,
+    code: Path | None = None,
 ) -> Stack:
     """Every process's command line and environment; nothing is started yet. With
     `workers` > 1 every process runs that many (the subgraphs then need REDIS_URL in
-    `extra_env`)."""
-    names = [*SUBGRAPHS, "router"]
+    `extra_env`). `code`: another checkout of this repository whose services run instead
+    (on PYTHONPATH), with the subgraphs it has (bench/stack.py's `--code`)."""
+    subgraphs: tuple[str, ...] = SUBGRAPHS
+    if code is not None:
+        subgraphs = tuple(
+            name for name in SUBGRAPHS if (code / "subgraphs" / name / "schema.graphql").exists()
+        )
+        extra_env = {**extra_env, "PYTHONPATH": str(code)}
+    names = [*subgraphs, "router"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = stack_environment(workdir, database_url, urls, extra_env)
-    supergraph = compose_supergraph(workdir, urls)
+    supergraph = compose_supergraph(workdir, urls, code or REPO_ROOT)
     router_config = workdir / "router.yaml"
     # A stopped subgraph refuses connections at once; the timeout only bounds a hung one.
     router_config.write_text(yaml.safe_dump({"traffic": {"timeout_seconds": 10}}))
     services = {
         name: Service(name, subgraph_argv(name, ports[name], workers), ports[name], env, workdir)
-        for name in SUBGRAPHS
+        for name in subgraphs
     }
     services["router"] = Service(
         "router",
