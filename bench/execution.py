@@ -8,7 +8,7 @@ The plan is executed against the subgraphs' answers recorded once from the four 
 subgraphs (Node, started here on port 4219) and parsed again from their JSON bytes at every
 fetch, as the HTTP client would; then the response is projected. What is left out is the
 server, the subgraph client and the network: figures are CPU µs per TestQuery, medians
-(docs/benchmarks.md, "In-process: optimised and compiled").
+(docs/benchmarks-log.md, "In-process: optimised and compiled").
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ absent (None, [] or 0), duplicate keys each get their value, and no key means no
 
 The keys travel as one array parameter (`key = ANY($1)`), not as an `IN ($1, …, $n)`
 list, which SQLAlchemy renders anew for every execution and PostgreSQL prepares again for
-every number of keys (docs/benchmarks.md, "Where the CPU goes"). The statements given are
+every number of keys (docs/benchmarks-log.md, "Where the CPU goes"). The statements given are
 meant to be built once (module constants): their keyed form is then built once too, and
 SQLAlchemy computes its cache key once (memoized on the statement) instead of on every read.
 """
@@ -142,7 +142,7 @@ async def rows_by_key(
 ) -> list[tuple[*Ts] | None]:
     """`load_by_key` for one row per key read as Core rows (`Database.rows`): no ORM
     session, identity map or instances, a third of the CPU of a hot loader's read
-    (docs/benchmarks.md, "Subgraph kernel per request"). `statement` selects columns,
+    (docs/benchmarks-log.md, "Subgraph kernel per request"). `statement` selects columns,
     `key`'s among them under its own name."""
     parsed = [parse(k) for k in keys]
     wanted = {p for p in parsed if p is not None}

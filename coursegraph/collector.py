@@ -6,7 +6,7 @@ counting frees when the request ends. CPython's default runs a young collection 
 net container allocations: with 50 requests in flight it scans objects those requests
 still hold, promotes them, and so keeps triggering full collections, each of which walks
 the whole heap (supergraph, schemas, plan caches: ~100 ms here). Under bench/run.py's
-load that was a fifth of the router's CPU (docs/benchmarks.md, "Server layer and
+load that was a fifth of the router's CPU (docs/benchmarks-log.md, "Server layer and
 subgraph client"). With a young generation of 20,000 objects most of a request's
 containers are freed before a collection sees them; cycles are still collected, later.
 Every subgraph serves with it; the router with a larger one (router/server.py).

@@ -165,7 +165,7 @@ class Database:
         or SQLAlchemy's execution and result machinery: the statement's SQL is compiled
         once per shape (SQLAlchemy's cache key, as `Connection.execute` does) and run on
         the pooled connection's asyncpg statement cache, so a hot read costs a cache
-        lookup, its parameters and the fetch (docs/benchmarks.md, "Subgraph kernel per
+        lookup, its parameters and the fetch (docs/benchmarks-log.md, "Subgraph kernel per
         request"). Values are converted as SQLAlchemy's results convert them; errors are
         SQLAlchemy's `DBAPIError`s. Like a read session's first statement, it runs once
         more when its connection proves dead. `parameters`: values of the statement's

@@ -5,7 +5,7 @@ A catalog page is ~280 fields, ~200 of them scalars read straight off an object 
 `price.amount`, …). For each, graphql-core builds a path entry and a resolve info, calls
 Strawberry's wrapper (three calls down to `getattr`) and completes the value through
 `complete_value`'s recursion: ~10 % of the page's CPU went to that machinery alone
-(docs/benchmarks.md, "Subgraph execution per field").
+(docs/benchmarks-log.md, "Subgraph execution per field").
 
 - `plain_fields` marks, when the schema is built, every field Strawberry itself resolves
   with a bare `getattr` (no resolver, no extension or permission, no exception handler,

@@ -2,7 +2,7 @@
 
 A field that awaits its DataLoader costs graphql-core a coroutine and a task per item
 (about 70 µs each here: on a catalog page of 20 courses, two counts were most of the
-subgraph's CPU; docs/benchmarks.md, "Where the CPU goes"). A list resolver that sees, by
+subgraph's CPU; docs/benchmarks-log.md, "Where the CPU goes"). A list resolver that sees, by
 `selects`, which of its items' fields the request asks for loads them for all items at
 once; the items' resolvers then answer from the loader with `now_or_later`, without
 awaiting. Fragments count; `@skip`/`@include` are not evaluated, so a field they drop may

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 
 # Compiled, in this order: the hot path of executing a plan, then the subgraph HTTP client and
-# the request pipeline around it (profiled: docs/benchmarks.md).
+# the request pipeline around it (profiled: docs/benchmarks-log.md).
 MODULES = (
     "router.admission",
     "router.projection",

@@ -57,7 +57,7 @@ log = logging.getLogger("router")
 # The router's young generation (coursegraph/collector.py): with 50 TestQueries in flight,
 # the 20,000 default still ran a young collection every ~55 requests, each scanning what
 # the requests in flight hold (~9 ms: 8 % of the CPU, bench/kernel.py-style load in
-# process, docs/benchmarks.md). A request's garbage is freed by reference counting, so at
+# process, docs/benchmarks-log.md). A request's garbage is freed by reference counting, so at
 # 100,000 net allocations collections (of cycles) come rarely; memory is unchanged.
 YOUNG_THRESHOLD = 100_000
 

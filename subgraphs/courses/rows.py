@@ -3,7 +3,7 @@
 The catalog, the course page and the loaders read through `Database.rows` (Core, no
 session, no identity map, no instance state): a page's few statements then cost a
 fraction of what the ORM's session, result and row machinery did per statement
-(docs/benchmarks.md, "Courses read path"). The write paths keep the ORM entities of
+(docs/benchmarks-log.md, "Courses read path"). The write paths keep the ORM entities of
 `models.py`; readers accept either (`AnyCourse`, `AnyEnrollment`, …).
 """
 

@@ -38,7 +38,7 @@ class User(Base):
 @dataclass(frozen=True, slots=True)
 class Account:
     """An account as reads see it (the loaders): its public columns, read as Core rows,
-    without an ORM instance (docs/benchmarks.md, "Subgraph kernel per request")."""
+    without an ORM instance (docs/benchmarks-log.md, "Subgraph kernel per request")."""
 
     id: uuid.UUID
     email: str
